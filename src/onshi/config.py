@@ -1,0 +1,68 @@
+"""Settings, read from the environment (``ONSHI_*``) and an optional ``.env`` file.
+
+The embedded default is a SQLite file under ``./var``; production sets
+``ONSHI_DATABASE_URL`` to a PostgreSQL URL (``postgresql+psycopg://…``).
+
+Keys for My Number protection (個人番号の暗号化・鍵付きハッシュ) come from
+``ONSHI_MY_NUMBER_KEY`` and ``ONSHI_MY_NUMBER_HASH_KEY`` (32 bytes each,
+URL-safe base64).  When they are not set, onshi creates them once in
+``var/keys.json`` (mode 0600) so that a demo installation is safe by default;
+a production deployment must supply its own keys from a secret store.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONSHI_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="where the embedded database, keys and outputs live")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///var/onshi.sqlite3")
+    my_number_key: str | None = Field(default=None, description="AES-256-GCM key for My Number at rest (base64)")
+    my_number_hash_key: str | None = Field(default=None, description="HMAC-SHA256 key for the My Number lookup hash (base64)")
+    session_secret: str | None = Field(default=None, description="secret for signed web sessions")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.var_dir / 'onshi.sqlite3').as_posix()}"
+
+    def _keyfile(self) -> dict[str, str]:
+        path = self.var_dir / "keys.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        keys = {
+            name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            for name in ("my_number_key", "my_number_hash_key", "session_secret")
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh)
+        return keys
+
+    def key_bytes(self, name: str) -> bytes:
+        value = getattr(self, name) or self._keyfile()[name]
+        raw = base64.urlsafe_b64decode(value)
+        if len(raw) != 32:
+            raise ValueError(f"ONSHI_{name.upper()} must be 32 bytes in URL-safe base64")
+        return raw
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Personal-data protection: My Number encryption and the audit log."""

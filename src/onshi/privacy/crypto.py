@@ -1,0 +1,70 @@
+"""My Number at rest (個人番号の保管): AES-256-GCM encryption and a keyed lookup hash.
+
+The plain number never leaves this module except through :func:`reveal`, which
+only the document renderer (last 4 digits) and the linkage check use.  The
+hash is HMAC-SHA256 with its own key, so equal numbers can be found without
+decrypting and without the hash being a dictionary-attackable SHA of 10¹² values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from onshi.config import get_settings
+
+_NONCE = 12
+
+
+@dataclass(frozen=True)
+class MyNumberVault:
+    """Encrypts, decrypts and hashes My Numbers with keys from configuration."""
+
+    enc_key: bytes
+    hash_key: bytes
+
+    @classmethod
+    def from_settings(cls) -> "MyNumberVault":
+        s = get_settings()
+        return cls(s.key_bytes("my_number_key"), s.key_bytes("my_number_hash_key"))
+
+    def lookup_hash(self, my_number: str) -> str:
+        return hmac.new(self.hash_key, my_number.encode(), hashlib.sha256).hexdigest()
+
+    def encrypt(self, my_number: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + AESGCM(self.enc_key).encrypt(nonce, my_number.encode(), b"my_number")
+
+    def reveal(self, blob: bytes) -> str:
+        return AESGCM(self.enc_key).decrypt(blob[:_NONCE], blob[_NONCE:], b"my_number").decode()
+
+    def last4(self, blob: bytes | None) -> str | None:
+        return None if blob is None else self.reveal(blob)[-4:]
+
+    # Rows that are not My Numbers but may contain one (quarantined raw rows).
+    def seal(self, data: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + AESGCM(self.enc_key).encrypt(nonce, data, b"sealed")
+
+    def unseal(self, blob: bytes) -> bytes:
+        return AESGCM(self.enc_key).decrypt(blob[:_NONCE], blob[_NONCE:], b"sealed")
+
+
+_vault: MyNumberVault | None = None
+
+
+def vault() -> MyNumberVault:
+    global _vault
+    if _vault is None:
+        _vault = MyNumberVault.from_settings()
+    return _vault
+
+
+def reset_vault() -> None:
+    """Forget cached keys (tests switch settings)."""
+    global _vault
+    _vault = None

@@ -1,0 +1,878 @@
+"""Intake of employer / 日本年金機構 notification files (届出ファイルの取込).
+
+A file is read as a stream (UTF-8 with or without BOM, or Shift_JIS/CP932),
+checked as a whole (encoding, header), then row by row.  Every row is either
+applied, recognised as already applied (a re-import), or quarantined with
+file, row, column, value and reason.  All of a file's outcomes are written in
+the caller's one transaction, so a crash applies nothing.  Column layouts are
+documented in docs/intake.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.exceptions import ValidationError
+
+from onshi.privacy.crypto import vault
+from onshi.registry import fields as F
+from onshi.registry import service
+from onshi.registry.models import (
+    Employer,
+    Insurer,
+    IntakeFile,
+    LimitCertificateVersion,
+    NotificationType,
+    Person,
+    PersonVersion,
+    Qualification,
+    QualificationVersion,
+    QuarantinedRow,
+    RegistryChange,
+    RemunerationVersion,
+    Role,
+)
+from onshi.store.db import allocate_ids, bulk_insert, utcnow
+from onshi.store.history import change_valid_period
+
+T = NotificationType
+CHUNK = 5000
+
+# Column layouts: canonical name -> Japanese header also accepted.  Every column
+# must be present in the header (blank values are allowed where a column is optional).
+NUMBERS = {"insurer_number": "保険者番号", "employer_symbol": "記号", "number": "番号", "branch": "枝番"}
+IDENTITY = {"my_number": "個人番号", "name": "氏名", "name_kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
+            "postal_code": "郵便番号", "address": "住所"}
+LAYOUTS: dict[NotificationType, dict[str, str]] = {
+    T.employer: {"insurer_number": "保険者番号", "employer_symbol": "記号", "employer_name": "事業所名称",
+                 "postal_code": "郵便番号", "address": "所在地", "prefecture_code": "都道府県コード"},
+    T.acquisition: {**NUMBERS, **IDENTITY, "acquisition_date": "資格取得年月日", "monthly_remuneration": "標準報酬月額",
+                    "card_classification": "被保険者証区分", "voluntary_continuation": "任意継続"},
+    T.loss: {**NUMBERS, "loss_date": "資格喪失年月日", "loss_reason": "喪失事由"},
+    T.dependent: {**NUMBERS, "change": "異動区分", **IDENTITY, "effective_date": "異動年月日", "loss_reason": "喪失事由"},
+    T.name_change: {**NUMBERS, "name": "氏名", "name_kana": "フリガナ", "effective_date": "変更年月日"},
+    T.address_change: {**NUMBERS, "postal_code": "郵便番号", "address": "住所", "effective_date": "変更年月日"},
+    T.remuneration: {**NUMBERS, "monthly_remuneration": "標準報酬月額", "effective_month": "適用年月",
+                     "reason": "決定区分"},
+    T.limit_application: {**NUMBERS, "application_date": "申請年月日", "tax_exempt": "住民税非課税",
+                          "low_income_1": "低所得Ⅰ", "income_exemption": "基準収入額適用"},
+}
+OPTIONAL = {"my_number", "postal_code", "address", "card_classification", "voluntary_continuation", "loss_reason",
+            "reason", "tax_exempt", "low_income_1", "income_exemption", "branch"}
+SECRET_COLUMNS = {"my_number"}
+LOSS_REASONS = {"01": "死亡", "02": "生活保護受給開始", "03": "医療保険等の資格取得", "99": "その他"}
+CARD_CLASSES = {"01", "02", "03", "04", "05", "06", "07"}
+
+
+class IntakeFileError(ValueError):
+    """The file as a whole cannot be read (encoding, header, empty, binary); nothing was applied."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass
+class IntakeReport:
+    filename: str
+    notification_type: NotificationType
+    encoding: str = ""
+    file_id: int | None = None
+    received_at: datetime | None = None
+    already_imported: bool = False
+    rows_total: int = 0
+    applied: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    quarantine_ids: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected == 0
+
+
+# ---------------------------------------------------------------- reading the file
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if not data.strip():
+        raise IntakeFileError("ファイルが空です (the file is empty)")
+    if b"\x00" in data[:65536]:
+        raise IntakeFileError("バイナリファイルです: CSV ではありません (binary data, not a CSV file)")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932"), "cp932"
+    except UnicodeDecodeError as exc:
+        raise IntakeFileError(
+            f"文字コードが UTF-8 でも Shift_JIS でもありません (byte {exc.start}: not UTF-8 or Shift_JIS)") from None
+
+
+def _header_map(header: list[str], ntype: NotificationType) -> list[str]:
+    layout = LAYOUTS[ntype]
+    by_label = {ja: name for name, ja in layout.items()} | {name: name for name in layout}
+    names = []
+    for i, raw in enumerate(header, start=1):
+        key = raw.strip().lstrip("\ufeff")
+        if key not in by_label:
+            raise IntakeFileError(f"列 {i} 「{key}」 は {ntype.value} の様式にありません (unexpected column; "
+                                  f"expected: {', '.join(layout)})")
+        names.append(by_label[key])
+    missing = [n for n in layout if n not in names]
+    if missing:
+        raise IntakeFileError(f"必要な列がありません: {', '.join(missing)} (missing columns)")
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise IntakeFileError(f"列が重複しています: {', '.join(sorted(dup))} (duplicate columns)")
+    return names
+
+
+def read_rows(data: bytes, ntype: NotificationType) -> tuple[str, Iterator[tuple[int, dict[str, str]]]]:
+    """Check the whole file, then yield ``(row_number, {column: value})``; row 1 is the header."""
+    text, encoding = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise IntakeFileError(f"ヘッダー行が読めません (cannot read the header: {exc})") from None
+    names = _header_map(header, ntype)
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for line_no, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(names):
+                yield line_no, {"__shape__": f"{len(values)} 個の値 (expected {len(names)} values)"}
+                continue
+            yield line_no, dict(zip(names, values))
+
+    return encoding, rows()
+
+
+# ---------------------------------------------------------------- validating a row (pure)
+
+def _shown(column: str, value: str) -> str:
+    return "(非表示)" if column in SECRET_COLUMNS and value else value
+
+
+class _Row:
+    """Collects parsed values and errors of one row."""
+
+    def __init__(self, raw: dict[str, str]):
+        self.raw = raw
+        self.values: dict[str, Any] = {}
+        self.errors: list[tuple[str, str, str]] = []
+
+    def take(self, column: str, parser: Callable[[str], Any], optional: bool = False) -> Any:
+        value = self.raw.get(column, "")
+        if not value.strip():
+            if optional or column in OPTIONAL:
+                self.values[column] = None
+                return None
+            self.errors.append((column, value, "必須項目が空です (required value is empty)"))
+            return None
+        try:
+            parsed = parser(value)
+        except F.FieldError as exc:
+            self.errors.append((column, _shown(column, value), exc.reason))
+            return None
+        except ValidationError as exc:
+            self.errors.append((column, _shown(column, value), _stdnum_reason(column, exc)))
+            return None
+        self.values[column] = parsed
+        return parsed
+
+    def fail(self, column: str, reason: str) -> None:
+        self.errors.append((column, _shown(column, self.raw.get(column, "")), reason))
+
+
+def _stdnum_reason(column: str, exc: ValidationError) -> str:
+    label = {"insurer_number": "保険者番号", "my_number": "個人番号", "employer_symbol": "記号", "number": "番号",
+             "branch": "枝番"}.get(column, column)
+    return f"{label}が正しくありません ({exc.message})"
+
+
+def _insurer_number(v: str) -> str:
+    from onshi.numbers import insurer_number
+
+    return insurer_number.validate(v)
+
+
+def _symbol(v: str) -> str:
+    from onshi.numbers import insured_card
+
+    return insured_card.compact_symbol(v)
+
+
+def _number(v: str) -> str:
+    from onshi.numbers import insured_card
+
+    return insured_card.compact_number(v)
+
+
+def _branch(v: str) -> str:
+    from onshi.numbers import insured_card
+
+    return insured_card.compact_branch(v)
+
+
+def _my_number(v: str) -> str:
+    from onshi.numbers import my_number
+
+    return my_number.validate(v)
+
+
+def _loss_reason(v: str) -> str:
+    code = F.half_width(v).zfill(2)
+    if code not in LOSS_REASONS:
+        raise F.FieldError("喪失事由は 01 死亡, 02 生活保護, 03 他の医療保険, 99 その他 です (loss reason code)")
+    return code
+
+
+def _card_class(v: str) -> str:
+    code = F.half_width(v).zfill(2)
+    if code not in CARD_CLASSES:
+        raise F.FieldError("被保険者証区分は 01〜07 です (card classification, OQSCD010)")
+    return code
+
+
+def _change(v: str) -> str:
+    text = F.half_width(v)
+    mapping = {"add": "add", "該当": "add", "追加": "add", "1": "add", "remove": "remove", "非該当": "remove",
+               "削除": "remove", "2": "remove"}
+    if text not in mapping:
+        raise F.FieldError("異動区分は 該当(add) か 非該当(remove) です (change must be add or remove)")
+    return mapping[text]
+
+
+def _prefecture(v: str) -> str:
+    code = F.half_width(v).zfill(2)
+    if not code.isdigit() or not 1 <= int(code) <= 47:
+        raise F.FieldError("都道府県コードは 01〜47 です (prefecture code 01–47)")
+    return code
+
+
+def _take_numbers(r: _Row, branch_optional: bool) -> None:
+    r.take("insurer_number", _insurer_number)
+    r.take("employer_symbol", _symbol)
+    r.take("number", _number)
+    r.take("branch", _branch, optional=branch_optional)
+
+
+def _take_identity(r: _Row) -> None:
+    r.take("my_number", _my_number)
+    r.take("name", F.parse_name)
+    r.take("name_kana", F.parse_kana)
+    r.take("birth_date", F.parse_date)
+    r.take("sex", F.parse_sex)
+    r.take("postal_code", F.parse_postal_code)
+    r.take("address", F.parse_address)
+
+
+def validate_row(ntype: NotificationType, raw: dict[str, str]) -> _Row:
+    """Field-level checks that need no database."""
+    r = _Row(raw)
+    if "__shape__" in raw:
+        r.errors.append(("(row)", raw["__shape__"], "列の数が合いません (wrong number of values in the row)"))
+        return r
+    if ntype is T.employer:
+        r.take("insurer_number", _insurer_number)
+        r.take("employer_symbol", _symbol)
+        r.take("employer_name", F.parse_name)
+        r.take("postal_code", F.parse_postal_code)
+        r.take("address", F.parse_address)
+        r.take("prefecture_code", _prefecture)
+    elif ntype is T.acquisition:
+        _take_numbers(r, branch_optional=False)
+        _take_identity(r)
+        acq = r.take("acquisition_date", F.parse_date)
+        r.take("monthly_remuneration", F.parse_yen)
+        r.take("card_classification", _card_class)
+        r.take("voluntary_continuation", F.parse_flag)
+        birth = r.values.get("birth_date")
+        if acq and birth and acq < birth:
+            r.fail("acquisition_date", "資格取得日が生年月日より前です (acquisition before birth)")
+    elif ntype is T.loss:
+        _take_numbers(r, branch_optional=True)
+        r.take("loss_date", F.parse_date)
+        r.take("loss_reason", _loss_reason)
+    elif ntype is T.dependent:
+        _take_numbers(r, branch_optional=False)
+        change = r.take("change", _change)
+        if change == "add":
+            _take_identity(r)
+        else:
+            r.take("my_number", _my_number, optional=True)
+        r.take("effective_date", F.parse_date)
+        r.take("loss_reason", _loss_reason)
+    elif ntype is T.name_change:
+        _take_numbers(r, branch_optional=False)
+        r.take("name", F.parse_name)
+        r.take("name_kana", F.parse_kana)
+        r.take("effective_date", F.parse_date)
+    elif ntype is T.address_change:
+        _take_numbers(r, branch_optional=False)
+        r.take("postal_code", F.parse_postal_code)
+        r.take("address", F.parse_address, optional=False)
+        r.take("effective_date", F.parse_date)
+    elif ntype is T.remuneration:
+        _take_numbers(r, branch_optional=True)
+        r.take("monthly_remuneration", F.parse_yen)
+        r.take("effective_month", F.parse_month)
+        r.values["reason"] = raw.get("reason", "").strip() or None
+    elif ntype is T.limit_application:
+        _take_numbers(r, branch_optional=True)
+        r.take("application_date", F.parse_date)
+        for flag in ("tax_exempt", "low_income_1", "income_exemption"):
+            r.take(flag, F.parse_flag)
+    return r
+
+
+def row_hash(ntype: NotificationType, values: dict[str, Any]) -> str:
+    """Identity of an applied row: same type and same normalised values = same filing."""
+    canon = {k: (vault().lookup_hash(v) if k in SECRET_COLUMNS and v else v) for k, v in sorted(values.items())}
+    blob = json.dumps([ntype.value, canon], default=str, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- applying (database)
+
+@dataclass
+class _Context:
+    session: Session
+    file_id: int | None
+    received_at: datetime
+    now: datetime
+    actor: str
+    insurers: dict[str, Insurer | None] = field(default_factory=dict)
+    employers: dict[tuple[int, str], Employer | None] = field(default_factory=dict)
+
+    def insurer(self, number: str) -> Insurer | None:
+        if number not in self.insurers:
+            self.insurers[number] = service.get_insurer(self.session, number=number)
+        return self.insurers[number]
+
+    def employer(self, insurer_id: int, symbol: str) -> Employer | None:
+        key = (insurer_id, symbol)
+        if key not in self.employers:
+            self.employers[key] = service.get_employer(self.session, insurer_id=insurer_id, symbol=symbol)
+        return self.employers[key]
+
+    def change(self, *, kind: NotificationType, insurer_id: int, rhash: str, row_number: int | None,
+               effective: date | None, person_id=None, qualification_id=None, employer_id=None,
+               note: str | None = None) -> RegistryChange:
+        ch = RegistryChange(insurer_id=insurer_id, kind=kind, row_hash=rhash, file_id=self.file_id,
+                            row_number=row_number, employer_id=employer_id, person_id=person_id,
+                            qualification_id=qualification_id, effective_date=effective,
+                            received_at=self.received_at, recorded_at=self.now, note=note)
+        self.session.add(ch)
+        self.session.flush()
+        return ch
+
+
+@dataclass
+class _Outcome:
+    row_number: int
+    status: str  # applied | duplicate | rejected
+    errors: list[tuple[str, str, str]] = field(default_factory=list)
+    change_id: int | None = None
+
+
+def _resolve_insurer_employer(ctx: _Context, r: _Row, need_employer: bool = True):
+    insurer = ctx.insurer(r.values["insurer_number"])
+    if insurer is None:
+        r.fail("insurer_number", "この保険者番号は onshi に登録されていません (unknown insurer; `onshi insurer add`)")
+        return None, None
+    if not need_employer:
+        return insurer, None
+    employer = ctx.employer(insurer.id, r.values["employer_symbol"])
+    if employer is None:
+        r.fail("employer_symbol", "この記号の事業所は登録されていません (unknown employer symbol; file an employer "
+                                  "notification first)")
+    return insurer, employer
+
+
+def _find_target(ctx: _Context, r: _Row, insurer: Insurer, *, default_branch: str | None = "00",
+                 on: date | None = None) -> QualificationVersion | None:
+    branch = r.values.get("branch") or default_branch
+    qv = service.current_by_numbers(ctx.session, insurer_id=insurer.id, symbol=r.values["employer_symbol"],
+                                    number=r.values["number"], branch=branch)
+    if qv is None:
+        r.fail("number", f"記号・番号・枝番 {r.values['employer_symbol']}・{r.values['number']}・{branch} の資格が"
+                         "ありません (no qualification with these numbers)")
+    return qv
+
+
+def _existing_hashes(session: Session, hashes: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(hashes), 1000):
+        found.update(session.scalars(select(RegistryChange.row_hash).where(
+            RegistryChange.row_hash.in_(hashes[i:i + 1000]))))
+    return found
+
+
+def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Outcome]:
+    """Bulk path for 資格取得届: set-based checks, then COPY/executemany of every new row."""
+    session, v = ctx.session, vault()
+    outcomes: dict[int, _Outcome] = {}
+    good: list[tuple[int, _Row, str, Insurer, Employer, str | None]] = []
+    hashes = {n: row_hash(T.acquisition, r.values) for n, r in rows}
+    dup = _existing_hashes(session, list(hashes.values()))
+    seen_hash: set[str] = set()
+    from onshi.rules.age import age_on
+
+    for n, r in rows:
+        h = hashes[n]
+        if h in dup or h in seen_hash:
+            outcomes[n] = _Outcome(n, "duplicate")
+            continue
+        insurer, employer = _resolve_insurer_employer(ctx, r)
+        vals = r.values
+        if insurer and age_on(vals["birth_date"], vals["acquisition_date"]) >= 75:
+            r.fail("birth_date", "資格取得日に75歳以上です: 後期高齢者医療の対象 (75 or older on acquisition)")
+        if r.errors:
+            outcomes[n] = _Outcome(n, "rejected", r.errors)
+            continue
+        seen_hash.add(h)
+        mn_hash = v.lookup_hash(vals["my_number"]) if vals.get("my_number") else None
+        good.append((n, r, h, insurer, employer, mn_hash))
+
+    # existing persons, their open qualifications, and numbers already in use
+    person_by_hash: dict[str, int] = {}
+    mn_hashes = [g[5] for g in good if g[5]]
+    for i in range(0, len(mn_hashes), 1000):
+        for pid, hh in session.execute(select(Person.id, Person.my_number_hash).where(
+                Person.my_number_hash.in_(mn_hashes[i:i + 1000]))):
+            person_by_hash[hh] = pid
+    open_q: dict[tuple[int, int], list[QualificationVersion]] = {}
+    pids = list(set(person_by_hash.values()))
+    for i in range(0, len(pids), 1000):
+        for qv in session.scalars(select(QualificationVersion).where(
+                QualificationVersion.superseded_at.is_(None), QualificationVersion.person_id.in_(pids[i:i + 1000]))):
+            open_q.setdefault((qv.person_id, qv.insurer_id), []).append(qv)
+    numbers_in_use: set[tuple[int, str, str, str]] = set()
+    nums = list({g[1].values["number"] for g in good})
+    for i in range(0, len(nums), 1000):
+        for ins, sym, num, br in session.execute(select(
+                QualificationVersion.insurer_id, QualificationVersion.symbol, QualificationVersion.number,
+                QualificationVersion.branch).where(
+                QualificationVersion.superseded_at.is_(None), QualificationVersion.loss_date.is_(None),
+                QualificationVersion.number.in_(nums[i:i + 1000]))):
+            numbers_in_use.add((ins, sym, num, br))
+
+    accepted = []
+    chunk_persons: dict[str, int] = {}
+    chunk_open: set[tuple[str, int]] = set()
+    for n, r, h, insurer, employer, mn_hash in good:
+        vals = r.values
+        key = (insurer.id, vals["employer_symbol"], vals["number"], vals["branch"])
+        if key in numbers_in_use:
+            r.fail("number", "この記号・番号・枝番は別の加入者が使用中です (numbers already in use)")
+        if mn_hash:
+            pid = person_by_hash.get(mn_hash)
+            for qv in open_q.get((pid, insurer.id), []) if pid else []:
+                if qv.loss_date is None or qv.loss_date > vals["acquisition_date"]:
+                    r.fail("my_number", "同じ保険者で喪失していない資格があります (this person already has an open "
+                                        "qualification with this insurer)")
+                    break
+            if (mn_hash, insurer.id) in chunk_open:
+                r.fail("my_number", "同じファイル内で同じ人が二度取得しています (same person twice in this file)")
+        if r.errors:
+            outcomes[n] = _Outcome(n, "rejected", r.errors)
+            continue
+        numbers_in_use.add(key)
+        if mn_hash:
+            chunk_open.add((mn_hash, insurer.id))
+        accepted.append((n, r, h, insurer, employer, mn_hash))
+
+    if accepted:
+        now = ctx.now
+        new_person_rows = [a for a in accepted if not (a[5] and a[5] in person_by_hash)]
+        # a person new to onshi may appear once; re-use within the chunk is prevented by chunk_open per insurer,
+        # but the same person could join two insurers in one file: give them one person row.
+        new_persons: list[tuple[int, _Row, str | None]] = []
+        for n, r, h, insurer, employer, mn_hash in new_person_rows:
+            if mn_hash and mn_hash in chunk_persons:
+                continue
+            new_persons.append((n, r, mn_hash))
+            if mn_hash:
+                chunk_persons[mn_hash] = -1
+        person_ids = allocate_ids(session, "persons", len(new_persons))
+        person_of_row: dict[int, int] = {}
+        prow, pvrow = [], []
+        pv_ids = allocate_ids(session, "person_versions", len(new_persons))
+        for (n, r, mn_hash), pid, pvid in zip(new_persons, person_ids, pv_ids):
+            vals = r.values
+            if mn_hash:
+                chunk_persons[mn_hash] = pid
+            person_of_row[n] = pid
+            prow.append({"id": pid, "my_number_hash": mn_hash,
+                         "my_number_enc": v.encrypt(vals["my_number"]) if mn_hash else None, "created_at": now})
+            pvrow.append({"id": pvid, "person_id": pid, "valid_from": vals["birth_date"], "valid_to": None,
+                          "recorded_at": now, "superseded_at": None, "name": vals["name"],
+                          "name_kana": vals["name_kana"], "birth_date": vals["birth_date"], "sex": vals["sex"],
+                          "postal_code": vals["postal_code"], "address": vals["address"], "change_id": None})
+        q_ids = allocate_ids(session, "qualifications", len(accepted))
+        qv_ids = allocate_ids(session, "qualification_versions", len(accepted))
+        rv_ids = allocate_ids(session, "remuneration_versions", len(accepted))
+        ch_ids = allocate_ids(session, "registry_changes", len(accepted))
+        qrow, qvrow, rvrow, chrow = [], [], [], []
+        for (n, r, h, insurer, employer, mn_hash), qid, qvid, rvid, chid in zip(accepted, q_ids, qv_ids, rv_ids,
+                                                                                 ch_ids):
+            vals = r.values
+            pid = person_of_row.get(n) or person_by_hash.get(mn_hash) or chunk_persons[mn_hash]
+            qrow.append({"id": qid, "person_id": pid, "insurer_id": insurer.id, "created_at": now})
+            qvrow.append({"id": qvid, "qualification_id": qid, "recorded_at": now, "superseded_at": None,
+                          "person_id": pid, "insurer_id": insurer.id, "employer_id": employer.id,
+                          "role": Role.insured.value, "member_qualification_id": None,
+                          "symbol": vals["employer_symbol"], "number": vals["number"], "branch": vals["branch"],
+                          "card_classification": vals.get("card_classification") or "01",
+                          "acquisition_date": vals["acquisition_date"], "loss_date": None, "loss_reason": None,
+                          "voluntary_continuation": bool(vals.get("voluntary_continuation")), "change_id": chid})
+            rvrow.append({"id": rvid, "qualification_id": qid, "valid_from": vals["acquisition_date"],
+                          "valid_to": None, "recorded_at": now, "superseded_at": None,
+                          "monthly_amount": vals["monthly_remuneration"], "change_id": chid})
+            chrow.append({"id": chid, "insurer_id": insurer.id, "kind": T.acquisition.value, "row_hash": h,
+                          "file_id": ctx.file_id, "row_number": n if ctx.file_id else None,
+                          "employer_id": employer.id, "person_id": pid, "qualification_id": qid,
+                          "effective_date": vals["acquisition_date"], "received_at": ctx.received_at,
+                          "recorded_at": now, "published_at": None, "note": None})
+            outcomes[n] = _Outcome(n, "applied", change_id=chid)
+        session.flush()
+        bulk_insert(session, Person.__table__, prow)
+        bulk_insert(session, PersonVersion.__table__, pvrow)
+        bulk_insert(session, Qualification.__table__, qrow)
+        bulk_insert(session, QualificationVersion.__table__, qvrow)
+        bulk_insert(session, RemunerationVersion.__table__, rvrow)
+        bulk_insert(session, RegistryChange.__table__, chrow)
+    return [outcomes[n] for n, _ in rows]
+
+
+def _apply_one(ctx: _Context, ntype: NotificationType, n: int, r: _Row) -> _Outcome:
+    """The per-row path for every notification other than 資格取得届."""
+    session, vals, now = ctx.session, r.values, ctx.now
+    h = row_hash(ntype, vals)
+    if session.scalar(select(RegistryChange.id).where(RegistryChange.row_hash == h)):
+        return _Outcome(n, "duplicate")
+
+    if ntype is T.employer:
+        insurer, _ = _resolve_insurer_employer(ctx, r, need_employer=False)
+        if insurer and ctx.employer(insurer.id, vals["employer_symbol"]):
+            r.fail("employer_symbol", "この記号の事業所は登録済みです (employer symbol already registered)")
+        if r.errors:
+            return _Outcome(n, "rejected", r.errors)
+        emp = Employer(insurer_id=insurer.id, symbol=vals["employer_symbol"], name=vals["employer_name"],
+                       postal_code=vals["postal_code"], address=vals["address"],
+                       prefecture_code=vals["prefecture_code"])
+        session.add(emp)
+        session.flush()
+        ctx.employers[(insurer.id, emp.symbol)] = emp
+        ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=None, employer_id=emp.id)
+        return _Outcome(n, "applied", change_id=ch.id)
+
+    insurer, employer = _resolve_insurer_employer(ctx, r)
+    if r.errors:
+        return _Outcome(n, "rejected", r.errors)
+
+    if ntype is T.loss:
+        qv = _find_target(ctx, r, insurer)
+        if qv is None:
+            return _Outcome(n, "rejected", r.errors)
+        loss = vals["loss_date"]
+        if loss <= qv.acquisition_date:
+            r.fail("loss_date", f"喪失日が取得日 {qv.acquisition_date:%Y-%m-%d} 以前です (loss must be after "
+                                "acquisition)")
+            return _Outcome(n, "rejected", r.errors)
+        reason = vals.get("loss_reason") or "99"
+        if qv.loss_date == loss and qv.loss_reason == reason:
+            return _Outcome(n, "duplicate")
+        ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=loss,
+                        person_id=qv.person_id, qualification_id=qv.qualification_id, employer_id=employer.id,
+                        note="correction" if qv.loss_date else None)
+        service.supersede_qualification(session, qv, now=now, change_id=ch.id, loss_date=loss, loss_reason=reason)
+        if qv.role == Role.insured:  # 被扶養者 lose their status with the member
+            for dep in service.dependents_of(session, qv.qualification_id):
+                if dep.loss_date is None or dep.loss_date > loss:
+                    dep_ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=f"{h[:48]}:{dep.qualification_id}"[:64],
+                                        row_number=n, effective=loss, person_id=dep.person_id,
+                                        qualification_id=dep.qualification_id, employer_id=employer.id,
+                                        note="dependent follows member")
+                    service.supersede_qualification(session, dep, now=now, change_id=dep_ch.id, loss_date=loss,
+                                                    loss_reason="99")
+        return _Outcome(n, "applied", change_id=ch.id)
+
+    if ntype is T.dependent:
+        eff = vals["effective_date"]
+        if vals["change"] == "remove":
+            qv = _find_target(ctx, r, insurer, default_branch=None)
+            if qv is None:
+                return _Outcome(n, "rejected", r.errors)
+            if qv.role != Role.dependent:
+                r.fail("branch", "この枝番は被扶養者ではありません (these numbers are not a dependent)")
+            elif eff <= qv.acquisition_date:
+                r.fail("effective_date", "削除日が認定日以前です (removal must be after the dependent's start)")
+            if r.errors:
+                return _Outcome(n, "rejected", r.errors)
+            ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=eff,
+                            person_id=qv.person_id, qualification_id=qv.qualification_id, employer_id=employer.id)
+            service.supersede_qualification(session, qv, now=now, change_id=ch.id, loss_date=eff,
+                                            loss_reason=vals.get("loss_reason") or "99")
+            return _Outcome(n, "applied", change_id=ch.id)
+        member = service.current_by_numbers(session, insurer_id=insurer.id, symbol=vals["employer_symbol"],
+                                            number=vals["number"], branch="00")
+        member = member or next((q for q in service.qualification_versions(
+            session, insurer_id=insurer.id, numbers=(vals["employer_symbol"], vals["number"], None))
+            if q.role == Role.insured), None)
+        if member is None or member.role != Role.insured:
+            r.fail("number", "被保険者(本人)が見つかりません (the member of this dependent is unknown)")
+            return _Outcome(n, "rejected", r.errors)
+        if member.acquisition_date > eff or (member.loss_date and member.loss_date <= eff):
+            r.fail("effective_date", "その日に本人の資格がありません (the member is not insured on that date)")
+        if service.current_by_numbers(session, insurer_id=insurer.id, symbol=vals["employer_symbol"],
+                                      number=vals["number"], branch=vals["branch"]) is not None:
+            r.fail("branch", "この枝番は使用済みです (branch number already used)")
+        person = service.find_person_by_my_number(session, vals["my_number"]) if vals.get("my_number") else None
+        if person and service.open_qualification_for(session, person_id=person.id, insurer_id=insurer.id, on=eff):
+            r.fail("my_number", "同じ保険者で喪失していない資格があります (this person already has an open "
+                                "qualification with this insurer)")
+        if r.errors:
+            return _Outcome(n, "rejected", r.errors)
+        ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=eff,
+                        employer_id=employer.id)
+        if person is None:
+            v = vault()
+            person = Person(my_number_hash=v.lookup_hash(vals["my_number"]) if vals.get("my_number") else None,
+                            my_number_enc=v.encrypt(vals["my_number"]) if vals.get("my_number") else None)
+            session.add(person)
+            session.flush()
+            session.add(PersonVersion(person_id=person.id, valid_from=vals["birth_date"], recorded_at=now,
+                                      name=vals["name"], name_kana=vals["name_kana"], birth_date=vals["birth_date"],
+                                      sex=vals["sex"], postal_code=vals["postal_code"], address=vals["address"],
+                                      change_id=ch.id))
+        q = Qualification(person_id=person.id, insurer_id=insurer.id)
+        session.add(q)
+        session.flush()
+        session.add(QualificationVersion(
+            qualification_id=q.id, recorded_at=now, person_id=person.id, insurer_id=insurer.id,
+            employer_id=employer.id, role=Role.dependent, member_qualification_id=member.qualification_id,
+            symbol=vals["employer_symbol"], number=vals["number"], branch=vals["branch"],
+            card_classification=member.card_classification, acquisition_date=eff, change_id=ch.id))
+        ch.person_id, ch.qualification_id = person.id, q.id
+        return _Outcome(n, "applied", change_id=ch.id)
+
+    # the remaining notifications change one qualification's person or member data
+    qv = _find_target(ctx, r, insurer)
+    if qv is None:
+        return _Outcome(n, "rejected", r.errors)
+    if ntype in (T.name_change, T.address_change):
+        values = ({"name": vals["name"], "name_kana": vals["name_kana"]} if ntype is T.name_change
+                  else {"postal_code": vals["postal_code"], "address": vals["address"]})
+        eff = vals["effective_date"]
+        ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=eff,
+                        person_id=qv.person_id, qualification_id=qv.qualification_id, employer_id=employer.id)
+        if change_valid_period(session, PersonVersion, key={"person_id": qv.person_id}, effective_from=eff,
+                               values=values, now=now, change_id=ch.id) is None:
+            session.delete(ch)
+            session.flush()
+            return _Outcome(n, "duplicate")
+        return _Outcome(n, "applied", change_id=ch.id)
+    if qv.role != Role.insured:
+        r.fail("branch", "被保険者(本人)の番号を指定してください (must name the insured member)")
+        return _Outcome(n, "rejected", r.errors)
+    if ntype is T.remuneration:
+        eff = vals["effective_month"]
+        if qv.loss_date and eff >= qv.loss_date:
+            r.fail("effective_month", "資格喪失後の月です (month after the loss of qualification)")
+            return _Outcome(n, "rejected", r.errors)
+        eff = max(eff, qv.acquisition_date)
+        ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=eff,
+                        person_id=qv.person_id, qualification_id=qv.qualification_id, employer_id=employer.id,
+                        note=vals.get("reason"))
+        if change_valid_period(session, RemunerationVersion, key={"qualification_id": qv.qualification_id},
+                               effective_from=eff, values={"monthly_amount": vals["monthly_remuneration"]},
+                               now=now, change_id=ch.id) is None:
+            session.delete(ch)
+            session.flush()
+            return _Outcome(n, "duplicate")
+        return _Outcome(n, "applied", change_id=ch.id)
+    if ntype is T.limit_application:
+        from onshi.rules.age import age_on
+        from onshi.rules.limit_category import limit_category
+
+        day = vals["application_date"]
+        if day < qv.acquisition_date or (qv.loss_date and day >= qv.loss_date):
+            r.fail("application_date", "その日に資格がありません (not insured on the application date)")
+            return _Outcome(n, "rejected", r.errors)
+        pv = service.person_on(session, qv.person_id)
+        remuneration = service.remuneration_on(session, qv.qualification_id, day) or 0
+        code = limit_category(on=day, age_70_plus=age_on(pv.birth_date, day) >= 70,
+                              monthly_remuneration=remuneration, tax_exempt=bool(vals.get("tax_exempt")),
+                              low_income_1=bool(vals.get("low_income_1")))
+        start = day.replace(day=1)
+        end = date(start.year + (1 if start.month >= 8 else 0), 8, 1)  # valid until 31 July
+        ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=h, row_number=n, effective=start,
+                        person_id=qv.person_id, qualification_id=qv.qualification_id, employer_id=employer.id)
+        for old in session.scalars(select(LimitCertificateVersion).where(
+                LimitCertificateVersion.qualification_id == qv.qualification_id,
+                LimitCertificateVersion.superseded_at.is_(None), LimitCertificateVersion.valid_from == start)):
+            old.superseded_at = now
+        session.add(LimitCertificateVersion(
+            qualification_id=qv.qualification_id, valid_from=start, valid_to=end, recorded_at=now,
+            classification="02" if vals.get("tax_exempt") else "01", category_code=code, certificate_date=day,
+            tax_exempt=bool(vals.get("tax_exempt")), income_exemption=bool(vals.get("income_exemption")),
+            change_id=ch.id))
+        return _Outcome(n, "applied", change_id=ch.id)
+    raise AssertionError(ntype)
+
+
+def _apply_chunk(ctx: _Context, ntype: NotificationType, chunk: list[tuple[int, _Row]]) -> list[_Outcome]:
+    valid = [(n, r) for n, r in chunk if not r.errors]
+    outcomes = {n: _Outcome(n, "rejected", r.errors) for n, r in chunk if r.errors}
+    if ntype is T.acquisition:
+        for o in _apply_acquisitions(ctx, valid):
+            outcomes[o.row_number] = o
+    else:
+        for n, r in valid:  # every check in _apply_one runs before its first write
+            outcomes[n] = _apply_one(ctx, ntype, n, r)
+    return [outcomes[n] for n, _ in chunk]
+
+
+# ---------------------------------------------------------------- the use cases
+
+def import_file(session: Session, path: Path | str, ntype: NotificationType | str, *,
+                received_at: datetime | None = None, actor: str = "cli",
+                progress: Callable[[int], None] | None = None) -> IntakeReport:
+    """Import one notification file.  Raises :class:`IntakeFileError` for a file that cannot be read at all."""
+    path = Path(path)
+    ntype = NotificationType(ntype)
+    data = path.read_bytes()
+    report = IntakeReport(filename=path.name, notification_type=ntype)
+    digest = hashlib.sha256(data).hexdigest()
+    encoding, rows = read_rows(data, ntype)
+    report.encoding = encoding
+    existing = session.scalar(select(IntakeFile).where(IntakeFile.sha256 == digest))
+    if existing is not None:
+        report.already_imported = True
+        report.file_id = existing.id
+        report.received_at = existing.received_at
+        report.rows_total = existing.rows_total
+        report.duplicate = existing.rows_total
+        return report
+    now = utcnow()
+    received_at = received_at or now
+    f = IntakeFile(sha256=digest, filename=path.name, notification_type=ntype, encoding=encoding,
+                   received_at=received_at, imported_at=now, imported_by=actor)
+    session.add(f)
+    session.flush()
+    report.file_id, report.received_at = f.id, received_at
+    ctx = _Context(session=session, file_id=f.id, received_at=received_at, now=now, actor=actor)
+    v = vault()
+    chunk: list[tuple[int, _Row]] = []
+
+    def flush_chunk() -> None:
+        for o in _apply_chunk(ctx, ntype, chunk):
+            report.rows_total += 1
+            if o.status == "applied":
+                report.applied += 1
+            elif o.status == "duplicate":
+                report.duplicate += 1
+            else:
+                report.rejected += 1
+                raw = next(r.raw for n, r in chunk if n == o.row_number)
+                q = QuarantinedRow(file_id=f.id, row_number=o.row_number, notification_type=ntype,
+                                   errors=[{"column": c, "value": val, "reason": why} for c, val, why in o.errors],
+                                   raw_sealed=v.seal(json.dumps(raw, ensure_ascii=False).encode()))
+                session.add(q)
+                session.flush()
+                report.quarantine_ids.append(q.id)
+                report.errors.extend(RowError(o.row_number, c, val, why) for c, val, why in o.errors)
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
+
+    for n, raw in rows:
+        chunk.append((n, validate_row(ntype, raw)))
+        if len(chunk) >= CHUNK:
+            flush_chunk()
+    if chunk:
+        flush_chunk()
+    if report.rows_total == 0:
+        raise IntakeFileError("データ行がありません (the file has a header but no rows)")
+    f.rows_total, f.rows_applied = report.rows_total, report.applied
+    f.rows_duplicate, f.rows_rejected = report.duplicate, report.rejected
+    return report
+
+
+def open_quarantine(session: Session, *, file_id: int | None = None) -> list[QuarantinedRow]:
+    q = select(QuarantinedRow).where(QuarantinedRow.status == "open")
+    if file_id is not None:
+        q = q.where(QuarantinedRow.file_id == file_id)
+    return list(session.scalars(q.order_by(QuarantinedRow.file_id, QuarantinedRow.row_number)))
+
+
+def quarantined_values(row: QuarantinedRow, *, reveal_secrets: bool = False) -> dict[str, str]:
+    """The rejected row's values for a correction form; My Number masked unless asked for."""
+    raw = json.loads(vault().unseal(row.raw_sealed))
+    if not reveal_secrets:
+        raw = {k: _shown(k, v) for k, v in raw.items()}
+    return raw
+
+
+def resubmit(session: Session, quarantine_id: int, corrections: dict[str, str], *, actor: str) -> IntakeReport:
+    """Correct a quarantined row and apply it.  The 5-day clock keeps the original file's receipt time."""
+    row = session.get(QuarantinedRow, quarantine_id)
+    if row is None or row.status != "open":
+        raise ValueError(f"quarantined row {quarantine_id} is not open")
+    f = session.get(IntakeFile, row.file_id)
+    raw = json.loads(vault().unseal(row.raw_sealed))
+    layout = LAYOUTS[row.notification_type]
+    unknown = [c for c in corrections if c not in layout]
+    if unknown:
+        raise ValueError(f"unknown column(s) for {row.notification_type.value}: {', '.join(unknown)}")
+    if "__shape__" in raw:
+        raw = {c: "" for c in layout}
+    raw.update(corrections)
+    report = IntakeReport(filename=f.filename, notification_type=row.notification_type, encoding=f.encoding,
+                          file_id=f.id, received_at=f.received_at)
+    ctx = _Context(session=session, file_id=f.id, received_at=f.received_at, now=utcnow(), actor=actor)
+    [o] = _apply_chunk(ctx, row.notification_type, [(row.row_number, validate_row(row.notification_type, raw))])
+    report.rows_total = 1
+    v = vault()
+    if o.status == "rejected":
+        report.rejected = 1
+        report.errors = [RowError(row.row_number, c, val, why) for c, val, why in o.errors]
+        row.errors = [{"column": c, "value": val, "reason": why} for c, val, why in o.errors]
+        row.raw_sealed = v.seal(json.dumps(raw, ensure_ascii=False).encode())
+        return report
+    report.applied = int(o.status == "applied")
+    report.duplicate = int(o.status == "duplicate")
+    row.status, row.resolved_at, row.resolved_by, row.resolved_change_id = "resolved", ctx.now, actor, o.change_id
+    f.rows_applied += report.applied
+    f.rows_rejected -= 1
+    return report
+
+
+def withdraw(session: Session, quarantine_id: int, *, actor: str) -> None:
+    """Close a quarantined row that will not be applied (e.g. the employer withdrew the filing)."""
+    row = session.get(QuarantinedRow, quarantine_id)
+    if row is None or row.status != "open":
+        raise ValueError(f"quarantined row {quarantine_id} is not open")
+    row.status, row.resolved_at, row.resolved_by = "withdrawn", utcnow(), actor
