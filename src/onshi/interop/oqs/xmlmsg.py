@@ -923,12 +923,13 @@ def render_error_json(error: VerificationError, request: Any = None, *, processe
 
 def render_reference_registration_result(request: ReferenceRegistrationRequest,
                                          errors: dict[int, VerificationError] | None = None, *,
-                                         encoding: str = "utf-8", processed_at: datetime) -> bytes:
+                                         encoding: str = "utf-8", processed_at: datetime,
+                                         reception_number: str | None = None) -> bytes:
     """The answer to 照会番号 registration: one ``ReferenceNumberRegistrationResult`` per item, with counts.
 
     ``errors`` maps an item's index to why it was not registered.  The header
     is ``SegmentOfResult`` 1 when at least one item was registered, else 9 with
-    the first item's error.
+    the first item's error.  ``reception_number`` (bulk registration) goes in the header.
     """
     errors = errors or {}
     body: list[Node] = []
@@ -942,6 +943,7 @@ def render_reference_registration_result(request: ReferenceRegistrationRequest,
         body.append(("ReferenceNumberRegistrationResult", item))
     total, failed = len(request.registrations), len(errors)
     counts: list[Node] = []
+    _add(counts, "ReceptionNumber", reception_number)
     _add(counts, "NumberOfProcessingResult", total)
     _add(counts, "NumberOfNormalProcessing", total - failed)
     _add(counts, "NumberOfError", failed)

@@ -1,0 +1,353 @@
+"""The verification terminal's file exchange (資格確認端末の連携フォルダ).
+
+Clinic software writes a request file into ``OQS/req``; the terminal answers
+with the same file name, ``req_`` replaced by ``res_``, in ``OQS/res``.  Card
+results are pushed into ``OQS/face``.  This module serves that folder and
+calls the verification service through :class:`TerminalHandlers` — plain
+callables, so it runs and is tested without a database.
+
+The protocol, exactly (also in ``docs/oqs.md``):
+
+* Only ``*.xml`` files in ``req`` whose name starts with one of :data:`PREFIXES`
+  are requests.  Names starting with ``.``, ending in ``.tmp`` or ``.err`` are
+  never touched; any other ``.xml`` is a bad request (see below).
+* A request is read when it appears (polling with :func:`os.scandir`).  When
+  it cannot be read *as XML* (truncated, undecodable, empty) it may still be
+  being written: it is retried on every poll until it has not changed for
+  ``partial_grace`` seconds, and only then given up.
+* Every answer is written atomically: a hidden temporary file in the same
+  folder (``.<name>.<pid>.tmp``), flushed, fsync'ed, then :func:`os.replace`.
+  The answer is in the encoding of the request (UTF-8 unless it declares
+  Shift_JIS) with a matching ``CharacterCodeIdentifier``.
+* After the answer is in place the request file is deleted.
+* A request whose header can be read but whose content is wrong is answered
+  with ``SegmentOfResult`` 9 (``ErrorCode``/``ErrorMessage``) under the usual
+  answer name.  A request whose header cannot be read (not XML, wrong
+  encoding, unknown prefix) gets no answer: it is moved to ``OQS/trash/<name>``
+  and ``OQS/req/<name without .xml>.err`` is written beside where it was — one
+  line ``<ErrorCode> <ErrorMessage>`` in the request's declared encoding
+  (UTF-8 when none can be found).
+* A failure of the service (an exception other than ``VerificationError``) is
+  answered with ``E0901``; the loop never stops on one bad file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from onshi.interop.oqs import xmlmsg
+from onshi.interop.oqs.xmlmsg import ErrorCode
+from onshi.verify.result import (
+    ReferenceClass,
+    ReferenceRegistration,
+    VerificationError,
+    VerificationOutcome,
+    VerificationRequest,
+)
+
+__all__ = ["Terminal", "TerminalHandlers", "PREFIXES", "answer_name", "face_file_name"]
+
+log = logging.getLogger(__name__)
+
+SINGLE = "OQSsiquc01req_"            #: single verification
+BULK_UPLOAD = "OQSmuquc01req_"       #: bulk verification upload → ReceptionNumber
+BULK_FETCH = "OQSmuquc02req_"        #: bulk verification fetch by ReceptionNumber
+REGISTER = "OQSsiimm01req_"          #: register one 照会番号
+REGISTER_BULK = "OQSmuimm01req_"     #: register many 照会番号
+REGISTER_BULK_FETCH = "OQSmuimm02req_"  #: fetch the result of a bulk registration by ReceptionNumber
+PREFIXES = (SINGLE, BULK_UPLOAD, BULK_FETCH, REGISTER, REGISTER_BULK, REGISTER_BULK_FETCH)
+
+#: Parse errors that a file still being written produces; only these are retried.
+_MAYBE_PARTIAL = {ErrorCode.MALFORMED.value, ErrorCode.ENCODING.value}
+
+
+@dataclass(frozen=True)
+class TerminalHandlers:
+    """What the terminal needs from the verification service (injected; no database here).
+
+    * ``verify(request) -> VerificationOutcome`` (may raise ``VerificationError``)
+    * ``register_reference_number(institution_code, registration) -> None`` (may raise ``VerificationError``)
+    * ``submit_bulk(institution_code, requests) -> reception_number``
+    * ``fetch_bulk(institution_code, reception_number)`` → ``None`` while processing, else a list of
+      ``(request, outcome)`` where an outcome may be a ``VerificationError`` for that item; raises
+      ``VerificationError`` (E0401) for an unknown reception number.
+    """
+
+    verify: Callable[[VerificationRequest], VerificationOutcome]
+    register_reference_number: Callable[[str, ReferenceRegistration], None]
+    submit_bulk: Callable[[str, list[VerificationRequest]], str]
+    fetch_bulk: Callable[[str, str], "list[xmlmsg.BulkItemResult] | None"]
+
+
+def answer_name(request_name: str) -> str:
+    """The answer's file name: ``req_`` replaced by ``res_``.
+
+    >>> answer_name("OQSsiquc01req_202611220001.xml")
+    'OQSsiquc01res_202611220001.xml'
+    """
+    return request_name.replace("req_", "res_", 1)
+
+
+def face_file_name(day_sequence: str, when: datetime) -> str:
+    """``OQSsiquc01res_face_<yyyyMMdd + 4-digit sequence>_<yyyyMMddHHmmss>.xml`` (time in JST).
+
+    >>> face_file_name("202611220001", datetime(2026, 11, 22, 0, 30, 15, tzinfo=timezone.utc))
+    'OQSsiquc01res_face_202611220001_20261122093015.xml'
+    """
+    return f"OQSsiquc01res_face_{day_sequence}_{xmlmsg._jst(when):%Y%m%d%H%M%S}.xml"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Seen:
+    first: float
+    size: int
+    mtime: float
+
+
+class Terminal:
+    """Serves ``root/req`` → ``root/res`` (``root`` is the shared ``OQS`` folder).
+
+    ``clock`` gives the processing time (aware, or naive UTC); ``partial_grace``
+    is how long an unreadable request may keep changing before it is given up;
+    ``face_encoding`` is the encoding of pushed card results.
+    """
+
+    def __init__(self, root: Path, handlers: TerminalHandlers, *, clock: Callable[[], datetime] = _utcnow,
+                 partial_grace: float = 1.0, face_encoding: str = "utf-8") -> None:
+        self.root = Path(root)
+        self.handlers = handlers
+        self.clock = clock
+        self.partial_grace = partial_grace
+        self.face_encoding = face_encoding
+        self.req, self.res, self.face, self.trash = (self.root / d for d in ("req", "res", "face", "trash"))
+        for d in (self.req, self.res, self.face, self.trash):
+            d.mkdir(parents=True, exist_ok=True)
+        self._seen: dict[str, _Seen] = {}
+        self._registrations: dict[tuple[str, str], tuple[xmlmsg.ReferenceRegistrationRequest,
+                                                         dict[int, VerificationError]]] = {}
+        self._face_lock = threading.Lock()
+
+    # ------------------------------------------------------------ loop
+
+    def pending(self) -> list[str]:
+        """Names in ``req`` that are candidates for processing, oldest first."""
+        try:
+            entries = [e for e in os.scandir(self.req) if e.is_file(follow_symlinks=False)]
+        except OSError:
+            log.exception("cannot list %s", self.req)
+            return []
+        names = []
+        for e in entries:
+            n = e.name
+            if n.startswith(".") or n.endswith((".tmp", ".err")) or not n.lower().endswith(".xml"):
+                continue
+            try:
+                names.append((e.stat().st_mtime, n))
+            except OSError:
+                continue
+        return [n for _, n in sorted(names)]
+
+    def run_once(self) -> list[str]:
+        """Process every pending request once; returns the names that were answered or set aside."""
+        done = []
+        for name in self.pending():
+            try:
+                if self._process(name):
+                    done.append(name)
+            except Exception:  # never let one file stop the terminal, nor retry it forever
+                log.exception("unexpected failure on %s", name)
+                try:
+                    self._set_aside(name, b"", xmlmsg._err(ErrorCode.INTERNAL, "処理できませんでした (internal "
+                                                                               "error on this file)", None))
+                    done.append(name)
+                except Exception:
+                    log.exception("cannot set %s aside", name)
+        return done
+
+    def serve_forever(self, poll_interval: float = 0.05, stop_event: threading.Event | None = None) -> None:
+        """Poll ``req`` until ``stop_event`` is set."""
+        stop_event = stop_event or threading.Event()
+        while not stop_event.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("terminal poll failed")
+            stop_event.wait(poll_interval)
+
+    # ------------------------------------------------------------ one file
+
+    def _process(self, name: str) -> bool:
+        path = self.req / name
+        try:
+            st = path.stat()
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self._seen.pop(name, None)
+            return False
+        prefix = next((p for p in PREFIXES if name.startswith(p)), None)
+        encoding = xmlmsg.detect_encoding(data)
+        if prefix is None:
+            self._set_aside(name, data, xmlmsg._err(
+                ErrorCode.STRUCTURE, f"ファイル名の接頭辞が不明です (unknown request file prefix; expected one of "
+                                     f"{', '.join(PREFIXES)})", "file name"))
+            return True
+        try:
+            answer = self._answer(prefix, data, encoding)
+        except VerificationError as exc:
+            if exc.code in _MAYBE_PARTIAL and self._still_writing(name, st):
+                return False
+            header = getattr(exc, "request_header", None) or xmlmsg.read_header(data)
+            if header is None:
+                self._set_aside(name, data, exc)
+                return True
+            answer = xmlmsg.render_error(exc, header, encoding=encoding, processed_at=self.clock())
+        self._write_atomic(self.res / answer_name(name), answer)
+        self._remove(path)
+        self._seen.pop(name, None)
+        return True
+
+    def _still_writing(self, name: str, st: os.stat_result) -> bool:
+        now = time.monotonic()
+        seen = self._seen.get(name)
+        if seen is None or seen.size != st.st_size or seen.mtime != st.st_mtime:
+            self._seen[name] = _Seen(now, st.st_size, st.st_mtime)
+            return self.partial_grace > 0
+        return now - seen.first < self.partial_grace
+
+    def _answer(self, prefix: str, data: bytes, encoding: str) -> bytes:
+        """Parse, call the service, render. ``VerificationError`` from parsing propagates (see _process)."""
+        now = self.clock()
+        today = xmlmsg._jst(now).date()
+        if prefix == SINGLE:
+            req = xmlmsg.parse_request(data, today=today)
+            return self._guarded(req, encoding, lambda: xmlmsg.render_result(
+                self.handlers.verify(req), req, encoding=encoding, processed_at=now))
+        if prefix == BULK_UPLOAD:
+            bulk = xmlmsg.parse_bulk_request(data, today=today)
+            return self._guarded(bulk, encoding, lambda: xmlmsg.render_bulk_accepted(
+                bulk, self.handlers.submit_bulk(bulk.institution_code, list(bulk.items)), received_at=now,
+                encoding=encoding, processed_at=now))
+        if prefix == BULK_FETCH:
+            fetch = xmlmsg.parse_bulk_fetch(data)
+            return self._guarded(fetch, encoding, lambda: xmlmsg.render_bulk_result(
+                fetch, self.handlers.fetch_bulk(fetch.institution_code, fetch.reception_number),
+                encoding=encoding, processed_at=now))
+        if prefix in (REGISTER, REGISTER_BULK):
+            reg = xmlmsg.parse_reference_registration(data)
+            if prefix == REGISTER and len(reg.registrations) != 1:
+                raise xmlmsg._err(ErrorCode.STRUCTURE, "単件登録は1件です (one ReferenceNumberRegistrationInfo per "
+                                                       f"{REGISTER} file; use {REGISTER_BULK} for more)",
+                                  "ReferenceNumberRegistrationInfo")
+            return self._guarded(reg, encoding, lambda: self._register(reg, bulk=prefix == REGISTER_BULK,
+                                                                       encoding=encoding, now=now))
+        fetch = xmlmsg.parse_bulk_fetch(data)  # REGISTER_BULK_FETCH
+        stored = self._registrations.get((fetch.institution_code, fetch.reception_number))
+        if stored is None:
+            raise _with(xmlmsg._err(ErrorCode.UNKNOWN_RECEPTION, "この受付番号の登録結果はありません (unknown "
+                                    "ReceptionNumber for 照会番号 registration)", "ReceptionNumber"), fetch)
+        return xmlmsg.render_reference_registration_result(stored[0], stored[1], encoding=encoding,
+                                                           processed_at=now, reception_number=fetch.reception_number)
+
+    def _register(self, reg: xmlmsg.ReferenceRegistrationRequest, *, bulk: bool, encoding: str,
+                  now: datetime) -> bytes:
+        errors: dict[int, VerificationError] = {}
+        for i, item in enumerate(reg.registrations):
+            try:
+                self.handlers.register_reference_number(reg.institution_code, item)
+            except VerificationError as exc:
+                errors[i] = exc
+        number = None
+        if bulk:
+            number = f"{xmlmsg._jst(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+            self._registrations[(reg.institution_code, number)] = (reg, errors)
+        return xmlmsg.render_reference_registration_result(reg, errors, encoding=encoding, processed_at=now,
+                                                           reception_number=number)
+
+    def _guarded(self, source: object, encoding: str, produce: Callable[[], bytes]) -> bytes:
+        """Call the service and render; its errors become SegmentOfResult 9 echoing ``source``."""
+        try:
+            return produce()
+        except VerificationError as exc:
+            return xmlmsg.render_error(exc, source, encoding=encoding, processed_at=self.clock())
+        except Exception:
+            log.exception("service failure")
+            exc = xmlmsg._err(ErrorCode.INTERNAL, "資格確認処理でエラーが発生しました。しばらくしてから再度照会してください "
+                                                  "(internal error; retry later)", None)
+            return xmlmsg.render_error(exc, source, encoding=encoding, processed_at=self.clock())
+
+    # ------------------------------------------------------------ files
+
+    def _set_aside(self, name: str, data: bytes, exc: VerificationError) -> None:
+        """No readable header: move to trash and write ``req/<stem>.err``."""
+        src = self.req / name
+        self.trash.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, self.trash / name)
+        except FileNotFoundError:
+            pass
+        stem = name[:-4] if name.lower().endswith(".xml") else name
+        enc = xmlmsg.detect_encoding(data)
+        line = f"{exc.code} {exc.message}\n"
+        payload = line.encode("cp932", "onshi-geta") if enc == "shift_jis" else line.encode("utf-8")
+        self._write_atomic(self.req / f"{stem}.err", payload)
+        self._seen.pop(name, None)
+        log.warning("request %s set aside: %s", name, exc.code)
+
+    @staticmethod
+    def _write_atomic(path: Path, data: bytes) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+    # ------------------------------------------------------------ card results (pushed)
+
+    def write_face_result(self, institution_code: str, outcome: VerificationOutcome, request: VerificationRequest,
+                          when: datetime, *, encoding: str | None = None) -> Path:
+        """Push a card (マイナ保険証) result into ``face`` with ``ReferenceClassification`` 1.
+
+        The registered 照会番号 travels in each answer's ``reference_number``.
+        The name's middle part is ``yyyyMMdd`` + a 4-digit daily sequence, like
+        request names; it never overwrites an existing file.
+        """
+        req = replace(request, reference_class=ReferenceClass.CARD, institution_code=institution_code)
+        enc = encoding or self.face_encoding
+        data = xmlmsg.render_result(outcome, req, encoding=enc, processed_at=when)
+        day = f"{xmlmsg._jst(when):%Y%m%d}"
+        with self._face_lock:
+            pattern = re.compile(rf"^OQSsiquc01res_face_{day}(\d{{4}})_")
+            used = [int(m.group(1)) for e in os.scandir(self.face) if (m := pattern.match(e.name))]
+            seq = max(used, default=0) + 1
+            path = self.face / face_file_name(f"{day}{seq:04d}", when)
+            self._write_atomic(path, data)
+        return path
+
+
+def _with(exc: VerificationError, source: object) -> VerificationError:
+    if isinstance(source, xmlmsg.BulkFetchRequest):
+        exc.request_header = xmlmsg.RequestHeader(None, source.institution_code,  # type: ignore[attr-defined]
+                                                  source.arbitrary_file_identifier, source.reception_number)
+    return exc
+
