@@ -778,6 +778,14 @@ def _search_nodes(r: VerificationRequest) -> list[Node]:
     return s
 
 
+def _valid_ymd(raw: str | None) -> str | None:
+    """An echoed date only when it is a real yyyyMMdd date (a client would choke on 20250230)."""
+    try:
+        return _ymd(_date(raw, "", "")) if raw else None
+    except VerificationError:
+        return None
+
+
 def _header_nodes(source: Any, *, processed_at: datetime, encoding: Encoding | Literal["json"],
                   segment: SegmentOfResult, error: VerificationError | None = None,
                   reference_class: ReferenceClass = ReferenceClass.NUMBERS,
@@ -792,7 +800,8 @@ def _header_nodes(source: Any, *, processed_at: datetime, encoding: Encoding | L
     elif isinstance(source, (BulkFetchRequest, ReferenceRegistrationRequest)):
         code, afi = source.institution_code, source.arbitrary_file_identifier
     elif isinstance(source, RequestHeader):
-        care, code, afi = source.confirmation_date, source.institution_code, source.arbitrary_file_identifier
+        care, code, afi = _valid_ymd(source.confirmation_date), source.institution_code, \
+            source.arbitrary_file_identifier
     h: list[Node] = []
     _add(h, "ProcessExecutionTime", _ymdhms(processed_at))
     _add(h, "QualificationConfirmationDate", care or _ymd(_jst(processed_at).date()))
