@@ -510,3 +510,13 @@ def test_bulk_one_bad_item_rejects_the_upload_and_names_it():
     with pytest.raises(VerificationError) as info:
         xmlmsg.parse_bulk_request(bulk_xml(4, bad_index=2), today=TODAY)
     assert info.value.field == "QualificationConfirmSearchInfo[2].InsurerNumber"
+
+
+def test_truncated_request_still_echoes_a_complete_header(request_xml):
+    full = request_xml(afi="cut-2")
+    with pytest.raises(VerificationError) as info:
+        xmlmsg.parse_request(full[:full.index(b"<Birthdate>")], today=TODAY)
+    assert info.value.code == "E0001"
+    root = parse(xmlmsg.render_error(info.value, None, processed_at=NOW))
+    assert t(root, "MessageHeader/ArbitraryFileIdentifier") == "cut-2"
+    assert xmlmsg.read_header(full[:40]) is None

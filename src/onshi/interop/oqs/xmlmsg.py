@@ -434,13 +434,66 @@ def _header_of(tree: Tree) -> RequestHeader | None:
                          else None, s("ReceptionNumber"))
 
 
-def read_header(data: bytes, *, json_form: bool = False) -> RequestHeader | None:
-    """The header of a message, or None when not even that can be read (bad encoding, not XML, no header)."""
+def _lxml_tree(el: Any) -> Any:
+    children = [c for c in el if isinstance(c.tag, str)]  # skip comments and processing instructions
+    if not children:
+        return el.text or ""
+    grouped: dict[str, list[Any]] = {}
+    for child in children:
+        grouped.setdefault(_local(child.tag), []).append(_lxml_tree(child))
+    return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}
+
+
+def _recover_header(data: bytes) -> RequestHeader | None:
+    """The header of a message that is not well-formed (truncated, a bad byte further on), if it is complete.
+
+    Only for data without any ``<!`` markup (so no DTD can be involved); the
+    recovering parser resolves no entities and loads nothing.
+    """
+    from lxml import etree
+
+    if b"<!" in data:
+        return None
     try:
-        tree = _json_tree(data) if json_form else _xml_tree(data)
+        codec, _ = _codec(data)
     except VerificationError:
         return None
+    text = _DECL_TEXT_RE.sub("", data.decode(codec, errors="replace"), count=1)
+    if "</MessageHeader>" not in text:
+        return None
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, load_dtd=False,
+                             huge_tree=False)
+    try:
+        root = etree.fromstring(text.encode("utf-8"), parser)
+    except etree.XMLSyntaxError:
+        return None
+    if root is None or _local(root.tag) != "XmlMsg":
+        return None
+    return _header_of({"XmlMsg": _lxml_tree(root)})
+
+
+def read_header(data: bytes, *, json_form: bool = False) -> RequestHeader | None:
+    """The header of a message, or None when not even that can be read (bad encoding, not XML, no header).
+
+    A truncated XML message whose ``MessageHeader`` is complete still has a readable header.
+    """
+    try:
+        tree = _json_tree(data) if json_form else _xml_tree(data)
+    except VerificationError as exc:
+        if json_form or exc.code not in (ErrorCode.MALFORMED.value, ErrorCode.ENCODING.value):
+            return None
+        return _recover_header(data)
     return _header_of(tree)
+
+
+def _load(data: bytes, json_form: bool) -> Tree:
+    """Bytes → tree; a parse error carries whatever header could be recovered (``request_header``)."""
+    try:
+        return _json_tree(data) if json_form else _xml_tree(data)
+    except VerificationError as exc:
+        if not json_form and exc.code in (ErrorCode.MALFORMED.value, ErrorCode.ENCODING.value):
+            exc.request_header = _recover_header(data)  # type: ignore[attr-defined]
+        raise
 
 
 def _with_header(tree: Tree | None, exc: VerificationError) -> VerificationError:
@@ -537,12 +590,12 @@ def parse_request(data: bytes, *, today: date | None = None) -> VerificationRequ
     the error carries it as ``request_header`` so :func:`render_error` can
     echo it.
     """
-    return _request(_xml_tree(data), today)
+    return _request(_load(data, False), today)
 
 
 def parse_request_json(data: bytes, *, today: date | None = None) -> VerificationRequest:
     """The same request as JSON (``{"XmlMsg": {...}}``, UTF-8)."""
-    return _request(_json_tree(data), today)
+    return _request(_load(data, True), today)
 
 
 @dataclass(frozen=True)
@@ -559,7 +612,7 @@ def parse_reference_registration(data: bytes, *, json_form: bool = False) -> Ref
 
     The header needs only ``MedicalInstitutionCode`` (``QualificationConfirmationDate`` is optional here).
     """
-    tree = _json_tree(data) if json_form else _xml_tree(data)
+    tree = _load(data, json_form)
     try:
         header, body = _parts(tree)
         h = _parse_header(header, None, care_date_required=False)
@@ -613,7 +666,7 @@ def parse_bulk_request(data: bytes, *, today: date | None = None, json_form: boo
     ``QualificationConfirmSearchInfo[3].InsurerNumber``) so the clinic fixes
     and resends one file instead of reconciling a partial reception.
     """
-    tree = _json_tree(data) if json_form else _xml_tree(data)
+    tree = _load(data, json_form)
     try:
         header, body = _parts(tree)
         h = _parse_header(header, today)
@@ -643,7 +696,7 @@ class BulkFetchRequest:
 
 def parse_bulk_fetch(data: bytes, *, json_form: bool = False) -> BulkFetchRequest:
     """``ReceptionNumber`` is read from the body or, as some clients put it, from the header."""
-    tree = _json_tree(data) if json_form else _xml_tree(data)
+    tree = _load(data, json_form)
     try:
         header, body = _parts(tree, body_required=False)
         h = _parse_header(header, None, care_date_required=False)
