@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import date, timedelta  # noqa: F401 (date: used by the doctest)
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle

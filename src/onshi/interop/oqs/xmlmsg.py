@@ -28,7 +28,6 @@ from __future__ import annotations
 import codecs
 import json
 import re
-import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
