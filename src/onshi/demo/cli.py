@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 from onshi.config import get_settings
+from onshi.registry.models import NotificationType
+from onshi.store.db import unit_of_work
 from onshi.registry.cli import _progress, print_report
 
 console = Console()
@@ -54,3 +56,101 @@ def seed_cmd(members: int = typer.Option(1000, help="number of insured members (
 
 def register(app: typer.Typer) -> None:
     app.add_typer(demo_app, name="demo")
+
+
+DEMO_INSTITUTIONS = [
+    # 医療機関コード body (pref + 点数表 + 6 digits); the check digit is computed
+    ("13", "1", "000001", "オンシ内科クリニック", "clinic"),
+    ("13", "1", "000002", "オンシ総合病院", "hospital"),
+    ("13", "3", "000003", "オンシ歯科医院", "dental"),
+    ("04", "4", "000004", "オンシ薬局 仙台店", "pharmacy"),
+]
+
+
+def demo_institution_codes() -> list[str]:
+    from onshi.numbers import institution_code
+
+    return [body_pref + kind + body + institution_code.calc_check_digit(body_pref + kind + body)
+            for body_pref, kind, body, _n, _t in DEMO_INSTITUTIONS]
+
+
+def ensure_demo(members: int = 2000, seed: int = 42) -> dict:
+    """Make the demo database ready: schema, population, index, institutions, cards.  Idempotent."""
+    import json
+    import random
+
+    from onshi.demo.seed import generate
+    from onshi.exchange.cards import get_card, register_card
+    from onshi.exchange.publish import publish_all
+    from onshi.registry import service
+    from onshi.store import migrate
+    from onshi.verify.models import Institution
+    from onshi.verify.service import add_institution
+    from sqlalchemy import select
+
+    settings = get_settings()
+    migrate.upgrade(settings.resolved_database_url)
+    state_file = settings.var_dir / "demo.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    with unit_of_work() as s:
+        seeded = bool(service.list_insurers(s))
+    if not seeded:
+        seed_database(members, seed)
+    publish_all()
+    with unit_of_work() as s:
+        tokens = state.get("tokens", {})
+        for code, (_p, _k, _b, name, ftype) in zip(demo_institution_codes(), DEMO_INSTITUTIONS):
+            if s.scalar(select(Institution).where(Institution.code == code)) is None:
+                _inst, tokens[code] = add_institution(s, code=code, name=name, facility_type=ftype)
+        state["tokens"] = tokens
+    pop = generate(members, seed)
+    rng = random.Random(seed)
+    cards = state.get("cards", [])
+    if not cards:
+        with unit_of_work() as s:
+            for i, row in enumerate(r for r in pop.files[NotificationType.acquisition] if r["my_number"]):
+                if i > 3 and rng.random() > 0.55:
+                    continue
+                serial = f"DEMO{i:08d}"
+                if get_card(s, serial) is None and service.find_person_by_my_number(s, row["my_number"]):
+                    expires = date(2027 + rng.randint(0, 4), rng.randint(1, 12), 28)
+                    register_card(s, my_number=row["my_number"], certificate_serial=serial,
+                                  certificate_expires_on=expires)
+                    cards.append(serial)
+        state["cards"] = cards[:50]
+    state_file.write_text(json.dumps(state, ensure_ascii=False, indent=1))
+    return state
+
+
+@demo_app.command("run")
+def run_cmd(members: int = typer.Option(2000), seed: int = typer.Option(42), port: int = typer.Option(8000),
+            host: str = typer.Option("127.0.0.1"), serve: bool = typer.Option(True, help="start the server")) -> None:
+    """Set up the demo database (once) and start the server, printing example requests."""
+    from onshi.demo.seed import SHOWCASE
+
+    state = ensure_demo(members, seed)
+    code = demo_institution_codes()[0]
+    token = state["tokens"][code]
+    base = f"http://{host}:{port}"
+    sv, mv = SHOWCASE["valid"], SHOWCASE["moved"]
+    today = date.today().isoformat()
+
+    def curl(body: dict) -> str:
+        import json
+
+        return (f"curl -s -X POST {base}/api/v1/verifications/numbers -H 'Authorization: Bearer {token}' "
+                f"-H 'Content-Type: application/json' -d '{json.dumps(body, ensure_ascii=False)}'")
+
+    console.print(f"\n[bold]onshi demo[/] — database {get_settings().resolved_database_url}")
+    console.print(f"institution {code} token: {token}")
+    console.print("\n[bold]有効[/] (valid):")
+    console.print(curl({"insurer_number": sv["insurer"], "symbol": sv["symbol"], "number": sv["number"],
+                        "branch": sv["branch"], "birth_date": sv["birth"].isoformat(), "care_date": today}))
+    console.print("\n[bold]無効（新しい資格あり）[/] (moved to another insurer):")
+    console.print(curl({"insurer_number": mv["insurer"], "symbol": mv["symbol"], "number": mv["number"],
+                        "branch": mv["branch"], "birth_date": mv["birth"].isoformat(), "care_date": today}))
+    console.print(f"\nweb: {base}/   API docs: {base}/docs\n")
+    if serve:
+        from onshi.verify.cli import serve as serve_cmd
+
+        serve_cmd(host=host, port=port, workers=1, publish_every=2.0)

@@ -1,0 +1,94 @@
+"""マイナ保険証: a My Number card registered as insurance card (健康保険証利用登録).
+
+The card is known by its certificate serial only.  At registration the holder's
+My Number (read from the card in the real flow) is used once to find the person
+through the keyed hash; it is not stored with the card.  The card keeps working
+for three months after the end of the month its certificate expires
+(電子証明書の有効期限切れ後3か月間の猶予).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.exchange.models import InsuranceCard
+from onshi.registry import service
+from onshi.store.db import utcnow
+
+GRACE_MONTHS = 3
+
+
+class CardError(ValueError):
+    pass
+
+
+def _add_months_end(d: date, months: int) -> date:
+    """Last day of the month *months* after the month of *d*."""
+    y, m = divmod(d.month - 1 + months + 1, 12)
+    first_next = date(d.year + y, m + 1, 1)
+    from datetime import timedelta
+
+    return first_next - timedelta(days=1)
+
+
+def usable_until(certificate_expires_on: date) -> date:
+    """Last day the card works as insurance card: end of the 3rd month after the expiry month."""
+    return _add_months_end(certificate_expires_on, GRACE_MONTHS)
+
+
+@dataclass(frozen=True)
+class CardState:
+    usable: bool
+    reason: str | None  # cancelled | expired | None
+    in_grace: bool
+    warning: str | None
+
+
+def card_state(card: InsuranceCard, on: date) -> CardState:
+    if card.cancelled_at is not None and card.cancelled_at.date() <= on:
+        return CardState(False, "cancelled", False, None)
+    if on > usable_until(card.certificate_expires_on):
+        return CardState(False, "expired", False, None)
+    in_grace = on > card.certificate_expires_on
+    warning = None
+    if in_grace:
+        warning = (f"電子証明書の有効期限 ({card.certificate_expires_on:%Y-%m-%d}) が切れています。"
+                   f"{usable_until(card.certificate_expires_on):%Y-%m-%d} まで利用できます。更新してください。")
+    elif (card.certificate_expires_on - on).days <= 92:
+        warning = f"電子証明書の有効期限が近づいています ({card.certificate_expires_on:%Y-%m-%d})。"
+    return CardState(True, None, in_grace, warning)
+
+
+def register_card(session: Session, *, my_number: str, certificate_serial: str, certificate_expires_on: date,
+                  now: datetime | None = None) -> InsuranceCard:
+    person = service.find_person_by_my_number(session, my_number)
+    if person is None:
+        raise CardError("この個人番号は保険者に登録されていません (no insured person with this My Number)")
+    if session.scalar(select(InsuranceCard).where(InsuranceCard.certificate_serial == certificate_serial)):
+        raise CardError("この証明書は登録済みです (certificate already registered)")
+    card = InsuranceCard(certificate_serial=certificate_serial, person_id=person.id,
+                         registered_at=now or utcnow(), certificate_expires_on=certificate_expires_on)
+    session.add(card)
+    session.flush()
+    return card
+
+
+def cancel_card(session: Session, certificate_serial: str, *, reason: str, now: datetime | None = None) -> InsuranceCard:
+    card = get_card(session, certificate_serial)
+    if card is None:
+        raise CardError("unknown certificate serial")
+    card.cancelled_at, card.cancel_reason = now or utcnow(), reason
+    return card
+
+
+def get_card(session: Session, certificate_serial: str) -> InsuranceCard | None:
+    return session.scalar(select(InsuranceCard).where(InsuranceCard.certificate_serial == certificate_serial))
+
+
+def cards_of(session: Session, person_id: int) -> list[InsuranceCard]:
+    return list(session.scalars(select(InsuranceCard).where(InsuranceCard.person_id == person_id)
+                                .order_by(InsuranceCard.registered_at)))

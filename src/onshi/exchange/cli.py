@@ -1,0 +1,141 @@
+"""CLI of the national side: ``onshi exchange``, ``onshi linkage``, ``onshi card``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onshi.registry.cli import _progress
+from onshi.store.db import unit_of_work
+
+console = Console()
+err = Console(stderr=True)
+exchange_app = typer.Typer(help="Registration to the verification index (中間サーバー).", no_args_is_help=True)
+linkage_app = typer.Typer(help="My Number linkage checks (紐付け).", no_args_is_help=True)
+card_app = typer.Typer(help="マイナ保険証 registration (利用登録).", no_args_is_help=True)
+
+
+@exchange_app.command("publish")
+def publish(insurer: Optional[str] = typer.Option(None, help="only this insurer's changes")) -> None:
+    """Publish every pending registry change to the verification index."""
+    from onshi.exchange.publish import pending_count, publish_all
+    from onshi.registry import service
+
+    with unit_of_work() as s:
+        ins_id = service.get_insurer(s, number=insurer).id if insurer else None
+        pending = pending_count(s, ins_id)
+    with _progress() as prog:
+        task = prog.add_task("publishing", total=pending)
+        n = publish_all(insurer_id=ins_id, progress=lambda k: prog.advance(task, k))
+    console.print(f"published {n} changes")
+
+
+@exchange_app.command("sla")
+def sla(insurer: str = typer.Argument(..., help="保険者番号"),
+        today: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"]),
+        all_: bool = typer.Option(False, "--all", help="also list records registered on time")) -> None:
+    """Records not registered within 5 days of receipt, and those about to miss it."""
+    from onshi.exchange.sla import sla_records
+    from onshi.registry import service
+
+    with unit_of_work() as s:
+        ins = service.get_insurer(s, number=insurer)
+        if ins is None:
+            err.print(f"[red]unknown insurer {insurer}[/]")
+            raise typer.Exit(2)
+        statuses = None if all_ else {"late", "overdue", "due_soon"}
+        rows = sla_records(s, insurer_id=ins.id, today=today.date() if today else None, statuses=statuses)
+    t = Table("change", "kind", "received", "deadline", "registered", "status", title=f"5-day SLA — {ins.name}")
+    colour = {"late": "red", "overdue": "bold red", "due_soon": "yellow", "on_time": "green", "pending": ""}
+    for r in rows:
+        t.add_row(str(r.change_id), r.kind, f"{r.received_at:%Y-%m-%d %H:%M}", f"{r.deadline}",
+                  f"{r.registered_at:%Y-%m-%d %H:%M}" if r.registered_at else "—",
+                  f"[{colour[r.status]}]{r.status}[/]" if colour[r.status] else r.status)
+    console.print(t)
+
+
+@linkage_app.command("import")
+def linkage_import(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Compare a resident-registry extract (CSV) with the registry on all five items."""
+    from onshi.exchange.linkage import import_extract
+
+    with unit_of_work() as s:
+        rep = import_extract(s, file.read_bytes(), file.name)
+    if rep.already_imported:
+        console.print(f"{file.name}: already checked; nothing changed")
+        return
+    console.print(f"{file.name}: {rep.rows} rows — {rep.matched} match, [red]{rep.mismatched} mismatch[/], "
+                  f"{rep.not_registered} not registered, {len(rep.errors)} unreadable")
+    for row, col, why in rep.errors:
+        console.print(f"  row {row} {col}: {why}")
+    if rep.errors:
+        raise typer.Exit(1)
+
+
+@linkage_app.command("suspects")
+def linkage_suspects() -> None:
+    """Open mismatches: card verification is blocked for these people."""
+    from onshi.exchange.linkage import suspects
+    from onshi.registry import service
+
+    with unit_of_work() as s:
+        t = Table("check", "person", "氏名", "differs in", "checked")
+        for c in suspects(s):
+            pv = service.person_on(s, c.person_id)
+            t.add_row(str(c.id), str(c.person_id), pv.name, ", ".join(c.mismatches), f"{c.checked_at:%Y-%m-%d}")
+    console.print(t)
+
+
+@linkage_app.command("clear")
+def linkage_clear(check_id: int, reason: str = typer.Option(...), user: str = typer.Option(...)) -> None:
+    """Mark a mismatch 「理由付き疑いなし」 with a reason."""
+    from onshi.exchange.linkage import clear
+
+    try:
+        with unit_of_work() as s:
+            clear(s, check_id, reason=reason, user=user)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    console.print(f"check {check_id} cleared by {user}")
+
+
+@card_app.command("register")
+def card_register(serial: str = typer.Option(..., help="certificate serial"),
+                  expires: datetime = typer.Option(..., formats=["%Y-%m-%d"], help="certificate expiry"),
+                  my_number: str = typer.Option(..., prompt=True, hide_input=True,
+                                                help="read from the card; used once to find the person")) -> None:
+    """Register a マイナンバーカード as insurance card."""
+    from onshi.exchange.cards import CardError, register_card
+
+    try:
+        with unit_of_work() as s:
+            register_card(s, my_number=my_number, certificate_serial=serial, certificate_expires_on=expires.date())
+    except CardError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    console.print(f"card {serial} registered")
+
+
+@card_app.command("cancel")
+def card_cancel(serial: str, reason: str = typer.Option(...)) -> None:
+    from onshi.exchange.cards import CardError, cancel_card
+
+    try:
+        with unit_of_work() as s:
+            cancel_card(s, serial, reason=reason)
+    except CardError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    console.print(f"card {serial} cancelled")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(exchange_app, name="exchange")
+    app.add_typer(linkage_app, name="linkage")
+    app.add_typer(card_app, name="card")

@@ -1,0 +1,77 @@
+"""The 5-day registration SLA (届出受付から5日以内の登録) per insurer.
+
+Each registry change carries when the filing was received and when it was
+registered in the index.  A change is *late* when registered after its
+deadline, *overdue* when still pending past it, and *due soon* when pending
+with the deadline within the warning window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.registry.models import Employer, RegistryChange
+
+
+@dataclass(frozen=True)
+class SlaRecord:
+    change_id: int
+    insurer_id: int
+    employer_id: int | None
+    kind: str
+    received_at: datetime
+    deadline: date
+    registered_at: datetime | None
+    status: str  # on_time | late | overdue | due_soon | pending
+
+
+def classify(received_at: datetime, registered_at: datetime | None, today: date, warn_days: int = 1) -> tuple[date, str]:
+    from onshi.rules.calendar import deadline_after_receipt
+
+    deadline = deadline_after_receipt(received_at.date())
+    if registered_at is not None:
+        return deadline, "on_time" if registered_at.date() <= deadline else "late"
+    if today > deadline:
+        return deadline, "overdue"
+    if (deadline - today).days <= warn_days:
+        return deadline, "due_soon"
+    return deadline, "pending"
+
+
+def sla_records(session: Session, *, insurer_id: int | None = None, today: date | None = None,
+                since: date | None = None, statuses: set[str] | None = None) -> list[SlaRecord]:
+    today = today or date.today()
+    q = select(RegistryChange)
+    if insurer_id is not None:
+        q = q.where(RegistryChange.insurer_id == insurer_id)
+    if since is not None:
+        q = q.where(RegistryChange.received_at >= datetime.combine(since, datetime.min.time()))
+    out = []
+    for ch in session.scalars(q.order_by(RegistryChange.received_at, RegistryChange.id)):
+        deadline, status = classify(ch.received_at, ch.published_at, today)
+        if statuses and status not in statuses:
+            continue
+        out.append(SlaRecord(ch.id, ch.insurer_id, ch.employer_id, ch.kind.value, ch.received_at, deadline,
+                             ch.published_at, status))
+    return out
+
+
+def sla_summary(session: Session, *, insurer_id: int, today: date | None = None) -> dict:
+    """Counts by status, by day of receipt and by employer (for the SLA board)."""
+    records = sla_records(session, insurer_id=insurer_id, today=today)
+    by_status: dict[str, int] = {}
+    by_day: dict[str, dict[str, int]] = {}
+    by_employer: dict[int | None, dict[str, int]] = {}
+    for r in records:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+        d = by_day.setdefault(r.received_at.date().isoformat(), {})
+        d[r.status] = d.get(r.status, 0) + 1
+        e = by_employer.setdefault(r.employer_id, {})
+        e[r.status] = e.get(r.status, 0) + 1
+    names = {e.id: e.name for e in session.scalars(select(Employer).where(Employer.insurer_id == insurer_id))}
+    return {"by_status": by_status, "by_day": dict(sorted(by_day.items())),
+            "by_employer": {names.get(k, "(なし)"): v for k, v in by_employer.items()}}

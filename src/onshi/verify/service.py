@@ -1,0 +1,412 @@
+"""Online eligibility verification (オンライン資格確認): answers to clinics from the registered index.
+
+Every interface (REST, OQS XML/JSON over HTTP, the terminal's file exchange,
+FHIR) calls :func:`verify`; it answers only from what insurers *registered*,
+logs the use for statistics without personal identifiers, and writes each read
+of a person's data to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.exchange import cards as card_service
+from onshi.exchange import linkage
+from onshi.exchange.models import IndexedQualification
+from onshi.privacy import audit
+from onshi.privacy.crypto import vault
+from onshi.store.db import utcnow
+from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
+from onshi.verify.result import (
+    Consent,
+    ConsentKind,
+    ConsentStatus,
+    ElderlyInfo,
+    LimitInfo,
+    QualificationAnswer,
+    ReferenceClass,
+    Validity,
+    VerificationError,
+    VerificationOutcome,
+    VerificationRequest,
+)
+
+MAX_DAYS_AHEAD = 31  # a bulk check of next month's appointments is the furthest clinics look ahead
+FACILITY_TYPES = ("hospital", "clinic", "dental", "pharmacy")
+
+
+# ---------------------------------------------------------------- institutions
+
+class AuthError(Exception):
+    """Unknown or revoked credential: the caller answers 401 and says nothing about anyone."""
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_institution(session: Session, *, code: str, name: str, facility_type: str,
+                    token: str | None = None) -> tuple[Institution, str]:
+    """Register an institution; returns it and its token (shown once, stored only as a digest)."""
+    from onshi.numbers import institution_code
+
+    code = institution_code.validate(code)
+    if facility_type not in FACILITY_TYPES:
+        raise ValueError(f"facility_type must be one of {', '.join(FACILITY_TYPES)}")
+    token = token or secrets.token_urlsafe(32)
+    inst = Institution(code=code, name=name, prefecture_code=code[:2], facility_type=facility_type,
+                       token_digest=_digest(token))
+    session.add(inst)
+    session.flush()
+    return inst, token
+
+
+def authenticate(session: Session, token: str | None) -> Institution:
+    if not token:
+        raise AuthError("no credential")
+    inst = session.scalar(select(Institution).where(Institution.token_digest == _digest(token)))
+    if inst is None or inst.revoked_at is not None:
+        raise AuthError("unknown or revoked credential")
+    return inst
+
+
+def revoke_institution(session: Session, code: str) -> None:
+    inst = session.scalar(select(Institution).where(Institution.code == code))
+    if inst is None:
+        raise ValueError(f"unknown institution {code}")
+    inst.revoked_at = utcnow()
+
+
+# ---------------------------------------------------------------- building answers
+
+def _remuneration_on(periods: list, day: date) -> int:
+    for start, end, amount in periods:
+        if date.fromisoformat(start) <= day and (end is None or day < date.fromisoformat(end)):
+            return amount
+    return 0
+
+
+def _limit_on(certs: list, day: date) -> dict | None:
+    for c in certs:
+        if date.fromisoformat(c["from"]) <= day and (c["to"] is None or day < date.fromisoformat(c["to"])):
+            return c
+    return None
+
+
+def _consents(session: Session, person_id: int, institution_code: str, now: datetime) -> dict[str, Consent]:
+    out: dict[str, Consent] = {}
+    for c in session.scalars(select(ConsentRecord).where(
+            ConsentRecord.person_id == person_id, ConsentRecord.institution_code == institution_code)
+            .order_by(ConsentRecord.consented_at)):
+        if not c.consented:
+            status = ConsentStatus.NONE
+        elif c.expires_at is not None and c.expires_at < now:
+            status = ConsentStatus.EXPIRED
+        else:
+            status = ConsentStatus.GIVEN
+        out[c.kind] = Consent(kind=ConsentKind(c.kind), status=status, consented_at=c.consented_at,
+                              available_until=c.expires_at)
+    return out
+
+
+def record_consents(session: Session, *, person_id: int, institution_code: str, kinds: dict[str, bool],
+                    now: datetime, method: str, valid_for: timedelta = timedelta(hours=24)) -> None:
+    """Record the patient's answers at the reader (or the 限度額 flag of a numbers request)."""
+    for kind, given in kinds.items():
+        ConsentKind(kind)  # validates the name
+        session.add(ConsentRecord(person_id=person_id, institution_code=institution_code, kind=kind,
+                                  consented=bool(given), consented_at=now, expires_at=now + valid_for,
+                                  method=method))
+
+
+def build_answer(session: Session, row: IndexedQualification, req: VerificationRequest, institution: Institution,
+                 now: datetime) -> QualificationAnswer:
+    from onshi.rules.co_pay import co_pay_ratio
+
+    day = req.care_date
+    income_cert = next((c for c in row.limit_certificates if c.get("income_exemption")), None)
+    cp = None
+    if row.acquisition_date <= day and (row.loss_date is None or day < row.loss_date):
+        cp = co_pay_ratio(birth_date=row.birth_date, on=day, member_birth_date=row.member_birth_date,
+                          member_monthly_remuneration=_remuneration_on(row.remuneration, day),
+                          income_exemption_from=date.fromisoformat(income_cert["from"]) if income_cert else None,
+                          acquisition_date=row.acquisition_date)
+    consents = _consents(session, row.person_id, institution.code, now)
+    limit_consent = consents.get(ConsentKind.LIMIT.value)
+    limit = None
+    if limit_consent is not None and limit_consent.status == ConsentStatus.GIVEN:
+        cert = _limit_on(row.limit_certificates, day)
+        if cert is not None:
+            limit = LimitInfo(classification_code=cert["classification"], category_code=cert["category"],
+                              certificate_date=date.fromisoformat(cert["certificate_date"]),
+                              valid_from=date.fromisoformat(cert["from"]),
+                              valid_to=date.fromisoformat(cert["to"]) - timedelta(days=1) if cert["to"] else None,
+                              long_term_date=None)
+    elderly = None
+    if cp is not None and cp.elderly:
+        elderly = ElderlyInfo(certificate_date=cp.elderly_valid_from, valid_from=cp.elderly_valid_from,
+                              valid_to=cp.elderly_valid_to, ratio_tenths=cp.ratio_tenths)
+    ref = session.scalar(select(ReferenceNumber.reference_number).where(
+        ReferenceNumber.institution_code == institution.code, ReferenceNumber.insurer_number == row.insurer_number,
+        ReferenceNumber.symbol == row.symbol, ReferenceNumber.number == row.number,
+        (ReferenceNumber.branch == row.branch) | ReferenceNumber.branch.is_(None)))
+    from onshi.verify.result import CardClassification, LossReason, PersonalFamily, Sex
+
+    return QualificationAnswer(
+        card_classification=CardClassification(row.card_classification),
+        insurer_number=row.insurer_number, insurer_name=row.insurer_name, symbol=row.symbol, number=row.number,
+        branch=row.branch,
+        personal_family=PersonalFamily.INSURED if row.role == "insured" else PersonalFamily.FAMILY,
+        insured_name=row.insured_name, name=row.name, name_kana=row.name_kana, name_of_other=None,
+        name_of_other_kana=None, sex=Sex(row.sex), birth_date=row.birth_date, address=row.address,
+        postal_code=row.postal_code, qualification_date=row.acquisition_date,
+        disqualification_date=row.loss_date, loss_reason=LossReason(row.loss_reason) if row.loss_reason else None,
+        certificate_issue_date=None, card_valid_from=row.acquisition_date,
+        card_valid_to=(row.loss_date - timedelta(days=1)) if row.loss_date else None,
+        co_pay_ratio_tenths=cp.ratio_tenths if cp else None, preschool=bool(cp and cp.preschool),
+        elderly=elderly, limit_consent=limit_consent, limit=limit,
+        other_consents=tuple(c for k, c in consents.items() if k != ConsentKind.LIMIT.value),
+        reference_number=ref, arbitrary_identifier=req.arbitrary_identifier,
+    )
+
+
+# ---------------------------------------------------------------- the decision
+
+def _covers(row: IndexedQualification, day: date) -> bool:
+    return row.acquisition_date <= day and (row.loss_date is None or day < row.loss_date)
+
+
+def _later_exists(rows_of_person: list[IndexedQualification], row: IndexedQualification, day: date) -> bool:
+    """Does the same person have a qualification registered that began after this one (and by the day of care)?"""
+    return any(o.qualification_id != row.qualification_id and o.acquisition_date > row.acquisition_date
+               and o.acquisition_date <= day for o in rows_of_person)
+
+
+def _decide(session: Session, candidates: list[IndexedQualification], day: date,
+            numbers_without_branch: bool) -> tuple[Validity, list[IndexedQualification]]:
+    if not candidates:
+        return Validity.NOT_FOUND, []
+    if numbers_without_branch and len({c.person_id for c in candidates}) > 1:
+        return Validity.MULTIPLE, []
+    person_ids = {c.person_id for c in candidates}
+    everything = list(session.scalars(select(IndexedQualification).where(
+        IndexedQualification.person_id.in_(person_ids))))
+    covering = [c for c in candidates if _covers(c, day)]
+    if covering:
+        current = max(covering, key=lambda c: c.acquisition_date)
+        if _later_exists(everything, current, day):
+            return Validity.INVALID_NEWER_EXISTS, [current]
+        return Validity.VALID, [current]
+    started = [c for c in candidates if c.acquisition_date <= day]
+    if not started:
+        return Validity.NOT_FOUND, []  # registered, but only from a later date
+    last = max(started, key=lambda c: c.acquisition_date)
+    if _later_exists(everything, last, day):
+        return Validity.INVALID_NEWER_EXISTS, [last]
+    return Validity.INVALID, [last]
+
+
+def _check_request(req: VerificationRequest, today: date) -> None:
+    if req.care_date > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise VerificationError("E0103", f"診療日が未来すぎます ({MAX_DAYS_AHEAD}日以内) (date of care too far ahead)",
+                                "QualificationConfirmationDate")
+    if req.care_date < date(2000, 1, 1):
+        raise VerificationError("E0103", "診療日が古すぎます (date of care before 2000)", "QualificationConfirmationDate")
+
+
+def _pseudonym(person_id: int) -> str:
+    return hmac.new(vault().hash_key, f"patient:{person_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def verify(session: Session, req: VerificationRequest, institution: Institution, *,
+           now: datetime | None = None) -> VerificationOutcome:
+    """Answer one verification; the caller commits (the log and audit rows are in the same transaction)."""
+    now = now or utcnow()
+    if req.institution_code and req.institution_code != institution.code:
+        raise VerificationError("E0002", "医療機関コードが認証された機関と一致しません (institution code does not "
+                                "match the credential)", "MedicalInstitutionCode")
+    _check_request(req, now.date())
+    warning = None
+    if req.reference_class == ReferenceClass.CARD:
+        card = card_service.get_card(session, req.card_serial or "")
+        if card is None:
+            validity, rows = Validity.NOT_FOUND, []
+        else:
+            state = card_service.card_state(card, req.care_date)
+            if not state.usable:
+                raise VerificationError("E0201" if state.reason == "expired" else "E0202",
+                                        "マイナ保険証の電子証明書が失効しています" if state.reason == "expired"
+                                        else "マイナ保険証の利用登録が解除されています", "card")
+            warning = state.warning
+            candidates = list(session.scalars(select(IndexedQualification).where(
+                IndexedQualification.person_id == card.person_id)))
+            validity, rows = _decide(session, candidates, req.care_date, False)
+            if validity == Validity.INVALID_NEWER_EXISTS:  # by card the newest registered qualification answers
+                newest = [c for c in candidates if _covers(c, req.care_date)]
+                if newest:
+                    validity, rows = Validity.VALID, [max(newest, key=lambda c: c.acquisition_date)]
+    else:
+        q = select(IndexedQualification).where(
+            IndexedQualification.insurer_number == req.insurer_number, IndexedQualification.symbol == (req.symbol or ""),
+            IndexedQualification.number == req.number, IndexedQualification.birth_date == req.birth_date)
+        if req.branch:
+            q = q.where(IndexedQualification.branch == req.branch)
+        candidates = list(session.scalars(q))
+        validity, rows = _decide(session, candidates, req.care_date, numbers_without_branch=not req.branch)
+
+    if rows and linkage.is_blocked(session, rows[0].person_id):
+        validity, rows = Validity.NOT_FOUND, []
+        warning = "保険者で登録内容を確認中です。資格確認書等で確認してください (record under review by the insurer)"
+
+    if rows and req.reference_class == ReferenceClass.NUMBERS:
+        record_consents(session, person_id=rows[0].person_id, institution_code=institution.code,
+                        kinds={ConsentKind.LIMIT.value: req.limit_consent}, now=now, method="numbers")
+    if rows and req.reference_class == ReferenceClass.CARD and req.reader_outcome:
+        consent_kinds = {k: v for k, v in (req.reader_outcome.get("consents") or {}).items()}
+        if consent_kinds:
+            record_consents(session, person_id=rows[0].person_id, institution_code=institution.code,
+                            kinds=consent_kinds, now=now, method="card")
+    session.flush()
+    answers = tuple(build_answer(session, r, req, institution, now) for r in rows)
+    for r in rows:
+        audit.record_read(session, actor_kind="institution", actor_id=institution.code, action="verify",
+                          subject_kind="person", subject_id=r.person_id,
+                          detail=f"method={'card' if req.reference_class == ReferenceClass.CARD else 'numbers'}")
+    session.add(VerificationLogEntry(
+        occurred_at=now, care_date=req.care_date, institution_code=institution.code,
+        prefecture_code=institution.prefecture_code, facility_type=institution.facility_type,
+        method="card" if req.reference_class == ReferenceClass.CARD else "numbers", validity=int(validity),
+        insurer_number=rows[0].insurer_number if rows else (req.insurer_number or None),
+        patient_key=_pseudonym(rows[0].person_id) if rows else None))
+    return VerificationOutcome(validity=validity, answers=answers, warning=warning)
+
+
+# ---------------------------------------------------------------- 照会番号, fallback
+
+def register_reference_number(session: Session, institution: Institution, *, reference_number: str,
+                              insurer_number: str, symbol: str, number: str, branch: str | None) -> None:
+    if not reference_number or len(reference_number) > 50:
+        raise VerificationError("E0301", "照会番号は1〜50文字です (reference number 1–50 chars)", "ReferenceNumber")
+    existing = session.scalar(select(ReferenceNumber).where(
+        ReferenceNumber.institution_code == institution.code, ReferenceNumber.reference_number == reference_number))
+    if existing is not None:
+        existing.insurer_number, existing.symbol, existing.number, existing.branch = \
+            insurer_number, symbol, number, branch
+        return
+    session.add(ReferenceNumber(institution_code=institution.code, reference_number=reference_number,
+                                insurer_number=insurer_number, symbol=symbol, number=number, branch=branch))
+
+
+def record_eligibility_claim(session: Session, institution: Institution, *, care_date: date, name: str,
+                             name_kana: str, birth_date: date, address: str | None = None, phone: str | None = None,
+                             insurer_hint: str | None = None, employer_hint: str | None = None,
+                             note: str | None = None) -> EligibilityClaim:
+    """被保険者資格申立書 as filled in by the patient at reception."""
+    from onshi.registry import fields as F
+
+    claim = EligibilityClaim(institution_code=institution.code, care_date=care_date, name=F.parse_name(name),
+                             name_kana=F.parse_kana(name_kana), birth_date=birth_date, address=address, phone=phone,
+                             insurer_hint=insurer_hint, employer_hint=employer_hint, note=note)
+    session.add(claim)
+    session.flush()
+    return claim
+
+
+def claim_rerouting(session: Session, *, insurer_number: str, symbol: str, number: str, branch: str | None,
+                    birth_date: date, care_date: date) -> dict:
+    """レセプト振替: which insurer and numbers were responsible on the day of care, and whether to re-route."""
+    q = select(IndexedQualification).where(
+        IndexedQualification.insurer_number == insurer_number, IndexedQualification.symbol == symbol,
+        IndexedQualification.number == number, IndexedQualification.birth_date == birth_date)
+    if branch:
+        q = q.where(IndexedQualification.branch == branch)
+    billed = list(session.scalars(q))
+    if any(_covers(b, care_date) for b in billed):
+        return {"reroute": False, "reason": "billed qualification was valid on the day of care",
+                "responsible": _numbers_of(next(b for b in billed if _covers(b, care_date)))}
+    persons = {b.person_id for b in billed}
+    if not persons:
+        return {"reroute": None, "reason": "billed numbers unknown: identify the person (不詳)", "responsible": None}
+    responsible = [r for r in session.scalars(select(IndexedQualification).where(
+        IndexedQualification.person_id.in_(persons))) if _covers(r, care_date)]
+    if not responsible:
+        return {"reroute": None, "reason": "no registered qualification on the day of care", "responsible": None}
+    best = max(responsible, key=lambda r: r.acquisition_date)
+    return {"reroute": True, "reason": "billed qualification was not valid on the day of care",
+            "responsible": _numbers_of(best)}
+
+
+def _numbers_of(row: IndexedQualification) -> dict:
+    return {"insurer_number": row.insurer_number, "insurer_name": row.insurer_name, "symbol": row.symbol,
+            "number": row.number, "branch": row.branch}
+
+
+def with_reference(outcome: VerificationOutcome, reference_number: str | None) -> VerificationOutcome:
+    return replace(outcome, answers=tuple(replace(a, reference_number=reference_number or a.reference_number)
+                                          for a in outcome.answers))
+
+
+# ---------------------------------------------------------------- 一括照会 (bulk)
+
+def submit_bulk(session: Session, institution: Institution, requests: list[VerificationRequest],
+                now: datetime | None = None) -> str:
+    """Accept a bulk verification; answered with a ReceptionNumber, processed by :func:`process_bulk`."""
+    import base64
+    import pickle
+
+    from onshi.verify.models import BulkRequest
+
+    now = now or utcnow()
+    reception = f"{now:%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+    session.add(BulkRequest(reception_number=reception, institution_code=institution.code, received_at=now,
+                            status="received",
+                            requests=[base64.b64encode(pickle.dumps(r)).decode() for r in requests]))
+    session.flush()
+    return reception
+
+
+def process_bulk(session: Session, *, now: datetime | None = None) -> int:
+    """Answer every received bulk request (server-side data only: pickle is safe here)."""
+    import base64
+    import pickle
+
+    from onshi.verify.models import BulkRequest
+
+    done = 0
+    for bulk in session.scalars(select(BulkRequest).where(BulkRequest.status == "received")):
+        inst = session.scalar(select(Institution).where(Institution.code == bulk.institution_code))
+        results = []
+        for blob in bulk.requests:
+            req = pickle.loads(base64.b64decode(blob))
+            try:
+                with session.begin_nested():
+                    outcome = verify(session, req, inst, now=now)
+            except VerificationError as exc:
+                outcome = exc
+            results.append(base64.b64encode(pickle.dumps((req, outcome))).decode())
+        bulk.results, bulk.status, bulk.processed_at = results, "done", now or utcnow()
+        done += 1
+    return done
+
+
+def fetch_bulk(session: Session, institution: Institution, reception_number: str):
+    """``None`` while processing, else ``[(request, outcome or VerificationError), …]``."""
+    import base64
+    import pickle
+
+    from onshi.verify.models import BulkRequest
+
+    bulk = session.scalar(select(BulkRequest).where(BulkRequest.reception_number == reception_number,
+                                                    BulkRequest.institution_code == institution.code))
+    if bulk is None:
+        raise VerificationError("E0401", "受付番号が見つかりません (unknown ReceptionNumber)", "ReceptionNumber")
+    if bulk.status != "done":
+        return None
+    return [pickle.loads(base64.b64decode(b)) for b in bulk.results]

@@ -1,0 +1,104 @@
+"""``onshi terminal``: the verification terminal's folder served from the database.
+
+Wires :class:`onshi.interop.oqs.terminal.Terminal` (pure file protocol) to the
+verification service.  Each request runs in its own transaction.  A folder
+``OQS/reader`` stands in for the face-recognition card reader: a JSON file
+``{"certificate_serial": "…", "method": "face", "consents": {"limit": true}}``
+dropped there is verified as a card use and the result is pushed to
+``OQS/face`` carrying the registered 照会番号.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from onshi.interop.oqs.terminal import Terminal, TerminalHandlers
+from onshi.store.db import unit_of_work, utcnow
+from onshi.verify import service
+from onshi.verify.models import Institution
+from onshi.verify.result import ReferenceClass, VerificationError, VerificationRequest
+
+log = logging.getLogger(__name__)
+
+
+def _institution(session, code: str) -> Institution:
+    inst = session.scalar(select(Institution).where(Institution.code == code, Institution.revoked_at.is_(None)))
+    if inst is None:
+        raise VerificationError("E0002", "この端末の医療機関は登録されていないか停止されています "
+                                         "(institution unknown or revoked)", "MedicalInstitutionCode")
+    return inst
+
+
+def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
+    def verify(req: VerificationRequest):
+        with unit_of_work(engine) as s:
+            inst = _institution(s, institution_code)
+            return service.verify(s, req, inst)
+
+    def register(code: str, reg) -> None:
+        with unit_of_work(engine) as s:
+            inst = _institution(s, institution_code)
+            if code and code != inst.code:
+                raise VerificationError("E0002", "医療機関コードが端末と一致しません", "MedicalInstitutionCode")
+            service.register_reference_number(s, inst, reference_number=reg.reference_number,
+                                              insurer_number=reg.insurer_number, symbol=reg.symbol or "",
+                                              number=reg.number, branch=reg.branch)
+
+    def submit(code: str, requests):
+        with unit_of_work(engine) as s:
+            return service.submit_bulk(s, _institution(s, institution_code), list(requests))
+
+    def fetch(code: str, reception: str):
+        with unit_of_work(engine) as s:
+            service.process_bulk(s)
+        with unit_of_work(engine) as s:
+            return service.fetch_bulk(s, _institution(s, institution_code), reception)
+
+    return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
+                            fetch_bulk=fetch)
+
+
+def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:
+    """Process card-reader stand-in files in ``OQS/reader``; returns how many were answered."""
+    reader = terminal.root / "reader"
+    reader.mkdir(exist_ok=True)
+    n = 0
+    for entry in sorted(os.scandir(reader), key=lambda e: e.name):
+        if not entry.name.endswith(".json"):
+            continue
+        path = Path(entry.path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            req = VerificationRequest(
+                reference_class=ReferenceClass.CARD, care_date=today or date.today(),
+                institution_code=institution_code, arbitrary_file_identifier=None, insurer_number=None, symbol=None,
+                number=None, branch=None, birth_date=None, limit_consent=bool(data.get("consents", {}).get("limit")),
+                arbitrary_identifier=None, card_serial=str(data["certificate_serial"]),
+                reader_outcome={"method": data.get("method", "face"), "consents": data.get("consents", {})})
+            outcome = terminal.handlers.verify(req)
+            terminal.write_face_result(institution_code, outcome, req, utcnow())
+        except (VerificationError, KeyError, ValueError) as exc:
+            (reader / (entry.name + ".err")).write_text(str(exc), encoding="utf-8")
+        path.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def run_terminal(root: Path, institution_code: str, *, once: bool = False, engine=None,
+                 stop_event: threading.Event | None = None, poll_interval: float = 0.05) -> None:
+    terminal = Terminal(Path(root), make_handlers(institution_code, engine))
+    stop_event = stop_event or threading.Event()
+    while not stop_event.is_set():
+        terminal.run_once()
+        serve_reader(terminal, institution_code, engine)
+        if once:
+            return
+        time.sleep(poll_interval)

@@ -1,0 +1,298 @@
+"""HTTP routes of the verification service: REST/JSON, the OQS XmlMsg form (XML and JSON), FHIR.
+
+Routes are thin: parse, call :mod:`onshi.verify.service`, render.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.orm import Session
+
+from onshi.store.db import utcnow
+from onshi.verify import service
+from onshi.verify.models import Institution
+from onshi.verify.result import ReferenceClass, VerificationError, VerificationOutcome, VerificationRequest
+from onshi.web.deps import current_institution, get_session
+
+router = APIRouter()
+Inst = Annotated[Institution, Depends(current_institution)]
+DB = Annotated[Session, Depends(get_session)]
+
+VALIDITY_LABELS = {1: "有効", 2: "無効", 3: "無効（新しい資格あり）", 4: "該当資格なし", 5: "複数該当"}
+
+
+# ---------------------------------------------------------------- REST models
+
+def _std(module: str, value: str) -> str:
+    from stdnum.exceptions import ValidationError
+
+    mod = __import__(f"onshi.numbers.{module}", fromlist=["validate"])
+    try:
+        return mod.validate(value)
+    except ValidationError as exc:
+        raise ValueError(exc.message) from None
+
+
+class NumbersQuery(BaseModel):
+    """Verification by the numbers on a 資格確認書 or card (照会区分 2)."""
+
+    insurer_number: str = Field(description="保険者番号 (8 digits; 6-digit 国保 numbers accepted)", examples=["01130012"])
+    symbol: str = Field("", max_length=20, description="記号", examples=["10000001"])
+    number: str = Field(min_length=1, max_length=20, description="番号", examples=["1"])
+    branch: str | None = Field(None, description="枝番 (2 digits); omit to match every person under the numbers",
+                               examples=["00"])
+    birth_date: date = Field(description="生年月日")
+    care_date: date = Field(description="診療日 (資格確認日)")
+    limit_consent: bool = Field(False, description="限度額情報の提供に同意 (OQSCD001)")
+    arbitrary_identifier: str | None = Field(None, max_length=50, description="echoed per-person id")
+
+    @field_validator("insurer_number")
+    @classmethod
+    def _insurer(cls, v: str) -> str:
+        return _std("insurer_number", v)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        from onshi.numbers import insured_card
+
+        return insured_card.compact_symbol(v) if v.strip() else ""
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, v: str) -> str:
+        from onshi.numbers import insured_card
+        from stdnum.exceptions import ValidationError
+
+        try:
+            return insured_card.compact_number(v)
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, v: str | None) -> str | None:
+        from onshi.numbers import insured_card
+        from stdnum.exceptions import ValidationError
+
+        if v is None or not v.strip():
+            return None
+        try:
+            return insured_card.compact_branch(v)
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+
+
+class ReaderOutcome(BaseModel):
+    """What the face-recognition card reader reports (顔認証付きカードリーダー)."""
+
+    method: Literal["face", "pin", "visual"] = Field(description="顔認証 / 暗証番号 / 目視確認")
+    pin_failures: int = Field(0, ge=0, le=3)
+    consents: dict[Literal["limit", "specific_health_checkups", "pharmacist", "diagnosis", "operation"], bool] = {}
+
+
+class CardQuery(BaseModel):
+    """Verification by マイナ保険証 (照会区分 1), as the reader reports it."""
+
+    certificate_serial: str = Field(min_length=1, max_length=64)
+    care_date: date
+    reader: ReaderOutcome
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def outcome_json(outcome: VerificationOutcome) -> dict:
+    return {"validity": int(outcome.validity), "validity_label": VALIDITY_LABELS[int(outcome.validity)],
+            "warning": outcome.warning, "results": _jsonable(list(outcome.answers))}
+
+
+def _error(exc: VerificationError) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"loc": ["body", exc.field or "request"], "msg": exc.message,
+                                                   "type": exc.code}])
+
+
+# ---------------------------------------------------------------- REST
+
+@router.post("/api/v1/verifications/numbers", tags=["verification"], summary="Verify by card numbers (照会区分 2)")
+def verify_numbers(body: NumbersQuery, inst: Inst, session: DB) -> dict:
+    req = VerificationRequest(reference_class=ReferenceClass.NUMBERS, care_date=body.care_date,
+                              institution_code=inst.code, arbitrary_file_identifier=None,
+                              insurer_number=body.insurer_number, symbol=body.symbol, number=body.number,
+                              branch=body.branch, birth_date=body.birth_date, limit_consent=body.limit_consent,
+                              arbitrary_identifier=body.arbitrary_identifier)
+    try:
+        return outcome_json(service.verify(session, req, inst))
+    except VerificationError as exc:
+        raise _error(exc) from None
+
+
+@router.post("/api/v1/verifications/card", tags=["verification"], summary="Verify by マイナ保険証 (照会区分 1)")
+def verify_card(body: CardQuery, inst: Inst, session: DB) -> dict:
+    if body.reader.pin_failures >= 3:
+        raise HTTPException(status_code=423, detail="暗証番号が3回誤入力されロックされました。市区町村で初期化が必要です "
+                                                    "(PIN locked after 3 failures)")
+    req = VerificationRequest(reference_class=ReferenceClass.CARD, care_date=body.care_date,
+                              institution_code=inst.code, arbitrary_file_identifier=None, insurer_number=None,
+                              symbol=None, number=None, branch=None, birth_date=None,
+                              limit_consent=bool(body.reader.consents.get("limit")), arbitrary_identifier=None,
+                              card_serial=body.certificate_serial, reader_outcome=body.reader.model_dump())
+    try:
+        return outcome_json(service.verify(session, req, inst))
+    except VerificationError as exc:
+        raise _error(exc) from None
+
+
+class ReferenceNumberIn(BaseModel):
+    reference_number: str = Field(min_length=1, max_length=50, description="照会番号 (e.g. the clinic's patient id)")
+    insurer_number: str
+    symbol: str = ""
+    number: str = Field(min_length=1, max_length=20)
+    branch: str | None = None
+
+    _insurer = field_validator("insurer_number")(NumbersQuery._insurer.__func__)
+    _symbol = field_validator("symbol")(NumbersQuery._symbol.__func__)
+    _number = field_validator("number")(NumbersQuery._number.__func__)
+    _branch = field_validator("branch")(NumbersQuery._branch.__func__)
+
+
+@router.post("/api/v1/reference-numbers", tags=["verification"], status_code=201,
+             summary="Register a 照会番号 for card numbers")
+def register_reference(body: ReferenceNumberIn, inst: Inst, session: DB) -> dict:
+    try:
+        service.register_reference_number(session, inst, reference_number=body.reference_number,
+                                          insurer_number=body.insurer_number, symbol=body.symbol,
+                                          number=body.number, branch=body.branch)
+    except VerificationError as exc:
+        raise _error(exc) from None
+    return {"reference_number": body.reference_number, "registered": True}
+
+
+class EligibilityClaimIn(BaseModel):
+    """被保険者資格申立書."""
+
+    care_date: date
+    name: str = Field(min_length=1, max_length=100)
+    name_kana: str = Field(min_length=1, max_length=200)
+    birth_date: date
+    address: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=20)
+    insurer_hint: str | None = Field(None, max_length=200)
+    employer_hint: str | None = Field(None, max_length=200)
+
+
+@router.post("/api/v1/eligibility-claims", tags=["fallback"], status_code=201,
+             summary="Record a 被保険者資格申立書")
+def eligibility_claim(body: EligibilityClaimIn, inst: Inst, session: DB) -> dict:
+    from onshi.registry.fields import FieldError
+
+    try:
+        claim = service.record_eligibility_claim(session, inst, **body.model_dump())
+    except FieldError as exc:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body"], "msg": exc.reason, "type": "value_error"}])
+    return {"id": claim.id, "recorded_at": claim.recorded_at.isoformat()}
+
+
+class ReroutingQuery(BaseModel):
+    insurer_number: str
+    symbol: str = ""
+    number: str = Field(min_length=1, max_length=20)
+    branch: str | None = None
+    birth_date: date
+    care_date: date
+
+    _insurer = field_validator("insurer_number")(NumbersQuery._insurer.__func__)
+    _symbol = field_validator("symbol")(NumbersQuery._symbol.__func__)
+    _number = field_validator("number")(NumbersQuery._number.__func__)
+    _branch = field_validator("branch")(NumbersQuery._branch.__func__)
+
+
+@router.post("/api/v1/claim-rerouting", tags=["fallback"], summary="レセプト振替: who was responsible that day")
+def rerouting(body: ReroutingQuery, inst: Inst, session: DB) -> dict:
+    return service.claim_rerouting(session, **body.model_dump())
+
+
+# ---------------------------------------------------------------- OQS XmlMsg over HTTP
+
+@router.post("/oqs/xml", tags=["oqs"], summary="OQS XmlMsg request in XML (UTF-8 or Shift_JIS)",
+             response_class=Response)
+async def oqs_xml(request: Request) -> Response:
+    data = await request.body()
+    body, media = await request.app.state.run_sync(_oqs_answer, request, data, "xml")
+    return Response(content=body, media_type=media)
+
+
+@router.post("/oqs/json", tags=["oqs"], summary="OQS XmlMsg request as JSON", response_class=Response)
+async def oqs_json(request: Request) -> Response:
+    data = await request.body()
+    body, media = await request.app.state.run_sync(_oqs_answer, request, data, "json")
+    return Response(content=body, media_type=media)
+
+
+def _oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
+    """Parse, authenticate, verify, render — every failure becomes SegmentOfResult 9, never a 500."""
+    from onshi.interop.oqs import xmlmsg
+    from onshi.web.deps import bearer_token
+
+    now = utcnow()
+    encoding = xmlmsg.detect_encoding(data) if form == "xml" else "utf-8"
+    render_err = (lambda e, r: xmlmsg.render_error(e, r, encoding=encoding, processed_at=now)) if form == "xml" \
+        else (lambda e, r: xmlmsg.render_error_json(e, r, processed_at=now))
+    media = f"application/xml; charset={'Shift_JIS' if encoding != 'utf-8' else 'UTF-8'}" if form == "xml" \
+        else "application/json"
+    token = bearer_token(request.headers.get("authorization"), request.headers.get("x-onshi-token"))
+    session = request.app.state.session_factory()
+    try:
+        try:
+            inst = service.authenticate(session, token)
+        except service.AuthError:
+            raise HTTPException(status_code=401, detail="authentication required",
+                                headers={"WWW-Authenticate": "Bearer"}) from None
+        req = None
+        try:
+            req = xmlmsg.parse_request(data, today=now.date()) if form == "xml" \
+                else xmlmsg.parse_request_json(data, today=now.date())
+            outcome = service.verify(session, req, inst, now=now)
+            session.commit()
+        except VerificationError as exc:
+            session.rollback()
+            return render_err(exc, req), media
+        if form == "xml":
+            return xmlmsg.render_result(outcome, req, encoding=encoding, processed_at=now), media
+        return xmlmsg.render_result_json(outcome, req, processed_at=now), media
+    finally:
+        session.close()
+
+
+# ---------------------------------------------------------------- FHIR
+
+@router.post("/fhir/verify", tags=["fhir"], summary="Verify by numbers; answer as a JP Core Bundle (Coverage)")
+def fhir_verify(body: NumbersQuery, inst: Inst, session: DB) -> Response:
+    from onshi.interop.fhir.coverage import outcome_to_bundle
+
+    req = VerificationRequest(reference_class=ReferenceClass.NUMBERS, care_date=body.care_date,
+                              institution_code=inst.code, arbitrary_file_identifier=None,
+                              insurer_number=body.insurer_number, symbol=body.symbol, number=body.number,
+                              branch=body.branch, birth_date=body.birth_date, limit_consent=body.limit_consent,
+                              arbitrary_identifier=body.arbitrary_identifier)
+    try:
+        outcome = service.verify(session, req, inst)
+    except VerificationError as exc:
+        raise _error(exc) from None
+    bundle = outcome_to_bundle(outcome, institution_code=inst.code)
+    return Response(content=bundle.json() if hasattr(bundle, "json") else bundle, media_type="application/fhir+json")

@@ -1,0 +1,44 @@
+"""Request-scoped dependencies: one database session (one transaction) per request, institution auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from onshi.store.db import session_factory
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    factory = request.app.state.session_factory
+    session: Session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def bearer_token(authorization: str | None = Header(default=None), x_onshi_token: str | None = Header(default=None)) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_onshi_token
+
+
+def current_institution(token: str | None = Depends(bearer_token), session: Session = Depends(get_session)):
+    """The authenticated 医療機関; 401 (and nothing else) for a missing, unknown or revoked credential."""
+    from onshi.verify.service import AuthError, authenticate
+
+    try:
+        return authenticate(session, token)
+    except AuthError:
+        raise HTTPException(status_code=401, detail="authentication required",
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+def make_session_factory(engine=None):
+    return session_factory(engine)
