@@ -17,7 +17,6 @@ from onshi.verify.result import ReferenceClass, Validity, VerificationError, Ver
 
 from tests.registry.helpers import (
     INSURER,
-    MN_TARO,
     OTHER_INSURER,
     SYMBOL,
     acquisition,
@@ -28,7 +27,7 @@ from tests.registry.helpers import (
     write,
 )
 
-CLINIC = "1310000014"
+CLINIC = "1310000018"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
