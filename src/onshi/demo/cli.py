@@ -14,7 +14,7 @@ from onshi.registry.models import NotificationType
 from onshi.store.db import unit_of_work
 from onshi.registry.cli import _progress, print_report
 
-console = Console()
+console = Console(soft_wrap=True)
 demo_app = typer.Typer(help="Synthetic demo data (デモデータ).", no_args_is_help=True)
 
 

@@ -45,7 +45,7 @@ def classify(received_at: datetime, registered_at: datetime | None, today: date,
 def sla_records(session: Session, *, insurer_id: int | None = None, today: date | None = None,
                 since: date | None = None, statuses: set[str] | None = None) -> list[SlaRecord]:
     today = today or date.today()
-    q = select(RegistryChange)
+    q = select(RegistryChange).where(RegistryChange.qualification_id.is_not(None))  # member records only
     if insurer_id is not None:
         q = q.where(RegistryChange.insurer_id == insurer_id)
     if since is not None:

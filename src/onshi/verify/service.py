@@ -157,7 +157,13 @@ def build_answer(session: Session, row: IndexedQualification, req: VerificationR
         ReferenceNumber.institution_code == institution.code, ReferenceNumber.insurer_number == row.insurer_number,
         ReferenceNumber.symbol == row.symbol, ReferenceNumber.number == row.number,
         (ReferenceNumber.branch == row.branch) | ReferenceNumber.branch.is_(None)))
+    from onshi.rules.co_pay import late_elderly_transition
     from onshi.verify.result import CardClassification, LossReason, PersonalFamily, Sex
+
+    loss, reason = row.loss_date, row.loss_reason
+    if loss and loss > day and loss in (late_elderly_transition(row.birth_date),
+                                        row.member_birth_date and late_elderly_transition(row.member_birth_date)):
+        loss, reason = None, None  # the move to 後期高齢者医療 is not a registered loss until it happens
 
     return QualificationAnswer(
         card_classification=CardClassification(row.card_classification),
@@ -167,9 +173,9 @@ def build_answer(session: Session, row: IndexedQualification, req: VerificationR
         insured_name=row.insured_name, name=row.name, name_kana=row.name_kana, name_of_other=None,
         name_of_other_kana=None, sex=Sex(row.sex), birth_date=row.birth_date, address=row.address,
         postal_code=row.postal_code, qualification_date=row.acquisition_date,
-        disqualification_date=row.loss_date, loss_reason=LossReason(row.loss_reason) if row.loss_reason else None,
+        disqualification_date=loss, loss_reason=LossReason(reason) if reason else None,
         certificate_issue_date=None, card_valid_from=row.acquisition_date,
-        card_valid_to=(row.loss_date - timedelta(days=1)) if row.loss_date else None,
+        card_valid_to=(loss - timedelta(days=1)) if loss else None,
         co_pay_ratio_tenths=cp.ratio_tenths if cp else None, preschool=bool(cp and cp.preschool),
         elderly=elderly, limit_consent=limit_consent, limit=limit,
         other_consents=tuple(c for k, c in consents.items() if k != ConsentKind.LIMIT.value),

@@ -92,13 +92,21 @@ def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: 
     return n
 
 
+def make_terminal(root: Path, institution_code: str, engine=None) -> Terminal:
+    return Terminal(Path(root), make_handlers(institution_code, engine))
+
+
+def serve_once(terminal: Terminal, institution_code: str, engine=None) -> None:
+    terminal.run_once()
+    serve_reader(terminal, institution_code, engine)
+
+
 def run_terminal(root: Path, institution_code: str, *, once: bool = False, engine=None,
                  stop_event: threading.Event | None = None, poll_interval: float = 0.05) -> None:
-    terminal = Terminal(Path(root), make_handlers(institution_code, engine))
+    terminal = make_terminal(root, institution_code, engine)
     stop_event = stop_event or threading.Event()
     while not stop_event.is_set():
-        terminal.run_once()
-        serve_reader(terminal, institution_code, engine)
+        serve_once(terminal, institution_code, engine)
         if once:
             return
         time.sleep(poll_interval)

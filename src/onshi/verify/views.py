@@ -295,4 +295,4 @@ def fhir_verify(body: NumbersQuery, inst: Inst, session: DB) -> Response:
     except VerificationError as exc:
         raise _error(exc) from None
     bundle = outcome_to_bundle(outcome, institution_code=inst.code)
-    return Response(content=bundle.json() if hasattr(bundle, "json") else bundle, media_type="application/fhir+json")
+    return Response(content=bundle.model_dump_json(), media_type="application/fhir+json")

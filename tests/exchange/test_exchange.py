@@ -1,0 +1,181 @@
+"""Publication, the 5-day SLA, linkage checks and マイナ保険証 cards — on both databases."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from onshi.exchange import cards, linkage
+from onshi.exchange.models import IndexedQualification
+from onshi.exchange.publish import pending_count, publish_all
+from onshi.exchange.sla import classify, sla_records, sla_summary
+from onshi.registry import service as registry
+from onshi.registry.models import NotificationType as T
+from onshi.store.db import unit_of_work
+from onshi.verify import service
+from onshi.verify.result import ReferenceClass, Validity, VerificationError, VerificationRequest
+
+from tests.registry.helpers import INSURER, MN_TARO, acquisition, load, numbers, setup_insurers, write
+
+CLINIC = "1310000018"
+
+
+@pytest.fixture
+def world(engine, tmp_path):
+    setup_insurers(tmp_path)
+    with unit_of_work() as s:
+        service.add_institution(s, code=CLINIC, name="テスト内科", facility_type="clinic")
+    load(write(tmp_path, "a.csv", T.acquisition, [acquisition()]), T.acquisition,
+         received_at=datetime(2024, 11, 1, 9, 0))
+    return tmp_path
+
+
+def by_card(serial: str, day: date, consents=None):
+    req = VerificationRequest(reference_class=ReferenceClass.CARD, care_date=day, institution_code=CLINIC,
+                              arbitrary_file_identifier=None, insurer_number=None, symbol=None, number=None,
+                              branch=None, birth_date=None, limit_consent=False, arbitrary_identifier=None,
+                              card_serial=serial, reader_outcome={"method": "face", "consents": consents or {}})
+    with unit_of_work() as s:
+        inst = s.scalar(select(service.Institution).where(service.Institution.code == CLINIC))
+        return service.verify(s, req, inst, now=datetime(2024, 11, 20, 10, 0))
+
+
+def test_publish_is_idempotent_and_records_registration(world, session):
+    with unit_of_work() as s:
+        assert pending_count(s) == 3  # two employers and one acquisition
+    assert publish_all() == 3
+    assert publish_all() == 0
+    [row] = session.scalars(select(IndexedQualification))
+    assert row.received_at == datetime(2024, 11, 1, 9, 0) and row.registered_at >= row.received_at
+    assert row.name == "厚労　太郎" and row.remuneration[0][2] == 410000
+
+
+def test_publisher_reindexes_dependents_and_other_qualifications_of_a_person(world, session):
+    publish_all()
+    load(write(world, "n.csv", T.name_change, [numbers(name="山田　太郎", name_kana="ヤマダ　タロウ",
+                                                       effective_date="2024-11-10")]), T.name_change)
+    publish_all()
+    [row] = session.scalars(select(IndexedQualification))
+    session.refresh(row)
+    assert row.name == "山田　太郎"
+
+
+def test_sla_statuses_at_the_deadline():
+    received = datetime(2026, 11, 20, 17, 0)  # deadline: 5 days later, 25 Nov
+    assert classify(received, datetime(2026, 11, 25, 23, 0), date(2026, 11, 30)) == (date(2026, 11, 25), "on_time")
+    assert classify(received, datetime(2026, 11, 26, 0, 1), date(2026, 11, 30))[1] == "late"
+    assert classify(received, None, date(2026, 11, 24))[1] == "due_soon"
+    assert classify(received, None, date(2026, 11, 25))[1] == "due_soon"
+    assert classify(received, None, date(2026, 11, 26))[1] == "overdue"
+    assert classify(received, None, date(2026, 11, 21))[1] == "pending"
+
+
+def test_sla_view_lists_overdue_records_per_insurer(world, session):
+    ins = registry.get_insurer(session, number=INSURER)
+    [rec] = sla_records(session, insurer_id=ins.id, today=date(2024, 11, 20))
+    assert rec.status == "overdue" and rec.deadline == date(2024, 11, 6)
+    summary = sla_summary(session, insurer_id=ins.id, today=date(2024, 11, 20))
+    assert summary["by_status"] == {"overdue": 1} and summary["by_employer"] == {"株式会社テスト": {"overdue": 1}}
+
+
+def _extract(tmp_path, **over):
+    row = {"my_number": MN_TARO, "name": "厚労 太郎", "name_kana": "ｺｳﾛｳ ﾀﾛｳ", "birth_date": "1970-01-01",
+           "sex": "1", "address": "東京都港区虎ノ門１丁目１番"}
+    row.update(over)
+    p = tmp_path / f"extract_{len(list(tmp_path.iterdir()))}.csv"
+    p.write_text(",".join(linkage.EXTRACT_COLUMNS) + "\n" + ",".join(row[c] for c in linkage.EXTRACT_COLUMNS) + "\n",
+                 encoding="utf-8")
+    return p
+
+
+def test_linkage_matches_after_normalisation(world, session):
+    with unit_of_work() as s:
+        rep = linkage.import_extract(s, _extract(world).read_bytes(), "x.csv")
+    assert (rep.matched, rep.mismatched) == (1, 0)
+
+
+def test_linkage_mismatch_blocks_card_verification_until_cleared(world, session):
+    publish_all()
+    with unit_of_work() as s:
+        cards.register_card(s, my_number=MN_TARO, certificate_serial="SER1", certificate_expires_on=date(2029, 3, 31))
+    assert by_card("SER1", date(2024, 11, 20)).validity == Validity.VALID
+    with unit_of_work() as s:
+        rep = linkage.import_extract(s, _extract(world, name="厚労 次郎", sex="2").read_bytes(), "y.csv")
+    assert rep.mismatched == 1
+    [suspect] = linkage.suspects(session)
+    assert suspect.mismatches == ["name", "sex"]
+    assert MN_TARO not in str(suspect.mismatches)
+    blocked = by_card("SER1", date(2024, 11, 20))
+    assert blocked.validity == Validity.NOT_FOUND and not blocked.answers
+    with pytest.raises(ValueError, match="reason"):
+        with unit_of_work() as s:
+            linkage.clear(s, suspect.id, reason=" ", user="clerk")
+    with unit_of_work() as s:
+        linkage.clear(s, suspect.id, reason="住民票の旧姓表記を確認済み", user="clerk")
+    assert by_card("SER1", date(2024, 11, 20)).validity == Validity.VALID
+    with unit_of_work() as s:
+        assert linkage.suspects(s) == []
+
+
+def test_card_grace_period_and_cancellation(world):
+    publish_all()
+    with unit_of_work() as s:
+        cards.register_card(s, my_number=MN_TARO, certificate_serial="SER2", certificate_expires_on=date(2024, 8, 15))
+    # expired 15 Aug → usable until 30 Nov (end of the 3rd month after the expiry month)
+    assert cards.usable_until(date(2024, 8, 15)) == date(2024, 11, 30)
+    ok = by_card("SER2", date(2024, 11, 20))
+    assert ok.validity == Validity.VALID and "有効期限" in ok.warning
+    with pytest.raises(VerificationError) as exc:
+        by_card("SER2", date(2024, 12, 1))
+    assert exc.value.code == "E0201"
+    with unit_of_work() as s:
+        cards.cancel_card(s, "SER2", reason="本人申出", now=datetime(2024, 11, 1))
+    with pytest.raises(VerificationError):
+        by_card("SER2", date(2024, 11, 20))
+
+
+def test_card_registration_needs_a_known_person_and_never_stores_the_number(world, session):
+    with pytest.raises(cards.CardError):
+        with unit_of_work() as s:
+            cards.register_card(s, my_number="123456789018", certificate_serial="X", certificate_expires_on=date(2030, 1, 1))
+    with unit_of_work() as s:
+        card = cards.register_card(s, my_number=MN_TARO, certificate_serial="SER3",
+                                   certificate_expires_on=date(2030, 1, 1))
+        assert MN_TARO not in str({c.key: getattr(card, c.key) for c in card.__table__.columns})
+
+
+def test_unknown_card_is_not_found(world):
+    assert by_card("NOPE", date(2024, 11, 20)).validity == Validity.NOT_FOUND
+
+
+def test_card_consents_are_recorded_and_limit_data_follow(world):
+    load(write(world, "l.csv", T.limit_application, [numbers(application_date="2024-10-15", tax_exempt="0",
+                                                             low_income_1="0", income_exemption="0")]),
+         T.limit_application)
+    publish_all()
+    with unit_of_work() as s:
+        cards.register_card(s, my_number=MN_TARO, certificate_serial="SER4", certificate_expires_on=date(2030, 1, 1))
+    out = by_card("SER4", date(2024, 11, 20), consents={"limit": True, "pharmacist": False})
+    a = out.answers[0]
+    assert a.limit is not None and a.limit.category_code == "A03"
+    assert {c.kind.value: int(c.status) for c in a.other_consents} == {"pharmacist": 0}
+
+
+def test_claim_rerouting(world):
+    load(write(world, "l.csv", T.loss, [numbers(loss_date="2024-11-01", loss_reason="03")]), T.loss)
+    load(write(world, "b.csv", T.acquisition, [acquisition(insurer_number="06139992", employer_symbol="9001",
+                                                           number="7", acquisition_date="2024-11-01")]),
+         T.acquisition)
+    publish_all()
+    with unit_of_work() as s:
+        kept = service.claim_rerouting(s, insurer_number=INSURER, symbol="10000001", number="101", branch="00",
+                                       birth_date=date(1970, 1, 1), care_date=date(2024, 10, 31))
+        moved = service.claim_rerouting(s, insurer_number=INSURER, symbol="10000001", number="101", branch="00",
+                                        birth_date=date(1970, 1, 1), care_date=date(2024, 11, 5))
+        unknown = service.claim_rerouting(s, insurer_number=INSURER, symbol="1", number="1", branch=None,
+                                          birth_date=date(1970, 1, 1), care_date=date(2024, 11, 5))
+    assert kept["reroute"] is False
+    assert moved["reroute"] is True and moved["responsible"]["insurer_number"] == "06139992"
+    assert unknown["reroute"] is None
