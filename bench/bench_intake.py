@@ -197,7 +197,7 @@ def main() -> None:
 
             bulk_insert(s, Employer.__table__, [
                 {"insurer_id": ins.id, "symbol": str(10000001 + k), "name": f"事業所{k}", "prefecture_code": "13",
-                 "postal_code": None, "address": None, "created_at": None} for k in range(args.rows // 50 + 1)])
+                 "postal_code": None, "address": None, "created_at": time.strftime("%Y-%m-%d %H:%M:%S")} for k in range(args.rows // 50 + 1)])
             s.commit()
         eng.dispose()
         copy_secs = baseline_copy(url, path)

@@ -129,7 +129,7 @@ def main() -> None:
             ins = service.add_insurer(s, number="01130012", name="協会けんぽ東京", kind="kyokai")
             bulk_insert(s, Employer.__table__, [
                 {"insurer_id": ins.id, "symbol": str(10000001 + k), "name": f"事業所{k}", "prefecture_code": "13",
-                 "postal_code": None, "address": None, "created_at": None} for k in range(args.rows // 50 + 1)])
+                 "postal_code": None, "address": None, "created_at": time.strftime("%Y-%m-%d %H:%M:%S")} for k in range(args.rows // 50 + 1)])
             _inst, token = add_institution(s, code=_clinic_code(), name="ベンチ内科",
                                            facility_type="clinic")
             s.commit()
