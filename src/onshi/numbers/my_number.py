@@ -23,14 +23,19 @@ _MESSAGES = {InvalidChecksum: "個人番号の検査用数字が一致しませ�
 
 
 def compact(number: str) -> str:
-    return in_.compact(normalise(number))
+    return normalise(number)
 
 
 def validate(number: str) -> str:
-    try:
-        return in_.validate(compact(number))
-    except (InvalidChecksum, InvalidLength, InvalidFormat) as exc:
-        raise type(exc)(_MESSAGES[type(exc)]) from None
+    """Validate with ``stdnum.jp.in_``'s check digit; the messages never carry the number."""
+    number = compact(number)
+    if not (number.isdigit() and number.isascii()):
+        raise InvalidFormat(_MESSAGES[InvalidFormat])
+    if len(number) != 12:
+        raise InvalidLength(_MESSAGES[InvalidLength])
+    if in_.calc_check_digit(number[:11]) != number[11]:
+        raise InvalidChecksum(_MESSAGES[InvalidChecksum])
+    return number
 
 
 def is_valid(number: str) -> bool:

@@ -21,7 +21,7 @@ _NONCE = 12
 
 
 @dataclass(frozen=True)
-class MyNumberVault:
+class MyNumberVault:  # noqa: PLW1641 - keys compare by value
     """Encrypts, decrypts and hashes My Numbers with keys from configuration."""
 
     enc_key: bytes
@@ -32,15 +32,23 @@ class MyNumberVault:
         s = get_settings()
         return cls(s.key_bytes("my_number_key"), s.key_bytes("my_number_hash_key"))
 
+    @property
+    def _aead(self) -> AESGCM:
+        aead = self.__dict__.get("_aead_obj")
+        if aead is None:
+            aead = AESGCM(self.enc_key)
+            object.__setattr__(self, "_aead_obj", aead)
+        return aead
+
     def lookup_hash(self, my_number: str) -> str:
         return hmac.new(self.hash_key, my_number.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, my_number: str) -> bytes:
         nonce = os.urandom(_NONCE)
-        return nonce + AESGCM(self.enc_key).encrypt(nonce, my_number.encode(), b"my_number")
+        return nonce + self._aead.encrypt(nonce, my_number.encode(), b"my_number")
 
     def reveal(self, blob: bytes) -> str:
-        return AESGCM(self.enc_key).decrypt(blob[:_NONCE], blob[_NONCE:], b"my_number").decode()
+        return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], b"my_number").decode()
 
     def last4(self, blob: bytes | None) -> str | None:
         return None if blob is None else self.reveal(blob)[-4:]
@@ -48,10 +56,10 @@ class MyNumberVault:
     # Rows that are not My Numbers but may contain one (quarantined raw rows).
     def seal(self, data: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
-        return nonce + AESGCM(self.enc_key).encrypt(nonce, data, b"sealed")
+        return nonce + self._aead.encrypt(nonce, data, b"sealed")
 
     def unseal(self, blob: bytes) -> bytes:
-        return AESGCM(self.enc_key).decrypt(blob[:_NONCE], blob[_NONCE:], b"sealed")
+        return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], b"sealed")
 
 
 _vault: MyNumberVault | None = None

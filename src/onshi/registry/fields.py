@@ -10,7 +10,9 @@ import re
 import unicodedata
 from datetime import date
 
-import jaconv
+from onshi.numbers._util import HALF_WIDTH
+
+_HIRA_TO_KATA = {cp: cp + 0x60 for cp in range(0x3041, 0x3097)}
 
 
 class FieldError(ValueError):
@@ -30,7 +32,7 @@ _DATE_PATTERNS = (
 
 def half_width(value: str) -> str:
     """全角英数字・記号を半角に (kana untouched) and strip surrounding spaces."""
-    return jaconv.z2h(value, kana=False, ascii=True, digit=True).strip()
+    return value.translate(HALF_WIDTH).strip()
 
 
 def parse_date(value: str) -> date:
@@ -63,8 +65,7 @@ _KATAKANA = re.compile(r"^[\u30A0-\u30FF\u3000 ]+$")
 
 def parse_kana(value: str) -> str:
     """フリガナ: accepts half-width katakana and hiragana, returns full-width katakana with one full-width space."""
-    text = unicodedata.normalize("NFKC", value).strip()
-    text = jaconv.hira2kata(text)
+    text = unicodedata.normalize("NFKC", value).strip().translate(_HIRA_TO_KATA)
     text = re.sub(r"[ \u3000]+", "\u3000", text)
     if not text:
         raise FieldError("フリガナが空です (kana reading is empty)")

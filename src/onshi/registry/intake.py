@@ -10,6 +10,7 @@ documented in docs/intake.md.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -42,7 +43,7 @@ from onshi.registry.models import (
     RemunerationVersion,
     Role,
 )
-from onshi.store.db import allocate_ids, bulk_insert, utcnow
+from onshi.store.db import allocate_id_blocks, bulk_insert, utcnow
 from onshi.store.history import change_valid_period
 
 T = NotificationType
@@ -145,10 +146,48 @@ def _header_map(header: list[str], ntype: NotificationType) -> list[str]:
     return names
 
 
-def read_rows(data: bytes, ntype: NotificationType) -> tuple[str, Iterator[tuple[int, dict[str, str]]]]:
-    """Check the whole file, then yield ``(row_number, {column: value})``; row 1 is the header."""
-    text, encoding = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+def sniff(path: Path) -> tuple[str, str]:
+    """Check a file as a whole without holding it in memory: returns ``(encoding, sha256)``.
+
+    UTF-8 (with or without BOM) is tried first, then CP932 (Shift_JIS); a file that is
+    neither, empty, or binary raises :class:`IntakeFileError` and nothing is applied.
+    """
+    digest = hashlib.sha256()
+    size, non_blank = 0, False
+    candidates = {"utf-8-sig": codecs.getincrementaldecoder("utf-8-sig")(),
+                  "cp932": codecs.getincrementaldecoder("cp932")()}
+    failed: dict[str, int] = {}
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if size == 0 and b"\x00" in chunk[:65536]:
+                raise IntakeFileError("バイナリファイルです: CSV ではありません (binary data, not a CSV file)")
+            digest.update(chunk)
+            non_blank = non_blank or bool(chunk.strip())
+            for name, dec in candidates.items():
+                if name in failed:
+                    continue
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    failed[name] = size + exc.start
+            size += len(chunk)
+            if len(failed) == len(candidates):
+                break
+    if not non_blank:
+        raise IntakeFileError("ファイルが空です (the file is empty)")
+    for name, dec in candidates.items():
+        if name not in failed:
+            try:
+                dec.decode(b"", final=True)
+            except UnicodeDecodeError:
+                failed[name] = size
+                continue
+            return ("utf-8" if name == "utf-8-sig" else "cp932"), digest.hexdigest()
+    raise IntakeFileError(f"文字コードが UTF-8 でも Shift_JIS でもありません (byte {failed.get('utf-8-sig', 0)}: "
+                          "not UTF-8 or Shift_JIS)")
+
+
+def _rows_from(reader, ntype: NotificationType) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
@@ -164,7 +203,13 @@ def read_rows(data: bytes, ntype: NotificationType) -> tuple[str, Iterator[tuple
                 continue
             yield line_no, dict(zip(names, values))
 
-    return encoding, rows()
+    return rows()
+
+
+def read_rows(data: bytes, ntype: NotificationType) -> tuple[str, Iterator[tuple[int, dict[str, str]]]]:
+    """Rows of a small in-memory file: ``(row_number, {column: value})``; row 1 is the header."""
+    text, encoding = _decode(data)
+    return encoding, _rows_from(csv.reader(io.StringIO(text, newline="")), ntype)
 
 
 # ---------------------------------------------------------------- validating a row (pure)
@@ -469,14 +514,17 @@ def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Ou
                 QualificationVersion.superseded_at.is_(None), QualificationVersion.person_id.in_(pids[i:i + 1000]))):
             open_q.setdefault((qv.person_id, qv.insurer_id), []).append(qv)
     numbers_in_use: set[tuple[int, str, str, str]] = set()
-    nums = list({g[1].values["number"] for g in good})
-    for i in range(0, len(nums), 1000):
-        for ins, sym, num, br in session.execute(select(
-                QualificationVersion.insurer_id, QualificationVersion.symbol, QualificationVersion.number,
-                QualificationVersion.branch).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.loss_date.is_(None),
-                QualificationVersion.number.in_(nums[i:i + 1000]))):
-            numbers_in_use.add((ins, sym, num, br))
+    qv = QualificationVersion
+    by_insurer: dict[int, set[str]] = {}
+    for g in good:
+        by_insurer.setdefault(g[3].id, set()).add(g[1].values["employer_symbol"])
+    for insurer_id, symbols in by_insurer.items():  # bounded by the size of the employers in this chunk
+        symbols_list = sorted(symbols)
+        for i in range(0, len(symbols_list), 500):
+            for ins, sym, num, br in session.execute(select(qv.insurer_id, qv.symbol, qv.number, qv.branch).where(
+                    qv.superseded_at.is_(None), qv.loss_date.is_(None), qv.insurer_id == insurer_id,
+                    qv.symbol.in_(symbols_list[i:i + 500]))):
+                numbers_in_use.add((ins, sym, num, br))
 
     accepted = []
     chunk_persons: dict[str, int] = {}
@@ -515,39 +563,36 @@ def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Ou
             new_persons.append((n, r, mn_hash))
             if mn_hash:
                 chunk_persons[mn_hash] = -1
-        person_ids = allocate_ids(session, "persons", len(new_persons))
+        ids = allocate_id_blocks(session, {"persons": len(new_persons), "qualifications": len(accepted),
+                                           "registry_changes": len(accepted)})
+        person_ids = ids.get("persons", [])
         person_of_row: dict[int, int] = {}
         prow, pvrow = [], []
-        pv_ids = allocate_ids(session, "person_versions", len(new_persons))
-        for (n, r, mn_hash), pid, pvid in zip(new_persons, person_ids, pv_ids):
+        for (n, r, mn_hash), pid in zip(new_persons, person_ids):
             vals = r.values
             if mn_hash:
                 chunk_persons[mn_hash] = pid
             person_of_row[n] = pid
             prow.append({"id": pid, "my_number_hash": mn_hash,
                          "my_number_enc": v.encrypt(vals["my_number"]) if mn_hash else None, "created_at": now})
-            pvrow.append({"id": pvid, "person_id": pid, "valid_from": vals["birth_date"], "valid_to": None,
+            pvrow.append({"person_id": pid, "valid_from": vals["birth_date"], "valid_to": None,
                           "recorded_at": now, "superseded_at": None, "name": vals["name"],
                           "name_kana": vals["name_kana"], "birth_date": vals["birth_date"], "sex": vals["sex"],
                           "postal_code": vals["postal_code"], "address": vals["address"], "change_id": None})
-        q_ids = allocate_ids(session, "qualifications", len(accepted))
-        qv_ids = allocate_ids(session, "qualification_versions", len(accepted))
-        rv_ids = allocate_ids(session, "remuneration_versions", len(accepted))
-        ch_ids = allocate_ids(session, "registry_changes", len(accepted))
+        q_ids, ch_ids = ids["qualifications"], ids["registry_changes"]
         qrow, qvrow, rvrow, chrow = [], [], [], []
-        for (n, r, h, insurer, employer, mn_hash), qid, qvid, rvid, chid in zip(accepted, q_ids, qv_ids, rv_ids,
-                                                                                 ch_ids):
+        for (n, r, h, insurer, employer, mn_hash), qid, chid in zip(accepted, q_ids, ch_ids):
             vals = r.values
             pid = person_of_row.get(n) or person_by_hash.get(mn_hash) or chunk_persons[mn_hash]
             qrow.append({"id": qid, "person_id": pid, "insurer_id": insurer.id, "created_at": now})
-            qvrow.append({"id": qvid, "qualification_id": qid, "recorded_at": now, "superseded_at": None,
+            qvrow.append({"qualification_id": qid, "recorded_at": now, "superseded_at": None,
                           "person_id": pid, "insurer_id": insurer.id, "employer_id": employer.id,
                           "role": Role.insured.value, "member_qualification_id": None,
                           "symbol": vals["employer_symbol"], "number": vals["number"], "branch": vals["branch"],
                           "card_classification": vals.get("card_classification") or "01",
                           "acquisition_date": vals["acquisition_date"], "loss_date": None, "loss_reason": None,
                           "voluntary_continuation": bool(vals.get("voluntary_continuation")), "change_id": chid})
-            rvrow.append({"id": rvid, "qualification_id": qid, "valid_from": vals["acquisition_date"],
+            rvrow.append({"qualification_id": qid, "valid_from": vals["acquisition_date"],
                           "valid_to": None, "recorded_at": now, "superseded_at": None,
                           "monthly_amount": vals["monthly_remuneration"], "change_id": chid})
             chrow.append({"id": chid, "insurer_id": insurer.id, "kind": T.acquisition.value, "row_hash": h,
@@ -763,11 +808,20 @@ def import_file(session: Session, path: Path | str, ntype: NotificationType | st
     """Import one notification file.  Raises :class:`IntakeFileError` for a file that cannot be read at all."""
     path = Path(path)
     ntype = NotificationType(ntype)
-    data = path.read_bytes()
     report = IntakeReport(filename=path.name, notification_type=ntype)
-    digest = hashlib.sha256(data).hexdigest()
-    encoding, rows = read_rows(data, ntype)
+    encoding, digest = sniff(path)
     report.encoding = encoding
+    fh = path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")
+    try:
+        return _import_rows(session, path, ntype, report, digest, _rows_from(csv.reader(fh), ntype),
+                            received_at=received_at, actor=actor, progress=progress)
+    finally:
+        fh.close()
+
+
+def _import_rows(session: Session, path: Path, ntype: NotificationType, report: IntakeReport, digest: str, rows,
+                 *, received_at: datetime | None, actor: str, progress) -> IntakeReport:
+    encoding = report.encoding
     existing = session.scalar(select(IntakeFile).where(IntakeFile.sha256 == digest))
     if existing is not None:
         report.already_imported = True

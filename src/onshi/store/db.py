@@ -93,6 +93,23 @@ def allocate_ids(session: Session, table: str, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
+def allocate_id_blocks(session: Session, wanted: dict[str, int]) -> dict[str, list[int]]:
+    """:func:`allocate_ids` for several tables in one round trip."""
+    wanted = {t: n for t, n in wanted.items() if n > 0}
+    if not is_postgres(session) or len(wanted) <= 1:
+        return {t: allocate_ids(session, t, n) for t, n in wanted.items()}
+    parts, params = [], {}
+    for i, (table, n) in enumerate(wanted.items()):
+        parts.append(f"SELECT {i} AS t, nextval(pg_get_serial_sequence('{table}', 'id')) AS id "
+                     f"FROM generate_series(1, :n{i})")
+        params[f"n{i}"] = n
+    out: dict[str, list[int]] = {t: [] for t in wanted}
+    names = list(wanted)
+    for t, ident in session.execute(text(" UNION ALL ".join(parts)), params):
+        out[names[t]].append(ident)
+    return out
+
+
 def bulk_insert(session: Session, table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows fast: COPY on PostgreSQL, executemany elsewhere.
 
