@@ -271,7 +271,7 @@ def verify(session: Session, req: VerificationRequest, institution: Institution,
         validity, rows = Validity.NOT_FOUND, []
         warning = "保険者で登録内容を確認中です。資格確認書等で確認してください (record under review by the insurer)"
 
-    if rows and req.reference_class == ReferenceClass.NUMBERS:
+    if rows and req.reference_class == ReferenceClass.NUMBERS and req.limit_consent:
         record_consents(session, person_id=rows[0].person_id, institution_code=institution.code,
                         kinds={ConsentKind.LIMIT.value: req.limit_consent}, now=now, method="numbers")
     if rows and req.reference_class == ReferenceClass.CARD and req.reader_outcome:
