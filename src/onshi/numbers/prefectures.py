@@ -1,4 +1,14 @@
-"""都道府県コード (JIS X 0401): code ↔ name."""
+"""都道府県コード (prefecture codes, JIS X 0401), used in 保険者番号 and 医療機関コード: code ↔ name.
+
+>>> prefecture_name("13"), prefecture_code("沖縄県")
+('東京都', '47')
+>>> prefecture_name("48")
+Traceback (most recent call last):
+  ...
+KeyError: '都道府県番号 48 はありません (prefecture codes are 01–47)'
+"""
+
+from __future__ import annotations
 
 PREFECTURES = {
     "01": "北海道", "02": "青森県", "03": "岩手県", "04": "宮城県", "05": "秋田県", "06": "山形県", "07": "福島県",
@@ -13,9 +23,16 @@ PREFECTURE_CODES = {name: code for code, name in PREFECTURES.items()}
 
 
 def prefecture_name(code: str) -> str:
-    """Name of a prefecture code.
+    """Name of a two-digit prefecture code ("13" → 東京都)."""
+    try:
+        return PREFECTURES[code]
+    except KeyError:
+        raise KeyError(f"都道府県番号 {code} はありません (prefecture codes are 01–47)") from None
 
-    >>> prefecture_name("13")
-    '東京都'
-    """
-    return PREFECTURES[code]
+
+def prefecture_code(name: str) -> str:
+    """Code of a prefecture's full name ("東京都" → "13")."""
+    try:
+        return PREFECTURE_CODES[name]
+    except KeyError:
+        raise KeyError(f"都道府県 {name} はありません (use the full name, e.g. 東京都)") from None

@@ -1,6 +1,17 @@
-"""一部負担金の割合 (co-payment ratio), 未就学, 高齢受給者 and the move to 後期高齢者医療 at 75.
+"""一部負担金の割合 (co-payment ratio): 未就学, 一般, 高齢受給者 (70–74), and the move to 後期高齢者医療 at 75.
 
-Ratios are tenths (3 = 3割).  Sources: 健康保険法 §74, 同施行令 §34; insurance-rules.md.
+Ratios are tenths (3 = 3割); :func:`ratio_percent_3` is the one conversion to the OQS 3-digit percent.
+Sources: 健康保険法 §74 and §110, 同施行令 §34, 年齢計算ニ関スル法律; insurance-rules.md.
+
+* 未就学 2割: up to the first 31 March on or after the day the child reaches 6.
+* 3割 from then until 高齢受給者.
+* 高齢受給者 from the 1st of the month after the month in which the person reaches 70 (the birthday itself when
+  it is the 1st); from the acquisition date for someone who joins at 70 or older.  2割, or 3割 when the member
+  (the insured person — for a dependent, the dependent's member) is also 高齢受給者 with 標準報酬月額 ≥ 28万円
+  (現役並み所得者); back to 2割 from the 1st of the month of a 基準収入額適用申請.  People who reached 70 before
+  1 April 2014 kept 1割 (特例措置) until 75.
+* From the 75th birthday the person is in 後期高齢者医療, and a member's dependents leave with the member:
+  :func:`co_pay_ratio` raises :class:`NotCovered`.
 
 >>> co_pay_ratio(birth_date=date(1980, 5, 5), on=date(2026, 11, 1), member_monthly_remuneration=300000).ratio_tenths
 3
@@ -14,78 +25,116 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
-from onshi.rules.age import age_on, birthday, day_reaching_age
+from onshi.rules.age import birthday, day_reaching_age
 from onshi.rules.dated import DatedTable
 
+
+class Ratios(NamedTuple):
+    preschool: int  # 未就学
+    general: int  # 6–69
+    active_income: int  # 70–74, 現役並み所得者
+
+
+RATIOS: DatedTable[Ratios] = DatedTable("一部負担金の割合", (
+    (date(2008, 4, 1), Ratios(preschool=2, general=3, active_income=3)),  # 未就学 2割 from April 2008
+))
+# 70–74 一般, by the day the person reached 70: 1割 under the 特例措置 for those who reached 70 by 31 March 2014,
+# 2割 for those reaching 70 from 1 April 2014.
+ELDERLY_RATIO_BY_DAY_REACHING_70: DatedTable[int] = DatedTable("高齢受給者の負担割合 (70歳到達日による)", (
+    (date(2002, 10, 1), 1),
+    (date(2014, 4, 1), 2),
+))
 # 現役並み所得: 70–74 pay 3割 when the member's 標準報酬月額 is at least this (健保法施行令 §34).
-ACTIVE_INCOME_THRESHOLD = DatedTable("現役並み 標準報酬月額", ((date(2008, 4, 1), 280_000),))
-RATIOS = DatedTable("負担割合", ((date(2014, 4, 1), {"preschool": 2, "general": 3, "elderly": 2, "elderly_active": 3}),))
+ACTIVE_INCOME_THRESHOLD: DatedTable[int] = DatedTable("現役並み所得の標準報酬月額", (
+    (date(2008, 4, 1), 280_000),
+))
 
 
 class NotCovered(ValueError):
-    """The person is 75 or older on the day: covered by 後期高齢者医療, not by employee insurance."""
+    """On the day asked the person is not in employee insurance: 75 or older (後期高齢者医療), or the dependent
+    of a member who is."""
 
 
 @dataclass(frozen=True)
 class CoPay:
+    """The ratio on a day and why.  ``elderly_valid_from``/``_to`` are the 高齢受給者 period (None under 70)."""
+
     ratio_tenths: int
     preschool: bool
     elderly: bool
     elderly_valid_from: date | None
     elderly_valid_to: date | None
-    basis: str
+    basis: str  # 未就学 / 一般 / 高齢受給者 一般 / 現役並み所得者 / 基準収入額適用 / 特例措置
 
 
 def preschool_until(birth: date) -> date:
-    """Last day of 未就学: the first 31 March on or after the day the child reaches 6."""
+    """The last day of 未就学: the first 31 March on or after the day the child reaches 6."""
     reached = day_reaching_age(birth, 6)
-    year = reached.year if reached <= date(reached.year, 3, 31) else reached.year + 1
-    return date(year, 3, 31)
+    return date(reached.year if reached <= date(reached.year, 3, 31) else reached.year + 1, 3, 31)
+
+
+def _first_of_next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def elderly_start(birth: date, acquisition_date: date | None = None) -> date:
-    """高齢受給者 from the 1st of the month after reaching 70 (a 1st-of-month birthday: that day);
-    someone who joins at 70 or older from the acquisition date."""
-    reached = day_reaching_age(birth, 70)
-    first_next = (reached.replace(day=1) + timedelta(days=32)).replace(day=1)
-    start = first_next
-    if acquisition_date and acquisition_date > start:
-        return acquisition_date
-    return start
+    """The first day as 高齢受給者: the 1st of the month after the month of reaching 70 (the day before the 70th
+    birthday) — the birthday itself when it is the 1st; the acquisition date when that is later."""
+    start = _first_of_next_month(day_reaching_age(birth, 70))
+    return max(start, acquisition_date) if acquisition_date else start
 
 
 def late_elderly_transition(birth: date) -> date:
-    """The 75th birthday: the day employee insurance ends (資格喪失日) and 後期高齢者医療 begins."""
+    """The 75th birthday: the person joins 後期高齢者医療 and loses employee insurance (資格喪失日); a member's
+    dependents lose dependent status on the member's 75th birthday."""
     return birthday(birth, 75)
 
 
-def co_pay_ratio(*, birth_date: date, on: date, member_monthly_remuneration: int, member_birth_date: date | None = None,
-                 income_exemption_from: date | None = None, acquisition_date: date | None = None) -> CoPay:
-    """The ratio on *on*.  ``member_birth_date`` is given for a dependent (the member's own for the member)."""
-    if on >= late_elderly_transition(birth_date):
-        raise NotCovered("75歳以上は後期高齢者医療の対象です (75 or older)")
+def co_pay_ratio(*, birth_date: date, on: date, member_birth_date: date | None = None,
+                 member_monthly_remuneration: int, income_exemption_from: date | None = None,
+                 acquisition_date: date | None = None) -> CoPay:
+    """The ratio of the person born on *birth_date* on the day *on*.
+
+    ``member_birth_date``: for a dependent, the member's birth date (None for the member).
+    ``member_monthly_remuneration``: the member's 標準報酬月額 in force on *on*.
+    ``income_exemption_from``: the date of a 基準収入額適用申請 (effective from the 1st of its month).
+    ``acquisition_date``: 資格取得日, for someone who joins at 70 or older.
+    """
+    if on < birth_date:
+        raise ValueError(f"co_pay_ratio: {on} is before the birth date {birth_date}")
+    transitions = [late_elderly_transition(birth_date)]
+    if member_birth_date is not None:
+        transitions.append(late_elderly_transition(member_birth_date))
+    if on >= min(transitions):
+        who = "被保険者本人" if on >= transitions[0] else "被扶養者の被保険者"
+        raise NotCovered(f"{who}が75歳に達したため後期高齢者医療の対象です (75 or older on {on}: "
+                         "後期高齢者医療, not employee insurance)")
+
     ratios = RATIOS.at(on)
     if on <= preschool_until(birth_date):
-        return CoPay(ratios["preschool"], True, False, None, None, "未就学")
+        return CoPay(ratios.preschool, True, False, None, None, "未就学")
     start = elderly_start(birth_date, acquisition_date)
     if on < start:
-        return CoPay(ratios["general"], False, False, None, None, "一般")
-    valid_to = late_elderly_transition(birth_date) - timedelta(days=1)
-    member_birth = member_birth_date or birth_date
-    member_is_70 = on >= elderly_start(member_birth)
-    active = (member_is_70 and member_monthly_remuneration >= ACTIVE_INCOME_THRESHOLD.at(on)
-              and not (income_exemption_from and on >= income_exemption_from.replace(day=1)))
-    if active:
-        return CoPay(ratios["elderly_active"], False, True, start, valid_to, "現役並み所得者")
-    basis = "基準収入額適用" if income_exemption_from and on >= income_exemption_from.replace(day=1) else "一般"
-    return CoPay(ratios["elderly"], False, True, start, valid_to, basis)
+        return CoPay(ratios.general, False, False, None, None, "一般")
+
+    valid_to = min(transitions) - timedelta(days=1)
+    exempted = income_exemption_from is not None and on >= income_exemption_from.replace(day=1)
+    member_is_elderly = on >= elderly_start(member_birth_date or birth_date)
+    if member_is_elderly and not exempted and member_monthly_remuneration >= ACTIVE_INCOME_THRESHOLD.at(on):
+        return CoPay(ratios.active_income, False, True, start, valid_to, "現役並み所得者")
+    ratio = ELDERLY_RATIO_BY_DAY_REACHING_70.at(day_reaching_age(birth_date, 70))
+    basis = "基準収入額適用" if exempted else ("特例措置" if ratio == 1 else "高齢受給者 一般")
+    return CoPay(ratio, False, True, start, valid_to, basis)
 
 
 def ratio_percent_3(ratio_tenths: int) -> str:
-    """The OQS form of the ratio: 3-digit percent ("030" = 3割).
+    """The OQS form of a ratio (InsuredPartialContributionRatio): 3-digit percent, "030" = 3割.
 
     >>> ratio_percent_3(3), ratio_percent_3(2)
     ('030', '020')
     """
+    if not 0 <= ratio_tenths <= 10:
+        raise ValueError(f"ratio_percent_3: a ratio is 0–10 tenths (got {ratio_tenths})")
     return f"{ratio_tenths * 10:03d}"

@@ -1,9 +1,13 @@
-"""限度額適用区分 (limit categories, OQSCD012) and the monthly ceilings of 高額療養費.
+"""限度額適用区分 (limit categories, OQSCD012) and the monthly ceilings of 高額療養費 (自己負担限度額).
+
+健康保険法施行令 §41–42; insurance-rules.md.  By the member's 標準報酬月額: ア/現役並みⅢ ≥ 83万, イ/現役並みⅡ
+53–79万, ウ/現役並みⅠ 28–50万, エ/一般 ≤ 26万; オ (under 70) and 低所得Ⅱ/Ⅰ (70–74) when 住民税非課税.
+The 1 % term of the ceiling is rounded to the nearest yen (1円未満四捨五入).
 
 >>> limit_category(on=date(2026, 11, 1), age_70_plus=False, monthly_remuneration=410000)
 'A03'
->>> monthly_ceiling('A03', 1_000_000, on=date(2026, 11, 1))
-87430
+>>> LIMIT_CATEGORY_NAMES['A03'], monthly_ceiling('A03', 1_000_000, on=date(2026, 11, 1))
+('ウ', 87430)
 >>> monthly_ceiling('B04', 1_000_000, on=date(2026, 11, 1), outpatient_only=True)
 18000
 """
@@ -11,6 +15,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 from onshi.rules.dated import DatedTable
 
@@ -19,42 +24,72 @@ LIMIT_CATEGORY_NAMES = {
     "B01": "現役並みⅢ", "B02": "現役並みⅡ", "B03": "現役並みⅠ", "B04": "一般", "B05": "低所得Ⅱ", "B06": "低所得Ⅰ",
     "B07": "低所得Ⅰ（老福）", "B08": "低所得Ⅰ（境）", "B09": "一般Ⅱ", "B10": "一般Ⅰ",
 }
-# 標準報酬月額 bands: (lower bound, category under 70, category 70–74)
-BANDS = DatedTable("限度額区分の標準報酬月額", ((date(2018, 8, 1), (
-    (830_000, "A01", "B01"), (530_000, "A02", "B02"), (280_000, "A03", "B03"), (0, "A04", "B04"))),))
-# ceilings: base, threshold for the 1 % term, many-times amount; outpatient-only amounts for 70–74
-CEILINGS = DatedTable("高額療養費 自己負担限度額", ((date(2018, 8, 1), {
-    "A01": (252_600, 842_000, 140_100), "A02": (167_400, 558_000, 93_000), "A03": (80_100, 267_000, 44_400),
-    "A04": (57_600, None, 44_400), "A05": (35_400, None, 24_600),
-    "B01": (252_600, 842_000, 140_100), "B02": (167_400, 558_000, 93_000), "B03": (80_100, 267_000, 44_400),
-    "B04": (57_600, None, 44_400), "B05": (24_600, None, None), "B06": (15_000, None, None),
-    "outpatient": {"B04": 18_000, "B05": 8_000, "B06": 8_000},
-}),))
+
+
+class Band(NamedTuple):
+    lowest_remuneration: int  # 標準報酬月額 from which the band applies
+    under_70: str
+    age_70_to_74: str
+
+
+class Ceiling(NamedTuple):
+    base: int  # yen
+    over: int | None  # 総医療費 above which 1 % is added (None: a flat amount)
+    many_times: int | None  # 多数回該当 (from the 4th time in 12 months); None: no such amount
+    outpatient: int | None = None  # 外来 (個人単位) for 70–74 一般 and 低所得
+
+
+# Bands from highest to lowest; the 70–74 split into 現役並みⅢ/Ⅱ/Ⅰ dates from August 2018.
+BANDS: DatedTable[tuple[Band, ...]] = DatedTable("限度額適用区分の標準報酬月額", (
+    (date(2018, 8, 1), (Band(830_000, "A01", "B01"), Band(530_000, "A02", "B02"),
+                        Band(280_000, "A03", "B03"), Band(0, "A04", "B04"))),
+))
+CEILINGS: DatedTable[dict[str, Ceiling]] = DatedTable("高額療養費の自己負担限度額", (
+    (date(2018, 8, 1), {
+        "A01": Ceiling(252_600, 842_000, 140_100), "A02": Ceiling(167_400, 558_000, 93_000),
+        "A03": Ceiling(80_100, 267_000, 44_400), "A04": Ceiling(57_600, None, 44_400),
+        "A05": Ceiling(35_400, None, 24_600),
+        "B01": Ceiling(252_600, 842_000, 140_100), "B02": Ceiling(167_400, 558_000, 93_000),
+        "B03": Ceiling(80_100, 267_000, 44_400), "B04": Ceiling(57_600, None, 44_400, outpatient=18_000),
+        "B05": Ceiling(24_600, None, None, outpatient=8_000), "B06": Ceiling(15_000, None, None, outpatient=8_000),
+    }),
+))
 
 
 def limit_category(*, on: date, age_70_plus: bool, monthly_remuneration: int, tax_exempt: bool = False,
                    low_income_1: bool = False) -> str:
+    """The OQSCD012 code for the member's 標準報酬月額 on *on*.
+
+    ``tax_exempt``: 住民税非課税 (オ, or 低所得Ⅱ at 70–74); ``low_income_1``: 70–74 低所得Ⅰ (requires tax_exempt).
+    """
+    if monthly_remuneration < 0:
+        raise ValueError(f"limit_category: 標準報酬月額 cannot be negative (got {monthly_remuneration})")
+    if low_income_1 and not tax_exempt:
+        raise ValueError("limit_category: 低所得Ⅰ is a 住民税非課税 category (low_income_1 requires tax_exempt)")
     if tax_exempt:
-        if age_70_plus:
-            return "B06" if low_income_1 else "B05"
-        return "A05"
-    for lower, under70, over70 in BANDS.at(on):
-        if monthly_remuneration >= lower:
-            return over70 if age_70_plus else under70
-    raise AssertionError("bands end at 0")
+        return ("B06" if low_income_1 else "B05") if age_70_plus else "A05"
+    band = next(b for b in BANDS.at(on) if monthly_remuneration >= b.lowest_remuneration)
+    return band.age_70_to_74 if age_70_plus else band.under_70
 
 
 def monthly_ceiling(code: str, total_medical_cost: int, *, on: date, many_times: bool = False,
                     outpatient_only: bool = False) -> int:
-    """Monthly ceiling in yen; the 1 % term is rounded to the nearest yen (1円未満四捨五入)."""
-    table = CEILINGS.at(on)
-    if outpatient_only:
-        if code in table["outpatient"]:
-            return table["outpatient"][code]
-    base, threshold, many = table[code]
-    if many_times and many is not None:
-        return many
-    if threshold is None:
-        return base
-    extra = max(total_medical_cost - threshold, 0)
-    return base + (extra + 50) // 100
+    """The monthly 自己負担限度額 in yen for category *code* and 総医療費 (the full 10割 cost) *total_medical_cost*.
+
+    ``many_times``: 多数回該当 (the 4th time or later in 12 months); ``outpatient_only``: the 外来 (個人単位)
+    ceiling of 70–74 一般 and 低所得 (other categories have none, and 多数回 does not apply to it).
+    """
+    if total_medical_cost < 0:
+        raise ValueError(f"monthly_ceiling: 総医療費 cannot be negative (got {total_medical_cost})")
+    ceilings = CEILINGS.at(on)
+    if code not in ceilings:
+        raise ValueError(f"monthly_ceiling: no ceiling for {code} ({LIMIT_CATEGORY_NAMES.get(code, 'unknown')}) "
+                         f"in employee insurance; known: {', '.join(sorted(ceilings))}")
+    ceiling = ceilings[code]
+    if outpatient_only and ceiling.outpatient is not None:
+        return ceiling.outpatient
+    if many_times and ceiling.many_times is not None:
+        return ceiling.many_times
+    if ceiling.over is None:
+        return ceiling.base
+    return ceiling.base + (max(total_medical_cost - ceiling.over, 0) + 50) // 100
