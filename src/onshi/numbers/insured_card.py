@@ -66,10 +66,15 @@ def _normalise(value: str) -> str:
     return normalise(value if value.isascii() else unicodedata.normalize("NFKC", value))
 
 
+def _allowed_as_typed(ch: str, allowed: re.Pattern[str]) -> bool:
+    norm = _normalise(ch)
+    return all(allowed.fullmatch(c) for c in norm) if norm else ch in " -\u3000－‐"
+
+
 def _compact(value: str, label: str, allowed: re.Pattern[str], hint: str) -> str:
     text = _normalise(value)
     if not all(allowed.fullmatch(ch) for ch in text):
-        bad = next(ch for ch in value if not all(allowed.fullmatch(c) for c in _normalise(ch)))  # as typed: ㈱, not (
+        bad = next(ch for ch in value if not _allowed_as_typed(ch, allowed))  # as typed: ㈱, not its "("
         raise error(InvalidFormat, f"{label}に使えない文字 {shown(bad)} があります (invalid character; {hint})")
     if len(text) > MAX_LENGTH:
         raise error(InvalidLength, f"{label}は{MAX_LENGTH}文字以内です ({len(text)} characters given)")
