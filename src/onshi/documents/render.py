@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -247,7 +247,11 @@ BUILTIN_FONT = "IPAexGothic"
 
 def builtin_font_path() -> Path:
     """The IPAex Gothic TTF shipped with japanize-matplotlib."""
-    return Path(str(resources.files("japanize_matplotlib") / "fonts" / "ipaexg.ttf"))
+    # find_spec does not import the package (which would import matplotlib).
+    spec = importlib.util.find_spec("japanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise LayoutError("the IPAex Gothic font comes with japanize-matplotlib, which is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
 
 
 @lru_cache(maxsize=8)
@@ -521,8 +525,8 @@ def _clean(values: dict[str, Any], ctx: _Context) -> dict[str, Any]:
         if not v or v.isascii():
             continue
         r = gaiji.check(v)
+        values[key] = r.text  # equivalents (half-width kana …) are applied silently
         if r.flagged:
-            values[key] = r.text
             ctx.warn(key, "gaiji",
                      f"{len(r.flagged)} character(s) outside JIS X 0208 printed as a substitute; "
                      "check the printed text",
@@ -674,8 +678,8 @@ def _draw_list_page(c: rl_canvas.Canvas, painter: _Painter, spec: Any, rows: Seq
         for key in ("name", "name_kana"):
             if cells[key] and not cells[key].isascii():
                 r = gaiji.check(cells[key])
+                cells[key] = r.text
                 if r.flagged:
-                    cells[key] = r.text
                     ctx.warn(f"enclosure[{start + i}].{key}", "gaiji", "character(s) outside JIS X 0208 replaced",
                              tuple(str(f) for f in r.flagged))
         for col in spec.column:

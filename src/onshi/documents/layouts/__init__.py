@@ -316,7 +316,11 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base is not None:
         if not isinstance(base, str):
             raise LayoutError(f"layout {str(path)!r}: base: must be a layout name or path")
-        parent = _read(_resolve(base, path.parent), seen + (path,))
+        try:
+            base_path = _resolve(base, path.parent)
+        except LayoutError as exc:
+            raise LayoutError(f"layout {str(path)!r}: base: {exc}") from None
+        parent = _read(base_path, seen + (path,))
         parent.pop("name", None)
         parent.pop("description", None)
         data = _merge(parent, data)
@@ -354,6 +358,8 @@ def _load_cached(path: Path, _mtime: int) -> Layout:
         for err in exc.errors():
             loc = _loc(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden" and len(err["loc"]) == 2 and err["loc"][-1] in ("rect", "line", "text"):
+                msg += " (top-level keys must come before the first [table] header; write page.size = … or move the array up)"
             lines.append(f"{loc}: {msg}" if loc else msg)
         raise LayoutError(f"layout {str(path)!r}: " + "; ".join(lines)) from None
     if layout.font != "IPAexGothic" and not Path(layout.font).is_absolute():
