@@ -101,6 +101,7 @@ def test_components(number, what):
 @pytest.mark.parametrize("value, expected", [
     ("  138057", "138057"), ("00138057", "138057"), (" 138057", "138057"), ("138057", "138057"),
     ("　　１３８０５７", "138057"), ("01130012", "01130012"),
+    ("34138057", "34138057"),  # 法別番号 34 adds 3×2 + 4 = 10: its last six digits are a valid 国保 number too
 ])
 def test_from_oqs_accepts_left_padding_with_spaces_or_zeros(value, expected):
     assert insurer_number.from_oqs(value) == expected

@@ -1,0 +1,99 @@
+"""限度額適用区分 at each band boundary, and every ceiling formula and amount."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onshi.rules.dated import NotInForce
+from onshi.rules.limit_category import LIMIT_CATEGORY_NAMES, limit_category, monthly_ceiling
+
+DAY = date(2026, 11, 1)
+
+
+@pytest.mark.parametrize("remuneration, under_70, age_70_to_74", [
+    (1_390_000, "A01", "B01"), (830_000, "A01", "B01"), (829_999, "A02", "B02"), (790_000, "A02", "B02"),
+    (530_000, "A02", "B02"), (529_999, "A03", "B03"), (500_000, "A03", "B03"), (280_000, "A03", "B03"),
+    (279_999, "A04", "B04"), (260_000, "A04", "B04"), (58_000, "A04", "B04"), (0, "A04", "B04"),
+])
+def test_bands(remuneration, under_70, age_70_to_74):
+    assert limit_category(on=DAY, age_70_plus=False, monthly_remuneration=remuneration) == under_70
+    assert limit_category(on=DAY, age_70_plus=True, monthly_remuneration=remuneration) == age_70_to_74
+
+
+def test_tax_exempt_categories_whatever_the_remuneration():
+    assert limit_category(on=DAY, age_70_plus=False, monthly_remuneration=410_000, tax_exempt=True) == "A05"
+    assert limit_category(on=DAY, age_70_plus=True, monthly_remuneration=0, tax_exempt=True) == "B05"
+    assert limit_category(on=DAY, age_70_plus=True, monthly_remuneration=0, tax_exempt=True, low_income_1=True) == "B06"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="low_income_1 requires tax_exempt"):
+        limit_category(on=DAY, age_70_plus=True, monthly_remuneration=0, low_income_1=True)
+    with pytest.raises(ValueError):
+        limit_category(on=DAY, age_70_plus=False, monthly_remuneration=-1)
+    with pytest.raises(NotInForce):
+        limit_category(on=date(2018, 7, 31), age_70_plus=False, monthly_remuneration=300_000)
+
+
+def test_names_cover_oqscd012():
+    assert len(LIMIT_CATEGORY_NAMES) == 16
+    assert [LIMIT_CATEGORY_NAMES[c] for c in ("A01", "A05", "B01", "B04", "B06")] == [
+        "ア", "オ", "現役並みⅢ", "一般", "低所得Ⅰ"]
+
+
+@pytest.mark.parametrize("code, cost, expected", [
+    ("A01", 842_000, 252_600), ("A01", 1_000_000, 254_180), ("A01", 500_000, 252_600),
+    ("A02", 558_000, 167_400), ("A02", 1_000_000, 171_820),
+    ("A03", 267_000, 80_100), ("A03", 1_000_000, 87_430), ("A03", 100_000, 80_100),
+    ("A04", 1_000_000, 57_600), ("A05", 1_000_000, 35_400),
+    ("B01", 1_000_000, 254_180), ("B02", 1_000_000, 171_820), ("B03", 1_000_000, 87_430),
+    ("B04", 1_000_000, 57_600), ("B05", 1_000_000, 24_600), ("B06", 1_000_000, 15_000),
+])
+def test_household_ceilings(code, cost, expected):
+    assert monthly_ceiling(code, cost, on=DAY) == expected
+
+
+@pytest.mark.parametrize("code, expected", [("A01", 140_100), ("A02", 93_000), ("A03", 44_400), ("A04", 44_400),
+                                            ("A05", 24_600), ("B01", 140_100), ("B02", 93_000), ("B03", 44_400),
+                                            ("B04", 44_400), ("B05", 24_600), ("B06", 15_000)])
+def test_many_times_amounts(code, expected):
+    assert monthly_ceiling(code, 3_000_000, on=DAY, many_times=True) == expected
+
+
+@pytest.mark.parametrize("code, expected", [("B04", 18_000), ("B05", 8_000), ("B06", 8_000),
+                                            ("B03", 87_430), ("A03", 87_430)])
+def test_outpatient_ceilings(code, expected):
+    assert monthly_ceiling(code, 1_000_000, on=DAY, outpatient_only=True) == expected
+    if code == "B04":  # 多数回 does not apply to the outpatient ceiling
+        assert monthly_ceiling(code, 1_000_000, on=DAY, outpatient_only=True, many_times=True) == 18_000
+
+
+@pytest.mark.parametrize("cost, expected", [(267_049, 80_100), (267_050, 80_101), (267_149, 80_101),
+                                            (267_150, 80_102), (267_250, 80_103)])
+def test_one_percent_is_rounded_half_up_to_the_yen(cost, expected):
+    assert monthly_ceiling("A03", cost, on=DAY) == expected
+
+
+@given(st.sampled_from([("A01", 252_600, 842_000), ("A02", 167_400, 558_000), ("A03", 80_100, 267_000)]),
+       st.integers(0, 20_000_000))
+def test_formula(row, cost):
+    code, base, over = row
+    one_percent = (Decimal(max(cost - over, 0)) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    assert monthly_ceiling(code, cost, on=DAY) == base + int(one_percent)
+    assert monthly_ceiling(code, cost + 1, on=DAY) >= monthly_ceiling(code, cost, on=DAY)
+
+
+@pytest.mark.parametrize("code", ["A06", "B07", "B09", "B10", "X"])
+def test_categories_without_an_employee_insurance_ceiling(code):
+    with pytest.raises(ValueError, match="no ceiling"):
+        monthly_ceiling(code, 100_000, on=DAY)
+
+
+def test_negative_cost():
+    with pytest.raises(ValueError):
+        monthly_ceiling("A03", -1, on=DAY)
