@@ -19,7 +19,7 @@ from onshi.verify.result import ReferenceClass, Validity, VerificationError, Ver
 
 from tests.registry.helpers import INSURER, MN_TARO, acquisition, load, numbers, setup_insurers, write
 
-CLINIC = "1310000018"
+CLINIC = "1310000011"
 
 
 @pytest.fixture

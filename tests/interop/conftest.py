@@ -1,5 +1,5 @@
 """Shared builders for the interop tests (as fixtures): requests as clinics write them, answers as the service
-gives them.  Constants: the day is 2026-11-22 (JST), the institution 1311234566."""
+gives them.  Constants: the day is 2026-11-22 (JST), the institution 1311234569."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from onshi.verify.result import (
 
 TODAY = date(2026, 11, 22)
 NOW = datetime(2026, 11, 22, 0, 30, 15, tzinfo=timezone.utc)  # 09:30:15 JST
-INSTITUTION = "1311234566"
+INSTITUTION = "1311234569"
 
 
 def request_xml(*, encoding: str = "UTF-8", insurer: str | None = "06139992", symbol: str = "あいう",

@@ -17,7 +17,7 @@ from onshi.web.app import create_app
 
 from tests.registry.helpers import acquisition, load, setup_insurers, write
 
-CLINIC = "1310000018"
+CLINIC = "1310000011"
 TODAY = date.today()
 
 
@@ -28,8 +28,8 @@ def api(engine, tmp_path):
     publish_all()
     with unit_of_work() as s:
         _inst, token = service.add_institution(s, code=CLINIC, name="テスト内科", facility_type="clinic")
-        _other, revoked = service.add_institution(s, code="1310000026", name="停止医院", facility_type="clinic")
-        service.revoke_institution(s, "1310000026")
+        _other, revoked = service.add_institution(s, code="1310000029", name="停止医院", facility_type="clinic")
+        service.revoke_institution(s, "1310000029")
     client = TestClient(create_app(engine, publisher_interval=0))
     client.token, client.revoked = token, revoked
     return client

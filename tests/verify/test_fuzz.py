@@ -21,7 +21,7 @@ def app(engine, tmp_path):
     load(write(tmp_path, "a.csv", T.acquisition, [acquisition()]), T.acquisition)
     publish_all()
     with unit_of_work() as s:
-        _inst, token = service.add_institution(s, code="1310000018", name="ファズ医院", facility_type="clinic")
+        _inst, token = service.add_institution(s, code="1310000011", name="ファズ医院", facility_type="clinic")
     application = create_app(engine, publisher_interval=0)
     application.state.test_token = token
     return application

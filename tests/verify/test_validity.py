@@ -27,7 +27,7 @@ from tests.registry.helpers import (
     write,
 )
 
-CLINIC = "1310000018"
+CLINIC = "1310000011"
 
 
 @pytest.fixture

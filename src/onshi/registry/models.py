@@ -144,6 +144,7 @@ class QualificationVersion(Base):
         ),
         Index("ix_qv_qualification_current", "qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),
         Index("ix_qv_person", "person_id"),
+        Index("ix_qv_member_current", "member_qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"))

@@ -25,7 +25,7 @@ def by_type(bundle: Bundle) -> dict:
 
 
 def test_dependent_coverage_bundle(make_answer):
-    bundle = answer_to_bundle(make_answer(), institution_code="1311234566")
+    bundle = answer_to_bundle(make_answer(), institution_code="1311234569")
     assert bundle.type == "collection"
     entries = by_type(bundle)
     assert set(entries) == {"Coverage", "Organization", "Patient"}
@@ -45,7 +45,7 @@ def test_dependent_coverage_bundle(make_answer):
     assert cov.beneficiary.reference == entries["Patient"].fullUrl
     assert (org.identifier[0].system, org.identifier[0].value) == (INSURER_SYSTEM, "06139992")
     assert org.name == "全国健康保険協会東京支部"
-    assert pat.identifier[0].system == PATIENT_SYSTEM_PREFIX + "1311234566"
+    assert pat.identifier[0].system == PATIENT_SYSTEM_PREFIX + "1311234569"
     assert pat.identifier[0].value == "R-0001"
     assert pat.gender == "male" and pat.birthDate.isoformat() == "1980-04-01"
     assert [n.text for n in pat.name] == ["広労 太郎", "コウロウ　タロウ"]
@@ -56,19 +56,19 @@ def test_dependent_coverage_bundle(make_answer):
 def test_insured_without_symbol_or_branch_keeps_empty_parts(make_answer):
     answer = make_answer(symbol=None, branch=None, personal_family=PersonalFamily.INSURED, insurer_number="138057",
                          reference_number=None, arbitrary_identifier=None)
-    cov = by_type(answer_to_bundle(answer, institution_code="1311234566"))["Coverage"].resource
+    cov = by_type(answer_to_bundle(answer, institution_code="1311234569"))["Coverage"].resource
     assert cov.identifier[0].value == "00138057::187:"
     assert cov.subscriberId == ":187"
     assert cov.dependent is None
     assert cov.relationship.coding[0].code == "1"
     assert [e.url for e in cov.extension] == [EXT_NUMBER]
-    pat = by_type(answer_to_bundle(answer, institution_code="1311234566"))["Patient"].resource
+    pat = by_type(answer_to_bundle(answer, institution_code="1311234569"))["Patient"].resource
     assert pat.identifier is None
 
 
 def test_outcome_bundle_round_trips_as_json(make_answer):
-    bundle = outcome_to_bundle(VerificationOutcome(Validity.INVALID, (make_answer(),)), institution_code="1311234566")
+    bundle = outcome_to_bundle(VerificationOutcome(Validity.INVALID, (make_answer(),)), institution_code="1311234569")
     text = bundle.model_dump_json()
     again = Bundle.model_validate(json.loads(text))
     assert by_type(again)["Coverage"].resource.status == "cancelled"
-    assert outcome_to_bundle(VerificationOutcome(Validity.NOT_FOUND), institution_code="1311234566").entry is None
+    assert outcome_to_bundle(VerificationOutcome(Validity.NOT_FOUND), institution_code="1311234569").entry is None

@@ -124,7 +124,7 @@ def test_answer_in_the_request_encoding(term, request_xml):
 
 def test_reference_number_single_and_bulk(term, service):
     single = """<?xml version="1.0" encoding="UTF-8"?><XmlMsg><MessageHeader>
-<MedicalInstitutionCode>1311234566</MedicalInstitutionCode></MessageHeader><MessageBody>
+<MedicalInstitutionCode>1311234569</MedicalInstitutionCode></MessageHeader><MessageBody>
 <ReferenceNumberRegistrationInfo><ReferenceNumber>{ref}</ReferenceNumber><InsurerNumber>06139992</InsurerNumber>
 <InsuredCardSymbol>あいう</InsuredCardSymbol><InsuredIdentificationNumber>187</InsuredIdentificationNumber>
 <InsuredBranchNumber>05</InsuredBranchNumber></ReferenceNumberRegistrationInfo></MessageBody></XmlMsg>"""
@@ -135,7 +135,7 @@ def test_reference_number_single_and_bulk(term, service):
     put(term, "OQSmuimm01req_202611220001.xml", bulk.encode())
     term.run_once()
     assert [r.reference_number for _, r in service.registered] == ["患者-1", "A-1", "A-3"]
-    assert service.registered[0] == ("1311234566", ReferenceRegistration("患者-1", "06139992", "あいう", "187", "05"))
+    assert service.registered[0] == ("1311234569", ReferenceRegistration("患者-1", "06139992", "あいう", "187", "05"))
     one = xml_of(term.res / "OQSsiimm01res_202611220001.xml")
     assert t(one, "MessageHeader/SegmentOfResult") == "1"
     many = xml_of(term.res / "OQSmuimm01res_202611220001.xml")
@@ -144,7 +144,7 @@ def test_reference_number_single_and_bulk(term, service):
     reception = t(many, "MessageHeader/ReceptionNumber")
     # muimm02 fetches that bulk registration's result again
     fetch = f"""<?xml version="1.0" encoding="UTF-8"?><XmlMsg><MessageHeader>
-<MedicalInstitutionCode>1311234566</MedicalInstitutionCode></MessageHeader><MessageBody>
+<MedicalInstitutionCode>1311234569</MedicalInstitutionCode></MessageHeader><MessageBody>
 <ReceptionNumber>{reception}</ReceptionNumber></MessageBody></XmlMsg>"""
     put(term, "OQSmuimm02req_202611220001.xml", fetch.encode())
     put(term, "OQSmuimm02req_202611220002.xml", fetch.replace(reception, "nope").encode())
@@ -159,7 +159,7 @@ def test_single_registration_with_two_items_is_an_error(term):
     body = "".join(f"""<ReferenceNumberRegistrationInfo><ReferenceNumber>{r}</ReferenceNumber>
 <InsurerNumber>06139992</InsurerNumber><InsuredIdentificationNumber>1</InsuredIdentificationNumber>
 </ReferenceNumberRegistrationInfo>""" for r in "AB")
-    put(term, "OQSsiimm01req_202611220009.xml", f"""<XmlMsg><MessageHeader><MedicalInstitutionCode>1311234566
+    put(term, "OQSsiimm01req_202611220009.xml", f"""<XmlMsg><MessageHeader><MedicalInstitutionCode>1311234569
 </MedicalInstitutionCode></MessageHeader><MessageBody>{body}</MessageBody></XmlMsg>""".encode())
     term.run_once()
     assert t(xml_of(term.res / "OQSsiimm01res_202611220009.xml"), "MessageHeader/SegmentOfResult") == "9"
@@ -172,7 +172,7 @@ def _bulk_upload(n: int) -> bytes:
 </QualificationConfirmSearchInfo>""" for i in range(n))
     return f"""<?xml version="1.0" encoding="Shift_JIS" standalone="no"?><XmlMsg><MessageHeader>
 <QualificationConfirmationDate>20261123</QualificationConfirmationDate>
-<MedicalInstitutionCode>1311234566</MedicalInstitutionCode><ArbitraryFileIdentifier>明日の予約</ArbitraryFileIdentifier>
+<MedicalInstitutionCode>1311234569</MedicalInstitutionCode><ArbitraryFileIdentifier>明日の予約</ArbitraryFileIdentifier>
 </MessageHeader><MessageBody>{infos}</MessageBody></XmlMsg>""".encode("cp932")
 
 
@@ -187,7 +187,7 @@ def test_bulk_upload_then_processing_then_results(term, service):
     assert [r.care_date for r in service.bulks[number]] == [date(2026, 11, 23)] * 3
 
     fetch = f"""<?xml version="1.0" encoding="UTF-8"?><XmlMsg><MessageHeader>
-<MedicalInstitutionCode>1311234566</MedicalInstitutionCode></MessageHeader><MessageBody>
+<MedicalInstitutionCode>1311234569</MedicalInstitutionCode></MessageHeader><MessageBody>
 <ReceptionNumber>{number}</ReceptionNumber></MessageBody></XmlMsg>""".encode()
     put(term, "OQSmuquc02req_202611220001.xml", fetch)
     term.run_once()
@@ -317,17 +317,17 @@ def test_face_result_naming_and_reference_number(term, valid_outcome):
                                institution_code=None, arbitrary_file_identifier=None, insurer_number=None,
                                symbol=None, number=None, branch=None, birth_date=None, limit_consent=True,
                                arbitrary_identifier=None, card_serial="X1")
-    first = term.write_face_result("1311234566", valid_outcome(), card, NOW)
-    second = term.write_face_result("1311234566", valid_outcome(), card, NOW)
+    first = term.write_face_result("1311234569", valid_outcome(), card, NOW)
+    second = term.write_face_result("1311234569", valid_outcome(), card, NOW)
     assert first.name == "OQSsiquc01res_face_202611220001_20261122093015.xml"
     assert second.name == "OQSsiquc01res_face_202611220002_20261122093015.xml"
     assert re.fullmatch(r"OQSsiquc01res_face_\d{12}_\d{14}\.xml", first.name)
     root = xml_of(first)
     assert t(root, "MessageHeader/ReferenceClassification") == "1"
-    assert t(root, "MessageHeader/MedicalInstitutionCode") == "1311234566"
+    assert t(root, "MessageHeader/MedicalInstitutionCode") == "1311234569"
     assert t(root, ".//ResultOfQualificationConfirmation/ReferenceNumber") == "R-0001"
     assert root.find("MessageBody/QualificationConfirmSearchInfo") is None
-    sjis = term.write_face_result("1311234566", valid_outcome(), card, NOW, encoding="shift_jis")
+    sjis = term.write_face_result("1311234569", valid_outcome(), card, NOW, encoding="shift_jis")
     assert t(xml_of(sjis), "MessageHeader/CharacterCodeIdentifier") == "1"
 
 

@@ -132,7 +132,7 @@ def assert_strict_client_rules(xml: bytes, *, expect_success: bool | None = None
 def test_parse_utf8(request_xml):
     req = xmlmsg.parse_request(request_xml(), today=TODAY)
     assert req.reference_class == ReferenceClass.NUMBERS
-    assert (req.care_date, req.institution_code, req.arbitrary_file_identifier) == (TODAY, "1311234566", "clinic-0001")
+    assert (req.care_date, req.institution_code, req.arbitrary_file_identifier) == (TODAY, "1311234569", "clinic-0001")
     assert (req.insurer_number, req.symbol, req.number, req.branch) == ("06139992", "あいう", "187", "05")
     assert (req.birth_date, req.limit_consent, req.arbitrary_identifier) == (date(1980, 4, 1), True, "P-42")
 
@@ -147,7 +147,7 @@ def test_parse_shift_jis_gives_the_same_request(request_xml):
 
 def test_parse_json(request_xml):
     body = {"XmlMsg": {"MessageHeader": {"QualificationConfirmationDate": "20261122",
-                                         "MedicalInstitutionCode": "1311234566"},
+                                         "MedicalInstitutionCode": "1311234569"},
                        "MessageBody": {"QualificationConfirmSearchInfo": {
                            "InsurerNumber": "06139992", "InsuredCardSymbol": "あいう",
                            "InsuredIdentificationNumber": "187", "InsuredBranchNumber": "05",
@@ -226,7 +226,7 @@ def test_error_echoes_the_header_it_could_read(request_xml):
         xmlmsg.parse_request(request_xml(insurer="0613999", afi="file-77"), today=TODAY)
     root = parse(xmlmsg.render_error(info.value, None, processed_at=NOW))
     assert t(root, "MessageHeader/ArbitraryFileIdentifier") == "file-77"
-    assert t(root, "MessageHeader/MedicalInstitutionCode") == "1311234566"
+    assert t(root, "MessageHeader/MedicalInstitutionCode") == "1311234569"
     assert t(root, "MessageHeader/QualificationConfirmationDate") == "20261122"
 
 
@@ -251,7 +251,7 @@ def test_round_trip_request_outcome_xml(request_xml, valid_outcome, encoding):
     assert t(h, "CharacterCodeIdentifier") == ("1" if encoding == "shift_jis" else "0")
     assert t(h, "ProcessExecutionTime") == "20261122093015"  # JST
     assert t(h, "ArbitraryFileIdentifier") == "clinic-0001"
-    assert t(h, "MedicalInstitutionCode") == "1311234566"
+    assert t(h, "MedicalInstitutionCode") == "1311234569"
     assert t(h, "ReferenceClassification") == "2"
     assert [c.tag for c in b.find("QualificationConfirmSearchInfo")] == [
         "InsurerNumber", "InsuredCardSymbol", "InsuredIdentificationNumber", "InsuredBranchNumber", "Birthdate",
@@ -418,7 +418,7 @@ def _cp932_ok(ch: str) -> bool:
 REGISTRATION = """<?xml version="1.0" encoding="{enc}" standalone="no"?>
 <XmlMsg>
   <MessageHeader>
-    <MedicalInstitutionCode>1311234566</MedicalInstitutionCode>
+    <MedicalInstitutionCode>1311234569</MedicalInstitutionCode>
     <ArbitraryFileIdentifier>reg-1</ArbitraryFileIdentifier>
   </MessageHeader>
   <MessageBody>{items}</MessageBody>
@@ -468,13 +468,13 @@ def bulk_xml(n: int, *, bad_index: int | None = None) -> bytes:
         <ArbitraryIdentifier>appt-{i}</ArbitraryIdentifier></QualificationConfirmSearchInfo>""" for i in range(n))
     return f"""<?xml version="1.0" encoding="UTF-8"?><XmlMsg><MessageHeader>
 <QualificationConfirmationDate>20261123</QualificationConfirmationDate>
-<MedicalInstitutionCode>1311234566</MedicalInstitutionCode></MessageHeader>
+<MedicalInstitutionCode>1311234569</MedicalInstitutionCode></MessageHeader>
 <MessageBody>{infos}</MessageBody></XmlMsg>""".encode()
 
 
 def fetch_xml(number: str) -> bytes:
     return f"""<?xml version="1.0" encoding="UTF-8"?><XmlMsg><MessageHeader>
-<MedicalInstitutionCode>1311234566</MedicalInstitutionCode><ArbitraryFileIdentifier>f-1</ArbitraryFileIdentifier>
+<MedicalInstitutionCode>1311234569</MedicalInstitutionCode><ArbitraryFileIdentifier>f-1</ArbitraryFileIdentifier>
 </MessageHeader><MessageBody><ReceptionNumber>{number}</ReceptionNumber></MessageBody></XmlMsg>""".encode()
 
 

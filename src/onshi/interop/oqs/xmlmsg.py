@@ -1094,7 +1094,7 @@ SAMPLE_REQUEST = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <XmlMsg>
   <MessageHeader>
     <QualificationConfirmationDate>20261122</QualificationConfirmationDate>
-    <MedicalInstitutionCode>1311234566</MedicalInstitutionCode>
+    <MedicalInstitutionCode>1311234569</MedicalInstitutionCode>
     <ArbitraryFileIdentifier>clinic-0001</ArbitraryFileIdentifier>
   </MessageHeader>
   <MessageBody>
