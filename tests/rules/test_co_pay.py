@@ -124,7 +124,7 @@ def test_under_seventy_dependent_of_an_active_member_pays_three_tenths_as_anyone
 
 
 def test_income_exemption_from_the_first_of_the_application_month():
-    kw = dict(income_exemption_from=D(2026, 9, 15))
+    kw = {"income_exemption_from": D(2026, 9, 15)}
     assert ratio(D(1953, 6, 10), D(2026, 8, 31), 410_000, **kw).ratio_tenths == 3
     first = ratio(D(1953, 6, 10), D(2026, 9, 1), 410_000, **kw)
     assert (first.ratio_tenths, first.basis) == (2, "基準収入額適用")

@@ -40,8 +40,8 @@ from typing import Literal
 
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from onshi.numbers.prefectures import PREFECTURES
 from onshi.numbers._util import check_digit_21, error, normalise
+from onshi.numbers.prefectures import PREFECTURES
 
 FacilityKind = Literal["medical", "dental", "pharmacy"]
 KINDS: dict[str, FacilityKind] = {"1": "medical", "3": "dental", "4": "pharmacy"}  # 点数表番号

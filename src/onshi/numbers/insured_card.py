@@ -26,7 +26,7 @@ InsuredCardNumbers(symbol='1234', number='5698910', branch='01')
 >>> compact_number('12●4')
 Traceback (most recent call last):
   ...
-stdnum.exceptions.InvalidFormat: 番号に使えない文字 「●」 (U+25CF) があります (invalid character; digits and letters only)
+stdnum.exceptions.InvalidFormat: 番号に使えない文字 「●」 (U+25CF) があります (digits and letters only)
 >>> compact_branch('001')
 Traceback (most recent call last):
   ...
@@ -75,7 +75,7 @@ def _compact(value: str, label: str, allowed: re.Pattern[str], hint: str) -> str
     text = _normalise(value)
     if not all(allowed.fullmatch(ch) for ch in text):
         bad = next(ch for ch in value if not _allowed_as_typed(ch, allowed))  # as typed: ㈱, not its "("
-        raise error(InvalidFormat, f"{label}に使えない文字 {shown(bad)} があります (invalid character; {hint})")
+        raise error(InvalidFormat, f"{label}に使えない文字 {shown(bad)} があります ({hint})")
     if len(text) > MAX_LENGTH:
         raise error(InvalidLength, f"{label}は{MAX_LENGTH}文字以内です ({len(text)} characters given)")
     return text

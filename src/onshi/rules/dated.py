@@ -8,6 +8,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ class DatedTable(Generic[T]):
         days = tuple(d for d, _ in self.rows)
         if not days:
             raise ValueError(f"{self.name}: a dated table needs at least one row")
-        if any(a >= b for a, b in zip(days, days[1:])):
+        if any(a >= b for a, b in pairwise(days)):
             raise ValueError(f"{self.name}: rows must be in strictly increasing date order")
         object.__setattr__(self, "_days", days)
 
