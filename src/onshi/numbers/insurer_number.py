@@ -93,7 +93,7 @@ def validate(number: str) -> str:
     if len(number) == 8 and number[:2] not in LAW_NAMES:
         raise error(InvalidComponent, f"法別番号 {number[:2]} は医療保険者の番号ではありません "
                                       f"(law code {number[:2]} is not an insurer's)")
-    pref = prefecture_code(number)
+    pref = number[2:4] if len(number) == 8 else number[:2]
     if pref not in prefectures.PREFECTURES:
         raise error(InvalidComponent, f"都道府県番号 {pref} はありません (prefecture must be 01–47)")
     if number[-1] != calc_check_digit(number[:-1]):
