@@ -156,6 +156,27 @@ def lookups(url: str, rows: int, n: int = 20000) -> dict[str, list[float]]:
     return out
 
 
+def prepare_database(url: str, rows: int, extra=None) -> None:
+    """Schema, the insurer and one employer per 50 rows; *extra(session)* may add more (e.g. an institution)."""
+    from onshi.registry import service
+    from onshi.registry.models import Employer
+    from onshi.store import migrate
+    from onshi.store.db import bulk_insert, make_engine, session_factory
+
+    migrate.upgrade(url)
+    eng = make_engine(url)
+    with session_factory(eng)() as s:
+        ins = service.add_insurer(s, number="01130012", name="協会けんぽ東京", kind="kyokai")
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        bulk_insert(s, Employer.__table__, [
+            {"insurer_id": ins.id, "symbol": str(10000001 + k), "name": f"事業所{k}", "prefecture_code": "13",
+             "postal_code": None, "address": None, "created_at": now} for k in range(rows // 50 + 1)])
+        if extra:
+            extra(s)
+        s.commit()
+    eng.dispose()
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
@@ -184,22 +205,7 @@ def main() -> None:
     name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
     url = create_db(name)
     try:
-        from onshi.registry import service
-        from onshi.store import migrate
-        from onshi.store.db import make_engine, session_factory
-
-        migrate.upgrade(url)
-        eng = make_engine(url)
-        with session_factory(eng)() as s:
-            ins = service.add_insurer(s, number="01130012", name="協会けんぽ東京", kind="kyokai")
-            from onshi.registry.models import Employer
-            from onshi.store.db import bulk_insert
-
-            bulk_insert(s, Employer.__table__, [
-                {"insurer_id": ins.id, "symbol": str(10000001 + k), "name": f"事業所{k}", "prefecture_code": "13",
-                 "postal_code": None, "address": None, "created_at": time.strftime("%Y-%m-%d %H:%M:%S")} for k in range(args.rows // 50 + 1)])
-            s.commit()
-        eng.dispose()
+        prepare_database(url, args.rows)
         copy_secs = baseline_copy(url, path)
         print("running intake …", file=sys.stderr)
         res = json.loads(subprocess.check_output([sys.executable, __file__, "--child", "intake", url, str(path)],

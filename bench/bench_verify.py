@@ -117,23 +117,12 @@ def main() -> None:
     url = bi.create_db(name)
     server = None
     try:
-        from onshi.registry import service
-        from onshi.registry.models import Employer
-        from onshi.store import migrate
-        from onshi.store.db import bulk_insert, make_engine, session_factory
         from onshi.verify.service import add_institution
 
-        migrate.upgrade(url)
-        eng = make_engine(url)
-        with session_factory(eng)() as s:
-            ins = service.add_insurer(s, number="01130012", name="協会けんぽ東京", kind="kyokai")
-            bulk_insert(s, Employer.__table__, [
-                {"insurer_id": ins.id, "symbol": str(10000001 + k), "name": f"事業所{k}", "prefecture_code": "13",
-                 "postal_code": None, "address": None, "created_at": time.strftime("%Y-%m-%d %H:%M:%S")} for k in range(args.rows // 50 + 1)])
-            _inst, token = add_institution(s, code=_clinic_code(), name="ベンチ内科",
-                                           facility_type="clinic")
-            s.commit()
-        eng.dispose()
+        tokens = []
+        bi.prepare_database(url, args.rows, extra=lambda s: tokens.append(
+            add_institution(s, code=_clinic_code(), name="ベンチ内科", facility_type="clinic")[1]))
+        token = tokens[0]
         print("intake …", file=sys.stderr)
         subprocess.check_output([sys.executable, bi.__file__, "--child", "intake", url, str(path)], env=env)
         print("publishing …", file=sys.stderr)

@@ -217,8 +217,14 @@ def _print_member(s, view: service.MemberView, *, as_of, on) -> None:
     console.print(t)
     current = [q for q in view.qualifications if q.superseded_at is None and q.acquisition_date <= today
                and (q.loss_date is None or q.loss_date > today)]
+    from onshi.rules.co_pay import NotCovered
+
     for q in current:
-        cp = service.co_pay_on(s, q, today)
+        try:
+            cp = service.co_pay_on(s, q, today)
+        except NotCovered:
+            console.print(f"  {today}: 後期高齢者医療の対象 (75歳到達) — 資格喪失の届出を確認してください")
+            continue
         console.print(f"  {today}: 負担割合 {cp.ratio_tenths}割" + (" (未就学)" if cp.preschool else "")
                       + (" (高齢受給者)" if cp.elderly else ""))
 

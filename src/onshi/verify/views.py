@@ -89,6 +89,14 @@ class NumbersQuery(BaseModel):
             raise ValueError(exc.message) from None
 
 
+    def to_request(self, institution_code: str) -> VerificationRequest:
+        return VerificationRequest(reference_class=ReferenceClass.NUMBERS, care_date=self.care_date,
+                                   institution_code=institution_code, arbitrary_file_identifier=None,
+                                   insurer_number=self.insurer_number, symbol=self.symbol, number=self.number,
+                                   branch=self.branch, birth_date=self.birth_date, limit_consent=self.limit_consent,
+                                   arbitrary_identifier=self.arbitrary_identifier)
+
+
 class ReaderOutcome(BaseModel):
     """What the face-recognition card reader reports (顔認証付きカードリーダー)."""
 
@@ -131,11 +139,7 @@ def _error(exc: VerificationError) -> HTTPException:
 
 @router.post("/api/v1/verifications/numbers", tags=["verification"], summary="Verify by card numbers (照会区分 2)")
 def verify_numbers(body: NumbersQuery, inst: Inst, session: DB) -> dict:
-    req = VerificationRequest(reference_class=ReferenceClass.NUMBERS, care_date=body.care_date,
-                              institution_code=inst.code, arbitrary_file_identifier=None,
-                              insurer_number=body.insurer_number, symbol=body.symbol, number=body.number,
-                              branch=body.branch, birth_date=body.birth_date, limit_consent=body.limit_consent,
-                              arbitrary_identifier=body.arbitrary_identifier)
+    req = body.to_request(inst.code)
     try:
         return outcome_json(service.verify(session, req, inst))
     except VerificationError as exc:
@@ -285,11 +289,7 @@ def _oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
 def fhir_verify(body: NumbersQuery, inst: Inst, session: DB) -> Response:
     from onshi.interop.fhir.coverage import outcome_to_bundle
 
-    req = VerificationRequest(reference_class=ReferenceClass.NUMBERS, care_date=body.care_date,
-                              institution_code=inst.code, arbitrary_file_identifier=None,
-                              insurer_number=body.insurer_number, symbol=body.symbol, number=body.number,
-                              branch=body.branch, birth_date=body.birth_date, limit_consent=body.limit_consent,
-                              arbitrary_identifier=body.arbitrary_identifier)
+    req = body.to_request(inst.code)
     try:
         outcome = service.verify(session, req, inst)
     except VerificationError as exc:
