@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import platform
 import resource
 import statistics
@@ -35,10 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from reportlab.pdfgen import canvas as rl_canvas  # noqa: E402
+from reportlab.pdfgen import canvas as rl_canvas
 
-from onshi.documents import render  # noqa: E402
-from onshi.documents.render import NoticeData, render_notice, render_to_file  # noqa: E402
+from onshi.documents import render
+from onshi.documents.render import NoticeData, render_notice, render_to_file
 
 SURNAMES = ["山田", "佐藤", "鈴木", "髙橋", "田中", "渡邉", "伊藤", "中村", "小林", "齋藤"]
 GIVEN = ["花子", "太郎", "一郎", "美咲", "健太", "陽菜", "翔", "結衣", "大輔", "𠮷男"]
@@ -93,7 +94,7 @@ def timed_pull(items: Iterable, stamps: list[float]) -> Iterator:
 
 
 def summarize(name: str, stamps: list[float], total_s: float, pages: int) -> dict:
-    lat = [b - a for a, b in zip(stamps, stamps[1:])]
+    lat = [b - a for a, b in itertools.pairwise(stamps)]
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [lat[0]] * 99
     return {"name": name, "pages": pages, "seconds": total_s, "pps": pages / total_s,
             "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"(stream run: {rows[0]['warnings']} warnings — 外字 and missing addresses in the generated data)")
 
     (w1, m1), (w4, m4) = peak_memory(n, chunk), peak_memory(4 * n, chunk)
-    print(f"\nmemory, one-file streaming run in a fresh process (peak RSS; after warm-up → after the run):")
+    print("\nmemory, one-file streaming run in a fresh process (peak RSS; after warm-up → after the run):")
     print(f"  N  = {n:6d}: {w1:6.1f} → {m1:6.1f} MiB")
     print(f"  4N = {4 * n:6d}: {w4:6.1f} → {m4:6.1f} MiB")
     print(f"  peak at 4N / peak at N = {m4 / m1:.2f} (flat ≈ 1.0; what grows is the warnings list and the xref offsets)")

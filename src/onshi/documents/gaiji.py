@@ -57,7 +57,7 @@ from functools import lru_cache
 
 import jaconv
 
-__all__ = ["FlaggedChar", "GaijiResult", "SUBSTITUTES", "GETA", "check", "is_jisx0208"]
+__all__ = ["GETA", "SUBSTITUTES", "FlaggedChar", "GaijiResult", "check", "is_jisx0208"]
 
 GETA = "〓"
 

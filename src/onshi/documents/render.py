@@ -33,6 +33,7 @@ Fonts: IPAex Gothic, embedded as TrueType subsets (the file ships with the
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import os
 import re
@@ -40,9 +41,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-import importlib.util
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, Self
 
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfdoc, pdfmetrics
@@ -51,7 +51,6 @@ from reportlab.pdfgen import canvas as rl_canvas
 
 from onshi.documents import gaiji
 from onshi.documents.layouts import (
-    DATE_FIELDS,
     Elements,
     Layout,
     LayoutError,
@@ -63,19 +62,19 @@ from onshi.documents.wareki import format_date
 
 __all__ = [
     "CertificateData",
-    "NoticeData",
     "CoverLetterData",
     "Enclosure",
+    "LayoutError",
+    "NoticeData",
     "RenderWarning",
     "RenderedPDF",
     "StreamReport",
+    "load_layout",
+    "render_bundle",
     "render_certificate",
     "render_notice",
-    "render_bundle",
     "render_to_file",
     "render_to_files",
-    "load_layout",
-    "LayoutError",
 ]
 
 # ---------------------------------------------------------------------------
@@ -184,7 +183,7 @@ class CoverLetterData:
     enclosures: tuple[Enclosure, ...] = ()
 
 
-Document = Union[CertificateData, NoticeData]
+Document = CertificateData | NoticeData
 
 # ---------------------------------------------------------------------------
 # Results
@@ -216,7 +215,7 @@ class RenderedPDF(bytes):
     warnings: tuple[RenderWarning, ...]
     page_count: int
 
-    def __new__(cls, data: bytes, warnings: Sequence[RenderWarning] = (), page_count: int = 0) -> RenderedPDF:
+    def __new__(cls, data: bytes, warnings: Sequence[RenderWarning] = (), page_count: int = 0) -> Self:
         obj = super().__new__(cls, data)
         obj.warnings = tuple(warnings)
         obj.page_count = page_count
@@ -354,9 +353,7 @@ class _Painter:
     def _visible(self, el: Any, ctx: _Context) -> bool:
         if el.when is not None and not self.options[el.when]:
             return False
-        if el.unless_blank is not None and ctx.blank(el.unless_blank):
-            return False
-        return True
+        return el.unless_blank is None or not ctx.blank(el.unless_blank)
 
     def _elements(self, c: rl_canvas.Canvas, els: Elements | Layout, ctx: _Context, *, offset: bool) -> None:
         for r in els.rect:
@@ -486,7 +483,7 @@ class _Painter:
 class _Context:
     """The values of one document and the warnings raised while drawing it."""
 
-    __slots__ = ("values", "style", "kind", "ref", "warnings", "_warned")
+    __slots__ = ("_warned", "kind", "ref", "style", "values", "warnings")
 
     def __init__(self, values: Mapping[str, Any], style: str, kind: str, ref: str) -> None:
         self.values = values
@@ -916,10 +913,10 @@ class _PdfConcat:
         self.digest = hashlib.md5(usedforsecurity=False)
         self._write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
 
-    def __enter__(self) -> _PdfConcat:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is None:
             self.close()
 

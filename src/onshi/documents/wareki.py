@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Era", "ERAS", "DATE_STYLES", "era_of", "format_date", "format_wareki", "format_seireki"]
+__all__ = ["DATE_STYLES", "ERAS", "Era", "era_of", "format_date", "format_seireki", "format_wareki"]
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from onshi.documents.wareki import DATE_STYLES
 
 __all__ = [
-    "Layout",
-    "LayoutError",
-    "load_layout",
-    "builtin_layouts",
-    "FIELDS",
     "DATE_FIELDS",
+    "FIELDS",
     "LIST_FIELDS",
     "PAGE_SIZES",
+    "Layout",
+    "LayoutError",
+    "builtin_layouts",
+    "load_layout",
 ]
 
 #: Named paper sizes in mm (portrait).  "card" is the 91 × 55 mm card.
