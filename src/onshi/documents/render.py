@@ -37,7 +37,7 @@ import importlib.util
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -995,10 +995,3 @@ class _PdfConcat:
         self._write(b"trailer\n<< /Size %d /Root 1 0 R /ID [<%s><%s>] >>\nstartxref\n%d\n%%%%EOF\n"
                     % (self.next_num, ident, ident, xref_at))
 
-
-def iter_pages(pdf: bytes) -> Iterator[str]:  # pragma: no cover - debugging helper
-    """Text of each page (needs pypdf); for quick checks in a shell."""
-    from pypdf import PdfReader
-
-    for page in PdfReader(io.BytesIO(pdf)).pages:
-        yield page.extract_text()
