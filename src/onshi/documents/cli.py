@@ -1,0 +1,122 @@
+"""``onshi documents``: daily 資格確認書 run, お知らせ mailing runs, reprints, applications and returns."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onshi.config import get_settings
+from onshi.store.db import session_factory, unit_of_work
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+documents_app = typer.Typer(help="資格確認書 and 資格情報のお知らせ.", no_args_is_help=True)
+
+
+def _out(out: Optional[Path]) -> Path:
+    return out or (get_settings().var_dir / "documents")
+
+
+def _print(report) -> None:
+    console.print(f"issued {report.issued}, skipped {report.skipped}, files {len(report.files)}")
+    for line in report.lines:
+        console.print(f"  [yellow]![/] {line}")
+
+
+@documents_app.command("run")
+def run(date_: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="the day to issue for"),
+        out: Optional[Path] = None, actor: str = "cli") -> None:
+    """Issue every 資格確認書 due that day (idempotent: nothing is issued twice)."""
+    from onshi.documents.service import daily_run
+
+    with unit_of_work() as s:
+        report = daily_run(s, date_.date(), _out(out), actor=actor)
+    _print(report)
+
+
+@documents_app.command("mail")
+def mail(insurer: str, run_name: str = typer.Option(..., help="name of the run; the same name resumes it"),
+         issue: datetime = typer.Option(..., formats=["%Y-%m-%d"], help="発行日 printed on the notices"),
+         since: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"], help="only members changed since"),
+         out: Optional[Path] = None, actor: str = "cli") -> None:
+    """All 資格情報のお知らせ of an insurer, one bundle per employer, with a manifest (resumable)."""
+    from onshi.documents.service import mailing_run
+    from onshi.registry.cli import _progress
+
+    with _progress() as prog:
+        task = prog.add_task(f"notices {insurer}", total=None)
+        report = mailing_run(session_factory(), insurer, _out(out), actor=actor, run_name=run_name,
+                             issue=issue.date(), since=since.date() if since else None,
+                             progress=lambda n: prog.advance(task, n))
+    _print(report)
+
+
+@documents_app.command("reprint")
+def reprint_cmd(document_id: int, out: Path = typer.Option(...)) -> None:
+    """Reprint an issued document identically (checked against its recorded SHA-256)."""
+    from onshi.documents.service import reprint
+
+    with unit_of_work() as s:
+        pdf = reprint(s, document_id)
+    out.write_bytes(pdf)
+    console.print(f"wrote {out}")
+
+
+@documents_app.command("apply")
+def apply(qualification_id: int, reason: str = typer.Option(..., help="card_lost | card_renewal | needs_support | other"),
+          applicant: str = typer.Option(...), applied_on: datetime = typer.Option(..., formats=["%Y-%m-%d"]),
+          channel: str = typer.Option("employer", help="employer | direct (任意継続)")) -> None:
+    """Record an application for a 資格確認書."""
+    from onshi.documents.service import apply_for_certificate
+
+    try:
+        with unit_of_work() as s:
+            app = apply_for_certificate(s, qualification_id=qualification_id, applied_on=applied_on.date(),
+                                        reason=reason, applicant=applicant, channel=channel)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    console.print(f"application {app.id} recorded")
+
+
+@documents_app.command("returns")
+def returns() -> None:
+    """Certificates that are due back (返納) and not returned yet."""
+    from onshi.documents.service import outstanding_returns
+
+    with unit_of_work() as s:
+        t = Table("id", "資格", "交付日", "返納期限の起点", "理由")
+        for d in outstanding_returns(s):
+            t.add_row(str(d.id), str(d.qualification_id), f"{d.issue_date}", f"{d.due_back_since}", d.reason)
+    console.print(t)
+
+
+@documents_app.command("sample")
+def sample(out: Path = typer.Option(Path("."), help="folder for sample_certificate.pdf and sample_notice.pdf")) -> None:
+    """Render a sample 資格確認書 and a sample お知らせ of a fictional person (no database needed)."""
+    from onshi.documents.render import CertificateData, NoticeData, render_certificate, render_notice
+
+    today = date.today()
+    cert = CertificateData(name="見本　花子", name_kana="ミホン　ハナコ", birth_date=date(1985, 4, 12), sex="女",
+                           symbol="12345678", number="1234", branch="01", insurer_number="01130012",
+                           insurer_name="全国健康保険協会 東京支部", issue_date=today,
+                           valid_until=date(today.year + 5, today.month, 1), co_pay_ratio_tenths=3,
+                           qualification_date=date(2019, 5, 1))
+    notice = NoticeData(symbol="12345678", number="1234", branch="01", name="見本　花子", name_kana="ミホン　ハナコ",
+                        birth_date=date(1985, 4, 12), insurer_name="全国健康保険協会 東京支部",
+                        insurer_number="01130012", issue_date=today, co_pay_ratio_tenths=3,
+                        qualification_date=date(2019, 5, 1), my_number_last4="0257", postal_code="164-0001",
+                        address_line1="東京都中野区中野一丁目2番3号", employer_name="株式会社サンプル商事")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sample_certificate.pdf").write_bytes(render_certificate(cert))
+    (out / "sample_notice.pdf").write_bytes(render_notice(notice))
+    console.print(f"wrote {out / 'sample_certificate.pdf'} and {out / 'sample_notice.pdf'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(documents_app, name="documents")

@@ -1,0 +1,42 @@
+"""When a 資格確認書 is issued and until when it is valid (pure; no database).
+
+* Issue date: the next business day (行政機関の休日) after the enrollment data were received (seed 000:
+  協会けんぽ issues it the next business day after the data arrive from 日本年金機構).
+* Validity: set per insurer — ``validity_years`` (1–5, at most 5) from the issue date, or a common expiry date
+  (``common_expiry``) when the insurer aligns them — and cut at the day before the 75th birthday (the member's,
+  for a dependent) and at the end of 任意継続 (2 years after its start).
+
+>>> issue_date_for(date(2026, 11, 20))   # Friday; Monday 23 Nov is a holiday
+datetime.date(2026, 11, 24)
+>>> valid_until(issue=date(2026, 11, 24), birth_date=date(1980, 1, 1), validity_years=5)
+datetime.date(2031, 11, 23)
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from onshi.rules.age import birthday
+from onshi.rules.calendar import next_business_day
+
+MAX_YEARS = 5
+VOLUNTARY_CONTINUATION_YEARS = 2  # 任意継続被保険者: at most 2 years
+
+
+def issue_date_for(received: date) -> date:
+    return next_business_day(received)
+
+
+def valid_until(*, issue: date, birth_date: date, validity_years: int = MAX_YEARS, common_expiry: date | None = None,
+                member_birth_date: date | None = None, voluntary_continuation_from: date | None = None) -> date:
+    if not 1 <= validity_years <= MAX_YEARS:
+        raise ValueError(f"資格確認書の有効期間は1〜{MAX_YEARS}年です (validity must be 1–{MAX_YEARS} years)")
+    end = birthday(issue, validity_years) - timedelta(days=1)
+    if common_expiry is not None and issue <= common_expiry < end:
+        end = common_expiry
+    for b in (birth_date, member_birth_date):
+        if b is not None:
+            end = min(end, birthday(b, 75) - timedelta(days=1))
+    if voluntary_continuation_from is not None:
+        end = min(end, birthday(voluntary_continuation_from, VOLUNTARY_CONTINUATION_YEARS) - timedelta(days=1))
+    return end

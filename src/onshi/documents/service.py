@@ -1,0 +1,350 @@
+"""Who gets a 資格確認書 or 資格情報のお知らせ, the daily run and the mailing run (the caller owns sessions).
+
+Every issued document is recorded with what was printed (``data``), its layout and its SHA-256, so it can be
+reprinted byte for byte.  ``issue_key`` makes every run idempotent: a document is never issued twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.documents import issue_rules
+from onshi.documents.models import CertificateApplication, DocumentRun, IssuedDocument
+from onshi.documents.render import CertificateData, CoverLetterData, NoticeData, render_bundle, render_certificate
+from onshi.exchange import cards as card_service
+from onshi.exchange import linkage
+from onshi.privacy.crypto import vault
+from onshi.registry import service as registry
+from onshi.registry.models import Employer, Insurer, Person, QualificationVersion, RegistryChange, Role
+from onshi.registry.models import NotificationType as T
+from onshi.store.db import utcnow
+
+CERTIFICATE_LAYOUT = "default_certificate"
+NOTICE_LAYOUT = "kyokai_notice"
+SEX = {1: "男", 2: "女", 3: ""}
+
+
+@dataclass
+class RunReport:
+    run_id: int | None = None
+    issued: int = 0
+    skipped: int = 0
+    files: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # what a clerk must look at
+
+
+def _current(session: Session, qualification_id: int) -> QualificationVersion | None:
+    rows = registry.qualification_versions(session, qualification_id=qualification_id)
+    return rows[-1] if rows else None
+
+
+def certificate_need(session: Session, qv: QualificationVersion, day: date) -> str | None:
+    """Why this person needs a 資格確認書 without applying (職権), or None when the マイナ保険証 works."""
+    person = session.get(Person, qv.person_id)
+    if person.my_number_hash is None:
+        return "no_my_number"
+    cards = card_service.cards_of(session, qv.person_id)
+    if not cards:
+        return "no_card"
+    states = [card_service.card_state(c, day) for c in cards]
+    if any(s.usable for s in states):
+        return None
+    return "card_cancelled" if any(s.reason == "cancelled" for s in states) else "card_expired"
+
+
+def certificate_data(session: Session, qv: QualificationVersion, issue: date) -> CertificateData:
+    insurer = session.get(Insurer, qv.insurer_id)
+    pv = registry.person_on(session, qv.person_id)
+    settings = insurer.settings or {}
+    member_birth = registry.member_birth_date(session, qv)
+    common = settings.get("certificate_common_expiry")
+    valid = issue_rules.valid_until(
+        issue=issue, birth_date=pv.birth_date, validity_years=int(settings.get("certificate_validity_years", 5)),
+        common_expiry=date.fromisoformat(common) if common else None, member_birth_date=member_birth,
+        voluntary_continuation_from=qv.acquisition_date if qv.voluntary_continuation else None)
+    ratio = None
+    if settings.get("print_co_pay_ratio", True):
+        try:
+            ratio = registry.co_pay_on(session, qv, issue).ratio_tenths
+        except ValueError:
+            ratio = None
+    return CertificateData(
+        name=pv.name, name_kana=pv.name_kana, birth_date=pv.birth_date, sex=SEX[pv.sex], symbol=qv.symbol,
+        number=qv.number, branch=qv.branch, insurer_number=insurer.number, insurer_name=insurer.name,
+        issue_date=issue, valid_until=valid, personal_family="本人" if qv.role == Role.insured else "家族",
+        insurer_address=insurer.address, co_pay_ratio_tenths=ratio,
+        qualification_date=qv.acquisition_date if settings.get("print_qualification_date", True) else None)
+
+
+def notice_data(session: Session, qv: QualificationVersion, issue: date, employer: Employer | None) -> NoticeData:
+    insurer = session.get(Insurer, qv.insurer_id)
+    pv = registry.person_on(session, qv.person_id)
+    person = session.get(Person, qv.person_id)
+    last4 = None
+    if person.my_number_enc is not None and not linkage.is_blocked(session, qv.person_id):
+        last4 = vault().last4(person.my_number_enc)  # blank when unregistered or the link is in doubt
+    try:
+        ratio = registry.co_pay_on(session, qv, issue).ratio_tenths
+    except ValueError:
+        ratio = None
+    return NoticeData(
+        symbol=qv.symbol, number=qv.number, branch=qv.branch, name=pv.name, name_kana=pv.name_kana,
+        birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
+        co_pay_ratio_tenths=ratio, qualification_date=qv.acquisition_date, my_number_last4=last4,
+        postal_code=pv.postal_code, address_line1=pv.address, employer_name=employer.name if employer else None,
+        insurer_address=insurer.address)
+
+
+def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, issue: date, valid: date | None,
+            reason: str, layout: str, data, pdf: bytes, path: Path | None, run_id: int | None,
+            warnings) -> IssuedDocument:
+    doc = IssuedDocument(kind=kind, issue_key=key, person_id=qv.person_id, qualification_id=qv.qualification_id,
+                         insurer_id=qv.insurer_id, employer_id=qv.employer_id, issue_date=issue, valid_until=valid,
+                         reason=reason, layout=layout, data=json.loads(json.dumps(asdict(data), default=str)),
+                         sha256=hashlib.sha256(pdf).hexdigest(), file=str(path) if path else None, run_id=run_id,
+                         warnings=[f"{w.field}: {w.message}" for w in warnings])
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _issued_keys(session: Session, prefix: str) -> set[str]:
+    return set(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.like(prefix + "%"))))
+
+
+def due_certificates(session: Session, day: date) -> list[tuple[str, QualificationVersion, str]]:
+    """``(issue_key, qualification, reason)`` for every 資格確認書 due on or before *day* and not yet issued."""
+    done = _issued_keys(session, "certificate:")
+    due: list[tuple[str, QualificationVersion, str]] = []
+    # (a) enrolments: the next business day after the filing was received, for people without a working card
+    for ch in session.scalars(select(RegistryChange).where(
+            RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))):
+        key = f"certificate:{ch.qualification_id}:enrol"
+        if key in done or issue_rules.issue_date_for(ch.received_at.date()) > day:
+            continue
+        qv = _current(session, ch.qualification_id)
+        if qv is None or (qv.loss_date and qv.loss_date <= day):
+            continue
+        reason = certificate_need(session, qv, day)
+        if reason:
+            due.append((key, qv, reason))
+            done.add(key)
+    # (b) applications (紛失, 更新中, 要配慮者 …)
+    for app in session.scalars(select(CertificateApplication)):
+        key = f"certificate:{app.qualification_id}:application:{app.id}"
+        if key in done or issue_rules.issue_date_for(app.applied_on) > day:
+            continue
+        qv = _current(session, app.qualification_id)
+        if qv is not None and not (qv.loss_date and qv.loss_date <= day):
+            due.append((key, qv, f"application:{app.reason}"))
+            done.add(key)
+    # (c) reissue on a change of name or numbers for holders of a certificate
+    for ch in session.scalars(select(RegistryChange).where(RegistryChange.kind == T.name_change)):
+        key = f"certificate:{ch.qualification_id}:change:{ch.id}"
+        if key in done or issue_rules.issue_date_for(ch.received_at.date()) > day:
+            continue
+        held = session.scalar(select(IssuedDocument.id).where(IssuedDocument.kind == "certificate",
+                                                               IssuedDocument.qualification_id == ch.qualification_id))
+        qv = _current(session, ch.qualification_id)
+        if held and qv is not None and not (qv.loss_date and qv.loss_date <= day):
+            due.append((key, qv, "reissue:name_change"))
+            done.add(key)
+    return due
+
+
+def mark_due_back(session: Session, day: date) -> int:
+    """Certificates whose qualification ended, or whose holder now has a working マイナ保険証, must come back."""
+    n = 0
+    for doc in session.scalars(select(IssuedDocument).where(
+            IssuedDocument.kind == "certificate", IssuedDocument.due_back_since.is_(None),
+            IssuedDocument.returned_at.is_(None))):
+        qv = _current(session, doc.qualification_id)
+        if qv is not None and qv.loss_date and qv.loss_date <= day:
+            doc.due_back_since = qv.loss_date
+            n += 1
+        elif qv is not None and certificate_need(session, qv, day) is None and not doc.reason.startswith("application"):
+            doc.due_back_since = day
+            n += 1
+    return n
+
+
+def daily_run(session: Session, day: date, out_dir: Path, *, actor: str) -> RunReport:
+    """``onshi documents run --date D``: issue every 資格確認書 due that day, nothing twice."""
+    report = RunReport()
+    run = session.scalar(select(DocumentRun).where(DocumentRun.run_key == f"daily:{day.isoformat()}"))
+    if run is None:
+        run = DocumentRun(kind="daily", run_key=f"daily:{day.isoformat()}", started_by=actor)
+        session.add(run)
+        session.flush()
+    report.run_id = run.id
+    for key, qv, reason in due_certificates(session, day):
+        try:
+            data = certificate_data(session, qv, day)
+            pdf = render_certificate(data, CERTIFICATE_LAYOUT)
+        except Exception as exc:  # noqa: BLE001 - one bad record is reported, the run goes on
+            report.lines.append(f"{qv.symbol}-{qv.number}-{qv.branch}: not issued: {exc}")
+            report.skipped += 1
+            continue
+        path = out_dir / "certificates" / day.isoformat() / f"{qv.insurer_id}_{qv.symbol}_{qv.number}_{qv.branch}_" \
+                                                          f"{hashlib.sha1(key.encode()).hexdigest()[:8]}.pdf"
+        _write_atomic(path, pdf)
+        _record(session, kind="certificate", key=key, qv=qv, issue=day, valid=data.valid_until, reason=reason,
+                layout=CERTIFICATE_LAYOUT, data=data, pdf=pdf, path=path, run_id=run.id, warnings=pdf.warnings)
+        report.issued += 1
+        report.files.append(str(path))
+        report.lines.extend(f"{qv.symbol}-{qv.number}-{qv.branch}: {w.field}: {w.message}" for w in pdf.warnings)
+    due_back = mark_due_back(session, day)
+    if due_back:
+        report.lines.append(f"{due_back} certificate(s) now due back (返納)")
+    run.finished_at, run.documents = utcnow(), run.documents + report.issued
+    run.files = list(run.files or []) + report.files
+    run.report = "\n".join(report.lines)
+    return report
+
+
+def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Path, *, actor: str,
+                run_name: str, issue: date, since: date | None = None,
+                progress: Callable[[int], None] | None = None) -> RunReport:
+    """All お知らせ of an insurer (or those changed since a date), one bundle per employer.
+
+    One transaction per employer: a run that is killed and started again with the same *run_name* skips the
+    employers already done and produces every notice exactly once.
+    """
+    report = RunReport()
+    run_key = f"mailing:{insurer_number}:{run_name}"
+    with factory() as s:
+        insurer = registry.get_insurer(s, number=insurer_number)
+        if insurer is None:
+            raise ValueError(f"unknown insurer {insurer_number}")
+        run = s.scalar(select(DocumentRun).where(DocumentRun.run_key == run_key))
+        if run is None:
+            run = DocumentRun(kind="mailing", insurer_id=insurer.id, run_key=run_key, started_by=actor)
+            s.add(run)
+            s.commit()
+        run_id, insurer_id = run.id, insurer.id
+        employers = registry.list_employers(s, insurer_id=insurer_id)
+    report.run_id = run_id
+    run_dir = out_dir / "mailing" / f"{insurer_number}_{run_name}"
+    manifest_rows = []
+    for emp in employers:
+        with factory() as s:
+            members = [qv for qv in registry.qualification_versions(s, insurer_id=insurer_id, about_day=issue)
+                       if qv.employer_id == emp.id]
+            if since is not None:
+                changed = set(s.scalars(select(RegistryChange.qualification_id).where(
+                    RegistryChange.insurer_id == insurer_id,
+                    RegistryChange.received_at >= datetime.combine(since, datetime.min.time()))))
+                members = [qv for qv in members if qv.qualification_id in changed]
+            done = _issued_keys(s, f"notice:{run_key}:")
+            path = run_dir / f"{emp.symbol}.pdf"
+            if not members:
+                continue
+            if all(f"notice:{run_key}:{qv.qualification_id}" in done for qv in members):
+                report.skipped += len(members)
+                manifest_rows.append((emp.symbol, emp.name, len(members), str(path)))
+                if progress:
+                    progress(len(members))
+                continue
+            if not emp.address:
+                report.lines.append(f"事業所 {emp.symbol} {emp.name}: 所在地がありません (no address) — "
+                                    "the bundle is printed without it")
+            notices = [notice_data(s, qv, issue, emp) for qv in members]
+            cover = CoverLetterData(employer_name=emp.name, insurer_name=insurer.name, issue_date=issue,
+                                    employer_postal_code=emp.postal_code, insurer_number=insurer_number)
+            pdf = render_bundle(cover, notices)
+            _write_atomic(path, pdf)
+            for qv, data in zip(members, notices):
+                _record(s, kind="notice", key=f"notice:{run_key}:{qv.qualification_id}", qv=qv, issue=issue,
+                        valid=None, reason="mailing", layout=NOTICE_LAYOUT, data=data,
+                        pdf=bytes(render_notice_for_record(data)), path=path, run_id=run_id, warnings=())
+            report.lines.extend(f"{w.document}: {w.field}: {w.message}" for w in pdf.warnings)
+            report.issued += len(members)
+            report.files.append(str(path))
+            manifest_rows.append((emp.symbol, emp.name, len(members), str(path)))
+            s.commit()
+        if progress:
+            progress(len(members))
+    manifest = run_dir / "manifest.csv"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with manifest.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["employer_symbol", "employer_name", "notices", "file", "sha256"])
+        for sym, name, n, f in manifest_rows:
+            w.writerow([sym, name, n, f, hashlib.sha256(Path(f).read_bytes()).hexdigest() if Path(f).exists() else ""])
+    with factory() as s:
+        run = s.get(DocumentRun, run_id)
+        run.finished_at, run.documents = utcnow(), run.documents + report.issued
+        run.files = sorted(set(run.files or []) | set(report.files) | {str(manifest)})
+        run.report = "\n".join(report.lines)
+        s.commit()
+    report.files.append(str(manifest))
+    return report
+
+
+def render_notice_for_record(data: NoticeData) -> bytes:
+    from onshi.documents.render import render_notice
+
+    return render_notice(data, NOTICE_LAYOUT)
+
+
+def reprint(session: Session, document_id: int) -> bytes:
+    """Render an issued document again from what was printed; the bytes match the recorded checksum."""
+    doc = session.get(IssuedDocument, document_id)
+    if doc is None:
+        raise ValueError(f"document {document_id} not found")
+    values = {k: (date.fromisoformat(v) if (k.endswith("date") or k == "valid_until") and isinstance(v, str) else v)
+              for k, v in doc.data.items()}
+    if doc.kind == "certificate":
+        pdf = render_certificate(CertificateData(**values), doc.layout)
+    else:
+        pdf = render_notice_for_record(NoticeData(**values))
+    if hashlib.sha256(pdf).hexdigest() != doc.sha256:
+        raise RuntimeError(f"reprint of document {document_id} differs from the original (layout changed?)")
+    return bytes(pdf)
+
+
+def apply_for_certificate(session: Session, *, qualification_id: int, applied_on: date, reason: str, applicant: str,
+                          channel: str = "employer") -> CertificateApplication:
+    if reason not in ("card_lost", "card_renewal", "needs_support", "other"):
+        raise ValueError("reason must be card_lost, card_renewal, needs_support or other")
+    qv = _current(session, qualification_id)
+    if qv is None:
+        raise ValueError(f"qualification {qualification_id} not found")
+    if channel == "direct" and not qv.voluntary_continuation:
+        raise ValueError("直接の申請は任意継続被保険者のみです (direct applications are for 任意継続 only)")
+    app = CertificateApplication(qualification_id=qualification_id, applied_on=applied_on, reason=reason,
+                                 applicant=applicant, channel=channel)
+    session.add(app)
+    session.flush()
+    return app
+
+
+def record_return(session: Session, document_id: int, returned_on: date) -> None:
+    doc = session.get(IssuedDocument, document_id)
+    if doc is None or doc.kind != "certificate":
+        raise ValueError(f"certificate {document_id} not found")
+    doc.returned_at = returned_on
+
+
+def outstanding_returns(session: Session, insurer_id: int | None = None) -> list[IssuedDocument]:
+    q = select(IssuedDocument).where(IssuedDocument.due_back_since.is_not(None), IssuedDocument.returned_at.is_(None))
+    if insurer_id is not None:
+        q = q.where(IssuedDocument.insurer_id == insurer_id)
+    return list(session.scalars(q.order_by(IssuedDocument.due_back_since)))

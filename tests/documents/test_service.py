@@ -1,0 +1,141 @@
+"""Issue rules at their boundaries, the daily run's idempotence, the mailing run's resumption — both databases."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from onshi.documents import issue_rules, service
+from onshi.documents.models import IssuedDocument
+from onshi.exchange import cards
+from onshi.registry.models import NotificationType as T
+from onshi.store.db import session_factory, unit_of_work
+
+from tests.registry.helpers import INSURER, MN_HANAKO, MN_TARO, acquisition, load, setup_insurers, write
+
+
+def test_issue_date_is_the_next_business_day():
+    assert issue_rules.issue_date_for(date(2026, 11, 20)) == date(2026, 11, 24)  # Fri before 勤労感謝の日 (Mon)
+    assert issue_rules.issue_date_for(date(2026, 12, 28)) == date(2027, 1, 4)   # 28 Dec → after 年末年始
+    assert issue_rules.issue_date_for(date(2026, 11, 24)) == date(2026, 11, 25)
+
+
+def test_validity_is_cut_at_the_day_before_the_75th_birthday():
+    assert issue_rules.valid_until(issue=date(2026, 11, 24), birth_date=date(1953, 6, 10)) == date(2028, 6, 9)
+    assert issue_rules.valid_until(issue=date(2026, 11, 24), birth_date=date(1980, 1, 1),
+                                   validity_years=2) == date(2028, 11, 23)
+    assert issue_rules.valid_until(issue=date(2026, 11, 24), birth_date=date(1980, 1, 1),
+                                   common_expiry=date(2027, 7, 31)) == date(2027, 7, 31)
+    assert issue_rules.valid_until(issue=date(2026, 11, 24), birth_date=date(1980, 1, 1),
+                                   voluntary_continuation_from=date(2026, 4, 1)) == date(2028, 3, 31)
+    with pytest.raises(ValueError):
+        issue_rules.valid_until(issue=date(2026, 11, 24), birth_date=date(1980, 1, 1), validity_years=6)
+
+
+@pytest.fixture
+def members(engine, tmp_path):
+    setup_insurers(tmp_path)
+    load(write(tmp_path, "a.csv", T.acquisition, [
+        acquisition(),
+        acquisition(number="102", my_number=MN_HANAKO, name="見本　花子", name_kana="ミホン　ハナコ",
+                    birth_date="1985-04-12", sex="2"),
+        acquisition(number="103", my_number="", name="番号　なし", name_kana="バンゴウ　ナシ", address=""),
+    ]), T.acquisition, received_at=datetime(2026, 11, 20, 10, 0))
+    with unit_of_work() as s:  # 厚労太郎 uses マイナ保険証
+        cards.register_card(s, my_number=MN_TARO, certificate_serial="C1", certificate_expires_on=date(2030, 1, 1))
+    return tmp_path
+
+
+def count(session) -> int:
+    return session.scalar(select(func.count()).select_from(IssuedDocument))
+
+
+def test_daily_run_issues_on_the_next_business_day_only_to_those_without_a_card(members, session, tmp_path):
+    with unit_of_work() as s:
+        early = service.daily_run(s, date(2026, 11, 23), tmp_path / "out", actor="t")
+    assert early.issued == 0  # received Friday 20 Nov: due Tuesday 24 Nov
+    with unit_of_work() as s:
+        report = service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t")
+    assert report.issued == 2  # 花子 (no card) and the member without a My Number; 太郎 has a card
+    docs = list(session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)))
+    assert {d.reason for d in docs} == {"no_card", "no_my_number"}
+    text = PdfReader(docs[0].file).pages[0].extract_text()
+    assert "資格確認書" in text and "令和8年11月24日" in text
+    with unit_of_work() as s:
+        again = service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t")
+    assert again.issued == 0 and count(session) == 2
+
+
+def test_reprint_is_identical(members, session, tmp_path):
+    with unit_of_work() as s:
+        service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t")
+    doc = session.scalars(select(IssuedDocument)).first()
+    with unit_of_work() as s:
+        pdf = service.reprint(s, doc.id)
+    assert pdf == open(doc.file, "rb").read()
+
+
+def test_application_and_return(members, session, tmp_path):
+    from onshi.registry import service as registry
+
+    [taro] = registry.find_by_numbers(session, insurer_number=INSURER, symbol="10000001", number="101", branch="00")
+    with unit_of_work() as s:
+        service.apply_for_certificate(s, qualification_id=taro.qualification_id, applied_on=date(2026, 11, 24),
+                                      reason="card_lost", applicant="本人")
+    with unit_of_work() as s:
+        report = service.daily_run(s, date(2026, 11, 25), tmp_path / "out", actor="t")
+    assert report.issued == 3
+    load(write(tmp_path, "l.csv", T.loss, [{"insurer_number": INSURER, "employer_symbol": "10000001",
+                                             "number": "102", "branch": "00", "loss_date": "2026-12-01",
+                                             "loss_reason": "99"}]), T.loss)
+    with unit_of_work() as s:
+        service.daily_run(s, date(2026, 12, 2), tmp_path / "out", actor="t")
+    with unit_of_work() as s:
+        outstanding = service.outstanding_returns(s)
+        assert [d.due_back_since for d in outstanding] == [date(2026, 12, 1)]
+        service.record_return(s, outstanding[0].id, date(2026, 12, 5))
+    with unit_of_work() as s:
+        assert service.outstanding_returns(s) == []
+
+
+def test_mailing_run_bundles_per_employer_and_resumes(members, session, tmp_path, monkeypatch):
+    factory = session_factory()
+    calls = {"n": 0}
+    real = service.render_bundle
+
+    def dies_after_first(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **kw)
+
+    # a second employer so there are two bundles
+    load(write(tmp_path, "b.csv", T.acquisition, [acquisition(insurer_number="06139992", employer_symbol="9001",
+                                                              number="7", my_number="111111111118",
+                                                              name="別社　太郎")]), T.acquisition)
+    monkeypatch.setattr(service, "render_bundle", dies_after_first)
+    load(write(tmp_path, "e.csv", T.employer, [{"insurer_number": INSURER, "employer_symbol": "10000002",
+                                                 "employer_name": "第二事業所", "postal_code": "", "address": "",
+                                                 "prefecture_code": "13"}]), T.employer)
+    load(write(tmp_path, "c.csv", T.acquisition, [acquisition(employer_symbol="10000002", number="1",
+                                                              my_number="123456789999", name="二社　花子")]),
+         T.acquisition)
+    with pytest.raises(KeyboardInterrupt):
+        service.mailing_run(factory, INSURER, tmp_path / "out", actor="t", run_name="2026-12", issue=date(2026, 12, 1))
+    first = count(session)
+    assert first == 3  # the first employer's three notices were committed
+    monkeypatch.setattr(service, "render_bundle", real)
+    report = service.mailing_run(factory, INSURER, tmp_path / "out", actor="t", run_name="2026-12",
+                                 issue=date(2026, 12, 1))
+    assert report.issued == 1 and report.skipped == 3 and count(session) == 4
+    assert any("no address" in line for line in report.lines)
+    again = service.mailing_run(factory, INSURER, tmp_path / "out", actor="t", run_name="2026-12",
+                                issue=date(2026, 12, 1))
+    assert again.issued == 0 and count(session) == 4
+    bundle = tmp_path / "out" / "mailing" / f"{INSURER}_2026-12" / "10000001.pdf"
+    text = "".join(p.extract_text() for p in PdfReader(bundle).pages)
+    assert "資格情報のお知らせ" in text and "見本 花子" in text.replace("\u3000", " ")
+    assert (tmp_path / "out" / "mailing" / f"{INSURER}_2026-12" / "manifest.csv").read_text().count("\n") == 3
