@@ -139,3 +139,18 @@ def test_mailing_run_bundles_per_employer_and_resumes(members, session, tmp_path
     text = "".join(p.extract_text() for p in PdfReader(bundle).pages)
     assert "資格情報のお知らせ" in text and "見本 花子" in text.replace("\u3000", " ")
     assert (tmp_path / "out" / "mailing" / f"{INSURER}_2026-12" / "manifest.csv").read_text().count("\n") == 3
+
+
+def test_national_list_becomes_certificates_once(members, session, tmp_path):
+    data = ("insurer_number,symbol,number,branch\n01130012,10000001,101,00\n01130012,10000001,999,00\n"
+            "0113001,1,1,00\n").encode()
+    with unit_of_work() as s:
+        added, problems = service.import_national_list(s, data, listed_on=date(2026, 11, 24))
+    assert added == 1 and len(problems) == 2 and "999" in problems[0]
+    with unit_of_work() as s:
+        again, _ = service.import_national_list(s, data, listed_on=date(2026, 11, 24))
+    assert again == 0
+    with unit_of_work() as s:
+        report = service.daily_run(s, date(2026, 11, 25), tmp_path / "out", actor="t")
+    reasons = sorted(d.reason for d in session.scalars(select(IssuedDocument)))
+    assert report.issued == 3 and "application:national_list" in reasons

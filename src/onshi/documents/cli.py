@@ -84,6 +84,25 @@ def apply(qualification_id: int, reason: str = typer.Option(..., help="card_lost
     console.print(f"application {app.id} recorded")
 
 
+@documents_app.command("national-list")
+def national_list(file: Path = typer.Argument(..., exists=True, dir_okay=False),
+                  listed_on: datetime = typer.Option(..., formats=["%Y-%m-%d"])) -> None:
+    """Import the national system's monthly list of people who cannot use マイナ保険証."""
+    from onshi.documents.service import import_national_list
+
+    try:
+        with unit_of_work() as s:
+            added, problems = import_national_list(s, file.read_bytes(), listed_on=listed_on.date())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    console.print(f"{added} members listed for a 資格確認書")
+    for p in problems:
+        console.print(f"  [red]![/] {p}")
+    if problems:
+        raise typer.Exit(1)
+
+
 @documents_app.command("returns")
 def returns() -> None:
     """Certificates that are due back (返納) and not returned yet."""

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onshi.documents import issue_rules
@@ -322,11 +322,16 @@ def reprint(session: Session, document_id: int) -> bytes:
 
 def apply_for_certificate(session: Session, *, qualification_id: int, applied_on: date, reason: str, applicant: str,
                           channel: str = "employer") -> CertificateApplication:
-    if reason not in ("card_lost", "card_renewal", "needs_support", "other"):
+    if reason not in ("card_lost", "card_renewal", "needs_support", "national_list", "other"):
         raise ValueError("reason must be card_lost, card_renewal, needs_support or other")
     qv = _current(session, qualification_id)
     if qv is None:
         raise ValueError(f"qualification {qualification_id} not found")
+    exists = session.scalar(select(CertificateApplication.id).where(
+        CertificateApplication.qualification_id == qualification_id, CertificateApplication.reason == reason,
+        CertificateApplication.applied_on == applied_on))
+    if exists:
+        return session.get(CertificateApplication, exists)
     if channel == "direct" and not qv.voluntary_continuation:
         raise ValueError("直接の申請は任意継続被保険者のみです (direct applications are for 任意継続 only)")
     app = CertificateApplication(qualification_id=qualification_id, applied_on=applied_on, reason=reason,
@@ -348,3 +353,40 @@ def outstanding_returns(session: Session, insurer_id: int | None = None) -> list
     if insurer_id is not None:
         q = q.where(IssuedDocument.insurer_id == insurer_id)
     return list(session.scalars(q.order_by(IssuedDocument.due_back_since)))
+
+
+NATIONAL_LIST_COLUMNS = ["insurer_number", "symbol", "number", "branch"]
+
+
+def import_national_list(session: Session, data: bytes, *, listed_on: date) -> tuple[int, list[str]]:
+    """The national system's monthly list of people who cannot use マイナ保険証 (CSV: insurer_number, symbol,
+    number, branch): each listed member gets a 資格確認書 in the next daily run.  Idempotent per day."""
+    from onshi.numbers import insured_card, insurer_number
+    from onshi.registry.intake import _decode
+
+    text, _enc = _decode(data)
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [h.strip() for h in rows[0]] != NATIONAL_LIST_COLUMNS:
+        raise ValueError(f"columns must be {','.join(NATIONAL_LIST_COLUMNS)}")
+    added, problems = 0, []
+    for n, values in enumerate(rows[1:], start=2):
+        if len(values) != 4:
+            problems.append(f"row {n}: expected 4 values")
+            continue
+        try:
+            ins = insurer_number.validate(values[0])
+            symbol, number = insured_card.compact_symbol(values[1]), insured_card.compact_number(values[2])
+            branch = insured_card.compact_branch(values[3])
+        except Exception as exc:  # noqa: BLE001 - reported per row
+            problems.append(f"row {n}: {getattr(exc, 'message', exc)}")
+            continue
+        found = registry.find_by_numbers(session, insurer_number=ins, symbol=symbol, number=number, branch=branch,
+                                         about_day=listed_on)
+        if not found:
+            problems.append(f"row {n}: no current qualification {ins} {symbol}-{number}-{branch}")
+            continue
+        before = session.scalar(select(func.count()).select_from(CertificateApplication))
+        apply_for_certificate(session, qualification_id=found[-1].qualification_id, applied_on=listed_on,
+                              reason="national_list", applicant="資格確認等システム", channel="national")
+        added += session.scalar(select(func.count()).select_from(CertificateApplication)) - before
+    return added, problems
