@@ -61,6 +61,15 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
             continue
         mod.install(app) if hasattr(mod, "install") else app.include_router(mod.router)
 
+    if not any(getattr(r, "path", None) == "/" for r in app.routes):
+        from fastapi.responses import HTMLResponse
+
+        @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+        def home() -> str:
+            return ("<!doctype html><html lang='ja'><meta charset='utf-8'><title>onshi</title>"
+                    "<h1>onshi — オンライン資格確認</h1><ul><li><a href='/docs'>API (OpenAPI)</a></li>"
+                    "<li><a href='/redoc'>API reference</a></li></ul></html>")
+
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict:
         return {"status": "ok", "version": __version__}
