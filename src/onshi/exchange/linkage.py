@@ -153,8 +153,10 @@ def latest_check(session: Session, person_id: int) -> LinkageCheck | None:
 
 def is_blocked(session: Session, person_id: int) -> bool:
     """True while the latest check is a mismatch that nobody has cleared (照会停止)."""
-    check = latest_check(session, person_id)
-    return check is not None and check.status == "mismatch" and check.decision is None
+    lc = LinkageCheck
+    latest = session.execute(select(lc.status, lc.decision).where(lc.person_id == person_id)
+                             .order_by(lc.checked_at.desc(), lc.id.desc()).limit(1)).first()
+    return latest is not None and latest.status == "mismatch" and latest.decision is None
 
 
 def blocked_person_ids(session: Session, person_ids: set[int]) -> set[int]:

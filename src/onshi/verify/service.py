@@ -14,13 +14,13 @@ import secrets
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from onshi.exchange import cards as card_service
 from onshi.exchange import linkage
 from onshi.exchange.models import IndexedQualification
-from onshi.privacy import audit
+from onshi.privacy.models import AuditEntry
 from onshi.privacy.crypto import vault
 from onshi.store.db import utcnow
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
@@ -102,9 +102,9 @@ def _limit_on(certs: list, day: date) -> dict | None:
 
 def _consents(session: Session, person_id: int, institution_code: str, now: datetime) -> dict[str, Consent]:
     out: dict[str, Consent] = {}
-    for c in session.scalars(select(ConsentRecord).where(
-            ConsentRecord.person_id == person_id, ConsentRecord.institution_code == institution_code)
-            .order_by(ConsentRecord.consented_at)):
+    cr = ConsentRecord
+    for c in session.execute(select(cr.kind, cr.consented, cr.consented_at, cr.expires_at).where(
+            cr.person_id == person_id, cr.institution_code == institution_code).order_by(cr.consented_at)):
         if not c.consented:
             status = ConsentStatus.NONE
         elif c.expires_at is not None and c.expires_at < now:
@@ -196,14 +196,15 @@ def _later_exists(rows_of_person: list[IndexedQualification], row: IndexedQualif
 
 
 def _decide(session: Session, candidates: list[IndexedQualification], day: date,
-            numbers_without_branch: bool) -> tuple[Validity, list[IndexedQualification]]:
+            numbers_without_branch: bool, everything_of_persons: list[IndexedQualification] | None = None,
+            ) -> tuple[Validity, list[IndexedQualification]]:
     if not candidates:
         return Validity.NOT_FOUND, []
     if numbers_without_branch and len({c.person_id for c in candidates}) > 1:
         return Validity.MULTIPLE, []
     person_ids = {c.person_id for c in candidates}
-    everything = list(session.scalars(select(IndexedQualification).where(
-        IndexedQualification.person_id.in_(person_ids))))
+    everything = everything_of_persons if everything_of_persons is not None else list(session.scalars(
+        select(IndexedQualification).where(IndexedQualification.person_id.in_(person_ids))))
     covering = [c for c in candidates if _covers(c, day)]
     if covering:
         current = max(covering, key=lambda c: c.acquisition_date)
@@ -259,13 +260,19 @@ def verify(session: Session, req: VerificationRequest, institution: Institution,
                 if newest:
                     validity, rows = Validity.VALID, [max(newest, key=lambda c: c.acquisition_date)]
     else:
-        q = select(IndexedQualification).where(
-            IndexedQualification.insurer_number == req.insurer_number, IndexedQualification.symbol == (req.symbol or ""),
-            IndexedQualification.number == req.number, IndexedQualification.birth_date == req.birth_date)
+        iq = IndexedQualification
+        match = select(iq.person_id).where(
+            iq.insurer_number == req.insurer_number, iq.symbol == (req.symbol or ""), iq.number == req.number,
+            iq.birth_date == req.birth_date)
         if req.branch:
-            q = q.where(IndexedQualification.branch == req.branch)
-        candidates = list(session.scalars(q))
-        validity, rows = _decide(session, candidates, req.care_date, numbers_without_branch=not req.branch)
+            match = match.where(iq.branch == req.branch)
+        # one round trip: the matching rows and every other registered qualification of the same people
+        everything = list(session.scalars(select(iq).where(iq.person_id.in_(match.scalar_subquery()))))
+        candidates = [r for r in everything if r.insurer_number == req.insurer_number
+                      and r.symbol == (req.symbol or "") and r.number == req.number and r.birth_date == req.birth_date
+                      and (not req.branch or r.branch == req.branch)]
+        validity, rows = _decide(session, candidates, req.care_date, numbers_without_branch=not req.branch,
+                                 everything_of_persons=everything)
 
     if rows and linkage.is_blocked(session, rows[0].person_id):
         validity, rows = Validity.NOT_FOUND, []
@@ -281,16 +288,17 @@ def verify(session: Session, req: VerificationRequest, institution: Institution,
                             kinds=consent_kinds, now=now, method="card")
     session.flush()
     answers = tuple(build_answer(session, r, req, institution, now) for r in rows)
-    for r in rows:
-        audit.record_read(session, actor_kind="institution", actor_id=institution.code, action="verify",
-                          subject_kind="person", subject_id=r.person_id,
-                          detail=f"method={'card' if req.reference_class == ReferenceClass.CARD else 'numbers'}")
-    session.add(VerificationLogEntry(
-        occurred_at=now, care_date=req.care_date, institution_code=institution.code,
-        prefecture_code=institution.prefecture_code, facility_type=institution.facility_type,
-        method="card" if req.reference_class == ReferenceClass.CARD else "numbers", validity=int(validity),
-        insurer_number=rows[0].insurer_number if rows else (req.insurer_number or None),
-        patient_key=_pseudonym(rows[0].person_id) if rows else None))
+    method = "card" if req.reference_class == ReferenceClass.CARD else "numbers"
+    if rows:  # Core inserts: the unit-of-work machinery is most of the cost of two small rows
+        session.execute(insert(AuditEntry), [
+            {"at": now, "actor_kind": "institution", "actor_id": institution.code, "action": "verify",
+             "subject_kind": "person", "subject_id": str(r.person_id), "detail": f"method={method}"} for r in rows])
+    session.execute(insert(VerificationLogEntry), [{
+        "occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
+        "prefecture_code": institution.prefecture_code, "facility_type": institution.facility_type,
+        "method": method, "validity": int(validity), "setting": "outpatient",
+        "insurer_number": rows[0].insurer_number if rows else (req.insurer_number or None),
+        "patient_key": _pseudonym(rows[0].person_id) if rows else None}])
     return VerificationOutcome(validity=validity, answers=answers, warning=warning)
 
 
