@@ -61,9 +61,9 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
+def unit_of_work(engine: Engine | None = None, *, factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
     """One transaction per use case: commit on success, roll back on any error."""
-    session = session_factory(engine)()
+    session = (factory or session_factory(engine))()
     try:
         yield session
         session.commit()

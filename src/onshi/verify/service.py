@@ -261,18 +261,12 @@ def verify(session: Session, req: VerificationRequest, institution: Institution,
                     validity, rows = Validity.VALID, [max(newest, key=lambda c: c.acquisition_date)]
     else:
         iq = IndexedQualification
-        match = select(iq.person_id).where(
-            iq.insurer_number == req.insurer_number, iq.symbol == (req.symbol or ""), iq.number == req.number,
-            iq.birth_date == req.birth_date)
+        q = select(iq).where(iq.insurer_number == req.insurer_number, iq.symbol == (req.symbol or ""),
+                             iq.number == req.number, iq.birth_date == req.birth_date)
         if req.branch:
-            match = match.where(iq.branch == req.branch)
-        # one round trip: the matching rows and every other registered qualification of the same people
-        everything = list(session.scalars(select(iq).where(iq.person_id.in_(match.scalar_subquery()))))
-        candidates = [r for r in everything if r.insurer_number == req.insurer_number
-                      and r.symbol == (req.symbol or "") and r.number == req.number and r.birth_date == req.birth_date
-                      and (not req.branch or r.branch == req.branch)]
-        validity, rows = _decide(session, candidates, req.care_date, numbers_without_branch=not req.branch,
-                                 everything_of_persons=everything)
+            q = q.where(iq.branch == req.branch)
+        candidates = list(session.scalars(q))
+        validity, rows = _decide(session, candidates, req.care_date, numbers_without_branch=not req.branch)
 
     if rows and linkage.is_blocked(session, rows[0].person_id):
         validity, rows = Validity.NOT_FOUND, []

@@ -7,20 +7,13 @@ from collections.abc import Iterator
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from onshi.store.db import session_factory
+from onshi.store.db import session_factory, unit_of_work
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    factory = request.app.state.session_factory
-    session: Session = factory()
-    try:
+    """One transaction per request."""
+    with unit_of_work(factory=request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def bearer_token(authorization: str | None = Header(default=None), x_onshi_token: str | None = Header(default=None)) -> str | None:
