@@ -154,3 +154,21 @@ def test_national_list_becomes_certificates_once(members, session, tmp_path):
         report = service.daily_run(s, date(2026, 11, 25), tmp_path / "out", actor="t")
     reasons = sorted(d.reason for d in session.scalars(select(IssuedDocument)))
     assert report.issued == 3 and "application:national_list" in reasons
+
+
+def test_reissue_when_the_printed_ratio_changes_at_seventy(engine, tmp_path, session):
+    setup_insurers(tmp_path)
+    load(write(tmp_path, "a.csv", T.acquisition, [acquisition(birth_date="1956-12-01", my_number="",
+                                                              monthly_remuneration="200000")]),
+         T.acquisition, received_at=datetime(2026, 11, 2, 10, 0))
+    with unit_of_work() as s:
+        first = service.daily_run(s, date(2026, 11, 4), tmp_path / "out", actor="t")
+    assert first.issued == 1
+    with unit_of_work() as s:  # reaches 70 on 30 Nov 2026: 2割 from 1 Dec 2026
+        assert service.daily_run(s, date(2026, 11, 30), tmp_path / "out", actor="t").issued == 0
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 12, 1), tmp_path / "out", actor="t").issued == 1
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 12, 2), tmp_path / "out", actor="t").issued == 0
+    reasons = [d.reason for d in session.scalars(select(IssuedDocument).order_by(IssuedDocument.id))]
+    assert reasons == ["no_my_number", "reissue:ratio_change"]

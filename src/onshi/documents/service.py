@@ -166,6 +166,25 @@ def due_certificates(session: Session, day: date) -> list[tuple[str, Qualificati
         if held and qv is not None and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, "reissue:name_change"))
             done.add(key)
+    # (d) reissue when the printed 一部負担金の割合 no longer holds (e.g. the holder reached 70)
+    latest: dict[int, IssuedDocument] = {}
+    for doc in session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "certificate",
+                                                            IssuedDocument.returned_at.is_(None))
+                               .order_by(IssuedDocument.issue_date, IssuedDocument.id)):
+        latest[doc.qualification_id] = doc
+    for qid, doc in latest.items():
+        printed = doc.data.get("co_pay_ratio_tenths")
+        qv = _current(session, qid)
+        if printed is None or qv is None or (qv.loss_date and qv.loss_date <= day):
+            continue
+        try:
+            now_ratio = registry.co_pay_on(session, qv, day).ratio_tenths
+        except ValueError:
+            continue
+        key = f"certificate:{qid}:ratio:{now_ratio}:{doc.id}"
+        if now_ratio != printed and key not in done:
+            due.append((key, qv, "reissue:ratio_change"))
+            done.add(key)
     return due
 
 
