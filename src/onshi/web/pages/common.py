@@ -1,0 +1,99 @@
+"""Templates, filters and helpers shared by the screens."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+from starlette.templating import Jinja2Templates
+
+from onshi.web.auth import csrf_token
+from onshi.web.models import WebUser
+from onshi.web.users import ROLES
+
+HERE = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+JST = timezone(timedelta(hours=9))
+
+#: Nothing is loaded from anywhere but this server (offline clinics); inline scripts and styles are refused too.
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def today() -> date:
+    """The clinic's and the insurer's day (Japan time)."""
+    return datetime.now(JST).date()
+
+
+def wareki(d: date | None) -> str:
+    from onshi.documents.wareki import format_wareki
+
+    if d is None:
+        return ""
+    try:
+        return format_wareki(d)
+    except ValueError:
+        return d.isoformat()
+
+
+def jst(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Recorded times are UTC; people read Japan time."""
+    if dt is None:
+        return ""
+    return dt.replace(tzinfo=timezone.utc).astimezone(JST).strftime(fmt)
+
+
+def age(birth: date | None, on: date | None = None) -> str:
+    from onshi.rules.age import age_on
+
+    if birth is None:
+        return ""
+    on = on or today()
+    try:
+        return f"{age_on(birth, on)}歳"
+    except ValueError:
+        return ""
+
+
+SEX = {1: "男", 2: "女", 3: "未設定"}
+templates.env.filters.update(wareki=wareki, jst=jst, age=age, sex=lambda v: SEX.get(int(v or 3), ""),
+                             yen=lambda v: "" if v is None else f"{int(v):,}円")
+templates.env.globals.update(ROLES=ROLES)
+
+
+def scope_label(session: Session, user: WebUser) -> str:
+    """Where the user works: the institution or the insurer, by name."""
+    from sqlalchemy import select
+
+    if user.role == "clinic" and user.institution_code:
+        from onshi.verify.models import Institution
+
+        inst = session.scalar(select(Institution).where(Institution.code == user.institution_code))
+        return f"{inst.name}（{inst.code}）" if inst else user.institution_code
+    if user.insurer_id:
+        from onshi.registry import service as registry
+
+        ins = registry.get_insurer(session, id=user.insurer_id)
+        return f"{ins.name}（{ins.number}）" if ins else ""
+    return ""
+
+
+def render(request: Request, name: str, context: dict | None = None, *, status_code: int = 200,
+           session: Session | None = None) -> HTMLResponse:
+    ctx = dict(context or {})
+    user = getattr(request.state, "user", None)
+    ctx.setdefault("user", user)
+    if user is not None and session is not None and "scope" not in ctx:
+        ctx["scope"] = scope_label(session, user)
+    ctx["csrf"] = csrf_token(request)
+    ctx["path"] = request.url.path
+    resp = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    resp.headers["Cache-Control"] = "no-store"  # personal data: not kept by the browser
+    return resp

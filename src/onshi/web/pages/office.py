@@ -1,0 +1,591 @@
+"""The insurer's back office (保険者事務): member search and page, intake with correction of rejected rows,
+the 5-day SLA board, the linkage-suspect list and the documents (資格確認書 queue, mailing runs).
+
+Every screen is scoped to the user's insurer.  Each read of a person's data is written to the audit log
+(``member_view`` does it for the member page; the lists here do it for what they show).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.privacy import audit
+from onshi.registry import intake
+from onshi.registry import service as registry
+from onshi.registry.models import NotificationType
+from onshi.web.auth import Forbidden, require
+from onshi.web.deps import get_session
+from onshi.web.models import WebUser
+from onshi.web.pages.common import render, today, wareki
+
+router = APIRouter(include_in_schema=False, prefix="/office")
+DB = Annotated[Session, Depends(get_session)]
+Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
+Supervisor = Annotated[WebUser, Depends(require("supervisor"))]
+
+NTYPE_LABELS = {"employer": "新規適用届（事業所）", "acquisition": "資格取得届", "loss": "資格喪失届",
+                "dependent": "被扶養者（異動）届", "name_change": "氏名変更届", "address_change": "住所変更届",
+                "remuneration": "標準報酬月額の決定・改定", "limit_application": "限度額適用認定申請"}
+SLA_LABELS = {"on_time": "期限内に登録", "late": "期限後に登録", "overdue": "期限超過（未登録）",
+              "due_soon": "期限間近（未登録）", "pending": "登録待ち"}
+SLA_ORDER = ["on_time", "late", "pending", "due_soon", "overdue"]
+CARD_STATE = {None: "利用可", "cancelled": "利用登録解除", "expired": "電子証明書 失効"}
+LINKAGE_FIELDS = {"name": "氏名", "name_kana": "フリガナ", "birth_date": "生年月日", "sex": "性別", "address": "住所"}
+DOC_KINDS = {"certificate": "資格確認書", "notice": "資格情報のお知らせ"}
+DOC_REASONS = {"no_my_number": "個人番号未登録", "no_card": "マイナ保険証なし", "card_cancelled": "利用登録解除",
+               "card_expired": "電子証明書失効", "mailing": "一斉送付", "reissue:name_change": "氏名変更による再交付"}
+COLUMN_LABELS = {c: j for layout in intake.LAYOUTS.values() for c, j in layout.items()}
+
+
+def insurer_of(session: Session, user: WebUser):
+    return registry.get_insurer(session, id=user.insurer_id)
+
+
+def _actor(user: WebUser) -> str:
+    return f"web:{user.username}"
+
+
+def _flash(request: Request, message: str) -> None:
+    request.session["flash"] = message
+
+
+def _take_flash(request: Request) -> str | None:
+    return request.session.pop("flash", None)
+
+
+def _person_in_scope(session: Session, person_id: int, insurer_id: int) -> bool:
+    from onshi.registry.models import QualificationVersion
+
+    return session.scalar(select(QualificationVersion.id).where(
+        QualificationVersion.person_id == person_id, QualificationVersion.insurer_id == insurer_id).limit(1)) \
+        is not None
+
+
+# ---------------------------------------------------------------- dashboard
+
+@router.get("")
+def dashboard(request: Request, user: Staff, session: DB):
+    from onshi.documents import service as documents
+    from onshi.exchange import linkage, sla
+    from onshi.exchange.publish import pending_count
+
+    ins = insurer_of(session, user)
+    summary = sla.sla_summary(session, insurer_id=ins.id, today=today())["by_status"]
+    quarantine = [q for q in intake.open_quarantine(session) if _quarantine_visible(session, q, user, ins.number)]
+    due = [d for d in documents.due_certificates(session, today()) if d[1].insurer_id == ins.id]
+    tiles = [("取込エラー（未処理）", len(quarantine), "/office/intake", "warn" if quarantine else "ok"),
+             ("登録期限超過", summary.get("overdue", 0), "/office/sla", "ng" if summary.get("overdue") else "ok"),
+             ("登録待ち", pending_count(session, ins.id), "/office/sla", ""),
+             ("紐付け誤りの疑い", len(linkage.suspects(session, insurer_id=ins.id)), "/office/linkage", ""),
+             ("資格確認書 発行待ち", len(due), "/office/documents", "")]
+    return render(request, "office/dashboard.html", {"tiles": tiles, "flash": _take_flash(request)},
+                  session=session)
+
+
+# ---------------------------------------------------------------- members
+
+@dataclass
+class Hit:
+    person_id: int
+    name: str
+    name_kana: str
+    birth_date: date
+    numbers: str
+    status: str
+
+
+@router.get("/members")
+def member_search(request: Request, user: Staff, session: DB, name: str = "", birth_date: str = "",
+                  symbol: str = "", number: str = "", branch: str = ""):
+    from onshi.web.pages.reception import parse_day
+
+    ins = insurer_of(session, user)
+    errors, hits, searched = [], [], False
+    person_ids: list[int] = []
+    if symbol.strip() or number.strip():
+        searched = True
+        from onshi.numbers import insured_card
+
+        try:
+            sym = insured_card.compact_symbol(symbol) if symbol.strip() else ""
+            num = insured_card.compact_number(number)
+            br = insured_card.compact_branch(branch) if branch.strip() else None
+            person_ids = list(dict.fromkeys(q.person_id for q in registry.find_by_numbers(
+                session, insurer_number=ins.number, symbol=sym, number=num, branch=br)))
+        except Exception as exc:  # noqa: BLE001 - stdnum ValidationError: say which field
+            errors.append(f"記号・番号・枝番: {getattr(exc, 'message', exc)}")
+    elif name.strip() or birth_date.strip():
+        searched = True
+        try:
+            birth = parse_day(birth_date, "生年月日")
+            person_ids = [p for p in registry.find_persons_by_name_birth(session, name, birth)
+                          if _person_in_scope(session, p, ins.id)]
+            if not name.strip():
+                errors.append("氏名を入力してください")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(getattr(exc, "reason", None) or str(exc))
+    for pid in person_ids[:50]:
+        pv = registry.person_on(session, pid)
+        qs = registry.qualification_versions(session, person_id=pid, insurer_id=ins.id)
+        q = max(qs, key=lambda v: v.acquisition_date) if qs else None
+        status = "" if q is None else ("加入中" if q.loss_date is None or q.loss_date > today() else
+                                       f"喪失 {wareki(q.loss_date)}")
+        hits.append(Hit(pid, pv.name, pv.name_kana, pv.birth_date,
+                        f"{q.symbol}・{q.number}・{q.branch}" if q else "", status))
+        audit.record_read(session, actor_kind="user", actor_id=user.username, action="member.search",
+                          subject_kind="person", subject_id=pid)
+    return render(request, "office/members.html", {
+        "q": {"name": name, "birth_date": birth_date, "symbol": symbol, "number": number, "branch": branch},
+        "hits": hits, "errors": errors, "searched": searched}, session=session)
+
+
+@dataclass
+class QualificationLine:
+    qualification_id: int
+    current: object
+    versions: list
+    employer: str
+    co_pay: str
+
+
+def documents_of(session: Session, person_id: int, insurer_id: int) -> list:
+    """Issued 資格確認書 / お知らせ of a person (documents has no per-person list function yet)."""
+    from onshi.documents.models import IssuedDocument
+
+    return list(session.scalars(select(IssuedDocument).where(
+        IssuedDocument.person_id == person_id, IssuedDocument.insurer_id == insurer_id)
+        .order_by(IssuedDocument.issue_date.desc(), IssuedDocument.id.desc())))
+
+
+def timeline_svg(lines: list[QualificationLine], day: date) -> dict:
+    """Bars of each qualification's valid period [acquisition, loss) on a year axis (drawn by the template)."""
+    spans = [(ln.current.acquisition_date, ln.current.loss_date) for ln in lines if ln.current is not None]
+    if not spans:
+        return {}
+    start = min(s for s, _ in spans).replace(month=1, day=1)
+    end = max([day] + [e for _, e in spans if e]).replace(month=12, day=31)
+    total = max((end - start).days, 1)
+    width, left = 860, 150
+
+    def x(d: date) -> float:
+        return round(left + (d - start).days / total * width, 1)
+
+    bars = []
+    for i, ln in enumerate(lines):
+        c = ln.current
+        if c is None:
+            continue
+        x0, x1 = x(c.acquisition_date), x(c.loss_date or end)
+        bars.append({"y": 24 + i * 30, "x": x0, "w": max(x1 - x0, 2), "open": c.loss_date is None,
+                     "label": f"{c.symbol}・{c.number}・{c.branch}", "role": "本人" if c.role.value == "insured"
+                     else "家族"})
+    years = [{"x": x(date(y, 1, 1)), "y": y} for y in range(start.year, end.year + 2)
+             if date(y, 1, 1) <= end and (end.year - start.year < 12 or y % 2 == 0)]
+    return {"bars": bars, "years": years, "height": 40 + len(bars) * 30, "today": x(day), "left": left,
+            "width": left + width + 10}
+
+
+@router.get("/members/{person_id}")
+def member_page(request: Request, user: Staff, session: DB, person_id: int):
+    from onshi.exchange import cards, linkage
+
+    ins = insurer_of(session, user)
+    if not _person_in_scope(session, person_id, ins.id):
+        return render(request, "office/not_found.html", {"what": "加入者"}, session=session, status_code=404)
+    view = registry.member_view(session, person_id, actor_kind="user", actor_id=user.username)
+    employers = {e.id: e.name for e in registry.list_employers(session, insurer_id=ins.id)}
+    groups: dict[int, list] = defaultdict(list)
+    for v in view.qualifications:
+        if v.insurer_id == ins.id:  # another insurer's record is not this clerk's business
+            groups[v.qualification_id].append(v)
+    lines = []
+    for qid, versions in groups.items():
+        versions.sort(key=lambda v: (v.recorded_at, v.id))
+        current = next((v for v in reversed(versions) if v.superseded_at is None), None)
+        co_pay = ""
+        if current is not None and current.acquisition_date <= today() and \
+                (current.loss_date is None or current.loss_date > today()):
+            try:
+                co_pay = f"{registry.co_pay_on(session, current, today()).ratio_tenths}割"
+            except Exception:  # noqa: BLE001 - a missing 標準報酬 must not hide the page
+                co_pay = "算定不可"
+        lines.append(QualificationLine(qid, current, versions, employers.get(current.employer_id, "")
+                                       if current else "", co_pay))
+    lines.sort(key=lambda ln: ln.current.acquisition_date if ln.current else date.min)
+    card_rows = [(c, cards.card_state(c, today())) for c in cards.cards_of(session, person_id)]
+    check = linkage.latest_check(session, person_id)
+    docs = documents_of(session, person_id, ins.id)
+    return render(request, "office/member.html", {
+        "m": view, "lines": lines, "timeline": timeline_svg(lines, today()), "cards": card_rows,
+        "card_state": CARD_STATE, "check": check, "linkage_fields": LINKAGE_FIELDS, "docs": docs,
+        "doc_kinds": DOC_KINDS, "doc_reasons": DOC_REASONS, "blocked": linkage.is_blocked(session, person_id),
+        "today": today()}, session=session)
+
+
+@router.get("/documents/{document_id}.pdf")
+def document_pdf(request: Request, user: Staff, session: DB, document_id: int):
+    from onshi.documents import service as documents
+    from onshi.documents.models import IssuedDocument
+
+    doc = session.get(IssuedDocument, document_id)
+    if doc is None or doc.insurer_id != user.insurer_id:
+        return render(request, "office/not_found.html", {"what": "文書"}, session=session, status_code=404)
+    pdf = documents.reprint(session, document_id)
+    audit.record_read(session, actor_kind="user", actor_id=user.username, action="document.print",
+                      subject_kind="person", subject_id=doc.person_id, detail=f"document={document_id}")
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{doc.kind}_{document_id}.pdf"', "Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- intake
+
+def _quarantine_visible(session: Session, row, user: WebUser, insurer_number: str) -> bool:
+    from onshi.numbers import insurer_number as ins_no
+    from onshi.registry.models import IntakeFile
+
+    try:
+        value = intake.quarantined_values(row).get("insurer_number", "")
+        if ins_no.compact(value) == insurer_number:
+            return True
+    except Exception:  # noqa: BLE001 - unreadable number: fall back to who imported the file
+        pass
+    f = session.get(IntakeFile, row.file_id)
+    if f is None or not (f.imported_by or "").startswith("web:"):
+        return False
+    owner = session.scalar(select(WebUser).where(WebUser.username == f.imported_by[4:]))
+    return owner is not None and owner.insurer_id == user.insurer_id
+
+
+def _foreign_rows(data: bytes, ntype: NotificationType, insurer_number: str) -> list[str]:
+    """Rows that name another (valid) insurer: a clerk imports only for their own insurer."""
+    from onshi.numbers import insurer_number as ins_no
+
+    _enc, rows = intake.read_rows(data, ntype)
+    out = []
+    for n, raw in rows:
+        value = raw.get("insurer_number", "")
+        try:
+            number = ins_no.validate(value)
+        except Exception:  # noqa: BLE001 - a malformed number is the row check's job
+            continue
+        if number != insurer_number:
+            out.append(f"{n}行目: 保険者番号 {number} は担当の保険者ではありません")
+    return out
+
+
+def _intake_page(request: Request, session: Session, user: WebUser, **ctx):
+    from onshi.registry.models import IntakeFile
+
+    ins = insurer_of(session, user)
+    rows = [q for q in intake.open_quarantine(session) if _quarantine_visible(session, q, user, ins.number)]
+    files = {f.id: f for f in session.scalars(select(IntakeFile).where(
+        IntakeFile.id.in_({q.file_id for q in rows} | ({ctx["report"].file_id} if ctx.get("report") else set()))))}
+    base = {"ntypes": NTYPE_LABELS, "quarantine": rows, "files": files, "columns": COLUMN_LABELS,
+            "flash": _take_flash(request), "ntype": ctx.get("ntype", "acquisition")}
+    base.update(ctx)
+    return render(request, "office/intake.html", base, session=session, status_code=ctx.get("status_code", 200))
+
+
+@router.get("/intake")
+def intake_form(request: Request, user: Staff, session: DB):
+    return _intake_page(request, session, user)
+
+
+@router.post("/intake")
+async def intake_upload(request: Request, user: Staff, session: DB, file: Annotated[UploadFile, File()],
+                        ntype: Annotated[str, Form()], received_at: Annotated[str, Form()] = ""):
+    ins = insurer_of(session, user)
+    try:
+        nt = NotificationType(ntype)
+    except ValueError:
+        return _intake_page(request, session, user, errors=["届出の種類を選んでください"], status_code=422)
+    received = None
+    if received_at.strip():
+        try:
+            received = datetime.fromisoformat(received_at.strip().replace("T", " "))
+        except ValueError:
+            return _intake_page(request, session, user, ntype=ntype, status_code=422,
+                                errors=["受付日時は 2026-11-20 09:30 の形で入力してください"])
+    data = await file.read()
+    name = Path(file.filename or "upload.csv").name or "upload.csv"
+    try:
+        foreign = _foreign_rows(data, nt, ins.number)
+        if foreign:
+            raise intake.IntakeFileError("他の保険者の届出が含まれています。ファイルを分けてください: "
+                                         + "; ".join(foreign[:10]) + (" …" if len(foreign) > 10 else ""))
+        with tempfile.TemporaryDirectory(prefix="onshi-upload-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            with session.begin_nested():  # a file that cannot be read applies nothing
+                report = intake.import_file(session, path, nt, received_at=received, actor=_actor(user))
+    except intake.IntakeFileError as exc:
+        return _intake_page(request, session, user, ntype=ntype, status_code=422,
+                            errors=[f"{name}: ファイル全体を取り込めませんでした（何も反映していません）: {exc}"])
+    qids = {q.row_number: q.id for q in intake.open_quarantine(session, file_id=report.file_id)}
+    return _intake_page(request, session, user, report=report, qids=qids, ntype=ntype)
+
+
+@router.get("/quarantine/{qid}")
+def quarantine_form(request: Request, user: Staff, session: DB, qid: int):
+    from onshi.registry.models import QuarantinedRow
+
+    ins = insurer_of(session, user)
+    row = session.get(QuarantinedRow, qid)
+    if row is None or not _quarantine_visible(session, row, user, ins.number):
+        return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
+    return _quarantine_page(request, session, row, row.errors)
+
+
+def _quarantine_page(request: Request, session: Session, row, errors: list[dict], status_code: int = 200,
+                     values: dict | None = None):
+    from onshi.registry.models import IntakeFile
+
+    layout = intake.LAYOUTS[row.notification_type]
+    shown = values or intake.quarantined_values(row)
+    bad = {e["column"] for e in errors}
+    return render(request, "office/quarantine.html", {
+        "row": row, "file": session.get(IntakeFile, row.file_id), "layout": layout, "values": shown,
+        "errors": errors, "bad": bad, "secret": intake.SECRET_COLUMNS, "ntypes": NTYPE_LABELS,
+        "optional": intake.OPTIONAL}, session=session, status_code=status_code)
+
+
+@router.post("/quarantine/{qid}")
+async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
+    from onshi.registry.models import QuarantinedRow
+
+    ins = insurer_of(session, user)
+    row = session.get(QuarantinedRow, qid)
+    if row is None or row.status != "open" or not _quarantine_visible(session, row, user, ins.number):
+        return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
+    form = await request.form()
+    if form.get("action") == "withdraw":
+        intake.withdraw(session, qid, actor=_actor(user))
+        _flash(request, f"{row.row_number}行目を取り下げました（反映しません）")
+        return RedirectResponse("/office/intake", status_code=303)
+    before = intake.quarantined_values(row)
+    corrections = {}
+    for column in intake.LAYOUTS[row.notification_type]:
+        new = form.get(f"col_{column}")
+        if new is None:
+            continue
+        new = str(new)
+        if column in intake.SECRET_COLUMNS:
+            if new.strip():
+                corrections[column] = new.strip()
+        elif new != before.get(column, ""):
+            corrections[column] = new
+    if not corrections:
+        return _quarantine_page(request, session, row, row.errors + [{"column": "", "value": "",
+                                "reason": "どの項目も変更されていません"}], status_code=422)
+    with session.begin_nested():
+        report = intake.resubmit(session, qid, corrections, actor=_actor(user))
+    if report.rejected:
+        return _quarantine_page(request, session, row, row.errors, status_code=422)
+    _flash(request, f"{row.row_number}行目を訂正して反映しました" + ("（反映済みの届出と同じでした）" if report.duplicate
+                                                              else ""))
+    return RedirectResponse("/office/intake", status_code=303)
+
+
+# ---------------------------------------------------------------- SLA board
+
+def sla_chart(by_day: dict[str, dict[str, int]], days: int = 21) -> dict:
+    """Stacked bars per day of receipt (server-rendered SVG)."""
+    items = list(by_day.items())[-days:]
+    if not items:
+        return {}
+    top = max(sum(v.values()) for _, v in items) or 1
+    height, base, left, bw = 220, 190, 44, 30
+    bars = []
+    for i, (day, counts) in enumerate(items):
+        y = base
+        x = left + i * (bw + 8)
+        for status in SLA_ORDER:
+            n = counts.get(status, 0)
+            if not n:
+                continue
+            h = round(n / top * (base - 20), 1)
+            y -= h
+            bars.append({"x": x, "y": round(y, 1), "w": bw, "h": max(h, 1), "status": status, "n": n, "day": day})
+        bars.append({"label": day[5:].replace("-", "/"), "x": x + bw / 2, "total": sum(counts.values()),
+                     "ty": round(y - 4, 1)})
+    ticks = [{"y": round(base - t / top * (base - 20), 1), "v": t} for t in sorted({0, top // 2, top})]
+    return {"bars": bars, "ticks": ticks, "width": left + len(items) * (bw + 8) + 10, "height": height,
+            "base": base, "left": left}
+
+
+@router.get("/sla")
+def sla_board(request: Request, user: Staff, session: DB):
+    from onshi.exchange import sla
+    from onshi.exchange.publish import pending_count
+
+    ins = insurer_of(session, user)
+    summary = sla.sla_summary(session, insurer_id=ins.id, today=today())
+    by = summary["by_status"]
+    totals = {"received": sum(by.values()), "registered": by.get("on_time", 0) + by.get("late", 0),
+              "overdue": by.get("overdue", 0), "waiting": by.get("pending", 0) + by.get("due_soon", 0)}
+    late = sla.sla_records(session, insurer_id=ins.id, today=today(), statuses={"overdue", "due_soon"})
+    employers = {e.id: e for e in registry.list_employers(session, insurer_id=ins.id)}
+    by_employer = sorted(summary["by_employer"].items(), key=lambda kv: (-kv[1].get("overdue", 0), kv[0]))
+    return render(request, "office/sla.html", {
+        "summary": summary, "totals": totals, "chart": sla_chart(summary["by_day"]), "labels": SLA_LABELS,
+        "order": SLA_ORDER, "by_employer": by_employer, "late": late[:200], "employers": employers,
+        "ntypes": NTYPE_LABELS, "pending": pending_count(session, ins.id), "flash": _take_flash(request)},
+        session=session)
+
+
+@router.post("/sla/publish")
+def sla_publish(request: Request, user: Staff, session: DB):
+    """Register pending changes in the verification index now (中間サーバーへの登録)."""
+    from onshi.exchange.publish import publish_all
+
+    n = publish_all(request.app.state.engine, insurer_id=user.insurer_id)
+    _flash(request, f"{n}件を資格確認の索引に登録しました")
+    return RedirectResponse("/office/sla", status_code=303)
+
+
+# ---------------------------------------------------------------- linkage suspects
+
+@router.get("/linkage")
+def linkage_list(request: Request, user: Staff, session: DB):
+    from onshi.exchange import linkage
+
+    ins = insurer_of(session, user)
+    rows = []
+    for check in linkage.suspects(session, insurer_id=ins.id):
+        pv = registry.person_on(session, check.person_id)
+        audit.record_read(session, actor_kind="user", actor_id=user.username, action="linkage.list",
+                          subject_kind="person", subject_id=check.person_id)
+        rows.append((check, pv))
+    return render(request, "office/linkage.html", {"rows": rows, "fields": LINKAGE_FIELDS,
+                                                   "flash": _take_flash(request), "errors": []}, session=session)
+
+
+@router.post("/linkage/{check_id}/clear")
+def linkage_clear(request: Request, user: Supervisor, session: DB, check_id: int,
+                  reason: Annotated[str, Form()] = ""):
+    from onshi.exchange import linkage
+
+    ins = insurer_of(session, user)
+    if check_id not in {c.id for c in linkage.suspects(session, insurer_id=ins.id)}:
+        return render(request, "office/not_found.html", {"what": "紐付け確認"}, session=session, status_code=404)
+    try:
+        linkage.clear(session, check_id, reason=reason, user=_actor(user))
+    except ValueError as exc:
+        _flash(request, f"記録できません: {str(exc).split(' (')[0]}")
+        return RedirectResponse("/office/linkage", status_code=303)
+    _flash(request, "「理由付き疑いなし」として記録しました。この方はマイナ保険証で確認できるようになります")
+    return RedirectResponse("/office/linkage", status_code=303)
+
+
+# ---------------------------------------------------------------- documents
+
+@dataclass
+class RunProgress:
+    run_name: str
+    total: int
+    done: int = 0
+    state: str = "running"  # running | done | failed
+    message: str = ""
+    started: datetime = field(default_factory=datetime.now)
+
+
+_RUNS: dict[tuple[int, str], RunProgress] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def _out_dir() -> Path:
+    from onshi.config import get_settings
+
+    return get_settings().var_dir / "documents"
+
+
+@router.get("/documents")
+def documents_page(request: Request, user: Staff, session: DB):
+    from onshi.documents import service as documents
+    from onshi.documents.models import DocumentRun
+
+    ins = insurer_of(session, user)
+    due = []
+    for key, qv, reason in documents.due_certificates(session, today()):
+        if qv.insurer_id != ins.id:
+            continue
+        pv = registry.person_on(session, qv.person_id)
+        audit.record_read(session, actor_kind="user", actor_id=user.username, action="documents.queue",
+                          subject_kind="person", subject_id=qv.person_id)
+        due.append((qv, pv, reason))
+        if len(due) >= 200:
+            break
+    runs = list(session.scalars(select(DocumentRun).where(
+        (DocumentRun.insurer_id == ins.id) | DocumentRun.insurer_id.is_(None))
+        .order_by(DocumentRun.started_at.desc()).limit(20)))
+    returns = documents.outstanding_returns(session, ins.id)[:100]
+    live = [p for (iid, _n), p in _RUNS.items() if iid == ins.id]
+    return render(request, "office/documents.html", {
+        "due": due, "runs": runs, "returns": returns, "live": live, "reasons": DOC_REASONS,
+        "today": today(), "flash": _take_flash(request), "doc_kinds": DOC_KINDS,
+        "default_run": f"{today():%Y%m}"}, session=session)
+
+
+@router.post("/documents/daily")
+def documents_daily(request: Request, user: Supervisor, session: DB):
+    """Issue today's 資格確認書 (the daily run is the documents service's; it covers every insurer)."""
+    from onshi.documents import service as documents
+
+    report = documents.daily_run(session, today(), _out_dir(), actor=_actor(user))
+    _flash(request, f"資格確認書を{report.issued}件発行しました" + (f"（{report.skipped}件は発行できず）"
+                                                                if report.skipped else ""))
+    return RedirectResponse("/office/documents", status_code=303)
+
+
+@router.post("/documents/mailing")
+def documents_mailing(request: Request, user: Supervisor, session: DB, run_name: Annotated[str, Form()] = ""):
+    """Start a mailing run of 資格情報のお知らせ in the background; progress is polled by the page."""
+    from onshi.documents import service as documents
+
+    ins = insurer_of(session, user)
+    run_name = "".join(ch for ch in run_name.strip() if ch.isalnum() or ch in "-_")[:40]
+    if not run_name:
+        _flash(request, "送付回の名前（英数字）を入力してください")
+        return RedirectResponse("/office/documents", status_code=303)
+    key = (ins.id, run_name)
+    with _RUNS_LOCK:
+        if key in _RUNS and _RUNS[key].state == "running":
+            _flash(request, f"送付回 {run_name} は実行中です")
+            return RedirectResponse("/office/documents", status_code=303)
+        total = len(registry.qualification_versions(session, insurer_id=ins.id, about_day=today()))
+        progress = _RUNS[key] = RunProgress(run_name, total)
+    factory, number, issue, actor = request.app.state.session_factory, ins.number, today(), _actor(user)
+
+    def work() -> None:
+        def step(n: int) -> None:
+            progress.done = min(progress.total, progress.done + n)
+
+        try:
+            report = documents.mailing_run(factory, number, _out_dir(), actor=actor, run_name=run_name, issue=issue,
+                                           progress=step)
+            progress.done, progress.state = progress.total, "done"
+            progress.message = f"{report.issued}件作成、{report.skipped}件は作成済み"
+        except Exception as exc:  # noqa: BLE001 - shown on the page; the run resumes when started again
+            progress.state, progress.message = "failed", f"{type(exc).__name__}: {exc}"
+
+    threading.Thread(target=work, name=f"mailing-{run_name}", daemon=True).start()
+    _flash(request, f"送付回 {run_name} を開始しました（{total}件）")
+    return RedirectResponse("/office/documents", status_code=303)
+
+
+@router.get("/documents/progress.json")
+def documents_progress(user: Staff):
+    return JSONResponse([{"run": p.run_name, "total": p.total, "done": p.done, "state": p.state,
+                          "message": p.message} for (iid, _n), p in _RUNS.items() if iid == user.insurer_id],
+                        headers={"Cache-Control": "no-store"})

@@ -1,0 +1,406 @@
+"""The clinic's reception screen (受付): verification by the numbers on a card or by the card reader,
+the patient screen (患者情報), the 被保険者資格申立書, today's verifications and the bulk check of tomorrow's
+appointments.  Every verification goes through :func:`onshi.verify.service.verify` (logged and audited there).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.verify import service as verify_service
+from onshi.verify.result import (
+    ConsentKind,
+    ConsentStatus,
+    ReferenceClass,
+    Validity,
+    VerificationError,
+    VerificationOutcome,
+    VerificationRequest,
+)
+from onshi.web.auth import require
+from onshi.web.deps import get_session
+from onshi.web.models import WebUser
+from onshi.web.pages.common import JST, render, today, wareki
+
+router = APIRouter(include_in_schema=False)
+DB = Annotated[Session, Depends(get_session)]
+Clinic = Annotated[WebUser, Depends(require("clinic"))]
+
+VALIDITY = {1: "有効", 2: "無効", 3: "無効（新しい資格あり）", 4: "資格情報なし", 5: "複数該当"}
+VALIDITY_CLASS = {1: "ok", 2: "ng", 3: "warn", 4: "ng", 5: "warn"}
+CONSENTS = [(ConsentKind.LIMIT.value, "限度額情報"), (ConsentKind.SPECIFIC_HEALTH_CHECKUPS.value, "特定健診情報"),
+            (ConsentKind.PHARMACIST.value, "薬剤情報"), (ConsentKind.DIAGNOSIS.value, "診療情報"),
+            (ConsentKind.OPERATION.value, "手術情報")]
+READER_OUTCOMES = [("face", "顔認証 成功"), ("pin", "暗証番号 一致"), ("visual", "目視確認（職員が本人確認）"),
+                   ("face_failed", "顔認証できない"), ("pin_locked", "暗証番号 3回誤り（ロック）")]
+LIMIT_CLASSES = {"01": "限度額適用認定証", "02": "限度額適用・標準負担額減額認定証"}
+LIMIT_CATEGORIES = {"A01": "現役並みⅢ", "A02": "現役並みⅡ", "A03": "現役並みⅠ", "A04": "一般", "A05": "低所得Ⅱ",
+                    "A06": "低所得Ⅰ", "A07": "ア", "A08": "イ", "A09": "ウ", "A10": "エ", "A11": "オ"}
+CARD_CLASSES = {"01": "一般", "02": "退職", "03": "短期(一般)", "04": "短期(退職)", "05": "資格証明書",
+                "06": "特例退職", "07": "自衛官診療証"}
+
+
+# ---------------------------------------------------------------- helpers
+
+_ERAS = {"M": ("明治", 1867), "T": ("大正", 1911), "S": ("昭和", 1925), "H": ("平成", 1988), "R": ("令和", 2018)}
+_ERA_NAMES = {name: (letter, base) for letter, (name, base) in _ERAS.items()}
+
+
+def parse_day(text: str, label: str) -> date:
+    """A date as reception types it: 1970-01-01, 19700101, 1970/1/1, S45.1.1, S450101 or 昭和45年1月1日.
+
+    >>> parse_day("S45.1.1", "生年月日"), parse_day("昭和45年1月1日", "x"), parse_day("19700101", "x")
+    (datetime.date(1970, 1, 1), datetime.date(1970, 1, 1), datetime.date(1970, 1, 1))
+    >>> parse_day("h1.1.8", "x"), parse_day("R010501", "x")
+    (datetime.date(1989, 1, 8), datetime.date(2019, 5, 1))
+    """
+    from onshi.registry.fields import FieldError, half_width, parse_date
+
+    raw = half_width(text or "").replace(" ", "")
+    if not raw:
+        raise ValueError(f"{label}を入力してください")
+    m = re.match(r"^([MTSHR])(\d{2})(\d{2})(\d{2})$", raw, re.I) or re.match(
+        r"^(明治|大正|昭和|平成|令和|[MTSHR])(元|\d{1,2})[.年/-](\d{1,2})[.月/-](\d{1,2})日?$", raw, re.I)
+    if m:
+        era, y, month, day = m.groups()
+        base = _ERAS[era.upper()][1] if era.isascii() else _ERA_NAMES[era][1]
+        try:
+            return date(base + (1 if y == "元" else int(y)), int(month), int(day))
+        except ValueError:
+            raise ValueError(f"{label}: 存在しない日付です ({text})") from None
+    try:
+        return parse_date(raw)
+    except FieldError as exc:
+        raise ValueError(f"{label}: {exc.reason.split(' (')[0]}（例 1970-01-01、19700101、S45.1.1）") from None
+
+
+def institution_of(session: Session, user: WebUser):
+    from onshi.verify.models import Institution
+
+    return session.scalar(select(Institution).where(Institution.code == user.institution_code))
+
+
+def demo_cards(session: Session) -> list[str]:
+    """Certificate serials to pick from in the card panel (the stand-in for the reader): the demo's cards."""
+    from onshi.config import get_settings
+
+    state = get_settings().var_dir / "demo.json"
+    if state.exists():
+        try:
+            cards = json.loads(state.read_text()).get("cards") or []
+            if cards:
+                return cards[:30]
+        except ValueError:
+            pass
+    from onshi.exchange.models import InsuranceCard  # no service lists cards: a demo convenience only
+
+    return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(30)))
+
+
+@dataclass
+class Shown:
+    """The patient screen's data and what to do next."""
+
+    validity: int
+    label: str
+    css: str
+    answer: object | None
+    warning: str | None
+    next_steps: list[str]
+    claim_link: bool
+    care_date: date
+    method: str
+
+
+def next_steps(outcome: VerificationOutcome, method: str) -> tuple[list[str], bool]:
+    v = outcome.validity
+    a = outcome.answers[0] if outcome.answers else None
+    if v == Validity.VALID:
+        steps = ["資格は有効です。表示の負担割合で受け付けてください。"]
+        if a is not None and a.limit is None and method == "card":
+            steps.append("限度額情報は同意がないか、認定がありません。")
+        return steps, False
+    if v == Validity.INVALID:
+        lost = f"（資格喪失日 {wareki(a.disqualification_date)}）" if a and a.disqualification_date else ""
+        return [f"この資格は診療日には無効です{lost}。",
+                "新しい資格確認書・保険証をお持ちか確認し、その番号で照会するか、マイナ保険証で確認してください。",
+                "確認できない場合は、被保険者資格申立書を記入していただき、通常の負担割合で受け付けます。"], True
+    if v == Validity.INVALID_NEWER_EXISTS:
+        return ["この番号の資格は終わっています。別の保険者で新しい資格が登録されています。",
+                "マイナ保険証（カード）で照会するか、新しい資格確認書・保険証の番号で照会し直してください。"], True
+    if v == Validity.MULTIPLE:
+        return ["この番号では複数の方が該当します。枝番（2桁）を入力して照会し直してください。"], False
+    steps = ["入力した保険者番号・記号・番号・枝番・生年月日をもう一度確認してください。"] if method == "numbers" else []
+    steps += ["就職・転職の直後は、保険者の登録が間に合っていないことがあります（届出から登録まで数日）。",
+              "被保険者資格申立書を記入していただき、通常の負担割合で受け付けてください。"]
+    if outcome.warning:
+        steps.insert(0, "保険者で登録内容を確認中のため表示できません。資格確認書等で確認してください。")
+    return steps, True
+
+
+def show(outcome: VerificationOutcome, care_date: date, method: str) -> Shown:
+    v = int(outcome.validity)
+    steps, claim = next_steps(outcome, method)
+    return Shown(v, VALIDITY[v], VALIDITY_CLASS[v], outcome.answers[0] if outcome.answers else None,
+                 outcome.warning, steps, claim, care_date, method)
+
+
+def _numbers_request(form: dict, institution_code: str, care_date: date, limit_consent: bool,
+                     arbitrary_identifier: str | None = None) -> VerificationRequest:
+    """Validate the typed numbers with the REST API's own rules; ValueError names every bad field."""
+    from onshi.verify.views import NumbersQuery
+
+    labels = {"insurer_number": "保険者番号", "symbol": "記号", "number": "番号", "branch": "枝番"}
+    errors = []
+    try:
+        birth = parse_day(form.get("birth_date", ""), "生年月日")
+    except ValueError as exc:
+        errors.append(str(exc))
+        birth = None
+    try:
+        q = NumbersQuery(insurer_number=form.get("insurer_number", "").strip(), symbol=form.get("symbol", ""),
+                         number=form.get("number", "").strip(), branch=form.get("branch") or None,
+                         birth_date=birth or date(2000, 1, 1), care_date=care_date, limit_consent=limit_consent,
+                         arbitrary_identifier=arbitrary_identifier)
+    except ValidationError as exc:
+        for e in exc.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] in ("string_too_short", "missing"):
+                msg = "入力してください"
+            errors.append(f"{labels.get(field, field)}: {msg}")
+        q = None
+    if errors:
+        raise ValueError("\n".join(errors))
+    return q.to_request(institution_code)
+
+
+def _care_date(value: str | None) -> date:
+    if not value:
+        return today()
+    return parse_day(value, "診療日")
+
+
+# ---------------------------------------------------------------- the screen
+
+def _page(request: Request, session: Session, user: WebUser, **ctx):
+    base = {"consents": CONSENTS, "reader_outcomes": READER_OUTCOMES, "cards": demo_cards(session),
+            "form": {}, "care_date": today().isoformat(), "limit_classes": LIMIT_CLASSES,
+            "limit_categories": LIMIT_CATEGORIES, "card_classes": CARD_CLASSES, "tab": "numbers"}
+    base.update(ctx)
+    return render(request, "reception.html", base, session=session, status_code=ctx.pop("status_code", 200)
+                  if "status_code" in ctx else 200)
+
+
+@router.get("/reception")
+def reception(request: Request, user: Clinic, session: DB):
+    return _page(request, session, user)
+
+
+@router.post("/reception/numbers")
+async def verify_numbers(request: Request, user: Clinic, session: DB):
+    form = dict(await request.form())
+    form.pop("csrf_token", None)
+    inst = institution_of(session, user)
+    try:
+        care = _care_date(form.get("care_date"))
+        req = _numbers_request(form, inst.code, care, limit_consent=bool(form.get("limit_consent")))
+        outcome = verify_service.verify(session, req, inst)
+    except (ValueError, VerificationError) as exc:
+        message = exc.message if isinstance(exc, VerificationError) else str(exc)
+        return _page(request, session, user, form=form, errors=message.split("\n"),
+                     care_date=form.get("care_date") or today().isoformat(), status_code=422)
+    return _page(request, session, user, form=form, shown=show(outcome, care, "numbers"),
+                 care_date=care.isoformat())
+
+
+@router.post("/reception/card")
+async def verify_card(request: Request, user: Clinic, session: DB):
+    form = await request.form()
+    inst = institution_of(session, user)
+    serial = (form.get("card_serial") or "").strip()
+    outcome_kind = form.get("reader") or "face"
+    consents = {k: bool(form.get(f"consent_{k}")) for k, _ in CONSENTS}
+    ctx = {"tab": "card", "card_form": {"card_serial": serial, "reader": outcome_kind, "consents": consents}}
+    try:
+        care = _care_date(form.get("care_date"))
+    except ValueError as exc:
+        return _page(request, session, user, errors=[str(exc)], status_code=422, **ctx)
+    if not serial:
+        return _page(request, session, user, errors=["カードを選ぶか、証明書シリアル番号を入力してください"],
+                     status_code=422, **ctx)
+    if outcome_kind == "face_failed":
+        return _page(request, session, user, errors=[
+            "顔認証ができませんでした。暗証番号の入力か、職員による目視確認に切り替えてください。"], **ctx)
+    if outcome_kind == "pin_locked":
+        return _page(request, session, user, errors=[
+            "暗証番号が3回誤入力されロックされました。目視確認に切り替えてください。"
+            "ロックの解除は市区町村の窓口で行います。"], **ctx)
+    reader = {"method": outcome_kind, "pin_failures": 0, "consents": consents}
+    req = VerificationRequest(reference_class=ReferenceClass.CARD, care_date=care, institution_code=inst.code,
+                              arbitrary_file_identifier=None, insurer_number=None, symbol=None, number=None,
+                              branch=None, birth_date=None, limit_consent=consents["limit"],
+                              arbitrary_identifier=None, card_serial=serial, reader_outcome=reader)
+    try:
+        outcome = verify_service.verify(session, req, inst)
+    except VerificationError as exc:
+        steps = {"E0201": "電子証明書の有効期限が切れています。市区町村で更新の手続きをするよう案内し、"
+                          "資格確認書・保険証の番号で照会してください。",
+                 "E0202": "このカードの保険証利用登録は解除されています。資格確認書・保険証の番号で照会してください。"}
+        return _page(request, session, user, errors=[exc.message, steps.get(exc.code, "")], **ctx)
+    return _page(request, session, user, shown=show(outcome, care, "card"), care_date=care.isoformat(), **ctx)
+
+
+# ---------------------------------------------------------------- 被保険者資格申立書
+
+CLAIM_FIELDS = ["name", "name_kana", "birth_date", "address", "phone", "insurer_hint", "employer_hint", "note"]
+
+
+@router.get("/reception/claim")
+def claim_form(request: Request, user: Clinic, session: DB, birth_date: str = "", care_date: str = "",
+               insurer_hint: str = ""):
+    form = {"birth_date": birth_date, "care_date": care_date or today().isoformat(), "insurer_hint": insurer_hint}
+    return render(request, "claim.html", {"form": form}, session=session)
+
+
+@router.post("/reception/claim")
+async def claim_submit(request: Request, user: Clinic, session: DB):
+    from onshi.registry.fields import FieldError
+
+    form = {k: (v.strip() if isinstance(v, str) else v) for k, v in (await request.form()).items()}
+    errors = []
+    try:
+        birth = parse_day(form.get("birth_date", ""), "生年月日")
+    except ValueError as exc:
+        errors.append(str(exc))
+    try:
+        care = _care_date(form.get("care_date"))
+    except ValueError as exc:
+        errors.append(str(exc))
+    for f, label in (("name", "氏名"), ("name_kana", "フリガナ")):
+        if not form.get(f):
+            errors.append(f"{label}を入力してください")
+    if not errors:
+        try:
+            with session.begin_nested():
+                claim = verify_service.record_eligibility_claim(
+                    session, institution_of(session, user), care_date=care, name=form["name"],
+                    name_kana=form["name_kana"], birth_date=birth, address=form.get("address") or None,
+                    phone=form.get("phone") or None, insurer_hint=form.get("insurer_hint") or None,
+                    employer_hint=form.get("employer_hint") or None, note=form.get("note") or None)
+        except FieldError as exc:
+            errors.append(exc.reason.split(" (")[0])
+    if errors:
+        return render(request, "claim.html", {"form": form, "errors": errors}, session=session, status_code=422)
+    return render(request, "claim.html", {"form": form, "claim": claim}, session=session)
+
+
+# ---------------------------------------------------------------- today's verifications
+
+def todays_log(session: Session, institution_code: str, day: date):
+    """This institution's verifications of *day* (Japan time) from the usage log — it holds no names."""
+    from onshi.verify.models import VerificationLogEntry as L  # no service function lists the log yet
+
+    start = datetime.combine(day, time()) - timedelta(hours=9)  # JST midnight in UTC (the log is UTC)
+    return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,
+                                                L.occurred_at < start + timedelta(days=1))
+                                .order_by(L.occurred_at.desc())))
+
+
+@router.get("/reception/today")
+def today_page(request: Request, user: Clinic, session: DB):
+    rows = todays_log(session, user.institution_code, today())
+    counts = {}
+    for r in rows:
+        counts[VALIDITY.get(r.validity, str(r.validity))] = counts.get(VALIDITY.get(r.validity, str(r.validity)), 0) + 1
+    return render(request, "today.html", {"rows": rows, "counts": counts, "labels": VALIDITY, "css": VALIDITY_CLASS,
+                                          "day": today()}, session=session)
+
+
+# ---------------------------------------------------------------- bulk check of tomorrow's appointments
+
+BULK_COLUMNS = {"patient_id": "患者ID", "insurer_number": "保険者番号", "symbol": "記号", "number": "番号",
+                "branch": "枝番", "birth_date": "生年月日"}
+
+
+@dataclass
+class BulkRow:
+    row: int
+    patient_id: str
+    numbers: str
+    shown: Shown | None
+    error: str | None
+
+
+def read_bulk_csv(data: bytes) -> list[tuple[int, dict]]:
+    from onshi.registry.intake import IntakeFileError, _decode
+
+    try:
+        text, _enc = _decode(data)
+    except IntakeFileError as exc:
+        raise ValueError(str(exc)) from None
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    by_label = {v: k for k, v in BULK_COLUMNS.items()}
+    names = [h if h in BULK_COLUMNS else by_label.get(h, "") for h in header]
+    missing = [BULK_COLUMNS[c] for c in ("insurer_number", "number", "birth_date") if c not in names]
+    if missing:
+        raise ValueError(f"見出し行に {', '.join(missing)} の列がありません（列: {', '.join(BULK_COLUMNS.values())}）")
+    rows = []
+    for n, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        rows.append((n, {k: (values[i] if i < len(values) else "") for i, k in enumerate(names) if k}))
+    if not rows:
+        raise ValueError("データ行がありません")
+    if len(rows) > 2000:
+        raise ValueError("一度に照会できるのは2,000件までです")
+    return rows
+
+
+@router.get("/reception/bulk")
+def bulk_form(request: Request, user: Clinic, session: DB):
+    return render(request, "bulk.html", {"care_date": (today() + timedelta(days=1)).isoformat(),
+                                         "columns": BULK_COLUMNS}, session=session)
+
+
+@router.post("/reception/bulk")
+async def bulk_submit(request: Request, user: Clinic, session: DB, file: Annotated[UploadFile, File()],
+                      care_date: Annotated[str, Form()] = ""):
+    inst = institution_of(session, user)
+    ctx = {"care_date": care_date, "columns": BULK_COLUMNS}
+    try:
+        care = _care_date(care_date or (today() + timedelta(days=1)).isoformat())
+        rows = read_bulk_csv(await file.read())
+    except ValueError as exc:
+        return render(request, "bulk.html", {**ctx, "errors": [str(exc)]}, session=session, status_code=422)
+    results = []
+    for n, row in rows:
+        pid = (row.get("patient_id") or "").strip()[:50]
+        numbers = f"{row.get('insurer_number', '')} {row.get('symbol', '')}・{row.get('number', '')}・" \
+                  f"{row.get('branch', '')}"
+        try:
+            req = _numbers_request(row, inst.code, care, limit_consent=False, arbitrary_identifier=pid or None)
+            with session.begin_nested():
+                outcome = verify_service.verify(session, req, inst)
+            results.append(BulkRow(n, pid, numbers, show(outcome, care, "numbers"), None))
+        except (ValueError, VerificationError) as exc:
+            msg = exc.message if isinstance(exc, VerificationError) else str(exc).replace("\n", "／")
+            results.append(BulkRow(n, pid, numbers, None, msg))
+    summary = {}
+    for r in results:
+        key = r.shown.label if r.shown else "入力エラー"
+        summary[key] = summary.get(key, 0) + 1
+    return render(request, "bulk.html", {**ctx, "care_date": care.isoformat(), "results": results,
+                                         "summary": summary, "filename": file.filename}, session=session)
