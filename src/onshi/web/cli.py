@@ -1,0 +1,82 @@
+"""``onshi user``: users of the web screens (受付・保険者事務・管理)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onshi.store.db import unit_of_work
+
+console = Console()
+err = Console(stderr=True)
+user_app = typer.Typer(help="Users of the web screens (ユーザー).", no_args_is_help=True)
+
+
+@user_app.command("add")
+def add(username: str,
+        role: str = typer.Option(..., help="clinic | clerk | supervisor | admin"),
+        institution: Optional[str] = typer.Option(None, help="医療機関コード (clinic users)"),
+        insurer: Optional[str] = typer.Option(None, help="保険者番号 (clerk and supervisor users)"),
+        name: Optional[str] = typer.Option(None, help="display name"),
+        password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                     help="at least 10 characters (prompted when omitted)")) -> None:
+    """Add a user; the password is stored only as an argon2 hash."""
+    from onshi.web import users
+
+    try:
+        with unit_of_work() as s:
+            u = users.add_user(s, username=username, password=password, role=role, display_name=name,
+                               institution_code=institution, insurer_number=insurer)
+            console.print(f"added [bold]{u.username}[/] ({users.ROLES[u.role]})")
+    except users.UserError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+
+
+@user_app.command("list")
+def list_() -> None:
+    """Users, their roles, scope and lock state."""
+    from onshi.web import users
+
+    with unit_of_work() as s:
+        t = Table("username", "name", "role", "scope", "last login (UTC)", "locked until (UTC)")
+        for u in users.list_users(s):
+            t.add_row(u.username, u.display_name, u.role, u.institution_code or (str(u.insurer_id or "") and
+                      f"insurer #{u.insurer_id}"), str(u.last_login_at or ""), str(u.locked_until or ""))
+    console.print(t)
+
+
+@user_app.command("unlock")
+def unlock(username: str) -> None:
+    """Lift a lock-out after repeated failed sign-ins."""
+    from onshi.web import users
+
+    try:
+        with unit_of_work() as s:
+            users.unlock(s, username)
+    except users.UserError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"{username} unlocked")
+
+
+@user_app.command("passwd")
+def passwd(username: str, password: str = typer.Option(..., prompt=True, hide_input=True,
+                                                       confirmation_prompt=True)) -> None:
+    """Set a new password (ends every open session of the user)."""
+    from onshi.web import users
+
+    try:
+        with unit_of_work() as s:
+            users.set_password(s, username, password)
+    except users.UserError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"password of {username} changed")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(user_app, name="user")
