@@ -118,6 +118,13 @@ def ensure_demo(members: int = 2000, seed: int = 42) -> dict:
                                   certificate_expires_on=expires)
                     cards.append(serial)
         state["cards"] = cards[:50]
+    try:  # the web screens' demo users (one per role), when the web domain is installed
+        from onshi.web.users import ensure_demo_users
+    except ImportError:  # pragma: no cover
+        ensure_demo_users = None
+    if ensure_demo_users is not None:
+        with unit_of_work() as s:
+            state["users"] = [[u.username, u.password, u.role, u.scope] for u in ensure_demo_users(s)]
     state_file.write_text(json.dumps(state, ensure_ascii=False, indent=1))
     return state
 
@@ -149,7 +156,10 @@ def run_cmd(members: int = typer.Option(2000), seed: int = typer.Option(42), por
     console.print("\n[bold]無効（新しい資格あり）[/] (moved to another insurer):")
     console.print(curl({"insurer_number": mv["insurer"], "symbol": mv["symbol"], "number": mv["number"],
                         "branch": mv["branch"], "birth_date": mv["birth"].isoformat(), "care_date": today}))
-    console.print(f"\nweb: {base}/   API docs: {base}/docs\n")
+    console.print(f"\nweb: {base}/   API docs: {base}/docs")
+    for username, password, role, scope in state.get("users", []):
+        console.print(f"  sign in as [bold]{username}[/] / {password}  ({role}, {scope})")
+    console.print()
     if serve:
         from onshi.verify.cli import serve as serve_cmd
 
