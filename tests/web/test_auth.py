@@ -10,7 +10,6 @@ from sqlalchemy import select
 from onshi.store.db import unit_of_work
 from onshi.web import users
 from onshi.web.models import WebUser
-
 from tests.web.conftest import PASSWORD
 
 OFFICE_PAGES = ["/office", "/office/members", "/office/members/1", "/office/intake", "/office/sla",
@@ -39,7 +38,7 @@ def test_each_role_lands_on_its_screen_and_sees_who_is_signed_in(client, usernam
     assert r.status_code == 303 and r.headers["location"] == home
     page = client.get(home)
     assert page.status_code == 200
-    who = re.search(r'data-testid="who">(.*?)</div>', page.text, re.S).group(1)
+    who = re.search(r'data-testid="who">(.*?)</div>', page.text, re.DOTALL).group(1)
     assert users.ROLES[{"reception": "clinic"}.get(username, username)] in who
     if username == "reception":
         assert "テスト内科" in who

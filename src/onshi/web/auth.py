@@ -102,7 +102,9 @@ def require(*roles: str) -> Callable:
     async def _csrf(request: Request) -> None:
         await check_csrf(request)
 
-    def dependency(request: Request, _c: None = Depends(_csrf), session: Session = Depends(get_session)) -> WebUser:
+    # defaults, not Annotated: with postponed annotations FastAPI cannot resolve the local ``_csrf``
+    def dependency(request: Request, _c: None = Depends(_csrf),
+                   session: Session = Depends(get_session)) -> WebUser:  # noqa: B008
         user = current_user_or_none(request, session)
         if user is None:
             raise LoginRequired()

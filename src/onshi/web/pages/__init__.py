@@ -13,7 +13,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from onshi.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Forbidden, LoginRequired, session_secret
+from onshi.web.auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    Forbidden,
+    LoginRequired,
+    session_secret,
+)
 from onshi.web.pages import admin, login, office, reception
 from onshi.web.pages.common import HERE, render
 

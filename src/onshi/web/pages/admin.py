@@ -20,9 +20,10 @@ Admin = Annotated[WebUser, Depends(require("admin"))]
 
 
 def _page(request: Request, session: Session, **ctx):
+    from sqlalchemy import select
+
     from onshi.registry import service as registry
     from onshi.verify.models import Institution
-    from sqlalchemy import select
 
     insurers = {i.id: i for i in registry.list_insurers(session)}
     institutions = list(session.scalars(select(Institution).order_by(Institution.code)))

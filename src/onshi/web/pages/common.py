@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 from fastapi import Request
@@ -43,7 +43,7 @@ def jst(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Recorded times are UTC; people read Japan time."""
     if dt is None:
         return ""
-    return dt.replace(tzinfo=timezone.utc).astimezone(JST).strftime(fmt)
+    return dt.replace(tzinfo=UTC).astimezone(JST).strftime(fmt)
 
 
 def age(birth: date | None, on: date | None = None) -> str:

@@ -9,7 +9,13 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from onshi.web import users
-from onshi.web.auth import Forbidden, check_csrf, current_user_or_none, sign_in, sign_out
+from onshi.web.auth import (
+    Forbidden,
+    check_csrf,
+    current_user_or_none,
+    sign_in,
+    sign_out,
+)
 from onshi.web.deps import get_session
 from onshi.web.pages.common import jst, render
 

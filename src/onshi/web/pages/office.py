@@ -24,7 +24,7 @@ from onshi.privacy import audit
 from onshi.registry import intake
 from onshi.registry import service as registry
 from onshi.registry.models import NotificationType
-from onshi.web.auth import Forbidden, require
+from onshi.web.auth import require
 from onshi.web.deps import get_session
 from onshi.web.models import WebUser
 from onshi.web.pages.common import render, today, wareki
@@ -258,7 +258,7 @@ def _quarantine_visible(session: Session, row, user: WebUser, insurer_number: st
         value = intake.quarantined_values(row).get("insurer_number", "")
         if ins_no.compact(value) == insurer_number:
             return True
-    except Exception:  # noqa: BLE001 - unreadable number: fall back to who imported the file
+    except Exception:  # noqa: BLE001, S110 - unreadable number: fall back to who imported the file
         pass
     f = session.get(IntakeFile, row.file_id)
     if f is None or not (f.imported_by or "").startswith("web:"):
@@ -277,7 +277,7 @@ def _foreign_rows(data: bytes, ntype: NotificationType, insurer_number: str) -> 
         value = raw.get("insurer_number", "")
         try:
             number = ins_no.validate(value)
-        except Exception:  # noqa: BLE001 - a malformed number is the row check's job
+        except Exception:  # noqa: BLE001, S112 - a malformed number is the row check's job
             continue
         if number != insurer_number:
             out.append(f"{n}行目: 保険者番号 {number} は担当の保険者ではありません")
@@ -401,11 +401,15 @@ async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
 
 def sla_chart(by_day: dict[str, dict[str, int]], days: int = 21) -> dict:
     """Stacked bars per day of receipt (server-rendered SVG)."""
-    items = list(by_day.items())[-days:]
-    if not items:
+    if not by_day:
         return {}
+    end = max(today(), date.fromisoformat(max(by_day)))
+    start = max(date.fromisoformat(min(by_day)), end - timedelta(days=days - 1))
+    start = min(start, end - timedelta(days=13))  # at least two weeks, every day shown (empty days too)
+    items = [((start + timedelta(days=i)).isoformat(), by_day.get((start + timedelta(days=i)).isoformat(), {}))
+             for i in range((end - start).days + 1)]
     top = max(sum(v.values()) for _, v in items) or 1
-    height, base, left, bw = 220, 190, 44, 30
+    height, base, left, bw = 220, 190, 44, 34
     bars = []
     for i, (day, counts) in enumerate(items):
         y = base
@@ -417,8 +421,8 @@ def sla_chart(by_day: dict[str, dict[str, int]], days: int = 21) -> dict:
             h = round(n / top * (base - 20), 1)
             y -= h
             bars.append({"x": x, "y": round(y, 1), "w": bw, "h": max(h, 1), "status": status, "n": n, "day": day})
-        bars.append({"label": day[5:].replace("-", "/"), "x": x + bw / 2, "total": sum(counts.values()),
-                     "ty": round(y - 4, 1)})
+        bars.append({"label": f"{int(day[5:7])}/{int(day[8:])}", "x": x + bw / 2,
+                     "total": sum(counts.values()) or "", "ty": round(y - 4, 1)})
     ticks = [{"y": round(base - t / top * (base - 20), 1), "v": t} for t in sorted({0, top // 2, top})]
     return {"bars": bars, "ticks": ticks, "width": left + len(items) * (bw + 8) + 10, "height": height,
             "base": base, "left": left}

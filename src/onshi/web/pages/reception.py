@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.interop.oqs.codes import LABELS as OQS_LABELS
 from onshi.verify import service as verify_service
 from onshi.verify.result import (
     ConsentKind,
-    ConsentStatus,
     ReferenceClass,
     Validity,
     VerificationError,
@@ -31,7 +31,7 @@ from onshi.verify.result import (
 from onshi.web.auth import require
 from onshi.web.deps import get_session
 from onshi.web.models import WebUser
-from onshi.web.pages.common import JST, render, today, wareki
+from onshi.web.pages.common import render, today, wareki
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(get_session)]
@@ -44,11 +44,10 @@ CONSENTS = [(ConsentKind.LIMIT.value, "限度額情報"), (ConsentKind.SPECIFIC_
             (ConsentKind.OPERATION.value, "手術情報")]
 READER_OUTCOMES = [("face", "顔認証 成功"), ("pin", "暗証番号 一致"), ("visual", "目視確認（職員が本人確認）"),
                    ("face_failed", "顔認証できない"), ("pin_locked", "暗証番号 3回誤り（ロック）")]
-LIMIT_CLASSES = {"01": "限度額適用認定証", "02": "限度額適用・標準負担額減額認定証"}
-LIMIT_CATEGORIES = {"A01": "現役並みⅢ", "A02": "現役並みⅡ", "A03": "現役並みⅠ", "A04": "一般", "A05": "低所得Ⅱ",
-                    "A06": "低所得Ⅰ", "A07": "ア", "A08": "イ", "A09": "ウ", "A10": "エ", "A11": "オ"}
-CARD_CLASSES = {"01": "一般", "02": "退職", "03": "短期(一般)", "04": "短期(退職)", "05": "資格証明書",
-                "06": "特例退職", "07": "自衛官診療証"}
+# code tables of the OQS interface: one definition (onshi.interop.oqs.codes), with 認定証 for the screen
+LIMIT_CLASSES = {k: v + "認定証" for k, v in OQS_LABELS["OQSCD011"].items()}  # 証区分
+LIMIT_CATEGORIES = OQS_LABELS["OQSCD012"]  # 適用区分
+CARD_CLASSES = OQS_LABELS["OQSCD010"]  # 被保険者証区分
 
 
 # ---------------------------------------------------------------- helpers
@@ -70,8 +69,8 @@ def parse_day(text: str, label: str) -> date:
     raw = half_width(text or "").replace(" ", "")
     if not raw:
         raise ValueError(f"{label}を入力してください")
-    m = re.match(r"^([MTSHR])(\d{2})(\d{2})(\d{2})$", raw, re.I) or re.match(
-        r"^(明治|大正|昭和|平成|令和|[MTSHR])(元|\d{1,2})[.年/-](\d{1,2})[.月/-](\d{1,2})日?$", raw, re.I)
+    m = re.match(r"^([MTSHR])(\d{2})(\d{2})(\d{2})$", raw, re.IGNORECASE) or re.match(
+        r"^(明治|大正|昭和|平成|令和|[MTSHR])(元|\d{1,2})[.年/-](\d{1,2})[.月/-](\d{1,2})日?$", raw, re.IGNORECASE)
     if m:
         era, y, month, day = m.groups()
         base = _ERAS[era.upper()][1] if era.isascii() else _ERA_NAMES[era][1]
@@ -103,7 +102,9 @@ def demo_cards(session: Session) -> list[str]:
                 return cards[:30]
         except ValueError:
             pass
-    from onshi.exchange.models import InsuranceCard  # no service lists cards: a demo convenience only
+    from onshi.exchange.models import (
+        InsuranceCard,  # no service lists cards: a demo convenience only
+    )
 
     return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(30)))
 
@@ -245,8 +246,8 @@ async def verify_card(request: Request, user: Clinic, session: DB):
             "顔認証ができませんでした。暗証番号の入力か、職員による目視確認に切り替えてください。"], **ctx)
     if outcome_kind == "pin_locked":
         return _page(request, session, user, errors=[
-            "暗証番号が3回誤入力されロックされました。目視確認に切り替えてください。"
-            "ロックの解除は市区町村の窓口で行います。"], **ctx)
+            ("暗証番号が3回誤入力されロックされました。目視確認に切り替えてください。"
+             "ロックの解除は市区町村の窓口で行います。")], **ctx)
     reader = {"method": outcome_kind, "pin_failures": 0, "consents": consents}
     req = VerificationRequest(reference_class=ReferenceClass.CARD, care_date=care, institution_code=inst.code,
                               arbitrary_file_identifier=None, insurer_number=None, symbol=None, number=None,
@@ -310,7 +311,9 @@ async def claim_submit(request: Request, user: Clinic, session: DB):
 
 def todays_log(session: Session, institution_code: str, day: date):
     """This institution's verifications of *day* (Japan time) from the usage log — it holds no names."""
-    from onshi.verify.models import VerificationLogEntry as L  # no service function lists the log yet
+    from onshi.verify.models import (
+        VerificationLogEntry as L,  # no service function lists the log yet
+    )
 
     start = datetime.combine(day, time()) - timedelta(hours=9)  # JST midnight in UTC (the log is UTC)
     return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,

@@ -8,6 +8,15 @@
     var input = t.form ? t.form.elements[t.dataset.fill] : document.querySelector("[name='" + t.dataset.fill + "']");
     if (input) { input.value = t.dataset.value; input.focus(); }
   });
+  // accesskeys the same in every browser: Alt+key (Firefox would want Alt+Shift); fields get the focus,
+  // links and buttons are activated.  Handled here once, so the browser's own handling is not repeated.
+  document.addEventListener("keydown", function (ev) {
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey || !ev.key || ev.key.length !== 1) return;
+    var el = document.querySelector("[accesskey='" + ev.key.toLowerCase() + "']");
+    if (!el || el.offsetParent === null) return;
+    ev.preventDefault();
+    if (el.matches("input, select, textarea")) { el.focus(); if (el.select) el.select(); } else { el.click(); }
+  });
   // Esc on the reception screen: start over with the next patient
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Escape" && location.pathname.indexOf("/reception") === 0 && !ev.target.closest("dialog")) {
