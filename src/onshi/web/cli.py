@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,9 +16,9 @@ user_app = typer.Typer(help="Users of the web screens (ユーザー).", no_args_
 @user_app.command("add")
 def add(username: str,
         role: str = typer.Option(..., help="clinic | clerk | supervisor | admin"),
-        institution: Optional[str] = typer.Option(None, help="医療機関コード (clinic users)"),
-        insurer: Optional[str] = typer.Option(None, help="保険者番号 (clerk and supervisor users)"),
-        name: Optional[str] = typer.Option(None, help="display name"),
+        institution: str | None = typer.Option(None, help="医療機関コード (clinic users)"),
+        insurer: str | None = typer.Option(None, help="保険者番号 (clerk and supervisor users)"),
+        name: str | None = typer.Option(None, help="display name"),
         password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
                                      help="at least 10 characters (prompted when omitted)")) -> None:
     """Add a user; the password is stored only as an argon2 hash."""
