@@ -169,7 +169,7 @@ def ensure_demo_users(session: Session, *, institution_code: str | None = None,
                       insurer_number: str | None = None, password: str = DEMO_PASSWORD) -> list[DemoUser]:
     """One user per role for the demo (idempotent): ``reception``, ``clerk``, ``supervisor``, ``admin``.
 
-    Defaults: the first demo institution and the first registered insurer.  Returns who can sign in and how.
+    Defaults: the first demo institution and the showcase members' insurer (協会けんぽ東京).  Returns who can sign in and how.
     """
     from onshi.registry import service as registry
 
@@ -177,9 +177,12 @@ def ensure_demo_users(session: Session, *, institution_code: str | None = None,
         from onshi.demo.cli import demo_institution_codes
 
         institution_code = demo_institution_codes()[0]
-    if insurer_number is None:
+    if insurer_number is None:  # the insurer of the demo's showcase members, else the first one
+        from onshi.demo.seed import SHOWCASE
+
+        showcase = registry.get_insurer(session, number=SHOWCASE["valid"]["insurer"])
         insurers = registry.list_insurers(session)
-        insurer_number = insurers[0].number if insurers else None
+        insurer_number = showcase.number if showcase else insurers[0].number if insurers else None
     wanted = [("reception", "受付 一郎", "clinic"), ("clerk", "事務 花子", "clerk"),
               ("supervisor", "監督 次郎", "supervisor"), ("admin", "管理 三郎", "admin")]
     out = []
