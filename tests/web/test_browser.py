@@ -247,7 +247,9 @@ def test_clerk_intake_with_one_bad_row_fixed(page, world, database_url, tmp_path
     page.click("[data-testid=report] a:has-text('訂正する')")
     page.wait_for_url(re.compile(r"/office/quarantine/\d+"))
     assert page.evaluate("document.activeElement.name") == "col_birth_date"  # the bad field has the focus
-    assert "label.bad" and page.query_selector("label.bad input[name=col_birth_date]")
+    assert page.query_selector("label.bad input[name=col_birth_date]")
+    assert "存在しない日付" in page.inner_text("[data-testid=row-errors]")
+    assert "'column'" not in page.inner_text("main")  # reasons in words, not a dump of the record
     if database_url.startswith("sqlite"):
         shot(page, "office_quarantine")
     page.fill("input[name=col_birth_date]", "1999-02-28")

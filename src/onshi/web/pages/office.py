@@ -313,7 +313,8 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
     received = None
     if received_at.strip():
         try:
-            received = datetime.fromisoformat(received_at.strip().replace("T", " "))
+            # typed in Japan time; stored like the default (utcnow): UTC without tzinfo
+            received = datetime.fromisoformat(received_at.strip().replace("T", " ")) - timedelta(hours=9)
         except ValueError:
             return _intake_page(request, session, user, ntype=ntype, status_code=422,
                                 errors=["受付日時は 2026-11-20 09:30 の形で入力してください"])
@@ -356,7 +357,7 @@ def _quarantine_page(request: Request, session: Session, row, errors: list[dict]
     bad = {e["column"] for e in errors}
     return render(request, "office/quarantine.html", {
         "row": row, "file": session.get(IntakeFile, row.file_id), "layout": layout, "values": shown,
-        "errors": errors, "bad": bad, "secret": intake.SECRET_COLUMNS, "ntypes": NTYPE_LABELS,
+        "row_errors": errors, "bad": bad, "secret": intake.SECRET_COLUMNS, "ntypes": NTYPE_LABELS,
         "optional": intake.OPTIONAL}, session=session, status_code=status_code)
 
 
