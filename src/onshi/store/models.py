@@ -16,6 +16,10 @@ try:
 except ImportError:  # pragma: no cover
     pass
 try:
+    from onshi.analytics import models as _analytics  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+try:
     from onshi.web import models as _web  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
