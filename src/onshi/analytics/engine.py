@@ -1,0 +1,200 @@
+"""The analytics engine: DuckDB over the verification log, read from Parquet exports or from the database.
+
+Everything the dashboards show is a sum over one small table, the **institution-month aggregate**: for each
+month of care, institution, insurer and setting (入院・外来), the number of online verifications
+(オンライン資格確認利用件数), of card verifications (マイナ保険証利用件数) and of distinct card users
+(マイナ保険証利用人数, counted per institution and month — the unit of a レセプト).  Where it comes from:
+
+* :class:`ParquetLog` — DuckDB reads ``month=YYYY-MM/*.parquet`` files written by :mod:`onshi.analytics.export`
+  (hive partitions, so a month filter reads only that month's files).  This is the path for national volume.
+* :class:`DatabaseLog` — the database groups ``verification_log`` itself (one ``GROUP BY`` on SQLite or
+  PostgreSQL) and hands DuckDB the aggregate, so no raw row leaves the database.
+
+Both give DuckDB a relation named ``agg`` with the columns of :data:`AGG_COLUMNS`; rates, rankings and
+distributions are SQL over ``agg`` joined with the claim counts and institutions (:mod:`onshi.analytics.usage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+AGG_COLUMNS = ("month", "institution_code", "prefecture_code", "facility_type", "insurer_number", "setting",
+               "online", "card", "card_users")
+
+#: The Parquet schema of an exported log row (``month`` is the hive partition, not a column in the files).
+LOG_SCHEMA = pa.schema([
+    ("occurred_at", pa.timestamp("us")),
+    ("care_date", pa.date32()),
+    ("institution_code", pa.string()),
+    ("prefecture_code", pa.string()),
+    ("facility_type", pa.string()),
+    ("method", pa.string()),
+    ("validity", pa.int8()),
+    ("insurer_number", pa.string()),
+    ("setting", pa.string()),
+    ("patient_key", pa.string()),
+])
+
+
+def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection (nothing is written anywhere)."""
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def _month_list(months: Iterable[str] | None) -> list[str] | None:
+    if months is None:
+        return None
+    out = sorted(set(months))
+    for m in out:
+        if len(m) != 7 or m[4] != "-" or not (m[:4] + m[5:]).isdigit():
+            raise ValueError(f"month must be YYYY-MM, not {m!r}")
+    return out
+
+
+@dataclass
+class ParquetLog:
+    """The verification log exported as Parquet under ``root`` (``root/month=YYYY-MM/part-N.parquet``)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def files_sql(self, months: list[str] | None) -> str:
+        dirs = self.months() if months is None else months
+        globs = ", ".join(f"'{self.root.as_posix()}/month={m}/*.parquet'" for m in dirs
+                          if any((self.root / f"month={m}").glob("*.parquet")))
+        if not globs:
+            return ("(SELECT NULL::VARCHAR AS month, NULL::VARCHAR AS institution_code, NULL::VARCHAR AS "
+                    "prefecture_code, NULL::VARCHAR AS facility_type, NULL::VARCHAR AS method, NULL::VARCHAR AS "
+                    "insurer_number, NULL::VARCHAR AS setting, NULL::VARCHAR AS patient_key WHERE false)")
+        return f"read_parquet([{globs}], hive_partitioning = true)"
+
+    def months(self, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
+        return sorted(p.name.split("=", 1)[1] for p in self.root.glob("month=*") if p.is_dir())
+
+    def register(self, con: duckdb.DuckDBPyConnection, months: Iterable[str] | None = None, *,
+                 with_users: bool = True) -> None:
+        months_ = _month_list(months)
+        users = ("count(DISTINCT CASE WHEN method = 'card' THEN patient_key END)" if with_users
+                 else "CAST(NULL AS BIGINT)")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW agg AS
+            SELECT CAST(month AS VARCHAR) AS month, institution_code, prefecture_code, facility_type,
+                   coalesce(insurer_number, '') AS insurer_number, setting,
+                   count(*) AS online, count(*) FILTER (WHERE method = 'card') AS card, {users} AS card_users
+            FROM {self.files_sql(months_)}
+            GROUP BY ALL
+        """)
+
+
+@dataclass
+class DatabaseLog:
+    """The verification log in the database (SQLite or PostgreSQL); the database does the grouping."""
+
+    engine: object
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _month_expr(self):
+        from sqlalchemy import func
+
+        from onshi.verify.models import VerificationLogEntry as L
+
+        if self.engine.dialect.name == "sqlite":
+            return func.strftime("%Y-%m", L.care_date)
+        return func.to_char(L.care_date, "YYYY-MM")
+
+    def months(self, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
+        from sqlalchemy import select
+
+        month = self._month_expr()
+        with self.engine.connect() as c:
+            return [m for (m,) in c.execute(select(month).distinct().order_by(month)) if m]
+
+    def aggregate(self, months: Iterable[str] | None = None) -> pa.Table:
+        from sqlalchemy import case, func, select
+
+        from onshi.verify.models import VerificationLogEntry as L
+
+        months_ = _month_list(months)
+        month = self._month_expr().label("month")
+        card = case((L.method == "card", 1), else_=0)
+        stmt = (select(month, L.institution_code, L.prefecture_code, L.facility_type,
+                       func.coalesce(L.insurer_number, "").label("insurer_number"), L.setting,
+                       func.count().label("online"), func.sum(card).label("card"),
+                       func.count(func.distinct(case((L.method == "card", L.patient_key))))
+                       .label("card_users"))
+                .group_by(month, L.institution_code, L.prefecture_code, L.facility_type,
+                          func.coalesce(L.insurer_number, ""), L.setting))
+        if months_ is not None:
+            from datetime import date
+
+            lo = date(int(months_[0][:4]), int(months_[0][5:]), 1)
+            last = months_[-1]
+            y, m = int(last[:4]), int(last[5:])
+            hi = date(y + (m == 12), m % 12 + 1, 1)
+            stmt = stmt.where(L.care_date >= lo, L.care_date < hi)
+        with self.engine.connect() as c:
+            rows = c.execute(stmt).all()
+        if months_ is not None:
+            keep = set(months_)
+            rows = [r for r in rows if r[0] in keep]
+        cols = list(zip(*rows)) if rows else [[] for _ in AGG_COLUMNS]
+        return pa.table({
+            "month": pa.array(cols[0], pa.string()), "institution_code": pa.array(cols[1], pa.string()),
+            "prefecture_code": pa.array(cols[2], pa.string()), "facility_type": pa.array(cols[3], pa.string()),
+            "insurer_number": pa.array(cols[4], pa.string()), "setting": pa.array(cols[5], pa.string()),
+            "online": pa.array([int(v) for v in cols[6]], pa.int64()),
+            "card": pa.array([int(v or 0) for v in cols[7]], pa.int64()),
+            "card_users": pa.array([int(v or 0) for v in cols[8]], pa.int64()),
+        })
+
+    def register(self, con: duckdb.DuckDBPyConnection, months: Iterable[str] | None = None, *,
+                 with_users: bool = True) -> None:
+        table = self.aggregate(months)
+        con.register("agg_arrow", table)
+        con.execute("CREATE OR REPLACE TEMP VIEW agg AS SELECT * FROM agg_arrow")
+
+
+LogSource = ParquetLog | DatabaseLog
+
+
+def register_claims(con: duckdb.DuckDBPyConnection, engine) -> None:
+    """The imported claim counts (``claim_counts``) as the DuckDB relation ``claims``."""
+    from sqlalchemy import select
+
+    from onshi.analytics.models import ClaimCount as C
+
+    with engine.connect() as c:
+        rows = c.execute(select(C.institution_code, C.month, C.setting, C.insurer_number, C.claims)).all()
+    cols = list(zip(*rows)) if rows else [[] for _ in range(5)]
+    con.register("claims_arrow", pa.table({
+        "institution_code": pa.array(cols[0], pa.string()), "month": pa.array(cols[1], pa.string()),
+        "setting": pa.array(cols[2], pa.string()), "insurer_number": pa.array(cols[3], pa.string()),
+        "claims": pa.array(cols[4], pa.int64())}))
+    con.execute("CREATE OR REPLACE TEMP VIEW claims AS SELECT * FROM claims_arrow")
+
+
+def register_institutions(con: duckdb.DuckDBPyConnection, engine) -> None:
+    """Institutions (code, name, prefecture, facility type) as the DuckDB relation ``institutions``."""
+    from sqlalchemy import select
+
+    from onshi.verify.models import Institution as I
+
+    with engine.connect() as c:
+        rows = c.execute(select(I.code, I.name, I.prefecture_code, I.facility_type)).all()
+    cols = list(zip(*rows)) if rows else [[] for _ in range(4)]
+    con.register("institutions_arrow", pa.table({
+        "institution_code": pa.array(cols[0], pa.string()), "name": pa.array(cols[1], pa.string()),
+        "prefecture_code": pa.array(cols[2], pa.string()), "facility_type": pa.array(cols[3], pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP VIEW institutions AS SELECT * FROM institutions_arrow")

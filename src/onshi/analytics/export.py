@@ -1,0 +1,96 @@
+"""``onshi analytics export`` — the verification log as Parquet, partitioned by month of care.
+
+Layout: ``OUT/month=YYYY-MM/part-00000.parquet`` (hive partitions, read by DuckDB, Polars, Spark alike), columns
+as :data:`onshi.analytics.engine.LOG_SCHEMA`.  The log holds no name or number of a person (``patient_key`` is a
+keyed pseudonym), so neither does the export.
+
+A month is written to a temporary folder and swapped in when complete: exporting the same month again replaces
+it (no duplicates), and a run that dies halfway leaves the previous export of that month intact.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from onshi.analytics.engine import LOG_SCHEMA, DatabaseLog
+
+ROWS_PER_FILE = 5_000_000
+BATCH = 100_000
+
+
+@dataclass
+class ExportedMonth:
+    month: str
+    rows: int
+    files: list[Path]
+
+
+def _bounds(month: str) -> tuple[date, date]:
+    y, m = int(month[:4]), int(month[5:])
+    return date(y, m, 1), date(y + (m == 12), m % 12 + 1, 1)
+
+
+def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = None,
+               progress: Callable[[str, int], None] | None = None,
+               rows_per_file: int = ROWS_PER_FILE) -> list[ExportedMonth]:
+    """Write the log of ``months`` (default: every month in the log) under ``out``; returns what was written.
+
+    ``progress(month, rows_so_far)`` is called after every batch.
+    """
+    from onshi.verify.models import VerificationLogEntry as L
+
+    if engine is None:
+        from onshi.store.db import default_engine
+
+        engine = default_engine()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = sorted(set(months)) if months is not None else DatabaseLog(engine).months()
+    cols = [L.occurred_at, L.care_date, L.institution_code, L.prefecture_code, L.facility_type, L.method,
+            L.validity, L.insurer_number, L.setting, L.patient_key]
+    done: list[ExportedMonth] = []
+    for month in wanted:
+        lo, hi = _bounds(month)
+        final = out / f"month={month}"
+        tmp = out / f".month={month}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        files: list[Path] = []
+        writer: pq.ParquetWriter | None = None
+        in_file = total = 0
+        stmt = select(*cols).where(L.care_date >= lo, L.care_date < hi).order_by(L.id)
+        with engine.connect().execution_options(stream_results=True, yield_per=BATCH) as conn:
+            for part in conn.execute(stmt).partitions(BATCH):
+                columns = list(zip(*part))
+                batch = pa.record_batch([pa.array(c, type=t) for c, t in zip(columns, LOG_SCHEMA.types)],
+                                        schema=LOG_SCHEMA)
+                if writer is None or in_file >= rows_per_file:
+                    if writer is not None:
+                        writer.close()
+                    path = tmp / f"part-{len(files):05d}.parquet"
+                    writer = pq.ParquetWriter(path, LOG_SCHEMA, compression="zstd")
+                    files.append(path)
+                    in_file = 0
+                writer.write_batch(batch)
+                in_file += batch.num_rows
+                total += batch.num_rows
+                if progress:
+                    progress(month, total)
+        if writer is not None:
+            writer.close()
+        backup = out / f".month={month}.old"
+        shutil.rmtree(backup, ignore_errors=True)
+        if final.exists():
+            final.rename(backup)
+        tmp.rename(final)
+        shutil.rmtree(backup, ignore_errors=True)
+        done.append(ExportedMonth(month, total, [final / f.name for f in files]))
+    return done
