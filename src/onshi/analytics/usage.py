@@ -143,6 +143,8 @@ class UsageAnalytics:
         return self.source.months(self.con)
 
     def _prepare(self, months: Sequence[str] | None, with_users: bool) -> None:
+        if isinstance(self.source, DatabaseLog):
+            months, with_users = None, True  # the database aggregate holds every month (and is cached)
         key = (tuple(months) if months is not None else None, with_users)
         if self._registered != key:
             self.source.register(self.con, months, with_users=with_users)
@@ -177,11 +179,14 @@ class UsageAnalytics:
         self._prepare(months, with_users=basis != "online")
         params: list = []
 
-        def filters(exprs: dict) -> str:
+        def filters(exprs: dict, with_months: bool = True) -> str:
             parts = []
             for d, v in where.items():
                 parts.append(f"{exprs[d]} = ?")
                 params.append(v)
+            if with_months and months is not None:
+                parts.append(f"{exprs['month']} IN ({', '.join('?' for _ in months)})")
+                params.extend(months)
             return "".join(f" AND {p}" for p in parts)
 
         if basis == "online":
@@ -205,14 +210,11 @@ class UsageAnalytics:
             csel = ", ".join(f"{_CLAIM_DIMENSIONS[d]} AS {d}" for d in dims)
             lgroup = f" GROUP BY {', '.join(DIMENSIONS[d] for d in dims)}" if dims else ""
             cgroup = f" GROUP BY {', '.join(_CLAIM_DIMENSIONS[d] for d in dims)}" if dims else ""
-            month_filter = ""
-            if months is not None:
-                month_filter = " AND c.month IN (" + ", ".join("?" for _ in months) + ")"
             lwhere = filters(DIMENSIONS)
             lparams = list(params)
             params.clear()
             cwhere = filters(_CLAIM_DIMENSIONS)
-            cparams = list(params) + (list(months) if months is not None else [])
+            cparams = list(params)
             key_cols = ", ".join(dims)
             joined = (f"USING ({key_cols})" if dims else "ON true")
             sql = f"""
@@ -220,7 +222,7 @@ class UsageAnalytics:
                            WHERE {log_filter}{lwhere}{lgroup}),
                      c AS (SELECT {csel + ', ' if csel else ''}sum(c.claims) AS den
                            FROM claims c LEFT JOIN institutions i USING (institution_code)
-                           WHERE {claim_filter}{cwhere}{month_filter}{cgroup})
+                           WHERE {claim_filter}{cwhere}{cgroup})
                 SELECT {key_cols + ', ' if dims else ''}coalesce(l.num, 0), coalesce(c.den, 0)
                 FROM l FULL OUTER JOIN c {joined}
             """

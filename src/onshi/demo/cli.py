@@ -125,8 +125,36 @@ def ensure_demo(members: int = 2000, seed: int = 42) -> dict:
     if ensure_demo_users is not None:
         with unit_of_work() as s:
             state["users"] = [[u.username, u.password, u.role, u.scope] for u in ensure_demo_users(s)]
+    ensure_traffic(state)
     state_file.write_text(json.dumps(state, ensure_ascii=False, indent=1))
     return state
+
+
+@demo_app.command("traffic")
+def traffic_cmd(months: int = typer.Option(12, min=1, max=60, help="how many months of traffic"),
+                until: Optional[str] = typer.Option(None, help="last month YYYY-MM (default: last complete month)"),
+                seed: int = typer.Option(7), scale: float = typer.Option(1.0, min=0.01, help="volume multiplier")) -> None:
+    """Simulate verification logs and claim counts (5% → 30% card use in a year) for the analytics pages."""
+    from onshi.demo.traffic import simulate_traffic
+
+    with unit_of_work() as s, _progress() as prog:
+        task = prog.add_task("traffic", total=None)
+        report = simulate_traffic(s, months=months, until=until, seed=seed, scale=scale,
+                                  progress=lambda n, total: prog.update(task, completed=n, total=total))
+    console.print(f"{report.months[0]}–{report.months[-1]}: {report.verifications:,} verifications at "
+                  f"{report.institutions} institutions, {report.claim_rows:,} claim-count rows")
+
+
+def ensure_traffic(state: dict) -> None:
+    """The demo's analytics data: twelve months of simulated traffic, once."""
+    from onshi.demo.traffic import simulate_traffic
+
+    if state.get("traffic"):
+        return
+    with unit_of_work() as s, _progress() as prog:
+        task = prog.add_task("demo traffic (12 months)", total=None)
+        report = simulate_traffic(s, months=12, progress=lambda n, total: prog.update(task, completed=n, total=total))
+    state["traffic"] = [report.months[0], report.months[-1]]
 
 
 @demo_app.command("run")

@@ -24,6 +24,7 @@ ROLES = {
     "clinic": "医療機関 受付",
     "clerk": "保険者 事務担当",
     "supervisor": "保険者 監督者",
+    "analyst": "分析担当",
     "admin": "システム管理者",
 }
 INSURER_ROLES = ("clerk", "supervisor")
@@ -184,7 +185,8 @@ def ensure_demo_users(session: Session, *, institution_code: str | None = None,
         insurers = registry.list_insurers(session)
         insurer_number = showcase.number if showcase else insurers[0].number if insurers else None
     wanted = [("reception", "受付 一郎", "clinic"), ("clerk", "事務 花子", "clerk"),
-              ("supervisor", "監督 次郎", "supervisor"), ("admin", "管理 三郎", "admin")]
+              ("supervisor", "監督 次郎", "supervisor"), ("analyst", "分析 桜", "analyst"),
+              ("admin", "管理 三郎", "admin")]
     out = []
     for username, name, role in wanted:
         if get_by_username(session, username) is None:

@@ -22,7 +22,8 @@ from onshi.web.pages.common import jst, render
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(get_session)]
 
-HOME = {"clinic": "/reception", "clerk": "/office", "supervisor": "/office", "admin": "/admin/users"}
+HOME = {"clinic": "/reception", "clerk": "/office", "supervisor": "/office", "analyst": "/analytics",
+        "admin": "/admin/users"}
 
 
 def _safe_next(value: str | None) -> str | None:

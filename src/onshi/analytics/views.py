@@ -1,0 +1,122 @@
+"""Analytics screens and API: the usage-rate dashboard with charts, incentives per institution, the KPI sheet.
+
+For the roles ``analyst`` (分析担当) and ``supervisor`` (保険者 監督者); everyone else gets 403, a visitor who
+is not signed in is sent to the sign-in page (HTML) or gets 401 (API).  Everything here is an aggregate — no
+page shows a person — so nothing here is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from onshi.analytics.dashboard import BASIS_LABELS, KYOKAI_TARGET, chart_bytes, overview
+from onshi.analytics.usage import BASES, DIMENSIONS, FACILITY_TYPES, AnalyticsError, UsageAnalytics
+from sqlalchemy.orm import Session
+
+from onshi.web.auth import current_user_or_none, require
+from onshi.web.deps import get_session
+from onshi.web.models import WebUser
+from onshi.web.pages.common import render
+
+router = APIRouter(include_in_schema=False, prefix="/analytics")
+api = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+Analyst = Annotated[WebUser, Depends(require("analyst", "supervisor"))]
+MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+def api_analyst(request: Request, session: Session = Depends(get_session)) -> WebUser:  # noqa: B008
+    """The API's guard: 401 without a signed-in session, 403 for other roles (JSON, never a redirect)."""
+    user = current_user_or_none(request, session)
+    if user is None:
+        raise HTTPException(401, "sign in as analyst or supervisor")
+    if user.role not in ("analyst", "supervisor"):
+        raise HTTPException(403, "analytics are for the analyst and supervisor roles")
+    return user
+
+
+ApiAnalyst = Annotated[WebUser, Depends(api_analyst)]
+
+
+def _ua(request: Request) -> UsageAnalytics:
+    return UsageAnalytics(request.app.state.engine)
+
+
+def _clean(basis: str, facility_type: str | None) -> tuple[str, str | None]:
+    if basis not in BASES:
+        raise HTTPException(422, f"basis must be one of {', '.join(BASES)}")
+    facility_type = facility_type or None
+    if facility_type and facility_type not in FACILITY_TYPES:
+        raise HTTPException(422, f"facility_type must be one of {', '.join(FACILITY_TYPES)}")
+    return basis, facility_type
+
+
+@router.get("")
+def dashboard(request: Request, user: Analyst, month: str | None = None, basis: str = "online",
+              facility_type: str | None = None):
+    """マイナ保険証利用率: trend, prefecture ranking, facility types and the distribution of facility rates."""
+    basis, facility_type = _clean(basis, facility_type)
+    ua = _ua(request)
+    try:
+        ov = overview(ua, month=month or None, basis=basis, facility_type=facility_type)
+    except ValueError as exc:
+        ov, error = overview(ua, basis=basis, facility_type=facility_type), str(exc)
+    else:
+        error = None
+    finally:
+        ua.close()
+    query = f"month={ov.month or ''}&basis={basis}&facility_type={facility_type or ''}"
+    return render(request, "analytics/dashboard.html", {
+        "ov": ov, "bases": BASIS_LABELS, "basis_help": BASES, "facility_types": FACILITY_TYPES, "query": query,
+        "target": KYOKAI_TARGET, "errors": [error] if error else None})
+
+
+@router.get("/chart/{kind}.{fmt}")
+def chart(request: Request, user: Analyst, kind: str, fmt: str, month: str | None = None, basis: str = "online",
+          facility_type: str | None = None) -> Response:
+    """A chart as SVG or PNG (the same drawing as ``onshi analytics chart``)."""
+    basis, facility_type = _clean(basis, facility_type)
+    if fmt not in MEDIA or kind not in ("trend", "ranking", "distribution"):
+        raise HTTPException(404, "chart is trend, ranking or distribution; format svg or png")
+    ua = _ua(request)
+    try:
+        data = chart_bytes(ua, kind, fmt=fmt, month=month or None, basis=basis, facility_type=facility_type)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    finally:
+        ua.close()
+    return Response(data, media_type=MEDIA[fmt], headers={"Cache-Control": "private, max-age=60"})
+
+
+@api.get("/usage-rates", summary="マイナ保険証利用率 broken down by the given dimensions")
+def usage_rates(request: Request, user: ApiAnalyst, basis: str = "online",
+                by: Annotated[list[str], Query()] = ["month"],  # noqa: B006 - FastAPI reads the default
+                month: Annotated[list[str] | None, Query()] = None) -> dict:
+    """Numerator, denominator and rate for each group; ``by`` is any of month, prefecture, facility_type,
+    institution, insurer, branch, setting."""
+    basis, _ = _clean(basis, None)
+    bad = [d for d in by if d not in DIMENSIONS]
+    if bad:
+        raise HTTPException(422, f"unknown breakdown {bad[0]!r}: use {', '.join(DIMENSIONS)}")
+    ua = _ua(request)
+    try:
+        rows = ua.rates(basis=basis, by=by, months=month or None)
+    except (AnalyticsError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    finally:
+        ua.close()
+    return {"basis": basis, "definition": BASES[basis], "by": by,
+            "rows": [{**r.keys, "numerator": r.numerator, "denominator": r.denominator, "rate": r.rate}
+                     for r in rows]}
+
+
+def install(app) -> None:
+    app.include_router(router)
+    app.include_router(api)
+    try:
+        from onshi.analytics.pages import router as more
+    except ImportError:
+        return
+    app.include_router(more)
