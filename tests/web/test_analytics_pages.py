@@ -1,0 +1,102 @@
+"""The analytics dashboard: who may see it, what it shows, its charts and API — through the real app, and in
+headless chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from onshi.store.db import unit_of_work
+from tests.web.conftest import IMG, PASSWORD, sign_in
+from tests.web.test_auth import login
+
+
+@pytest.fixture
+def traffic(world):
+    """Three months of simulated traffic (small) and an analyst."""
+    from onshi.demo.traffic import simulate_traffic
+    from onshi.web import users
+
+    with unit_of_work() as s:
+        report = simulate_traffic(s, months=12, until="2026-10", scale=0.08)
+        users.add_user(s, username="analyst", password=PASSWORD, role="analyst", display_name="分析 桜")
+    return report
+
+
+def test_analyst_sees_rates_ranking_and_charts(client, traffic):
+    r = login(client, "analyst")
+    assert r.status_code == 303 and r.headers["location"] == "/analytics"
+    page = client.get("/analytics")
+    assert page.status_code == 200
+    html = page.text
+    assert "マイナ保険証利用率" in html and "2026-10" in html
+    assert html.count('<tr class="top5">') == 5 and html.count('<tr class="bottom5">') == 5
+    for pref in ("北海道", "沖縄県", "東京都"):
+        assert pref in html
+    svg = client.get("/analytics/chart/trend.svg?month=2026-10&basis=online")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.content.lstrip().startswith(b"<?xml") and b"<svg" in svg.content
+    png = client.get("/analytics/chart/ranking.png?month=2026-10&basis=receipt&facility_type=hospital")
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/analytics/chart/pie.svg").status_code == 404
+    assert client.get("/analytics/chart/trend.svg?basis=visits").status_code == 422
+    filtered = client.get("/analytics?month=2026-05&basis=kyokai")
+    assert filtered.status_code == 200 and 'value="2026-05" selected' in filtered.text
+
+
+def test_usage_rate_api(client, traffic):
+    assert client.get("/api/v1/analytics/usage-rates").status_code == 401
+    login(client, "analyst")
+    r = client.get("/api/v1/analytics/usage-rates", params={"basis": "receipt", "by": ["month", "facility_type"],
+                                                             "month": ["2026-10"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["basis"] == "receipt" and len(body["rows"]) == 4
+    for row in body["rows"]:
+        assert row["month"] == "2026-10" and 0 < row["rate"] < 1
+        assert row["rate"] == pytest.approx(row["numerator"] / row["denominator"])
+    assert client.get("/api/v1/analytics/usage-rates", params={"by": "doctor"}).status_code == 422
+    bad = client.get("/api/v1/analytics/usage-rates", params={"basis": "receipt", "by": "insurer"})
+    assert bad.status_code == 422 and "kyokai" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize("username", ["reception", "clerk", "admin"])
+def test_other_roles_get_403_and_no_figures(client, traffic, username):
+    login(client, username)
+    r = client.get("/analytics")
+    assert r.status_code == 403 and "全国" not in r.text
+    assert client.get("/analytics/chart/trend.svg").status_code == 403
+    assert client.get("/api/v1/analytics/usage-rates").status_code == 403
+
+
+def test_anonymous_is_sent_to_sign_in(client, traffic):
+    r = client.get("/analytics", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/analytics")
+
+
+def test_supervisor_reaches_the_dashboard_from_the_menu(client, traffic):
+    login(client, "supervisor")
+    assert 'href="/analytics"' in client.get("/office").text
+    assert client.get("/analytics").status_code == 200
+
+
+@pytest.mark.browser
+def test_dashboard_in_chromium(page, traffic):
+    sign_in(page, "analyst")
+    assert page.url.endswith("/analytics")
+    page.wait_for_load_state("networkidle")
+    for chart in ("chart-trend", "chart-distribution", "chart-ranking"):
+        loaded = page.eval_on_selector(f"[data-testid={chart}]", "img => img.complete && img.naturalWidth > 0")
+        assert loaded, chart
+    assert page.locator("[data-testid=ranking] tbody tr").count() == 47
+    rate = page.inner_text("[data-testid=national-rate]")
+    assert rate.endswith("%") and 15 < float(rate[:-1]) < 45
+    page.select_option("select[name=facility_type]", "hospital")
+    page.click("form[data-testid=filters] button")
+    page.wait_for_load_state("networkidle")
+    assert "facility_type=hospital" in page.url
+    assert page.eval_on_selector("[data-testid=chart-trend]", "img => img.naturalWidth > 0")
+    page.goto("/analytics")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(IMG / "analytics-dashboard.png"), full_page=False)
+    page.set_viewport_size({"width": 1280, "height": 2400})
+    page.screenshot(path=str(IMG / "analytics-dashboard-full.png"), full_page=True)
