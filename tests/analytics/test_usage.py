@@ -55,9 +55,9 @@ A, B = "1310000011", "1310000029"
 def small_world(engine):
     """Two institutions in Tokyo, March and April 2025.
 
-    A (clinic), March: patients p1 (card twice), p2 (card), p3 (numbers), p4 (numbers, 健保組合 card), p5 inpatient card.
+    A (clinic), March: patients p1 (card twice), p2 (card), p3 (numbers), p4 (健保組合, card), p5 inpatient card.
     B (hospital), March: p1 again by card (another institution: another claim), p6 numbers.
-    April: A only, p1 card, p2 numbers.
+    April: A only, p1 card, p2 numbers, p7 card (国保).
     """
     institutions(engine, (A, "13", "clinic"), (B, "13", "hospital"))
     m, a = date(2025, 3, 3), date(2025, 4, 7)
@@ -67,9 +67,10 @@ def small_world(engine):
         row(A, m, "card", "p5", setting="inpatient"),
         row(B, m, "card", "p1", ftype="hospital"), row(B, m, "numbers", "p6", ftype="hospital"),
         row(A, a, "card", "p1"), row(A, a, "numbers", "p2"),
+        row(A, a, "card", "p7", insurer="010017"),  # 北海道の国保: six digits starting with 01, not 協会けんぽ
     ])
     claims(engine, [(A, "2025-03", "outpatient", "", 6), (A, "2025-03", "inpatient", "", 1),
-                    (B, "2025-03", "outpatient", "", 2), (A, "2025-04", "outpatient", "", 2),
+                    (B, "2025-03", "outpatient", "", 2), (A, "2025-04", "outpatient", "", 3),
                     (A, "2025-03", "outpatient", KYOKAI_TOKYO, 4), (B, "2025-03", "outpatient", KYOKAI_TOKYO, 2),
                     (A, "2025-04", "outpatient", KYOKAI_TOKYO, 2)])
     return engine
@@ -80,7 +81,7 @@ def test_online_basis_counts_verifications(small_world):
     by_month = {r.keys["month"]: r for r in ua.rates(basis="online", by=("month",))}
     assert (by_month["2025-03"].numerator, by_month["2025-03"].denominator) == (6, 8)
     assert by_month["2025-03"].percent == 75.0
-    assert (by_month["2025-04"].numerator, by_month["2025-04"].denominator) == (1, 2)
+    assert (by_month["2025-04"].numerator, by_month["2025-04"].denominator) == (2, 3)
     by_ft = {r.keys["facility_type"]: r for r in ua.rates(basis="online", by=("facility_type",), months=["2025-03"])}
     assert (by_ft["hospital"].numerator, by_ft["hospital"].denominator) == (1, 2)
     assert (by_ft["clinic"].numerator, by_ft["clinic"].denominator) == (5, 6)
@@ -192,7 +193,7 @@ def test_parquet_export_and_database_give_the_same_figures(small_world, tmp_path
     from onshi.analytics.export import export_log
 
     done = export_log(tmp_path / "log", engine=small_world)
-    assert [(d.month, d.rows) for d in done] == [("2025-03", 8), ("2025-04", 2)]
+    assert [(d.month, d.rows) for d in done] == [("2025-03", 8), ("2025-04", 3)]
     db = UsageAnalytics(small_world)
     pq = UsageAnalytics.over_parquet(tmp_path / "log", engine=small_world)
     for basis in ("online", "receipt", "kyokai"):
@@ -218,8 +219,8 @@ def test_the_database_aggregate_is_recomputed_when_the_log_changes(small_world):
     before = UsageAnalytics(small_world).rate(months=["2025-04"])
     put(small_world, [row(A, date(2025, 4, 8), "card", "p9")])
     after = UsageAnalytics(small_world).rate(months=["2025-04"])
-    assert (before.numerator, before.denominator) == (1, 2)
-    assert (after.numerator, after.denominator) == (2, 3)
+    assert (before.numerator, before.denominator) == (2, 3)
+    assert (after.numerator, after.denominator) == (3, 4)
 
 
 @given(st.integers(2000, 2100), st.integers(1, 12))

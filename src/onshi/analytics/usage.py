@@ -203,8 +203,10 @@ class UsageAnalytics:
                                          "for a breakdown by insurer")
                 log_filter, claim_filter = "true", "c.insurer_number = ''"
             else:  # kyokai
-                log_filter = f"setting = 'outpatient' AND substr(insurer_number, 1, 2) = '{KYOKAI_LAW_NUMBER}'"
-                claim_filter = (f"c.setting = 'outpatient' AND c.insurer_number <> '' "
+                # 8-digit numbers with 法別番号 01 (a 6-digit 国保 number of Hokkaido also starts with 01)
+                log_filter = (f"setting = 'outpatient' AND length(insurer_number) = 8 "
+                              f"AND substr(insurer_number, 1, 2) = '{KYOKAI_LAW_NUMBER}'")
+                claim_filter = (f"c.setting = 'outpatient' AND length(c.insurer_number) = 8 "
                                 f"AND substr(c.insurer_number, 1, 2) = '{KYOKAI_LAW_NUMBER}'")
             lsel = ", ".join(f"{DIMENSIONS[d]} AS {d}" for d in dims)
             csel = ", ".join(f"{_CLAIM_DIMENSIONS[d]} AS {d}" for d in dims)
