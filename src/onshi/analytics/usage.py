@@ -294,3 +294,11 @@ def usage_rate_kpi(engine, fiscal_year: int, branch: str = "00") -> float | None
         return round(100 * rows[-1].rate, 2) if rows else None
     finally:
         ua.close()
+
+
+def system_actuals(session, fiscal_year: int, branch: str = "00") -> dict[str, float]:
+    """The KPI actuals the system computes itself, keyed by the catalogue's ``computed_by`` (see
+    :mod:`onshi.analytics.kpi_actuals`)."""
+    from onshi.analytics.kpi_actuals import system_actuals as compute
+
+    return compute(session, fiscal_year, branch)
