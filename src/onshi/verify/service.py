@@ -10,28 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
-from dataclasses import replace
+import threading
+import time
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, insert, or_, select, true
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from onshi.exchange import cards as card_service
-from onshi.exchange import linkage
-from onshi.exchange.models import IndexedQualification
+from onshi.exchange.models import IndexedQualification, LinkageCheck
 from onshi.privacy.models import AuditEntry
 from onshi.privacy.crypto import vault
+from onshi.rules.co_pay import co_pay_ratio, late_elderly_transition
 from onshi.store.db import utcnow
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
 from onshi.verify.result import (
+    CardClassification,
     Consent,
     ConsentKind,
     ConsentStatus,
     ElderlyInfo,
     LimitInfo,
+    LossReason,
+    PersonalFamily,
     QualificationAnswer,
     ReferenceClass,
+    Sex,
     Validity,
     VerificationError,
     VerificationOutcome,
@@ -82,6 +91,84 @@ def revoke_institution(session: Session, code: str) -> None:
     if inst is None:
         raise ValueError(f"unknown institution {code}")
     inst.revoked_at = utcnow()
+    institution_cache.discard(inst.token_digest)
+
+
+@dataclass(frozen=True)
+class AuthenticatedInstitution:
+    """What a verification needs of the institution behind a credential (a snapshot, not an ORM object)."""
+
+    id: int
+    code: str
+    name: str
+    prefecture_code: str
+    facility_type: str
+    revoked_at: None = None
+
+
+class InstitutionCache:
+    """Token digest → :class:`AuthenticatedInstitution`, per process, for at most *ttl* seconds.
+
+    Only the verification endpoints use it, and they pass ``check_revoked=True`` to :func:`verify`: the
+    lookup statement reads the institution's ``revoked_at`` by id in the same round trip, so a revocation
+    stops answers at once in every worker — the cache saves the separate authentication query, it does not
+    delay a revocation.  What the TTL bounds is how long a changed name or prefecture (which go into the
+    usage log) stays stale, and how long a revoked credential still gets a 422 instead of a 401 for a request
+    rejected before the lookup (a malformed body, a date of care too far ahead) — answers that say nothing
+    about anyone.  Unknown tokens are never cached.  ``ONSHI_AUTH_CACHE_SECONDS=0`` turns the cache off.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 20_000):
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: dict[str, tuple[float, AuthenticatedInstitution]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> AuthenticatedInstitution | None:
+        hit = self._entries.get(digest)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            self.discard(digest)
+            return None
+        return hit[1]
+
+    def put(self, digest: str, inst: AuthenticatedInstitution) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            while len(self._entries) >= self.max_entries:  # oldest first (dicts keep insertion order)
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[digest] = (time.monotonic() + self.ttl, inst)
+
+    def discard(self, digest: str | None) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+institution_cache = InstitutionCache(float(os.environ.get("ONSHI_AUTH_CACHE_SECONDS", "60")))
+
+
+def authenticate_cached(db: Session | Connection, token: str | None) -> AuthenticatedInstitution:
+    """:func:`authenticate` through :data:`institution_cache`; use with ``verify(..., check_revoked=True)``."""
+    if not token:
+        raise AuthError("no credential")
+    digest = _digest(token)
+    inst = institution_cache.get(digest)
+    if inst is not None:
+        return inst
+    i = Institution.__table__.c
+    row = db.execute(select(i.id, i.code, i.name, i.prefecture_code, i.facility_type, i.revoked_at)
+                     .where(i.token_digest == digest)).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthError("unknown or revoked credential")
+    inst = AuthenticatedInstitution(id=row.id, code=row.code, name=row.name, prefecture_code=row.prefecture_code,
+                                    facility_type=row.facility_type)
+    institution_cache.put(digest, inst)
+    return inst
 
 
 # ---------------------------------------------------------------- building answers
@@ -100,10 +187,17 @@ def _limit_on(certs: list, day: date) -> dict | None:
     return None
 
 
-def _consents(session: Session, person_id: int, institution_code: str, now: datetime) -> dict[str, Consent]:
+def _connection(db: Session | Connection) -> Connection:
+    if isinstance(db, Session):
+        db.flush()  # ORM objects the caller added are visible to the Core statements below
+        return db.connection()
+    return db
+
+
+def _consents(db: Session | Connection, person_id: int, institution_code: str, now: datetime) -> dict[str, Consent]:
     out: dict[str, Consent] = {}
-    cr = ConsentRecord
-    for c in session.execute(select(cr.kind, cr.consented, cr.consented_at, cr.expires_at).where(
+    cr = ConsentRecord.__table__.c
+    for c in _connection(db).execute(select(cr.kind, cr.consented, cr.consented_at, cr.expires_at).where(
             cr.person_id == person_id, cr.institution_code == institution_code).order_by(cr.consented_at)):
         if not c.consented:
             status = ConsentStatus.NONE
@@ -116,29 +210,27 @@ def _consents(session: Session, person_id: int, institution_code: str, now: date
     return out
 
 
-def record_consents(session: Session, *, person_id: int, institution_code: str, kinds: dict[str, bool],
+def record_consents(db: Session | Connection, *, person_id: int, institution_code: str, kinds: dict[str, bool],
                     now: datetime, method: str, valid_for: timedelta = timedelta(hours=24)) -> None:
     """Record the patient's answers at the reader (or the 限度額 flag of a numbers request)."""
-    for kind, given in kinds.items():
-        ConsentKind(kind)  # validates the name
-        session.add(ConsentRecord(person_id=person_id, institution_code=institution_code, kind=kind,
-                                  consented=bool(given), consented_at=now, expires_at=now + valid_for,
-                                  method=method))
+    rows = [{"person_id": person_id, "institution_code": institution_code, "kind": ConsentKind(kind).value,
+             "consented": bool(given), "consented_at": now, "expires_at": now + valid_for, "method": method}
+            for kind, given in kinds.items()]  # ConsentKind(kind) validates the name
+    if rows:
+        _connection(db).execute(insert(ConsentRecord.__table__), rows)
 
 
-def build_answer(session: Session, row: IndexedQualification, req: VerificationRequest, institution: Institution,
-                 now: datetime) -> QualificationAnswer:
-    from onshi.rules.co_pay import co_pay_ratio
-
+def build_answer(row, req: VerificationRequest, consents: dict[str, Consent],
+                 reference_number: str | None) -> QualificationAnswer:
+    """One answer from an index row (the lookup's columns), the patient's consents here and the 照会番号."""
     day = req.care_date
-    income_cert = next((c for c in row.limit_certificates if c.get("income_exemption")), None)
     cp = None
     if row.acquisition_date <= day and (row.loss_date is None or day < row.loss_date):
+        income_cert = next((c for c in row.limit_certificates if c.get("income_exemption")), None)
         cp = co_pay_ratio(birth_date=row.birth_date, on=day, member_birth_date=row.member_birth_date,
                           member_monthly_remuneration=_remuneration_on(row.remuneration, day),
                           income_exemption_from=date.fromisoformat(income_cert["from"]) if income_cert else None,
                           acquisition_date=row.acquisition_date)
-    consents = _consents(session, row.person_id, institution.code, now)
     limit_consent = consents.get(ConsentKind.LIMIT.value)
     limit = None
     if limit_consent is not None and limit_consent.status == ConsentStatus.GIVEN:
@@ -153,12 +245,6 @@ def build_answer(session: Session, row: IndexedQualification, req: VerificationR
     if cp is not None and cp.elderly:
         elderly = ElderlyInfo(certificate_date=cp.elderly_valid_from, valid_from=cp.elderly_valid_from,
                               valid_to=cp.elderly_valid_to, ratio_tenths=cp.ratio_tenths)
-    ref = session.scalar(select(ReferenceNumber.reference_number).where(
-        ReferenceNumber.institution_code == institution.code, ReferenceNumber.insurer_number == row.insurer_number,
-        ReferenceNumber.symbol == row.symbol, ReferenceNumber.number == row.number,
-        (ReferenceNumber.branch == row.branch) | ReferenceNumber.branch.is_(None)))
-    from onshi.rules.co_pay import late_elderly_transition
-    from onshi.verify.result import CardClassification, LossReason, PersonalFamily, Sex
 
     loss, reason = row.loss_date, row.loss_reason
     if loss and loss > day and loss in (late_elderly_transition(row.birth_date),
@@ -179,32 +265,89 @@ def build_answer(session: Session, row: IndexedQualification, req: VerificationR
         co_pay_ratio_tenths=cp.ratio_tenths if cp else None, preschool=bool(cp and cp.preschool),
         elderly=elderly, limit_consent=limit_consent, limit=limit,
         other_consents=tuple(c for k, c in consents.items() if k != ConsentKind.LIMIT.value),
-        reference_number=ref, arbitrary_identifier=req.arbitrary_identifier,
+        reference_number=reference_number, arbitrary_identifier=req.arbitrary_identifier,
     )
+
+
+# ---------------------------------------------------------------- the lookup: one statement
+
+#: the index columns an answer is built from
+ANSWER_COLUMNS = ("qualification_id", "person_id", "insurer_number", "insurer_name", "symbol", "number", "branch",
+                  "role", "card_classification", "name", "name_kana", "insured_name", "birth_date",
+                  "member_birth_date", "sex", "postal_code", "address", "acquisition_date", "loss_date",
+                  "loss_reason", "remuneration", "limit_certificates")
+
+
+@lru_cache(maxsize=None)
+def lookup_statement(by: str):
+    """The one statement a verification reads with, built once per form (SQLAlchemy caches its compilation).
+
+    *by* is ``"numbers"``, ``"numbers_branch"`` (枝番 given) or ``"person"`` (a card).  It returns every index
+    row of the people the request matches — the answer and the rows that decide 無効（新しい資格あり） — each
+    with ``matched`` (the row itself matches the request), ``blocked`` (the latest 紐付け check of the person is
+    an uncleared mismatch: the rule of :func:`onshi.exchange.linkage.is_blocked`), ``has_consents`` (the
+    person has consents recorded at this institution) and ``reference_number`` (the institution's 照会番号 for
+    the row's numbers).  The rows hang off the institution's own row by a LEFT JOIN, so the statement always
+    returns at least one row and ``revoked_at`` says whether the credential was revoked meanwhile.
+    Parameters: ``institution_id``, ``institution_code`` and ``person_id`` or ``insurer_number``, ``symbol``,
+    ``number``, ``birth_date`` (, ``branch``).
+    """
+    iq = IndexedQualification.__table__
+    inst = Institution.__table__
+    lc, cr, rn = LinkageCheck.__table__, ConsentRecord.__table__, ReferenceNumber.__table__
+    if by == "person":
+        where = iq.c.person_id == bindparam("person_id")
+        matched = true()
+    else:
+        m = iq.alias("m")
+
+        def numbers(t):
+            conds = [t.c.insurer_number == bindparam("insurer_number"), t.c.symbol == bindparam("symbol"),
+                     t.c.number == bindparam("number"), t.c.birth_date == bindparam("birth_date")]
+            if by == "numbers_branch":
+                conds.append(t.c.branch == bindparam("branch"))
+            return and_(*conds)
+
+        where = iq.c.person_id.in_(select(m.c.person_id).where(numbers(m)))
+        matched = numbers(iq)
+    code = bindparam("institution_code")
+    blocked = (select(and_(lc.c.status == "mismatch", lc.c.decision.is_(None)))
+               .where(lc.c.person_id == iq.c.person_id)
+               .order_by(lc.c.checked_at.desc(), lc.c.id.desc()).limit(1).scalar_subquery())
+    # a LIMIT 1 probe rather than EXISTS: PostgreSQL would hash every consent of the institution for EXISTS
+    has_consents = (select(cr.c.id).where(cr.c.person_id == iq.c.person_id, cr.c.institution_code == code)
+                    .limit(1).scalar_subquery().is_not(None))
+    reference = (select(rn.c.reference_number)
+                 .where(rn.c.institution_code == code, rn.c.insurer_number == iq.c.insurer_number,
+                        rn.c.symbol == iq.c.symbol, rn.c.number == iq.c.number,
+                        or_(rn.c.branch == iq.c.branch, rn.c.branch.is_(None)))
+                 .limit(1).scalar_subquery())
+    rows = select(*(iq.c[c] for c in ANSWER_COLUMNS), matched.label("matched"), blocked.label("blocked"),
+                  has_consents.label("has_consents"), reference.label("reference_number")).where(where).subquery("r")
+    return (select(inst.c.revoked_at, *rows.c).select_from(inst.outerjoin(rows, true()))
+            .where(inst.c.id == bindparam("institution_id")))
 
 
 # ---------------------------------------------------------------- the decision
 
-def _covers(row: IndexedQualification, day: date) -> bool:
+def _covers(row, day: date) -> bool:
     return row.acquisition_date <= day and (row.loss_date is None or day < row.loss_date)
 
 
-def _later_exists(rows_of_person: list[IndexedQualification], row: IndexedQualification, day: date) -> bool:
+def _later_exists(rows_of_person: list, row, day: date) -> bool:
     """Does the same person have a qualification registered that began after this one (and by the day of care)?"""
     return any(o.qualification_id != row.qualification_id and o.acquisition_date > row.acquisition_date
                and o.acquisition_date <= day for o in rows_of_person)
 
 
-def _decide(session: Session, candidates: list[IndexedQualification], day: date,
-            numbers_without_branch: bool, everything_of_persons: list[IndexedQualification] | None = None,
-            ) -> tuple[Validity, list[IndexedQualification]]:
+def _decide(candidates: list, day: date, numbers_without_branch: bool, everything_of_persons: list,
+            ) -> tuple[Validity, list]:
+    """The validity and the row that answers, from the matching rows and every row of the same people."""
     if not candidates:
         return Validity.NOT_FOUND, []
     if numbers_without_branch and len({c.person_id for c in candidates}) > 1:
         return Validity.MULTIPLE, []
-    person_ids = {c.person_id for c in candidates}
-    everything = everything_of_persons if everything_of_persons is not None else list(session.scalars(
-        select(IndexedQualification).where(IndexedQualification.person_id.in_(person_ids))))
+    everything = everything_of_persons
     covering = [c for c in candidates if _covers(c, day)]
     if covering:
         current = max(covering, key=lambda c: c.acquisition_date)
@@ -232,67 +375,120 @@ def _pseudonym(person_id: int) -> str:
     return hmac.new(vault().hash_key, f"patient:{person_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def verify(session: Session, req: VerificationRequest, institution: Institution, *,
-           now: datetime | None = None) -> VerificationOutcome:
-    """Answer one verification; the caller commits (the log and audit rows are in the same transaction)."""
+# ---------------------------------------------------------------- the usage log and the audit row
+
+_LOG_COLUMNS = ("occurred_at", "care_date", "institution_code", "prefecture_code", "facility_type", "method",
+                "validity", "setting", "insurer_number", "patient_key")
+_AUDIT_COLUMNS = ("at", "actor_kind", "actor_id", "action", "subject_kind", "subject_id", "detail")
+
+
+@lru_cache(maxsize=None)
+def _log_statement(with_audit: bool, dialect: str):
+    """INSERT of the usage-log row; on PostgreSQL with the audit row in the same statement (one round trip,
+    one atomic statement, so it is safe on an autocommit connection too)."""
+    log = insert(VerificationLogEntry.__table__).values({c: bindparam(c) for c in _LOG_COLUMNS})
+    if with_audit and dialect == "postgresql":
+        audit = insert(AuditEntry.__table__).values({c: bindparam(f"audit_{c}") for c in _AUDIT_COLUMNS})
+        log = log.add_cte(audit.cte("audit_row"))
+    return log
+
+
+def _write_log(conn: Connection, log: dict, audit: dict | None) -> None:
+    dialect = conn.dialect.name
+    if audit is not None and dialect == "postgresql":
+        conn.execute(_log_statement(True, dialect), {**log, **{f"audit_{k}": v for k, v in audit.items()}})
+        return
+    if audit is not None:
+        conn.execute(insert(AuditEntry.__table__), [audit])
+    conn.execute(_log_statement(False, dialect), log)
+
+
+# ---------------------------------------------------------------- the verification
+
+def verify(db: Session | Connection, req: VerificationRequest, institution, *, now: datetime | None = None,
+           check_revoked: bool = False) -> VerificationOutcome:
+    """Answer one verification from the index: one statement reads, one statement writes the usage log and
+    the audit row (two on SQLite).  The caller commits (the writes are in its transaction).
+
+    *db* is a Session or a Connection (the REST endpoint passes an autocommit connection when nothing but the
+    log is written).  *institution* is an :class:`Institution` or an :class:`AuthenticatedInstitution`; with
+    ``check_revoked=True`` a credential revoked since it was authenticated raises :class:`AuthError`.
+    """
     now = now or utcnow()
     if req.institution_code and req.institution_code != institution.code:
         raise VerificationError("E0002", "医療機関コードが認証された機関と一致しません (institution code does not "
                                 "match the credential)", "MedicalInstitutionCode")
     _check_request(req, now.date())
+    conn = _connection(db)
     warning = None
-    if req.reference_class == ReferenceClass.CARD:
-        card = card_service.get_card(session, req.card_serial or "")
-        if card is None:
-            validity, rows = Validity.NOT_FOUND, []
-        else:
+    by_card = req.reference_class == ReferenceClass.CARD
+    params = {"institution_id": institution.id, "institution_code": institution.code}
+    card = None
+    if by_card:
+        card = card_service.get_card(db if isinstance(db, Session) else Session(bind=conn), req.card_serial or "")
+        if card is not None:
             state = card_service.card_state(card, req.care_date)
             if not state.usable:
                 raise VerificationError("E0201" if state.reason == "expired" else "E0202",
                                         "マイナ保険証の電子証明書が失効しています" if state.reason == "expired"
                                         else "マイナ保険証の利用登録が解除されています", "card")
             warning = state.warning
-            candidates = list(session.scalars(select(IndexedQualification).where(
-                IndexedQualification.person_id == card.person_id)))
-            validity, rows = _decide(session, candidates, req.care_date, False)
+            params["person_id"] = card.person_id
+    else:
+        params.update(insurer_number=req.insurer_number, symbol=req.symbol or "", number=req.number,
+                      birth_date=req.birth_date)
+        if req.branch:
+            params["branch"] = req.branch
+
+    everything: list = []
+    if not by_card or card is not None:
+        result = conn.execute(lookup_statement("person" if by_card else "numbers_branch" if req.branch
+                                               else "numbers"), params).all()
+        if check_revoked and (not result or result[0].revoked_at is not None):
+            raise AuthError("revoked credential")
+        everything = [r for r in result if r.qualification_id is not None]
+    if by_card:
+        if card is None:
+            validity, rows = Validity.NOT_FOUND, []
+        else:
+            validity, rows = _decide(everything, req.care_date, False, everything)
             if validity == Validity.INVALID_NEWER_EXISTS:  # by card the newest registered qualification answers
-                newest = [c for c in candidates if _covers(c, req.care_date)]
+                newest = [c for c in everything if _covers(c, req.care_date)]
                 if newest:
                     validity, rows = Validity.VALID, [max(newest, key=lambda c: c.acquisition_date)]
     else:
-        iq = IndexedQualification
-        q = select(iq).where(iq.insurer_number == req.insurer_number, iq.symbol == (req.symbol or ""),
-                             iq.number == req.number, iq.birth_date == req.birth_date)
-        if req.branch:
-            q = q.where(iq.branch == req.branch)
-        candidates = list(session.scalars(q))
-        validity, rows = _decide(session, candidates, req.care_date, numbers_without_branch=not req.branch)
+        validity, rows = _decide([r for r in everything if r.matched], req.care_date,
+                                 numbers_without_branch=not req.branch, everything_of_persons=everything)
 
-    if rows and linkage.is_blocked(session, rows[0].person_id):
+    if rows and rows[0].blocked:
         validity, rows = Validity.NOT_FOUND, []
         warning = "保険者で登録内容を確認中です。資格確認書等で確認してください (record under review by the insurer)"
 
-    if rows and req.reference_class == ReferenceClass.NUMBERS and req.limit_consent:
-        record_consents(session, person_id=rows[0].person_id, institution_code=institution.code,
-                        kinds={ConsentKind.LIMIT.value: req.limit_consent}, now=now, method="numbers")
-    if rows and req.reference_class == ReferenceClass.CARD and req.reader_outcome:
-        consent_kinds = {k: v for k, v in (req.reader_outcome.get("consents") or {}).items()}
-        if consent_kinds:
-            record_consents(session, person_id=rows[0].person_id, institution_code=institution.code,
-                            kinds=consent_kinds, now=now, method="card")
-    session.flush()
-    answers = tuple(build_answer(session, r, req, institution, now) for r in rows)
-    method = "card" if req.reference_class == ReferenceClass.CARD else "numbers"
-    if rows:  # Core inserts: the unit-of-work machinery is most of the cost of two small rows
-        session.execute(insert(AuditEntry), [
-            {"at": now, "actor_kind": "institution", "actor_id": institution.code, "action": "verify",
-             "subject_kind": "person", "subject_id": str(r.person_id), "detail": f"method={method}"} for r in rows])
-    session.execute(insert(VerificationLogEntry), [{
+    consents: dict[str, Consent] = {}
+    if rows:
+        person_id = rows[0].person_id
+        recorded = False
+        if not by_card and req.limit_consent:
+            record_consents(conn, person_id=person_id, institution_code=institution.code,
+                            kinds={ConsentKind.LIMIT.value: req.limit_consent}, now=now, method="numbers")
+            recorded = True
+        if by_card and req.reader_outcome and req.reader_outcome.get("consents"):
+            record_consents(conn, person_id=person_id, institution_code=institution.code,
+                            kinds=dict(req.reader_outcome["consents"]), now=now, method="card")
+            recorded = True
+        if recorded or rows[0].has_consents:
+            consents = _consents(conn, person_id, institution.code, now)
+    answers = tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
+    method = "card" if by_card else "numbers"
+    _write_log(conn, {
         "occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
         "prefecture_code": institution.prefecture_code, "facility_type": institution.facility_type,
         "method": method, "validity": int(validity), "setting": "outpatient",
         "insurer_number": rows[0].insurer_number if rows else (req.insurer_number or None),
-        "patient_key": _pseudonym(rows[0].person_id) if rows else None}])
+        "patient_key": _pseudonym(rows[0].person_id) if rows else None},
+        {"at": now, "actor_kind": "institution", "actor_id": institution.code, "action": "verify",
+         "subject_kind": "person", "subject_id": str(rows[0].person_id), "detail": f"method={method}"}
+        if rows else None)
     return VerificationOutcome(validity=validity, answers=answers, warning=warning)
 
 
