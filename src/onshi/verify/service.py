@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, insert, or_, select, true
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from onshi.exchange import cards as card_service
@@ -152,8 +152,11 @@ class InstitutionCache:
 institution_cache = InstitutionCache(float(os.environ.get("ONSHI_AUTH_CACHE_SECONDS", "60")))
 
 
-def authenticate_cached(db: Session | Connection, token: str | None) -> AuthenticatedInstitution:
-    """:func:`authenticate` through :data:`institution_cache`; use with ``verify(..., check_revoked=True)``."""
+def authenticate_cached(db: Engine | Session | Connection, token: str | None) -> AuthenticatedInstitution:
+    """:func:`authenticate` through :data:`institution_cache`; use with ``verify(..., check_revoked=True)``.
+
+    Given an Engine, a connection is taken only on a cache miss.
+    """
     if not token:
         raise AuthError("no credential")
     digest = _digest(token)
@@ -161,8 +164,12 @@ def authenticate_cached(db: Session | Connection, token: str | None) -> Authenti
     if inst is not None:
         return inst
     i = Institution.__table__.c
-    row = db.execute(select(i.id, i.code, i.name, i.prefecture_code, i.facility_type, i.revoked_at)
-                     .where(i.token_digest == digest)).first()
+    q = select(i.id, i.code, i.name, i.prefecture_code, i.facility_type, i.revoked_at).where(i.token_digest == digest)
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            row = conn.execute(q).first()
+    else:
+        row = db.execute(q).first()
     if row is None or row.revoked_at is not None:
         raise AuthError("unknown or revoked credential")
     inst = AuthenticatedInstitution(id=row.id, code=row.code, name=row.name, prefecture_code=row.prefecture_code,
@@ -328,6 +335,49 @@ def lookup_statement(by: str):
             .where(inst.c.id == bindparam("institution_id")))
 
 
+class _CompiledForDriver:
+    """A Core SELECT compiled once for PostgreSQL and run on the driver's cursor, as a prepared statement.
+
+    SQLAlchemy's per-execution work (cache key, parameter processing, result metadata from 27 column
+    descriptions) is about as much CPU as the round trip itself; psycopg already returns the Python types the
+    answer needs (dates, booleans, parsed JSON).  Rows are named tuples with the statement's column keys.
+    """
+
+    def __init__(self, stmt, dialect):
+        from collections import namedtuple
+
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.fixed = {k: v for k, v in compiled.construct_params(_check=False).items() if v is not None}
+        self.row = namedtuple("IndexRow", list(stmt.selected_columns.keys()))
+
+    def all(self, conn: Connection, params: dict) -> list:
+        from sqlalchemy.exc import DBAPIError
+
+        driver = conn.connection.driver_connection
+        try:
+            with driver.cursor() as cur:
+                cur.execute(self.sql, {**self.fixed, **params}, prepare=True)
+                return [self.row._make(r) for r in cur.fetchall()]
+        except driver.Error as exc:  # as SQLAlchemy would raise it, so that callers see one kind of error
+            broken = bool(getattr(driver, "broken", False) or driver.closed)
+            if broken:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(self.sql, params, exc, type(driver).Error, connection_invalidated=broken,
+                                      dialect=conn.dialect) from exc
+
+
+@lru_cache(maxsize=None)
+def _lookup_for_driver(by: str, dialect_name: str, dialect) -> _CompiledForDriver:
+    return _CompiledForDriver(lookup_statement(by), dialect)
+
+
+def _lookup(conn: Connection, by: str, params: dict) -> list:
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _lookup_for_driver(by, "postgresql", conn.dialect).all(conn, params)
+    return conn.execute(lookup_statement(by), params).all()
+
+
 # ---------------------------------------------------------------- the decision
 
 def _covers(row, day: date) -> bool:
@@ -406,13 +456,15 @@ def _write_log(conn: Connection, log: dict, audit: dict | None) -> None:
 # ---------------------------------------------------------------- the verification
 
 def verify(db: Session | Connection, req: VerificationRequest, institution, *, now: datetime | None = None,
-           check_revoked: bool = False) -> VerificationOutcome:
+           check_revoked: bool = False, record=None) -> VerificationOutcome:
     """Answer one verification from the index: one statement reads, one statement writes the usage log and
     the audit row (two on SQLite).  The caller commits (the writes are in its transaction).
 
     *db* is a Session or a Connection (the REST endpoint passes an autocommit connection when nothing but the
     log is written).  *institution* is an :class:`Institution` or an :class:`AuthenticatedInstitution`; with
     ``check_revoked=True`` a credential revoked since it was authenticated raises :class:`AuthError`.
+    *record*, if given, is called with the usage-log row and the audit row (or None) instead of writing them
+    here; the caller then must not answer before it has written them (:func:`write_log_batch`).
     """
     now = now or utcnow()
     if req.institution_code and req.institution_code != institution.code:
@@ -442,8 +494,7 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
 
     everything: list = []
     if not by_card or card is not None:
-        result = conn.execute(lookup_statement("person" if by_card else "numbers_branch" if req.branch
-                                               else "numbers"), params).all()
+        result = _lookup(conn, "person" if by_card else "numbers_branch" if req.branch else "numbers", params)
         if check_revoked and (not result or result[0].revoked_at is not None):
             raise AuthError("revoked credential")
         everything = [r for r in result if r.qualification_id is not None]
@@ -480,16 +531,58 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
             consents = _consents(conn, person_id, institution.code, now)
     answers = tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
     method = "card" if by_card else "numbers"
-    _write_log(conn, {
-        "occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
-        "prefecture_code": institution.prefecture_code, "facility_type": institution.facility_type,
-        "method": method, "validity": int(validity), "setting": "outpatient",
-        "insurer_number": rows[0].insurer_number if rows else (req.insurer_number or None),
-        "patient_key": _pseudonym(rows[0].person_id) if rows else None},
-        {"at": now, "actor_kind": "institution", "actor_id": institution.code, "action": "verify",
-         "subject_kind": "person", "subject_id": str(rows[0].person_id), "detail": f"method={method}"}
-        if rows else None)
+    log = {"occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
+           "prefecture_code": institution.prefecture_code, "facility_type": institution.facility_type,
+           "method": method, "validity": int(validity), "setting": "outpatient",
+           "insurer_number": rows[0].insurer_number if rows else (req.insurer_number or None),
+           "patient_key": _pseudonym(rows[0].person_id) if rows else None}
+    audit = {"at": now, "actor_kind": "institution", "actor_id": institution.code, "action": "verify",
+             "subject_kind": "person", "subject_id": str(rows[0].person_id), "detail": f"method={method}"} \
+        if rows else None
+    if record is None:
+        _write_log(conn, log, audit)
+    else:
+        record(log, audit)
     return VerificationOutcome(validity=validity, answers=answers, warning=warning)
+
+
+def write_log_batch(conn: Connection, logs: list[dict], audits: list[dict]) -> None:
+    """Write the usage-log and audit rows of several verifications (group commit, see
+    :func:`onshi.verify.views.answer`).  On PostgreSQL one statement, ``INSERT … SELECT FROM unnest(arrays)``
+    for both tables — on an autocommit connection it is its own transaction; elsewhere two executemany.
+    """
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        if audits:
+            conn.execute(insert(AuditEntry.__table__), audits)
+        conn.execute(insert(VerificationLogEntry.__table__), logs)
+        return
+    from sqlalchemy.exc import DBAPIError
+
+    params = {f"l_{c}": [r[c] for r in logs] for c in _LOG_COLUMNS}
+    params.update({f"a_{c}": [r[c] for r in audits] for c in _AUDIT_COLUMNS})
+    driver = conn.connection.driver_connection
+    try:
+        with driver.cursor() as cur:
+            cur.execute(_BATCH_SQL, params, prepare=True)
+    except driver.Error as exc:
+        broken = bool(getattr(driver, "broken", False) or driver.closed)
+        if broken:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(_BATCH_SQL, params, exc, type(driver).Error, connection_invalidated=broken,
+                                  dialect=conn.dialect) from exc
+
+
+def _unnest(table, columns: tuple[str, ...], prefix: str) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    types = [table.c[c].type.compile(dialect=dialect) for c in columns]
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest("
+            + ", ".join(f"%({prefix}{c})s::{t}[]" for c, t in zip(columns, types)) + ")")
+
+
+_BATCH_SQL = (f"WITH audit_rows AS ({_unnest(AuditEntry.__table__, _AUDIT_COLUMNS, 'a_')}) "
+              + _unnest(VerificationLogEntry.__table__, _LOG_COLUMNS, "l_"))
 
 
 # ---------------------------------------------------------------- 照会番号, fallback

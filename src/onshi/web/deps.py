@@ -22,6 +22,10 @@ def bearer_token(authorization: str | None = Header(default=None), x_onshi_token
     return x_onshi_token
 
 
+def unauthorized() -> HTTPException:
+    return HTTPException(status_code=401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+
+
 def current_institution(token: str | None = Depends(bearer_token), session: Session = Depends(get_session)):
     """The authenticated 医療機関; 401 (and nothing else) for a missing, unknown or revoked credential."""
     from onshi.verify.service import AuthError, authenticate
@@ -29,8 +33,27 @@ def current_institution(token: str | None = Depends(bearer_token), session: Sess
     try:
         return authenticate(session, token)
     except AuthError:
-        raise HTTPException(status_code=401, detail="authentication required",
-                            headers={"WWW-Authenticate": "Bearer"}) from None
+        raise unauthorized() from None
+
+
+async def _bearer_token(authorization: str | None = Header(default=None),
+                        x_onshi_token: str | None = Header(default=None)) -> str | None:
+    return bearer_token(authorization, x_onshi_token)
+
+
+async def verifying_institution(request: Request, token: str | None = Depends(_bearer_token)):
+    """:func:`current_institution` for the verification endpoints, from the per-process token cache.
+
+    Async, so FastAPI calls it on the event loop (no thread hop); a cache miss reads the institution once.
+    The snapshot it returns must go with ``verify(..., check_revoked=True)``, which re-reads the revocation in
+    the verification's own statement (see :class:`onshi.verify.service.InstitutionCache`).
+    """
+    from onshi.verify.service import AuthError, authenticate_cached
+
+    try:
+        return authenticate_cached(request.app.state.engine, token)
+    except AuthError:
+        raise unauthorized() from None
 
 
 def make_session_factory(engine=None):
