@@ -143,7 +143,7 @@ def test_higher_is_better_boundary(actual, achieved):
                                                             (10.0, True, 1.5), (0.0, True, None)])
 def test_lower_is_better_boundary(actual, achieved, ratio):
     r = one("p6_single_bid_share", actual)
-    assert r.achieved is achieved and r.target.text == "15%以下"
+    assert r.achieved is achieved and r.target.text == "15.0%以下"
     assert r.achievement_ratio == (pytest.approx(ratio) if ratio else None)
 
 

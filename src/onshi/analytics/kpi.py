@@ -316,8 +316,9 @@ def format_value(kpi: Kpi, value: float | None) -> str:
     """
     if value is None:
         return "－"
-    if kpi.unit == "%":
-        return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
+    if kpi.unit == "%":  # at least one decimal: 9.0%, 64.8%, 86.27%
+        text = f"{value:.2f}"
+        return (text[:-1] if text.endswith("0") else text) + "%"
     if float(value).is_integer():
         return f"{int(value):,}{kpi.unit}"
     return f"{value:,.2f}{kpi.unit}"
