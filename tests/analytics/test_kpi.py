@@ -177,7 +177,7 @@ def test_reference_value_stands_in_for_the_previous_year_nationwide_only():
 
 def test_generic_share_target_becomes_last_year_once_80_is_reached():
     r = one("p6_generic_share", 81.0, fy=2025, branch="13", previous={"p6_generic_share": 82.0})
-    assert r.target.value == 82.0 and r.achieved is False and "80%達成済" in r.target.text
+    assert r.target.value == 82.0 and r.achieved is False and "80.0%達成済" in r.target.text
     r = one("p6_generic_share", 80.0, fy=2025, branch="13", previous={"p6_generic_share": 78.0})
     assert r.target.value == 80.0 and r.achieved is True
     assert one("p5_generic_share", 79.5, fy=2021, branch="08").achieved is True  # 茨城支部's own 79.5 %
