@@ -289,3 +289,96 @@ def test_gather_actuals_imported_wins_and_system_fills_in(session, tmp_path):
     assert sources == {"p6_usage_rate": "imported", "ops_certificate_next_business_day": "system"}
     values, _ = gather_actuals(session, CAT, 2024, "00")
     assert values == {"p6_usage_rate": 30.5}
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+@pytest.fixture(autouse=False)
+def wide(monkeypatch):
+    """Rich wraps tables to the terminal; the tests read whole cells."""
+    from rich.console import Console
+
+    import onshi.analytics.kpi_cli as kpi_cli
+
+    monkeypatch.setattr(kpi_cli, "console", Console(width=300, soft_wrap=True))
+    monkeypatch.setattr(kpi_cli, "err", Console(width=300, soft_wrap=True, stderr=True))
+
+
+def test_cli_import_show_and_sheet(engine, tmp_path, monkeypatch, wide):
+    from typer.testing import CliRunner
+
+    import onshi.analytics.usage as usage
+    from onshi.analytics.kpi_cli import kpi_app
+
+    calls = []
+
+    def system(session, fiscal_year, branch):
+        calls.append((fiscal_year, branch))
+        return {"usage_rate": 31.25} if fiscal_year == 2024 else {}
+
+    monkeypatch.setattr(usage, "system_actuals", system)
+    run = CliRunner().invoke
+    good = write(tmp_path, "actuals.csv", HEADER + "p6_checkup_lifestyle,2024,08,65.2\n"
+                                                   "p5_checkup_lifestyle,2023,08,60.0\n")
+    res = run(kpi_app, ["import", str(good)])
+    assert res.exit_code == 0, res.output
+    assert "2 rows" in res.output and "2 new" in res.output
+    res = run(kpi_app, ["import", str(good)])
+    assert res.exit_code == 0 and "2 unchanged" in res.output
+
+    bad = write(tmp_path, "bad.csv", HEADER + "p6_checkup_lifestyle,2024,99,1\n")
+    res = run(kpi_app, ["import", str(bad)])
+    assert res.exit_code == 2 and "nothing applied" in res.output and "2行目 branch='99'" in res.output
+    res = run(kpi_app, ["import", str(write(tmp_path, "empty.csv", ""))])
+    assert res.exit_code == 2 and "rejected as a whole" in res.output
+
+    res = run(kpi_app, ["show", "--fiscal-year", "2024", "--branch", "茨城"])
+    assert res.exit_code == 0, res.output
+    assert "茨城支部" in res.output and "生活習慣病予防健診実施率" in res.output and "65.2%" in res.output
+    assert "31.25%" in res.output and "システム集計" in res.output and "+5.2pt" in res.output
+    assert (2024, "08") in calls and (2023, "08") in calls
+
+    out = tmp_path / "sheet.pdf"
+    res = run(kpi_app, ["sheet", "--fiscal-year", "2024", "--branch", "08", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    from pypdf import PdfReader
+
+    text = "".join(p.extract_text() for p in PdfReader(out).pages)
+    assert "業績評価シート（令和6年度）　茨城支部" in text and "65.2%" in text and "31.25%" in text
+    html = tmp_path / "sheet.html"
+    res = run(kpi_app, ["sheet", "--fiscal-year", "2024", "--branch", "08", "--out", str(html), "--no-system"])
+    assert res.exit_code == 0 and "31.25%" not in html.read_text(encoding="utf-8")
+
+    res = run(kpi_app, ["sheet", "--fiscal-year", "2024", "--branch", "48", "--out", str(out)])
+    assert res.exit_code == 2 and "48" in res.output
+    res = run(kpi_app, ["sheet", "--fiscal-year", "2024", "--out", str(tmp_path / "x.docx")])
+    assert res.exit_code == 2
+
+
+def test_cli_falls_back_to_imported_actuals(engine, tmp_path, monkeypatch, wide):
+    from typer.testing import CliRunner
+
+    import onshi.analytics.usage as usage
+    from onshi.analytics.kpi_cli import kpi_app
+
+    monkeypatch.delattr(usage, "system_actuals")  # not provided (yet): imported actuals only
+    res = CliRunner().invoke(kpi_app, ["show", "--fiscal-year", "2024"])
+    assert res.exit_code == 0, res.output
+    assert "全国" in res.output and "ホームページアクセス数" in res.output
+
+    def broken(session, fiscal_year, branch):
+        raise RuntimeError("duckdb is away")
+
+    monkeypatch.setattr(usage, "system_actuals", broken, raising=False)
+    res = CliRunner().invoke(kpi_app, ["show", "--fiscal-year", "2024"])
+    assert res.exit_code == 0 and "duckdb is away" in res.output and "imported actuals only" in res.output
+
+
+def test_cli_list_and_wiring_into_onshi(wide):
+    from typer.testing import CliRunner
+
+    from onshi.cli import app
+
+    res = CliRunner().invoke(app, ["analytics", "kpi", "list", "--fiscal-year", "2024"])
+    assert res.exit_code == 0, res.output
+    assert "p6_usage_rate" in res.output and "p5_checkup_lifestyle" not in res.output
