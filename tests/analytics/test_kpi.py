@@ -82,7 +82,8 @@ def test_usage_rate_kpi_from_seed_000():
     assert kpi.reference_value == 4.87 and kpi.reference_year == 2023
     assert dict(kpi.published) == {"2024-03": 4.87, "2024-11": 19.10, "2025-03": 30.50}
     nov, mar = (evaluate_one(kpi, 2024, "00", v, 4.87) for v in (19.10, 30.50))
-    assert (nov.achieved, round(nov.achievement_ratio, 3), round(nov.change, 2)) == (False, 0.382, 14.23)  # seed: +14.23
+    # seed 000: 19.10 % in November 2024, "14.23% up from March"
+    assert (nov.achieved, round(nov.achievement_ratio, 3), round(nov.change, 2)) == (False, 0.382, 14.23)
     assert (mar.mark, mar.trend) == ("×", "improved")
 
 

@@ -43,8 +43,9 @@ from onshi.registry.intake import _decode  # one decoder for every CSV the insur
 
 __all__ = [
     "BRANCHES", "COMPUTED_BY", "CatalogueError", "Kpi", "KpiCatalogue", "KpiFileError", "KpiImportReport",
-    "KpiResult", "KpiRowError", "Plan", "Target", "branch_name", "evaluate", "fiscal_year_label", "format_value",
-    "gather_actuals", "import_actuals_csv", "imported_actuals", "load_catalogue", "normalize_branch",
+    "KpiResult", "KpiRowError", "Plan", "SystemActuals", "Target", "branch_name", "evaluate", "evaluate_one",
+    "fiscal_year_label", "format_value", "gather_actuals", "import_actuals_csv", "imported_actuals", "load_catalogue",
+    "normalize_branch", "parse_actuals", "parse_catalogue",
 ]
 
 CATALOGUE_PATH = Path(__file__).with_name("kpi_catalogue.toml")
