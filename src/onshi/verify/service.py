@@ -558,8 +558,7 @@ def write_log_batch(conn: Connection, logs: list[dict], audits: list[dict]) -> N
         return
     from sqlalchemy.exc import DBAPIError
 
-    params = {f"l_{c}": [r[c] for r in logs] for c in _LOG_COLUMNS}
-    params.update({f"a_{c}": [r[c] for r in audits] for c in _AUDIT_COLUMNS})
+    params = log_batch_params(logs, audits)
     driver = conn.connection.driver_connection
     try:
         with driver.cursor() as cur:
@@ -572,17 +571,28 @@ def write_log_batch(conn: Connection, logs: list[dict], audits: list[dict]) -> N
                                   dialect=conn.dialect) from exc
 
 
-def _unnest(table, columns: tuple[str, ...], prefix: str) -> str:
-    from sqlalchemy.dialects import postgresql
-
-    dialect = postgresql.dialect()
-    types = [table.c[c].type.compile(dialect=dialect) for c in columns]
-    return (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest("
-            + ", ".join(f"%({prefix}{c})s::{t}[]" for c, t in zip(columns, types)) + ")")
+def _iso(value):
+    return value.isoformat()
 
 
-_BATCH_SQL = (f"WITH audit_rows AS ({_unnest(AuditEntry.__table__, _AUDIT_COLUMNS, 'a_')}) "
-              + _unnest(VerificationLogEntry.__table__, _LOG_COLUMNS, "l_"))
+def log_batch_params(logs: list[dict], audits: list[dict]) -> dict:
+    """The parameters of :data:`LOG_BATCH_SQL`: the rows of each table as one JSON text (one parameter each,
+    which the driver sends as is — adapting one array per column cost more than the statement)."""
+    import json
+
+    return {"logs": json.dumps(logs, default=_iso, ensure_ascii=False),
+            "audits": json.dumps(audits, default=_iso, ensure_ascii=False)}
+
+
+def _from_json(table, columns: tuple[str, ...], param: str) -> str:
+    cols = ", ".join(columns)
+    return (f"INSERT INTO {table.name} ({cols}) SELECT {cols} "
+            f"FROM json_populate_recordset(NULL::{table.name}, %({param})s::json)")
+
+
+#: usage-log and audit rows of several verifications in one PostgreSQL statement (psycopg parameters)
+LOG_BATCH_SQL = _BATCH_SQL = (f"WITH audit_rows AS ({_from_json(AuditEntry.__table__, _AUDIT_COLUMNS, 'audits')}) "
+                              + _from_json(VerificationLogEntry.__table__, _LOG_COLUMNS, "logs"))
 
 
 # ---------------------------------------------------------------- 照会番号, fallback

@@ -192,59 +192,89 @@ class _AutocommitConnection:
 
 
 class _GroupCommit:
-    """Usage-log and audit rows of the verifications answered in one turn of the event loop, written together.
+    """Group commit of the usage-log and audit rows of the REST verifications (PostgreSQL), on the event loop.
 
-    Each request's lookup queues its rows and awaits a future; the first one schedules :meth:`flush` with
-    ``call_soon``, so it runs after every request already ready in this turn has done its lookup.  One
-    statement then writes all the rows (autocommit: the statement is the commit) and completes the futures.
-    No thread is involved (a second thread made the loop wait for the GIL).  An answer is sent only after its
-    rows are committed: a crash or a failed write loses no answered verification — the waiting requests get
-    an error instead.
+    A request whose lookup is done awaits :meth:`commit`.  One task per process writes what has queued up —
+    every row that arrived while the previous write was in flight — in one statement on its own async
+    connection (autocommit: the statement is the commit), then wakes the requests.  The loop keeps serving
+    lookups while a write waits for PostgreSQL's WAL flush, so under load the flush is shared by many
+    answers; alone, a request waits for one write as before.  No thread is involved (a writer thread made
+    the loop wait for the GIL).
+
+    An answer is sent only after its rows are committed: a crash or a failed write loses no answered
+    verification — the waiting requests get an error instead.  A connection that breaks mid-write is
+    replaced and the batch written once more, so a row may (rarely) be written twice, never lost.
     """
 
-    def __init__(self, conn: _AutocommitConnection):
-        self.conn, self.pending, self.scheduled = conn, [], False
+    def __init__(self, engine):
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.pending: list = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+        self.aconn = None
         self.batches = self.rows = 0
 
-    def submit(self, log: dict, audit: dict | None) -> asyncio.Future:
+    async def commit(self, log: dict, audit: dict | None) -> None:
         loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new loop (tests start one per request); one server has one
+            if self.task is not None and not self.task.done():
+                raise _Busy  # another loop is writing right now: the caller writes itself
+            if self.aconn is not None:
+                self.aconn.pgconn.finish()  # belongs to the old loop; close without it
+            self.loop, self.aconn, self.task, self.pending = loop, None, None, []
         fut = loop.create_future()
         self.pending.append((log, audit, fut))
-        if not self.scheduled:
-            self.scheduled = True
-            loop.call_soon(self.flush)
-        return fut
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._run())
+        await fut
 
-    def flush(self) -> None:
-        batch, self.pending, self.scheduled = self.pending, [], False
-        try:
-            self.conn.run(lambda c: service.write_log_batch(c, [b[0] for b in batch],
-                                                            [b[1] for b in batch if b[1] is not None]))
-        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, none an answer
+    async def _run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await self._write([b[0] for b in batch], [b[1] for b in batch if b[1] is not None])
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, none an answer
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.batches += 1
+            self.rows += len(batch)
             for *_, fut in batch:
                 if not fut.done():
-                    fut.set_exception(exc)
-            return
-        self.batches += 1
-        self.rows += len(batch)
-        for *_, fut in batch:
-            if not fut.done():
-                fut.set_result(None)
+                    fut.set_result(None)
+
+    async def _write(self, logs: list[dict], audits: list[dict]) -> None:
+        import psycopg
+
+        params = service.log_batch_params(logs, audits)
+        for attempt in (1, 2):
+            if self.aconn is None or self.aconn.closed or self.aconn.broken:
+                self.aconn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+            try:
+                async with self.aconn.cursor() as cur:
+                    await cur.execute(service.LOG_BATCH_SQL, params, prepare=True)
+                return
+            except psycopg.OperationalError:
+                if attempt == 2 or not (self.aconn.closed or self.aconn.broken):
+                    raise
+
+
+class _Busy(Exception):
+    pass
 
 
 _connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → _AutocommitConnection
-_group_commits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop → {engine: _GroupCommit}
+_group_commits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → _GroupCommit
 
 
 def _hot_path(engine) -> tuple[_AutocommitConnection, _GroupCommit]:
-    conn = _connections.get(engine)
-    if conn is None:
-        conn = _connections[engine] = _AutocommitConnection(engine)
-    per_loop = _group_commits.setdefault(asyncio.get_running_loop(), {})
-    gc = per_loop.get(engine)
-    if gc is None:
-        gc = per_loop[engine] = _GroupCommit(conn)
-    return conn, gc
+    try:
+        return _connections[engine], _group_commits[engine]
+    except KeyError:
+        _connections[engine] = _AutocommitConnection(engine)
+        _group_commits[engine] = _GroupCommit(engine)
+        return _connections[engine], _group_commits[engine]
 
 
 async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution
@@ -252,8 +282,8 @@ async def answer(app: FastAPI, req: VerificationRequest, inst: service.Authentic
     """Verify for an institution from :func:`onshi.web.deps.verifying_institution`.
 
     On PostgreSQL, when the request records no consent, the lookup runs here on the loop (one statement on
-    the process's autocommit connection) and the log rows go to the loop's :class:`_GroupCommit`; the answer
-    waits, without blocking the loop, until they are committed.  Otherwise one transaction, like every other
+    the process's autocommit connection) and the log rows go to the process's :class:`_GroupCommit`; the
+    answer waits, without blocking the loop, until they are committed.  Otherwise one transaction, like every other
     caller of :func:`onshi.verify.service.verify`.
     """
     engine = app.state.engine
@@ -265,7 +295,10 @@ async def answer(app: FastAPI, req: VerificationRequest, inst: service.Authentic
             outcome = conn.run(lambda c: service.verify(c, req, inst, check_revoked=True,
                                                          record=lambda log, audit: rows.append((log, audit))))
             for log, audit in rows:
-                await group.submit(log, audit)
+                try:
+                    await group.commit(log, audit)
+                except _Busy:
+                    conn.run(lambda c: service.write_log_batch(c, [log], [audit] if audit else []))
             return outcome
         with engine.begin() as conn:
             return service.verify(conn, req, inst, check_revoked=True)

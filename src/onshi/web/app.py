@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -25,6 +26,20 @@ Unknown or revoked credentials get 401 and nothing about anyone.  The My Number 
 """
 
 
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process, at the first startup: what is loaded by then lives as long as the process, so keep it
+    out of the cyclic collector — its full collections over it paused a worker for ~100 ms
+    (docs/performance.md)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(engine=None, *, publisher_interval: float | None = None) -> FastAPI:
     """Build the app.  ``publisher_interval`` > 0 runs the outbox publisher inside the server."""
     engine = engine or default_engine()
@@ -39,6 +54,7 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
 
             publisher = BackgroundPublisher(interval=publisher_interval, engine=engine)
             publisher.start()
+        _freeze_startup_objects()
         yield
         if publisher:
             publisher.stop()
@@ -75,8 +91,8 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
         return {"status": "ok", "version": __version__}
 
     @app.get("/bench/fixed", tags=["ops"], include_in_schema=False)
-    def fixed() -> dict:
-        """A bare endpoint of the same stack, the benchmark's baseline."""
+    async def fixed() -> dict:
+        """A bare endpoint of the same stack, the benchmark's baseline (async, like the verification endpoints)."""
         return {"status": "ok", "validity": 1}
 
     return app
