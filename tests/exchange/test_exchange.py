@@ -63,13 +63,83 @@ def test_publisher_reindexes_dependents_and_other_qualifications_of_a_person(wor
 
 
 def test_sla_statuses_at_the_deadline():
-    received = datetime(2026, 11, 20, 17, 0)  # deadline: 5 days later, 25 Nov
-    assert classify(received, datetime(2026, 11, 25, 23, 0), date(2026, 11, 30)) == (date(2026, 11, 25), "on_time")
-    assert classify(received, datetime(2026, 11, 26, 0, 1), date(2026, 11, 30))[1] == "late"
+    received = datetime(2026, 11, 20, 8, 0)  # 17:00 JST on 20 Nov (stored UTC); deadline: 5 days later, 25 Nov
+    assert classify(received, datetime(2026, 11, 25, 14, 59), date(2026, 11, 30)) == (date(2026, 11, 25), "on_time")
+    assert classify(received, datetime(2026, 11, 25, 15, 0), date(2026, 11, 30))[1] == "late"  # 00:00 JST 26 Nov
     assert classify(received, None, date(2026, 11, 24))[1] == "due_soon"
     assert classify(received, None, date(2026, 11, 25))[1] == "due_soon"
     assert classify(received, None, date(2026, 11, 26))[1] == "overdue"
     assert classify(received, None, date(2026, 11, 21))[1] == "pending"
+
+
+# Recorded times are UTC; the day of receipt is the day in Japan.  23:30 UTC on Friday 25 Dec 2026 is 08:30 JST on
+# Saturday 26 Dec; 14:00 UTC on the 25th is 23:00 JST, still Friday 25 Dec.
+SATURDAY_MORNING_JST = datetime(2026, 12, 25, 23, 30)
+FRIDAY_NIGHT_JST = datetime(2026, 12, 25, 14, 0)
+
+
+def test_sla_deadline_counts_from_the_day_of_receipt_in_japan():
+    assert classify(SATURDAY_MORNING_JST, None, date(2026, 12, 26))[0] == date(2026, 12, 31)
+    assert classify(FRIDAY_NIGHT_JST, None, date(2026, 12, 26))[0] == date(2026, 12, 30)
+    # "about to miss" (due_soon) and overdue, judged on the Japanese day
+    assert classify(SATURDAY_MORNING_JST, None, date(2026, 12, 29))[1] == "pending"
+    assert classify(SATURDAY_MORNING_JST, None, date(2026, 12, 30))[1] == "due_soon"
+    assert classify(SATURDAY_MORNING_JST, None, date(2026, 12, 31))[1] == "due_soon"
+    assert classify(SATURDAY_MORNING_JST, None, date(2027, 1, 1))[1] == "overdue"
+    assert classify(FRIDAY_NIGHT_JST, None, date(2026, 12, 28))[1] == "pending"
+    assert classify(FRIDAY_NIGHT_JST, None, date(2026, 12, 29))[1] == "due_soon"
+    assert classify(FRIDAY_NIGHT_JST, None, date(2026, 12, 31))[1] == "overdue"
+    # registered at 01:00 JST on 31 Dec (16:00 UTC on the 30th): late for Friday's filing, in time for Saturday's
+    registered = datetime(2026, 12, 30, 16, 0)
+    assert classify(FRIDAY_NIGHT_JST, registered, date(2027, 1, 4))[1] == "late"
+    assert classify(SATURDAY_MORNING_JST, registered, date(2027, 1, 4))[1] == "on_time"
+
+
+def test_sla_records_default_today_is_the_day_in_japan(world, session, monkeypatch):
+    import onshi.store.clock as clock
+
+    load(write(world, "sat.csv", T.acquisition, [acquisition(number="201", my_number="")]), T.acquisition,
+         received_at=SATURDAY_MORNING_JST)
+    load(write(world, "fri.csv", T.acquisition, [acquisition(number="202", my_number="")]), T.acquisition,
+         received_at=FRIDAY_NIGHT_JST)
+    ins = registry.get_insurer(session, number=INSURER)
+    # 16:00 UTC on 29 Dec is 01:00 JST on 30 Dec: Saturday's filing is due tomorrow, Friday's today
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 12, 29, 16, 0))
+    recs = {r.received_at: r for r in sla_records(session, insurer_id=ins.id, since=date(2026, 12, 25))}
+    assert (recs[SATURDAY_MORNING_JST].deadline, recs[SATURDAY_MORNING_JST].status) == (date(2026, 12, 31), "due_soon")
+    assert (recs[FRIDAY_NIGHT_JST].deadline, recs[FRIDAY_NIGHT_JST].status) == (date(2026, 12, 30), "due_soon")
+    # since= is a day in Japan: 26 Dec starts at 15:00 UTC on the 25th, after Friday's filing
+    [only] = sla_records(session, insurer_id=ins.id, since=date(2026, 12, 26), today=date(2026, 12, 31))
+    assert only.received_at == SATURDAY_MORNING_JST and only.status == "due_soon"
+    by_day = sla_summary(session, insurer_id=ins.id, today=date(2026, 12, 31))["by_day"]
+    assert by_day["2026-12-25"] == {"overdue": 1} and by_day["2026-12-26"] == {"due_soon": 1}
+
+
+def test_cli_received_at_is_read_as_japan_time(world, session):
+    from typer.testing import CliRunner
+
+    from onshi.cli import app
+    from onshi.registry.models import IntakeFile
+
+    path = write(world, "cli.csv", T.acquisition, [acquisition(number="301", my_number="")])
+    res = CliRunner().invoke(app, ["intake", str(path), "--type", "acquisition",
+                                   "--received-at", "2026-12-26 08:30"])
+    assert res.exit_code == 0, res.output
+    assert "2026-12-26 08:30 JST" in res.output
+    f = session.scalar(select(IntakeFile).where(IntakeFile.filename == "cli.csv"))
+    assert f.received_at == SATURDAY_MORNING_JST  # stored as UTC
+
+
+def test_linkage_clear_records_utc_decision_time(world, session):
+    from onshi.store.clock import utcnow
+
+    with unit_of_work() as s:
+        linkage.import_extract(s, _extract(world, name="厚労 次郎").read_bytes(), "z.csv")
+    [suspect] = linkage.suspects(session)
+    before = utcnow().replace(microsecond=0)
+    with unit_of_work() as s:
+        decided = linkage.clear(s, suspect.id, reason="確認済み", user="clerk").decided_at
+    assert decided.tzinfo is None and before <= decided <= utcnow()
 
 
 def test_sla_view_lists_overdue_records_per_insurer(world, session):

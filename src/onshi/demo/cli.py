@@ -11,6 +11,7 @@ from rich.console import Console
 
 from onshi.config import get_settings
 from onshi.registry.models import NotificationType
+from onshi.store.clock import japan_today, utcnow
 from onshi.store.db import unit_of_work
 from onshi.registry.cli import _progress, print_report
 
@@ -37,7 +38,7 @@ def seed_database(members: int, seed: int, today: date | None = None, files_dir:
     for ntype, path in files:
         with unit_of_work() as s, _progress() as prog:
             task = prog.add_task(path.name, total=len(pop.files[ntype]))
-            report = intake.import_file(s, path, ntype, received_at=datetime.now().replace(microsecond=0),
+            report = intake.import_file(s, path, ntype, received_at=utcnow().replace(microsecond=0),
                                         actor="demo", progress=lambda n: prog.advance(task, n))
         print_report(report)
         totals[ntype.value] = report
@@ -168,7 +169,7 @@ def run_cmd(members: int = typer.Option(2000), seed: int = typer.Option(42), por
     token = state["tokens"][code]
     base = f"http://{host}:{port}"
     sv, mv = SHOWCASE["valid"], SHOWCASE["moved"]
-    today = date.today().isoformat()
+    today = japan_today().isoformat()
 
     def curl(body: dict) -> str:
         import json

@@ -21,6 +21,7 @@ from stdnum.jp import in_ as stdnum_in
 
 from onshi.registry.intake import LAYOUTS
 from onshi.registry.models import NotificationType as T
+from onshi.store.clock import japan_today
 
 # 標準報酬月額 grades (健康保険, from 2016-04): a sample of the table.
 REMUNERATION_GRADES = [58000, 68000, 78000, 88000, 98000, 104000, 110000, 118000, 126000, 134000, 142000, 150000,
@@ -78,7 +79,7 @@ def generate(members: int, seed: int, today: date | None = None) -> Population:
     """Build the population in memory (rows per notification file)."""
     from onshi.numbers.prefectures import PREFECTURE_CODES  # name -> code
 
-    today = today or date.today()
+    today = today or japan_today()
     rng = random.Random(seed)
     fake = Faker("ja_JP")
     fake.seed_instance(seed)

@@ -28,6 +28,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from onshi.numbers import institution_code, insurer_number
+from onshi.store.clock import japan_today
 from onshi.numbers.prefectures import PREFECTURES
 
 #: (点数表番号, facility type, name suffix, patients per month at scale 1)
@@ -114,7 +115,7 @@ def simulate_traffic(session: Session, *, months: int = 12, until: str | None = 
     if months < 1:
         raise ValueError("months must be at least 1")
     if until is None:
-        today = (datetime.utcnow() + timedelta(hours=9)).date()
+        today = japan_today()
         first = today.replace(day=1) - timedelta(days=1)
         until = f"{first.year:04d}-{first.month:02d}"
     month_list = _months_until(until, months)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onshi.config import get_settings
+from onshi.store.clock import japan_today
 from onshi.store.db import session_factory, unit_of_work
 
 console = Console(soft_wrap=True)
@@ -120,7 +121,7 @@ def sample(out: Path = typer.Option(Path("."), help="folder for sample_certifica
     """Render a sample 資格確認書 and a sample お知らせ of a fictional person (no database needed)."""
     from onshi.documents.render import CertificateData, NoticeData, render_certificate, render_notice
 
-    today = date.today()
+    today = japan_today()
     cert = CertificateData(name="見本　花子", name_kana="ミホン　ハナコ", birth_date=date(1985, 4, 12), sex="女",
                            symbol="12345678", number="1234", branch="01", insurer_number="01130012",
                            insurer_name="全国健康保険協会 東京支部", issue_date=today,

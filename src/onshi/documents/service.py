@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -27,6 +27,7 @@ from onshi.privacy.crypto import vault
 from onshi.registry import service as registry
 from onshi.registry.models import Employer, Insurer, Person, QualificationVersion, RegistryChange, Role
 from onshi.registry.models import NotificationType as T
+from onshi.store.clock import japan_date, japan_day_start
 from onshi.store.db import utcnow
 
 CERTIFICATE_LAYOUT = "default_certificate"
@@ -137,7 +138,7 @@ def due_certificates(session: Session, day: date) -> list[tuple[str, Qualificati
     for ch in session.scalars(select(RegistryChange).where(
             RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))):
         key = f"certificate:{ch.qualification_id}:enrol"
-        if key in done or issue_rules.issue_date_for(ch.received_at.date()) > day:
+        if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
             continue
         qv = _current(session, ch.qualification_id)
         if qv is None or (qv.loss_date and qv.loss_date <= day):
@@ -158,7 +159,7 @@ def due_certificates(session: Session, day: date) -> list[tuple[str, Qualificati
     # (c) reissue on a change of name or numbers for holders of a certificate
     for ch in session.scalars(select(RegistryChange).where(RegistryChange.kind == T.name_change)):
         key = f"certificate:{ch.qualification_id}:change:{ch.id}"
-        if key in done or issue_rules.issue_date_for(ch.received_at.date()) > day:
+        if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
             continue
         held = session.scalar(select(IssuedDocument.id).where(IssuedDocument.kind == "certificate",
                                                                IssuedDocument.qualification_id == ch.qualification_id))
@@ -269,7 +270,7 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
             if since is not None:
                 changed = set(s.scalars(select(RegistryChange.qualification_id).where(
                     RegistryChange.insurer_id == insurer_id,
-                    RegistryChange.received_at >= datetime.combine(since, datetime.min.time()))))
+                    RegistryChange.received_at >= japan_day_start(since))))
                 members = [qv for qv in members if qv.qualification_id in changed]
             done = _issued_keys(s, f"notice:{run_key}:")
             path = run_dir / f"{emp.symbol}.pdf"

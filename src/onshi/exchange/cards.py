@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from onshi.exchange.models import InsuranceCard
 from onshi.registry import service
+from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
 
 GRACE_MONTHS = 3
@@ -49,7 +50,7 @@ class CardState:
 
 
 def card_state(card: InsuranceCard, on: date) -> CardState:
-    if card.cancelled_at is not None and card.cancelled_at.date() <= on:
+    if card.cancelled_at is not None and japan_date(card.cancelled_at) <= on:
         return CardState(False, "cancelled", False, None)
     if on > usable_until(card.certificate_expires_on):
         return CardState(False, "expired", False, None)

@@ -17,7 +17,6 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import jaconv
 from sqlalchemy import select
@@ -183,5 +182,5 @@ def clear(session: Session, check_id: int, *, reason: str, user: str) -> Linkage
     if check is None or check.status != "mismatch":
         raise ValueError(f"linkage check {check_id} is not a mismatch")
     check.decision, check.decision_reason, check.decided_by, check.decided_at = "cleared", reason.strip(), user, \
-        datetime.utcnow()
+        utcnow()
     return check

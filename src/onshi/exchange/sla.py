@@ -4,6 +4,10 @@ Each registry change carries when the filing was received and when it was
 registered in the index.  A change is *late* when registered after its
 deadline, *overdue* when still pending past it, and *due soon* when pending
 with the deadline within the warning window.
+
+Both times are recorded in UTC; the day of receipt, the day of registration and
+"today" are days in Japan (:mod:`onshi.store.clock`) — a filing received at
+08:30 JST on the 26th (23:30 UTC on the 25th) was received on the 26th.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onshi.registry.models import Employer, RegistryChange
+from onshi.store.clock import japan_date, japan_day_start, japan_today
 
 
 @dataclass(frozen=True)
@@ -30,11 +35,12 @@ class SlaRecord:
 
 
 def classify(received_at: datetime, registered_at: datetime | None, today: date, warn_days: int = 1) -> tuple[date, str]:
+    """Deadline and status of a change received at *received_at* (recorded, UTC) on *today* (a day in Japan)."""
     from onshi.rules.calendar import deadline_after_receipt
 
-    deadline = deadline_after_receipt(received_at.date())
+    deadline = deadline_after_receipt(japan_date(received_at))
     if registered_at is not None:
-        return deadline, "on_time" if registered_at.date() <= deadline else "late"
+        return deadline, "on_time" if japan_date(registered_at) <= deadline else "late"
     if today > deadline:
         return deadline, "overdue"
     if (deadline - today).days <= warn_days:
@@ -44,12 +50,12 @@ def classify(received_at: datetime, registered_at: datetime | None, today: date,
 
 def sla_records(session: Session, *, insurer_id: int | None = None, today: date | None = None,
                 since: date | None = None, statuses: set[str] | None = None) -> list[SlaRecord]:
-    today = today or date.today()
+    today = today or japan_today()
     q = select(RegistryChange).where(RegistryChange.qualification_id.is_not(None))  # member records only
     if insurer_id is not None:
         q = q.where(RegistryChange.insurer_id == insurer_id)
     if since is not None:
-        q = q.where(RegistryChange.received_at >= datetime.combine(since, datetime.min.time()))
+        q = q.where(RegistryChange.received_at >= japan_day_start(since))
     out = []
     for ch in session.scalars(q.order_by(RegistryChange.received_at, RegistryChange.id)):
         deadline, status = classify(ch.received_at, ch.published_at, today)
@@ -68,7 +74,7 @@ def sla_summary(session: Session, *, insurer_id: int, today: date | None = None)
     by_employer: dict[int | None, dict[str, int]] = {}
     for r in records:
         by_status[r.status] = by_status.get(r.status, 0) + 1
-        d = by_day.setdefault(r.received_at.date().isoformat(), {})
+        d = by_day.setdefault(japan_date(r.received_at).isoformat(), {})
         d[r.status] = d.get(r.status, 0) + 1
         e = by_employer.setdefault(r.employer_id, {})
         e[r.status] = e.get(r.status, 0) + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +15,7 @@ from onshi.config import get_settings
 from onshi.registry import intake as intake_mod
 from onshi.registry import service
 from onshi.registry.models import NotificationType, Role
+from onshi.store.clock import from_japan_time, japan_today, to_japan_time
 from onshi.store.db import unit_of_work
 
 console = Console()
@@ -84,10 +85,10 @@ def _progress() -> Progress:
 def print_report(report: intake_mod.IntakeReport) -> None:
     if report.already_imported:
         console.print(f"{report.filename}: already imported as file #{report.file_id} "
-                      f"(received {report.received_at:%Y-%m-%d %H:%M}); nothing changed")
+                      f"(received {to_japan_time(report.received_at):%Y-%m-%d %H:%M} JST); nothing changed")
         return
     console.print(f"{report.filename} ({report.notification_type.value}, {report.encoding}) file #{report.file_id} "
-                  f"received {report.received_at:%Y-%m-%d %H:%M}: {report.rows_total} rows — "
+                  f"received {to_japan_time(report.received_at):%Y-%m-%d %H:%M} JST: {report.rows_total} rows — "
                   f"[green]{report.applied} applied[/], {report.duplicate} already applied, "
                   f"[red]{report.rejected} rejected[/]")
     if report.errors:
@@ -103,8 +104,8 @@ def print_report(report: intake_mod.IntakeReport) -> None:
 def intake(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file (UTF-8 or Shift_JIS)"),
     type: NotificationType = typer.Option(..., "--type", "-t", help="notification type (see docs/intake.md)"),
-    received_at: Optional[datetime] = typer.Option(None, help="when the filing was received (starts the 5-day "
-                                                              "clock); default now"),
+    received_at: Optional[datetime] = typer.Option(None, help="when the filing was received, in Japan time "
+                                                              "(starts the 5-day clock); default now"),
     actor: str = typer.Option("cli", help="who imports (recorded)"),
 ) -> None:
     """Import a notification file.  Exit status 1 when any row was rejected, 2 when the file is unreadable."""
@@ -112,7 +113,9 @@ def intake(
         total = max(sum(1 for _ in file.open("rb")) - 1, 0)
         with unit_of_work() as s, _progress() as prog:
             task = prog.add_task(f"{file.name}", total=total)
-            report = intake_mod.import_file(s, file, type, received_at=received_at, actor=actor,
+            # typed in Japan time, stored as UTC like the default (and like the web intake form)
+            received = from_japan_time(received_at) if received_at is not None else None
+            report = intake_mod.import_file(s, file, type, received_at=received, actor=actor,
                                             progress=lambda n: prog.advance(task, n))
     except intake_mod.IntakeFileError as exc:
         err.print(f"[red]{file.name}: rejected as a whole, nothing applied[/]: {exc}")
@@ -204,7 +207,7 @@ def _print_member(s, view: service.MemberView, *, as_of, on) -> None:
     console.print(f"  〒{view.postal_code or ''} {view.address or '(住所なし)'}")
     t = Table("資格", "保険者", "記号・番号・枝番", "本人/家族", "取得日", "喪失日", "記録日時", "状態",
               title="資格の履歴 (qualification history, every recorded version)")
-    today = on or date.today()
+    today = on or japan_today()
     for q in view.qualifications:
         if as_of and q.recorded_at > as_of:
             continue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from onshi.config import get_settings
+from onshi.store.clock import utcnow  # noqa: F401 - recorded time is UTC; re-exported for the models' defaults
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -25,11 +25,6 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-def utcnow() -> datetime:
-    """Recorded time (取引時刻) is always UTC, second precision kept as given."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def make_engine(url: str | None = None, **kw: Any) -> Engine:

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers
+from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work, utcnow
 from onshi.verify import service
 from onshi.verify.models import Institution
@@ -78,7 +79,7 @@ def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: 
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             req = VerificationRequest(
-                reference_class=ReferenceClass.CARD, care_date=today or date.today(),
+                reference_class=ReferenceClass.CARD, care_date=today or japan_today(),
                 institution_code=institution_code, arbitrary_file_identifier=None, insurer_number=None, symbol=None,
                 number=None, branch=None, birth_date=None, limit_consent=bool(data.get("consents", {}).get("limit")),
                 arbitrary_identifier=None, card_serial=str(data["certificate_serial"]),

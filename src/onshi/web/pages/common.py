@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 from fastapi import Request
@@ -10,13 +10,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.templating import Jinja2Templates
 
+from onshi.store.clock import japan_today, to_japan_time
 from onshi.web.auth import csrf_token
 from onshi.web.models import WebUser
 from onshi.web.users import ROLES
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-JST = timezone(timedelta(hours=9))
 
 #: Nothing is loaded from anywhere but this server (offline clinics); inline scripts and styles are refused too.
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
@@ -25,7 +25,7 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 def today() -> date:
     """The clinic's and the insurer's day (Japan time)."""
-    return datetime.now(JST).date()
+    return japan_today()
 
 
 def wareki(d: date | None) -> str:
@@ -43,7 +43,7 @@ def jst(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Recorded times are UTC; people read Japan time."""
     if dt is None:
         return ""
-    return dt.replace(tzinfo=UTC).astimezone(JST).strftime(fmt)
+    return to_japan_time(dt).strftime(fmt)
 
 
 def age(birth: date | None, on: date | None = None) -> str:

@@ -24,6 +24,7 @@ from onshi.privacy import audit
 from onshi.registry import intake
 from onshi.registry import service as registry
 from onshi.registry.models import NotificationType
+from onshi.store.clock import from_japan_time, utcnow
 from onshi.web.auth import require
 from onshi.web.deps import get_session
 from onshi.web.models import WebUser
@@ -314,7 +315,7 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
     if received_at.strip():
         try:
             # typed in Japan time; stored like the default (utcnow): UTC without tzinfo
-            received = datetime.fromisoformat(received_at.strip().replace("T", " ")) - timedelta(hours=9)
+            received = from_japan_time(datetime.fromisoformat(received_at.strip().replace("T", " ")))
         except ValueError:
             return _intake_page(request, session, user, ntype=ntype, status_code=422,
                                 errors=["受付日時は 2026-11-20 09:30 の形で入力してください"])
@@ -502,7 +503,7 @@ class RunProgress:
     done: int = 0
     state: str = "running"  # running | done | failed
     message: str = ""
-    started: datetime = field(default_factory=datetime.now)
+    started: datetime = field(default_factory=utcnow)
 
 
 _RUNS: dict[tuple[int, str], RunProgress] = {}

@@ -10,7 +10,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -28,6 +28,7 @@ from onshi.verify.result import (
     VerificationOutcome,
     VerificationRequest,
 )
+from onshi.store.clock import japan_day_start
 from onshi.web.auth import require
 from onshi.web.deps import get_session
 from onshi.web.models import WebUser
@@ -315,7 +316,7 @@ def todays_log(session: Session, institution_code: str, day: date):
         VerificationLogEntry as L,  # no service function lists the log yet
     )
 
-    start = datetime.combine(day, time()) - timedelta(hours=9)  # JST midnight in UTC (the log is UTC)
+    start = japan_day_start(day)  # JST midnight in UTC (the log is UTC)
     return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,
                                                 L.occurred_at < start + timedelta(days=1))
                                 .order_by(L.occurred_at.desc())))
