@@ -69,6 +69,17 @@ def test_daily_run_issues_on_the_next_business_day_only_to_those_without_a_card(
     assert again.issued == 0 and count(session) == 2
 
 
+def test_day_of_receipt_is_the_day_in_japan(engine, tmp_path):
+    setup_insurers(tmp_path)
+    # 20:00 UTC on Thursday 19 Nov is 05:00 JST on Friday 20 Nov: due Tuesday 24 Nov (23 Nov is 勤労感謝の日), not Fri
+    load(write(tmp_path, "a.csv", T.acquisition, [acquisition(my_number="")]), T.acquisition,
+         received_at=datetime(2026, 11, 19, 20, 0))
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 11, 20), tmp_path / "out", actor="t").issued == 0
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t").issued == 1
+
+
 def test_reprint_is_identical(members, session, tmp_path):
     with unit_of_work() as s:
         service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t")
