@@ -14,7 +14,16 @@ from onshi.exchange import cards
 from onshi.registry.models import NotificationType as T
 from onshi.store.db import session_factory, unit_of_work
 
-from tests.registry.helpers import INSURER, MN_HANAKO, MN_TARO, acquisition, load, setup_insurers, write
+from tests.registry.helpers import (
+    INSURER,
+    MN_HANAKO,
+    MN_TARO,
+    OTHER_INSURER,
+    acquisition,
+    load,
+    setup_insurers,
+    write,
+)
 
 
 def test_issue_date_is_the_next_business_day():
@@ -78,6 +87,42 @@ def test_day_of_receipt_is_the_day_in_japan(engine, tmp_path):
         assert service.daily_run(s, date(2026, 11, 20), tmp_path / "out", actor="t").issued == 0
     with unit_of_work() as s:
         assert service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t").issued == 1
+
+
+def test_daily_run_for_one_insurer_issues_only_its_documents(engine, session, tmp_path):
+    from typer.testing import CliRunner
+
+    from onshi.cli import app
+    from onshi.documents.models import DocumentRun
+    from onshi.registry import service as registry
+
+    setup_insurers(tmp_path)
+    load(write(tmp_path, "a.csv", T.acquisition, [
+        acquisition(my_number=""),
+        acquisition(insurer_number=OTHER_INSURER, employer_symbol="9001", number="7", my_number="",
+                    name="別社　太郎", name_kana="ベッシャ　タロウ"),
+        acquisition(insurer_number=OTHER_INSURER, employer_symbol="9001", number="8", my_number="",
+                    name="別社　次郎", name_kana="ベッシャ　ジロウ"),
+    ]), T.acquisition, received_at=datetime(2026, 11, 20, 1, 0))
+    mine, other = (registry.get_insurer(session, number=n).id for n in (INSURER, OTHER_INSURER))
+    with unit_of_work() as s:
+        first = service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t", insurer=INSURER)
+    assert first.issued == 1
+    assert {d.insurer_id for d in session.scalars(select(IssuedDocument))} == {mine}
+    with unit_of_work() as s:  # idempotent per insurer
+        assert service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t", insurer=INSURER).issued == 0
+    res = CliRunner().invoke(app, ["documents", "run", "--date", "2026-11-24", "--insurer", OTHER_INSURER,
+                                   "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0 and "issued 2" in res.output, res.output
+    with unit_of_work() as s:  # and an all-insurer run afterwards issues nothing twice
+        assert service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t").issued == 0
+    assert count(session) == 3
+    runs = {r.run_key: r for r in session.scalars(select(DocumentRun))}
+    assert runs[f"daily:2026-11-24:{INSURER}"].insurer_id == mine
+    assert runs[f"daily:2026-11-24:{OTHER_INSURER}"].insurer_id == other
+    assert runs["daily:2026-11-24"].insurer_id is None and runs["daily:2026-11-24"].documents == 0
+    res = CliRunner().invoke(app, ["documents", "run", "--date", "2026-11-24", "--insurer", "99999999"])
+    assert res.exit_code == 2 and "unknown insurer" in res.output
 
 
 def test_reprint_is_identical(members, session, tmp_path):

@@ -31,12 +31,17 @@ def _print(report) -> None:
 
 @documents_app.command("run")
 def run(date_: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="the day to issue for"),
+        insurer: Optional[str] = typer.Option(None, help="only this insurer's members (保険者番号); default all"),
         out: Optional[Path] = None, actor: str = "cli") -> None:
     """Issue every 資格確認書 due that day (idempotent: nothing is issued twice)."""
     from onshi.documents.service import daily_run
 
-    with unit_of_work() as s:
-        report = daily_run(s, date_.date(), _out(out), actor=actor)
+    try:
+        with unit_of_work() as s:
+            report = daily_run(s, date_.date(), _out(out), actor=actor, insurer=insurer)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
     _print(report)
 
 

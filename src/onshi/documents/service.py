@@ -130,18 +130,29 @@ def _issued_keys(session: Session, prefix: str) -> set[str]:
     return set(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.like(prefix + "%"))))
 
 
-def due_certificates(session: Session, day: date) -> list[tuple[str, QualificationVersion, str]]:
-    """``(issue_key, qualification, reason)`` for every 資格確認書 due on or before *day* and not yet issued."""
+def due_certificates(session: Session, day: date, *,
+                     insurer_id: int | None = None) -> list[tuple[str, QualificationVersion, str]]:
+    """``(issue_key, qualification, reason)`` for every 資格確認書 due on or before *day* and not yet issued —
+    of one insurer's members when *insurer_id* is given, else of every insurer."""
     done = _issued_keys(session, "certificate:")
     due: list[tuple[str, QualificationVersion, str]] = []
+
+    def changes(*kinds: T):
+        q = select(RegistryChange).where(RegistryChange.kind.in_(kinds), RegistryChange.qualification_id.is_not(None))
+        if insurer_id is not None:
+            q = q.where(RegistryChange.insurer_id == insurer_id)
+        return session.scalars(q)
+
+    def in_scope(qv: QualificationVersion | None) -> bool:
+        return qv is not None and (insurer_id is None or qv.insurer_id == insurer_id)
+
     # (a) enrolments: the next business day after the filing was received, for people without a working card
-    for ch in session.scalars(select(RegistryChange).where(
-            RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))):
+    for ch in changes(T.acquisition, T.dependent):
         key = f"certificate:{ch.qualification_id}:enrol"
         if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
             continue
         qv = _current(session, ch.qualification_id)
-        if qv is None or (qv.loss_date and qv.loss_date <= day):
+        if not in_scope(qv) or (qv.loss_date and qv.loss_date <= day):
             continue
         reason = certificate_need(session, qv, day)
         if reason:
@@ -153,30 +164,31 @@ def due_certificates(session: Session, day: date) -> list[tuple[str, Qualificati
         if key in done or issue_rules.issue_date_for(app.applied_on) > day:
             continue
         qv = _current(session, app.qualification_id)
-        if qv is not None and not (qv.loss_date and qv.loss_date <= day):
+        if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, f"application:{app.reason}"))
             done.add(key)
     # (c) reissue on a change of name or numbers for holders of a certificate
-    for ch in session.scalars(select(RegistryChange).where(RegistryChange.kind == T.name_change)):
+    for ch in changes(T.name_change):
         key = f"certificate:{ch.qualification_id}:change:{ch.id}"
         if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
             continue
         held = session.scalar(select(IssuedDocument.id).where(IssuedDocument.kind == "certificate",
                                                                IssuedDocument.qualification_id == ch.qualification_id))
         qv = _current(session, ch.qualification_id)
-        if held and qv is not None and not (qv.loss_date and qv.loss_date <= day):
+        if held and in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, "reissue:name_change"))
             done.add(key)
     # (d) reissue when the printed 一部負担金の割合 no longer holds (e.g. the holder reached 70)
     latest: dict[int, IssuedDocument] = {}
-    for doc in session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "certificate",
-                                                            IssuedDocument.returned_at.is_(None))
-                               .order_by(IssuedDocument.issue_date, IssuedDocument.id)):
+    held_q = select(IssuedDocument).where(IssuedDocument.kind == "certificate", IssuedDocument.returned_at.is_(None))
+    if insurer_id is not None:
+        held_q = held_q.where(IssuedDocument.insurer_id == insurer_id)
+    for doc in session.scalars(held_q.order_by(IssuedDocument.issue_date, IssuedDocument.id)):
         latest[doc.qualification_id] = doc
     for qid, doc in latest.items():
         printed = doc.data.get("co_pay_ratio_tenths")
         qv = _current(session, qid)
-        if printed is None or qv is None or (qv.loss_date and qv.loss_date <= day):
+        if printed is None or not in_scope(qv) or (qv.loss_date and qv.loss_date <= day):
             continue
         try:
             now_ratio = registry.co_pay_on(session, qv, day).ratio_tenths
@@ -189,12 +201,14 @@ def due_certificates(session: Session, day: date) -> list[tuple[str, Qualificati
     return due
 
 
-def mark_due_back(session: Session, day: date) -> int:
+def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None) -> int:
     """Certificates whose qualification ended, or whose holder now has a working マイナ保険証, must come back."""
     n = 0
-    for doc in session.scalars(select(IssuedDocument).where(
-            IssuedDocument.kind == "certificate", IssuedDocument.due_back_since.is_(None),
-            IssuedDocument.returned_at.is_(None))):
+    q = select(IssuedDocument).where(IssuedDocument.kind == "certificate", IssuedDocument.due_back_since.is_(None),
+                                     IssuedDocument.returned_at.is_(None))
+    if insurer_id is not None:
+        q = q.where(IssuedDocument.insurer_id == insurer_id)
+    for doc in session.scalars(q):
         qv = _current(session, doc.qualification_id)
         if qv is not None and qv.loss_date and qv.loss_date <= day:
             doc.due_back_since = qv.loss_date
@@ -205,16 +219,28 @@ def mark_due_back(session: Session, day: date) -> int:
     return n
 
 
-def daily_run(session: Session, day: date, out_dir: Path, *, actor: str) -> RunReport:
-    """``onshi documents run --date D``: issue every 資格確認書 due that day, nothing twice."""
+def daily_run(session: Session, day: date, out_dir: Path, *, actor: str, insurer: str | None = None) -> RunReport:
+    """``onshi documents run --date D [--insurer N]``: issue every 資格確認書 due that day, nothing twice.
+
+    With *insurer* (保険者番号) only that insurer's members are considered — the run of one insurer never issues
+    another's documents — and the run is recorded under its own key (``daily:D:N``) with the insurer.  Runs with
+    and without an insurer can be mixed: ``issue_key`` keeps every document to one issue.
+    """
     report = RunReport()
-    run = session.scalar(select(DocumentRun).where(DocumentRun.run_key == f"daily:{day.isoformat()}"))
+    insurer_id = None
+    run_key = f"daily:{day.isoformat()}"
+    if insurer is not None:
+        ins = registry.get_insurer(session, number=insurer)
+        if ins is None:
+            raise ValueError(f"unknown insurer {insurer}")
+        insurer_id, run_key = ins.id, f"{run_key}:{ins.number}"
+    run = session.scalar(select(DocumentRun).where(DocumentRun.run_key == run_key))
     if run is None:
-        run = DocumentRun(kind="daily", run_key=f"daily:{day.isoformat()}", started_by=actor)
+        run = DocumentRun(kind="daily", insurer_id=insurer_id, run_key=run_key, started_by=actor)
         session.add(run)
         session.flush()
     report.run_id = run.id
-    for key, qv, reason in due_certificates(session, day):
+    for key, qv, reason in due_certificates(session, day, insurer_id=insurer_id):
         try:
             data = certificate_data(session, qv, day)
             pdf = render_certificate(data, CERTIFICATE_LAYOUT)
@@ -230,7 +256,7 @@ def daily_run(session: Session, day: date, out_dir: Path, *, actor: str) -> RunR
         report.issued += 1
         report.files.append(str(path))
         report.lines.extend(f"{qv.symbol}-{qv.number}-{qv.branch}: {w.field}: {w.message}" for w in pdf.warnings)
-    due_back = mark_due_back(session, day)
+    due_back = mark_due_back(session, day, insurer_id=insurer_id)
     if due_back:
         report.lines.append(f"{due_back} certificate(s) now due back (返納)")
     run.finished_at, run.documents = utcnow(), run.documents + report.issued

@@ -84,7 +84,7 @@ def dashboard(request: Request, user: Staff, session: DB):
     ins = insurer_of(session, user)
     summary = sla.sla_summary(session, insurer_id=ins.id, today=today())["by_status"]
     quarantine = [q for q in intake.open_quarantine(session) if _quarantine_visible(session, q, user, ins.number)]
-    due = [d for d in documents.due_certificates(session, today()) if d[1].insurer_id == ins.id]
+    due = documents.due_certificates(session, today(), insurer_id=ins.id)
     tiles = [("取込エラー（未処理）", len(quarantine), "/office/intake", "warn" if quarantine else "ok"),
              ("登録期限超過", summary.get("overdue", 0), "/office/sla", "ng" if summary.get("overdue") else "ok"),
              ("登録待ち", pending_count(session, ins.id), "/office/sla", ""),
@@ -523,9 +523,7 @@ def documents_page(request: Request, user: Staff, session: DB):
 
     ins = insurer_of(session, user)
     due = []
-    for key, qv, reason in documents.due_certificates(session, today()):
-        if qv.insurer_id != ins.id:
-            continue
+    for key, qv, reason in documents.due_certificates(session, today(), insurer_id=ins.id):
         pv = registry.person_on(session, qv.person_id)
         audit.record_read(session, actor_kind="user", actor_id=user.username, action="documents.queue",
                           subject_kind="person", subject_id=qv.person_id)
@@ -545,10 +543,11 @@ def documents_page(request: Request, user: Staff, session: DB):
 
 @router.post("/documents/daily")
 def documents_daily(request: Request, user: Supervisor, session: DB):
-    """Issue today's 資格確認書 (the daily run is the documents service's; it covers every insurer)."""
+    """Issue today's 資格確認書 of the supervisor's insurer (never another insurer's)."""
     from onshi.documents import service as documents
 
-    report = documents.daily_run(session, today(), _out_dir(), actor=_actor(user))
+    ins = insurer_of(session, user)
+    report = documents.daily_run(session, today(), _out_dir(), actor=_actor(user), insurer=ins.number)
     _flash(request, f"資格確認書を{report.issued}件発行しました" + (f"（{report.skipped}件は発行できず）"
                                                                 if report.skipped else ""))
     return RedirectResponse("/office/documents", status_code=303)
