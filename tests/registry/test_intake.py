@@ -102,6 +102,35 @@ def test_same_rows_in_another_file_are_not_applied_twice(registry, session):
     assert after["qualification_versions"] == before["qualification_versions"] + 1
 
 
+def test_file_is_recorded_with_the_insurer_it_was_filed_for(registry, session):
+    def file_of(name):
+        return session.scalar(select(IntakeFile).where(IntakeFile.filename == name))
+
+    mine, other = (service.get_insurer(session, number=n).id for n in (INSURER, OTHER_INSURER))
+    # the employer file of setup_insurers names two insurers: recorded without one
+    assert file_of("emp.csv").insurer_id is None
+    # every row names the same insurer (one row rejected for another reason still names it)
+    rep = load(write(registry, "one.csv", T.acquisition, [acquisition(), acquisition(number="102", birth_date="x")]),
+               T.acquisition)
+    assert rep.rejected == 1 and file_of("one.csv").insurer_id == mine
+    # an insurer that is not registered: none
+    rep = load(write(registry, "unknown.csv", T.acquisition, [acquisition(insurer_number="06270011", number="103")]),
+               T.acquisition)
+    assert "unknown insurer" in rep.errors[0].reason and file_of("unknown.csv").insurer_id is None
+    # filed for an insurer (the web upload): recorded with it, and a row of another insurer is rejected
+    with unit_of_work() as s:
+        rep = intake.import_file(s, write(registry, "filed.csv", T.acquisition, [
+            acquisition(insurer_number=OTHER_INSURER, employer_symbol="9001", number="7", my_number=MN_HANAKO),
+            acquisition(number="104", my_number=MN_CHILD, name="厚労　三郎"),
+        ]), T.acquisition, insurer=OTHER_INSURER)
+    assert (rep.applied, rep.rejected) == (1, 1) and rep.errors[0].column == "insurer_number"
+    assert file_of("filed.csv").insurer_id == other
+    with pytest.raises(intake.IntakeFileError, match="unknown insurer"):
+        with unit_of_work() as s:
+            intake.import_file(s, write(registry, "x.csv", T.acquisition, [acquisition()]), T.acquisition,
+                               insurer="06270011")
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "empty"),
     (b"\x00\x01\x02garbage\x00\xff" * 50, "binary"),

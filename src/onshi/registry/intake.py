@@ -803,24 +803,35 @@ def _apply_chunk(ctx: _Context, ntype: NotificationType, chunk: list[tuple[int, 
 # ---------------------------------------------------------------- the use cases
 
 def import_file(session: Session, path: Path | str, ntype: NotificationType | str, *,
-                received_at: datetime | None = None, actor: str = "cli",
+                received_at: datetime | None = None, actor: str = "cli", insurer: str | None = None,
                 progress: Callable[[int], None] | None = None) -> IntakeReport:
-    """Import one notification file.  Raises :class:`IntakeFileError` for a file that cannot be read at all."""
+    """Import one notification file.  Raises :class:`IntakeFileError` for a file that cannot be read at all.
+
+    The file is recorded with the insurer it was filed for (``IntakeFile.insurer_id``): *insurer* (保険者番号)
+    when the caller knows it — a row naming another insurer is then rejected — else the one insurer every row
+    names; a file whose rows name several insurers (or none that is registered) is recorded without one.
+    """
     path = Path(path)
     ntype = NotificationType(ntype)
     report = IntakeReport(filename=path.name, notification_type=ntype)
+    filed_for = None
+    if insurer is not None:
+        filed_for = service.get_insurer(session, number=insurer)
+        if filed_for is None:
+            raise IntakeFileError(f"保険者番号 {insurer} は onshi に登録されていません (unknown insurer)")
     encoding, digest = sniff(path)
     report.encoding = encoding
     fh = path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")
     try:
         return _import_rows(session, path, ntype, report, digest, _rows_from(csv.reader(fh), ntype),
-                            received_at=received_at, actor=actor, progress=progress)
+                            received_at=received_at, actor=actor, progress=progress, filed_for=filed_for)
     finally:
         fh.close()
 
 
 def _import_rows(session: Session, path: Path, ntype: NotificationType, report: IntakeReport, digest: str, rows,
-                 *, received_at: datetime | None, actor: str, progress) -> IntakeReport:
+                 *, received_at: datetime | None, actor: str, progress, filed_for: Insurer | None = None
+                 ) -> IntakeReport:
     encoding = report.encoding
     existing = session.scalar(select(IntakeFile).where(IntakeFile.sha256 == digest))
     if existing is not None:
@@ -862,14 +873,27 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
             progress(len(chunk))
         chunk.clear()
 
+    named: set[str] = set()  # the insurer numbers the rows name
     for n, raw in rows:
-        chunk.append((n, validate_row(ntype, raw)))
+        row = validate_row(ntype, raw)
+        number = row.values.get("insurer_number")
+        if number:
+            named.add(number)
+            if filed_for is not None and number != filed_for.number:
+                row.fail("insurer_number", f"保険者 {filed_for.number} の届出ファイルに他の保険者の行があります "
+                                           f"(this file was filed for insurer {filed_for.number})")
+        chunk.append((n, row))
         if len(chunk) >= CHUNK:
             flush_chunk()
     if chunk:
         flush_chunk()
     if report.rows_total == 0:
         raise IntakeFileError("データ行がありません (the file has a header but no rows)")
+    if filed_for is not None:
+        f.insurer_id = filed_for.id
+    elif len(named) == 1:
+        only = ctx.insurer(next(iter(named)))
+        f.insurer_id = only.id if only is not None else None
     f.rows_total, f.rows_applied = report.rows_total, report.applied
     f.rows_duplicate, f.rows_rejected = report.duplicate, report.rejected
     return report

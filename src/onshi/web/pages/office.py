@@ -262,6 +262,8 @@ def _quarantine_visible(session: Session, row, user: WebUser, insurer_number: st
     except Exception:  # noqa: BLE001, S110 - unreadable number: fall back to who imported the file
         pass
     f = session.get(IntakeFile, row.file_id)
+    if f is not None and f.insurer_id is not None:  # the insurer the file was filed for
+        return f.insurer_id == user.insurer_id
     if f is None or not (f.imported_by or "").startswith("web:"):
         return False
     owner = session.scalar(select(WebUser).where(WebUser.username == f.imported_by[4:]))
@@ -330,7 +332,8 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
             path = Path(tmp) / name
             path.write_bytes(data)
             with session.begin_nested():  # a file that cannot be read applies nothing
-                report = intake.import_file(session, path, nt, received_at=received, actor=_actor(user))
+                report = intake.import_file(session, path, nt, received_at=received, actor=_actor(user),
+                                            insurer=ins.number)
     except intake.IntakeFileError as exc:
         return _intake_page(request, session, user, ntype=ntype, status_code=422,
                             errors=[f"{name}: ファイル全体を取り込めませんでした（何も反映していません）: {exc}"])
