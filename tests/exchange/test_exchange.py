@@ -17,7 +17,18 @@ from onshi.store.db import unit_of_work
 from onshi.verify import service
 from onshi.verify.result import ReferenceClass, Validity, VerificationError, VerificationRequest
 
-from tests.registry.helpers import INSURER, MN_TARO, acquisition, load, numbers, setup_insurers, write
+from tests.registry.helpers import (
+    INSURER,
+    MN_CHILD,
+    MN_HANAKO,
+    MN_TARO,
+    OTHER_INSURER,
+    acquisition,
+    load,
+    numbers,
+    setup_insurers,
+    write,
+)
 
 CLINIC = "1310000011"
 
@@ -140,6 +151,74 @@ def test_linkage_clear_records_utc_decision_time(world, session):
     with unit_of_work() as s:
         decided = linkage.clear(s, suspect.id, reason="確認済み", user="clerk").decided_at
     assert decided.tzinfo is None and before <= decided <= utcnow()
+
+
+# People of the linkage-suspects test: (my_number, name, insurer, employer, number); 厚労 太郎 comes with `world`.
+PEOPLE = [(MN_HANAKO, "厚労　花子", INSURER, "10000001", "102"), (MN_CHILD, "別社　一郎", OTHER_INSURER, "9001", "7"),
+          ("222222222225", "厚労　四郎", INSURER, "10000001", "104"),
+          ("333333333332", "厚労　五郎", INSURER, "10000001", "105")]
+
+
+def _extract_rows(tmp_path, rows: list[tuple[str, str]]):
+    """A resident-registry extract: (my_number, name) per row, the other items as registered."""
+    p = tmp_path / f"extract_{len(list(tmp_path.iterdir()))}.csv"
+    lines = [",".join(linkage.EXTRACT_COLUMNS)]
+    for number, name in rows:
+        kana = "コウロウ　タロウ" if number == MN_TARO else "コウロウ　ハナコ"
+        lines.append(f"{number},{name},{kana},1970-01-01,1,東京都港区虎ノ門1-1")
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p.read_bytes()
+
+
+def _suspects_one_by_one(session, insurer_id=None):
+    """The former implementation (a query per check and per person), kept as the reference."""
+    checks = session.scalars(select(linkage.LinkageCheck).where(linkage.LinkageCheck.status == "mismatch",
+                                                                 linkage.LinkageCheck.decision.is_(None)))
+    open_ = [c for c in checks if linkage.latest_check(session, c.person_id).id == c.id]
+    if insurer_id is not None:
+        open_ = [c for c in open_ if any(q.insurer_id == insurer_id for q in
+                                         registry.qualification_versions(session, person_id=c.person_id))]
+    return sorted(open_, key=lambda c: (c.checked_at, c.id), reverse=True)
+
+
+def test_linkage_suspects_in_one_statement_with_unchanged_results(world, session):
+    from sqlalchemy import event
+
+    load(write(world, "more.csv", T.acquisition, [
+        acquisition(insurer_number=ins, employer_symbol=emp, number=num, my_number=mn, name=name,
+                    name_kana="コウロウ　ハナコ") for mn, name, ins, emp, num in PEOPLE]), T.acquisition)
+    (hanako, ichiro, shiro, goro) = (registry.find_person_by_my_number(session, mn).id for mn, *_ in PEOPLE)
+    taro = registry.find_person_by_my_number(session, MN_TARO).id
+    with unit_of_work() as s:  # first extract: everybody's name differs but 五郎's
+        rep = linkage.import_extract(s, _extract_rows(world, [(MN_TARO, "厚労 次郎"), (MN_HANAKO, "厚労 次子"),
+                                                              (MN_CHILD, "別社 二郎"), ("222222222225", "厚労 六郎"),
+                                                              ("333333333332", "厚労 五郎")]), "1.csv")
+        assert rep.mismatched == 4
+    with unit_of_work() as s:  # second: 花子 now matches (no longer a suspect), 五郎 differs (a new one)
+        linkage.import_extract(s, _extract_rows(world, [(MN_HANAKO, "厚労 花子"), ("333333333332", "厚労 七郎")]),
+                               "2.csv")
+    with unit_of_work() as s:  # 四郎's is cleared with a reason
+        [c] = [c for c in linkage.suspects(s) if c.person_id == shiro]
+        linkage.clear(s, c.id, reason="住民票を確認済み", user="clerk")
+
+    ins, other = (registry.get_insurer(session, number=n).id for n in (INSURER, OTHER_INSURER))
+    statements = []
+    listener = lambda *a: statements.append(a[2])  # noqa: E731 - (conn, cursor, statement, …)
+    event.listen(session.bind, "before_cursor_execute", listener)
+    try:
+        everyone, mine, others = (linkage.suspects(session, insurer_id=i) for i in (None, ins, other))
+        assert len(statements) == 3
+        statements.clear()
+        assert linkage.blocked_person_ids(session, {taro, hanako, ichiro, shiro, goro}) == {taro, ichiro, goro}
+        assert len(statements) == 1
+    finally:
+        event.remove(session.bind, "before_cursor_execute", listener)
+    assert [c.person_id for c in everyone] == [goro, ichiro, taro]  # newest first; 五郎's check is the latest
+    assert [c.person_id for c in mine] == [goro, taro] and [c.person_id for c in others] == [ichiro]
+    for got, insurer_id in ((everyone, None), (mine, ins), (others, other)):
+        assert [c.id for c in got] == [c.id for c in _suspects_one_by_one(session, insurer_id)]
+    assert all(linkage.is_blocked(session, p) == (p in {taro, ichiro, goro}) for p in (taro, hanako, ichiro, shiro,
+                                                                                         goro))
 
 
 def test_sla_view_lists_overdue_records_per_insurer(world, session):

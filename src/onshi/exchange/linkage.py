@@ -19,8 +19,8 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import jaconv
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from onshi.exchange.models import LinkageCheck, ResidentExtract
 from onshi.privacy.crypto import vault
@@ -158,20 +158,35 @@ def is_blocked(session: Session, person_id: int) -> bool:
     return latest is not None and latest.status == "mismatch" and latest.decision is None
 
 
+def _is_latest():
+    """Filter: the check is its person's latest (by ``checked_at``, then ``id``) — what :func:`latest_check`
+    returns, as a correlated ``NOT EXISTS`` so a whole list needs one statement."""
+    later = aliased(LinkageCheck)
+    return ~exists().where(later.person_id == LinkageCheck.person_id,
+                           or_(later.checked_at > LinkageCheck.checked_at,
+                               and_(later.checked_at == LinkageCheck.checked_at, later.id > LinkageCheck.id)))
+
+
+def _open_mismatches():
+    return select(LinkageCheck).where(LinkageCheck.status == "mismatch", LinkageCheck.decision.is_(None),
+                                      LinkageCheck.person_id.is_not(None), _is_latest())
+
+
 def blocked_person_ids(session: Session, person_ids: set[int]) -> set[int]:
-    return {pid for pid in person_ids if is_blocked(session, pid)}
+    """Of *person_ids*, those :func:`is_blocked` — in one statement."""
+    if not person_ids:
+        return set()
+    q = _open_mismatches().where(LinkageCheck.person_id.in_(person_ids)).with_only_columns(LinkageCheck.person_id)
+    return set(session.scalars(q))
 
 
 def suspects(session: Session, *, insurer_id: int | None = None) -> list[LinkageCheck]:
-    """The open mismatches (紐付け誤りの疑い), newest first."""
-    checks = list(session.scalars(select(LinkageCheck).where(LinkageCheck.status == "mismatch",
-                                                              LinkageCheck.decision.is_(None))
-                                  .order_by(LinkageCheck.checked_at.desc())))
-    open_ = [c for c in checks if latest_check(session, c.person_id).id == c.id]
-    if insurer_id is None:
-        return open_
-    return [c for c in open_ if any(q.insurer_id == insurer_id for q in
-                                    service.qualification_versions(session, person_id=c.person_id))]
+    """The open mismatches (紐付け誤りの疑い) — each person's latest check when it is an undecided mismatch —
+    newest first; with *insurer_id*, of people with a qualification at that insurer.  One statement."""
+    q = _open_mismatches()
+    if insurer_id is not None:
+        q = q.where(LinkageCheck.person_id.in_(service.insurer_person_ids(insurer_id)))
+    return list(session.scalars(q.order_by(LinkageCheck.checked_at.desc(), LinkageCheck.id.desc())))
 
 
 def clear(session: Session, check_id: int, *, reason: str, user: str) -> LinkageCheck:
