@@ -209,9 +209,31 @@ def label(table: str, code: Enum | str | int) -> str:
     return LABELS[table][key]
 
 
+#: Where a reception screen words a code differently from the code table's name (the name stays the table's, in
+#: :data:`LABELS`, and is what the interfaces write).  資格有効性 4 is named 該当資格なし in OQSCD006; the national
+#: system's reception screens show it as 「資格情報なし」 (seed 003: 「資格(無効)」、「資格情報なし」), and so do ours.
+SCREEN_WORDING: dict[str, dict[str, str]] = {
+    "OQSCD006": {"4": "資格情報なし"},
+}
+
+
+def screen_label(table: str, code: Enum | str | int) -> str:
+    """The wording a reception screen shows for ``code`` in ``table``: :data:`SCREEN_WORDING`, else the name.
+
+    >>> screen_label("OQSCD006", Validity.NOT_FOUND), label("OQSCD006", Validity.NOT_FOUND)
+    ('資格情報なし', '該当資格なし')
+    >>> screen_label("OQSCD006", 3)
+    '無効（新しい資格あり）'
+    """
+    key = wire(code) if isinstance(code, Enum) else str(code)
+    return SCREEN_WORDING.get(table, {}).get(key) or LABELS[table][key]
+
+
 def _check_tables() -> None:
     for name, enum in TABLES.items():
         assert {wire(m) for m in enum} == set(LABELS[name]), name
+    for name, wording in SCREEN_WORDING.items():
+        assert set(wording) <= set(LABELS[name]), name
 
 
 _check_tables()

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.templating import Jinja2Templates
 
+from onshi.interop.oqs.codes import screen_label
 from onshi.store.clock import japan_today, to_japan_time
 from onshi.web.auth import csrf_token
 from onshi.web.models import WebUser
@@ -61,7 +62,8 @@ def age(birth: date | None, on: date | None = None) -> str:
 SEX = {1: "男", 2: "女", 3: "未設定"}
 templates.env.filters.update(wareki=wareki, jst=jst, age=age, sex=lambda v: SEX.get(int(v or 3), ""),
                              yen=lambda v: "" if v is None else f"{int(v):,}円")
-templates.env.globals.update(ROLES=ROLES)
+# 資格有効性 as every screen words it (4: 資格情報なし), from the one mapping in onshi.interop.oqs.codes
+templates.env.globals.update(ROLES=ROLES, validity_label=lambda v: screen_label("OQSCD006", v))
 
 
 def scope_label(session: Session, user: WebUser) -> str:

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onshi.interop.oqs.codes import LABELS as OQS_LABELS
+from onshi.interop.oqs.codes import screen_label
+from onshi.store.clock import japan_day_start
 from onshi.verify import service as verify_service
 from onshi.verify.result import (
     ConsentKind,
@@ -28,7 +30,6 @@ from onshi.verify.result import (
     VerificationOutcome,
     VerificationRequest,
 )
-from onshi.store.clock import japan_day_start
 from onshi.web.auth import require
 from onshi.web.deps import get_session
 from onshi.web.models import WebUser
@@ -38,8 +39,7 @@ router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(get_session)]
 Clinic = Annotated[WebUser, Depends(require("clinic"))]
 
-VALIDITY = {1: "有効", 2: "無効", 3: "無効（新しい資格あり）", 4: "資格情報なし", 5: "複数該当"}
-VALIDITY_CLASS = {1: "ok", 2: "ng", 3: "warn", 4: "ng", 5: "warn"}
+VALIDITY_CLASS = {1: "ok", 2: "ng", 3: "warn", 4: "ng", 5: "warn", 6: "ok"}
 CONSENTS = [(ConsentKind.LIMIT.value, "限度額情報"), (ConsentKind.SPECIFIC_HEALTH_CHECKUPS.value, "特定健診情報"),
             (ConsentKind.PHARMACIST.value, "薬剤情報"), (ConsentKind.DIAGNOSIS.value, "診療情報"),
             (ConsentKind.OPERATION.value, "手術情報")]
@@ -151,10 +151,15 @@ def next_steps(outcome: VerificationOutcome, method: str) -> tuple[list[str], bo
     return steps, True
 
 
+def validity_labels() -> dict[int, str]:
+    """資格有効性 as the screens word it (4: 資格情報なし) — from the one mapping, onshi.interop.oqs.codes."""
+    return {int(v): screen_label("OQSCD006", v) for v in Validity}
+
+
 def show(outcome: VerificationOutcome, care_date: date, method: str) -> Shown:
     v = int(outcome.validity)
     steps, claim = next_steps(outcome, method)
-    return Shown(v, VALIDITY[v], VALIDITY_CLASS[v], outcome.answers[0] if outcome.answers else None,
+    return Shown(v, screen_label("OQSCD006", v), VALIDITY_CLASS[v], outcome.answers[0] if outcome.answers else None,
                  outcome.warning, steps, claim, care_date, method)
 
 
@@ -325,10 +330,10 @@ def todays_log(session: Session, institution_code: str, day: date):
 @router.get("/reception/today")
 def today_page(request: Request, user: Clinic, session: DB):
     rows = todays_log(session, user.institution_code, today())
-    counts = {}
+    labels, counts = validity_labels(), {}
     for r in rows:
-        counts[VALIDITY.get(r.validity, str(r.validity))] = counts.get(VALIDITY.get(r.validity, str(r.validity)), 0) + 1
-    return render(request, "today.html", {"rows": rows, "counts": counts, "labels": VALIDITY, "css": VALIDITY_CLASS,
+        counts[labels.get(r.validity, str(r.validity))] = counts.get(labels.get(r.validity, str(r.validity)), 0) + 1
+    return render(request, "today.html", {"rows": rows, "counts": counts, "labels": labels, "css": VALIDITY_CLASS,
                                           "day": today()}, session=session)
 
 
