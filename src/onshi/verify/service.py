@@ -547,28 +547,16 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
 
 
 def write_log_batch(conn: Connection, logs: list[dict], audits: list[dict]) -> None:
-    """Write the usage-log and audit rows of several verifications (group commit, see
-    :func:`onshi.verify.views.answer`).  On PostgreSQL one statement, ``INSERT … SELECT FROM unnest(arrays)``
-    for both tables — on an autocommit connection it is its own transaction; elsewhere two executemany.
+    """Write the usage-log and audit rows of several verifications (the group commit of
+    :mod:`onshi.verify.views` writes on its own connection; this is the same on a SQLAlchemy connection).  On
+    PostgreSQL one statement (:data:`LOG_BATCH_SQL`); elsewhere two executemany.  The caller commits.
     """
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
-        if audits:
-            conn.execute(insert(AuditEntry.__table__), audits)
-        conn.execute(insert(VerificationLogEntry.__table__), logs)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        conn.exec_driver_sql(LOG_BATCH_SQL, log_batch_params(logs, audits))
         return
-    from sqlalchemy.exc import DBAPIError
-
-    params = log_batch_params(logs, audits)
-    driver = conn.connection.driver_connection
-    try:
-        with driver.cursor() as cur:
-            cur.execute(_BATCH_SQL, params, prepare=True)
-    except driver.Error as exc:
-        broken = bool(getattr(driver, "broken", False) or driver.closed)
-        if broken:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(_BATCH_SQL, params, exc, type(driver).Error, connection_invalidated=broken,
-                                  dialect=conn.dialect) from exc
+    if audits:
+        conn.execute(insert(AuditEntry.__table__), audits)
+    conn.execute(insert(VerificationLogEntry.__table__), logs)
 
 
 def _iso(value):
@@ -591,7 +579,7 @@ def _from_json(table, columns: tuple[str, ...], param: str) -> str:
 
 
 #: usage-log and audit rows of several verifications in one PostgreSQL statement (psycopg parameters)
-LOG_BATCH_SQL = _BATCH_SQL = (f"WITH audit_rows AS ({_from_json(AuditEntry.__table__, _AUDIT_COLUMNS, 'audits')}) "
+LOG_BATCH_SQL = (f"WITH audit_rows AS ({_from_json(AuditEntry.__table__, _AUDIT_COLUMNS, 'audits')}) "
                               + _from_json(VerificationLogEntry.__table__, _LOG_COLUMNS, "logs"))
 
 

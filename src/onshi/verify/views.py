@@ -283,8 +283,8 @@ async def answer(app: FastAPI, req: VerificationRequest, inst: service.Authentic
 
     On PostgreSQL, when the request records no consent, the lookup runs here on the loop (one statement on
     the process's autocommit connection) and the log rows go to the process's :class:`_GroupCommit`; the
-    answer waits, without blocking the loop, until they are committed.  Otherwise one transaction, like every other
-    caller of :func:`onshi.verify.service.verify`.
+    answer waits, without blocking the loop, until they are committed.  Otherwise one transaction, like
+    every other caller of :func:`onshi.verify.service.verify`.
     """
     engine = app.state.engine
     writes_consents = req.limit_consent or bool(req.reader_outcome and req.reader_outcome.get("consents"))

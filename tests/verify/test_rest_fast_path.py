@@ -1,0 +1,151 @@
+"""The REST verification endpoints' fast path: cached credentials, the one-statement lookup, the group-committed
+usage log — on both databases (SQLite takes the plain transaction, PostgreSQL the fast path)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+
+from onshi.exchange.publish import publish_all
+from onshi.privacy.models import AuditEntry
+from onshi.registry.models import NotificationType as T
+from onshi.store.db import unit_of_work
+from onshi.verify import service, views
+from onshi.verify.models import ConsentRecord, Institution, VerificationLogEntry
+from onshi.web.app import create_app
+
+from tests.registry.helpers import acquisition, load, numbers, setup_insurers, write
+
+CLINIC = "1310000011"
+TODAY = date.today()
+
+
+@pytest.fixture
+def api(engine, tmp_path):
+    setup_insurers(tmp_path)
+    load(write(tmp_path, "a.csv", T.acquisition, [acquisition(acquisition_date="2024-04-01")]), T.acquisition)
+    load(write(tmp_path, "l.csv", T.limit_application, [numbers(application_date="2024-10-15", tax_exempt="0",
+                                                                low_income_1="0", income_exemption="0")]),
+         T.limit_application)
+    publish_all()
+    with unit_of_work() as s:
+        _inst, token = service.add_institution(s, code=CLINIC, name="テスト内科", facility_type="clinic")
+    service.institution_cache.clear()
+    client = TestClient(create_app(engine, publisher_interval=0))
+    client.token = token
+    yield client
+    service.institution_cache.clear()
+
+
+def body(**over):
+    b = {"insurer_number": "01130012", "symbol": "10000001", "number": "101", "branch": "00",
+         "birth_date": "1970-01-01", "care_date": TODAY.isoformat()}
+    b.update(over)
+    return b
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_answer_is_logged_and_audited_before_it_is_sent(api, session):
+    for b in (body(), body(number="999"), body(branch=None)):
+        assert api.post("/api/v1/verifications/numbers", json=b, headers=auth(api.token)).status_code == 200
+    logs = list(session.scalars(select(VerificationLogEntry).order_by(VerificationLogEntry.id)))
+    assert [(e.method, e.validity, e.institution_code, e.insurer_number) for e in logs] == [
+        ("numbers", 1, CLINIC, "01130012"), ("numbers", 4, CLINIC, "01130012"), ("numbers", 1, CLINIC, "01130012")]
+    assert logs[0].patient_key and logs[0].patient_key == logs[2].patient_key and logs[1].patient_key is None
+    audits = list(session.scalars(select(AuditEntry).where(AuditEntry.actor_kind == "institution")))
+    assert len(audits) == 2 and {a.actor_id for a in audits} == {CLINIC}
+    assert {a.detail for a in audits} == {"method=numbers"}
+
+
+def test_a_revocation_stops_a_cached_credential_at_once(api, engine):
+    assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 200
+    assert service.institution_cache.get(service._digest(api.token)) is not None
+    # revoked elsewhere (another worker, the CLI): this process's cache does not know
+    with engine.begin() as c:
+        c.execute(update(Institution).where(Institution.code == CLINIC).values(revoked_at=datetime(2026, 1, 1)))
+    assert service.institution_cache.get(service._digest(api.token)) is not None
+    r = api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token))
+    assert r.status_code == 401 and "厚労" not in r.text
+    with engine.connect() as c:  # the refused request wrote nothing
+        assert c.execute(text("SELECT count(*) FROM verification_log")).scalar() == 1
+
+
+def test_revoking_in_this_process_forgets_the_token(api):
+    assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 200
+    with unit_of_work() as s:
+        service.revoke_institution(s, CLINIC)
+    assert service.institution_cache.get(service._digest(api.token)) is None
+    assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 401
+
+
+def test_unknown_tokens_are_not_cached(api):
+    assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth("nope")).status_code == 401
+    assert service.institution_cache.get(service._digest("nope")) is None
+
+
+def test_limit_consent_is_recorded_with_the_answer(api, session):
+    day = "2024-11-20"  # while the 限度額 certificate is valid
+    r = api.post("/api/v1/verifications/numbers", json=body(limit_consent=True, care_date=day),
+                 headers=auth(api.token))
+    assert r.status_code == 200
+    res = r.json()["results"][0]
+    assert res["limit_consent"]["status"] == 1 and res["limit"]["category_code"] == "A03"
+    assert [c.kind for c in session.scalars(select(ConsentRecord))] == ["limit"]
+    assert session.scalar(select(VerificationLogEntry.validity)) == 1
+    # the next request without the flag still sees the consent (has_consents in the lookup)
+    again = api.post("/api/v1/verifications/numbers", json=body(care_date=day),
+                     headers=auth(api.token)).json()["results"][0]
+    assert again["limit_consent"]["status"] == 1 and again["limit"] is not None
+
+
+def test_reference_number_comes_from_the_lookup(api):
+    api.post("/api/v1/reference-numbers", json={"reference_number": "P-7", "insurer_number": "01130012",
+                                                "symbol": "10000001", "number": "101", "branch": None},
+             headers=auth(api.token))
+    r = api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token))
+    assert r.json()["results"][0]["reference_number"] == "P-7"
+
+
+def test_the_same_answer_as_the_service(api, engine):
+    """The fast path (driver-level lookup, JSON rendering) answers exactly what service.verify answers."""
+    r = api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token))
+    req = views.NumbersQuery.model_validate(body()).to_request(CLINIC)
+    with unit_of_work() as s:
+        inst = s.scalar(select(Institution).where(Institution.code == CLINIC))
+        expected = views.outcome_json(service.verify(s, req, inst))
+    assert r.json() == expected
+
+
+def test_no_answer_when_the_log_cannot_be_written(api, engine, monkeypatch):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the group commit is PostgreSQL's fast path; SQLite answers in one transaction")
+
+    async def broken(self, logs, audits):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(views._GroupCommit, "_write", broken)
+    client = TestClient(api.app, raise_server_exceptions=False)
+    r = client.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token))
+    assert r.status_code == 500 and "厚労" not in r.text
+
+
+def test_write_log_batch(engine):
+    now = datetime(2026, 11, 20, 9, 0)
+    logs = [{"occurred_at": now, "care_date": date(2026, 11, 20), "institution_code": CLINIC, "prefecture_code": "13",
+             "facility_type": "clinic", "method": "numbers", "validity": v, "setting": "outpatient",
+             "insurer_number": "01130012", "patient_key": None} for v in (1, 4)]
+    audits = [{"at": now, "actor_kind": "institution", "actor_id": CLINIC, "action": "verify",
+               "subject_kind": "person", "subject_id": "7", "detail": "method=numbers"}]
+    with engine.connect() as c:
+        service.write_log_batch(c, logs, audits)
+        c.commit()
+    with engine.connect() as c:
+        assert c.execute(select(VerificationLogEntry.validity, VerificationLogEntry.occurred_at)
+                         .order_by(VerificationLogEntry.id)).all() == [(1, now), (4, now)]
+        assert c.execute(select(AuditEntry.subject_id, AuditEntry.at)).all() == [("7", now)]
