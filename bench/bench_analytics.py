@@ -12,6 +12,8 @@ Measured in the same run, each query ``--repeat`` times in a fresh process (peak
 
 * ``onshi``    – :meth:`onshi.analytics.usage.UsageAnalytics.rates` with ``basis="online"`` and
   ``by=("month", "prefecture", "facility_type")`` over :class:`~onshi.analytics.engine.ParquetLog`;
+* ``onshi-users`` (with ``--users``) – the institution-month aggregate with distinct card users per institution,
+  which the レセプト and 協会けんぽ bases need (240,000 institutions × 60 million patient keys);
 * ``baseline`` – a plain DuckDB ``GROUP BY month, prefecture_code, facility_type`` with ``count(*)`` and a
   filtered count over the same files.
 
@@ -95,6 +97,11 @@ def one_run(kind: str, data: str) -> None:
         ua = UsageAnalytics.over_parquet(data, engine=create_engine("sqlite://"), memory_limit=MEMORY_LIMIT)
         rows = ua.rates(basis="online", by=("month", "prefecture", "facility_type"))
         groups, check = len(rows), sum(r.denominator for r in rows)
+    elif kind == "onshi-users":  # the institution-month aggregate with distinct card users (レセプト basis)
+        ua = UsageAnalytics.over_parquet(data, engine=create_engine("sqlite://"), memory_limit=MEMORY_LIMIT)
+        ua._prepare(None, with_users=True)
+        groups, check, _users = ua.con.execute(
+            "SELECT count(*), sum(online), sum(card_users) FROM agg").fetchone()
     else:
         con = duckdb.connect()
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
@@ -121,6 +128,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path)
     ap.add_argument("--regenerate", action="store_true")
+    ap.add_argument("--users", action="store_true",
+                    help="also time the institution-month aggregate with distinct card users (レセプト basis)")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "DATA"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -132,9 +141,10 @@ def main() -> None:
         took = generate(data, args.rows)
         print(f"generated in {took:.1f} s", file=sys.stderr)
     size = sum(p.stat().st_size for p in data.rglob("*.parquet"))
-    results: dict[str, list[dict]] = {"baseline": [], "onshi": []}
+    kinds = ("baseline", "onshi") + (("onshi-users",) if args.users else ())
+    results: dict[str, list[dict]] = {k: [] for k in kinds}
     for _ in range(args.repeat):
-        for kind in ("baseline", "onshi"):  # interleaved: the machine's other load hits both alike
+        for kind in kinds:  # interleaved: the machine's other load hits both alike
             out = subprocess.run([sys.executable, __file__, "--child", kind, str(data)], check=True,
                                  capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
             results[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -142,7 +152,7 @@ def main() -> None:
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}; "
           f"data: {data} ({size / 2**30:.2f} GiB, {args.rows:,} rows)")
     print(f"{'query':<10} {'rows/s':>14} {'p50 s':>8} {'p99 s':>8} {'peak MB':>9} {'groups':>7} {'ratio':>7}")
-    for kind in ("baseline", "onshi"):
+    for kind in kinds:
         rs = results[kind]
         secs = [r["seconds"] for r in rs]
         assert all(r["rows"] == args.rows for r in rs), "a query missed rows"

@@ -100,3 +100,45 @@ def test_dashboard_in_chromium(page, traffic):
     page.screenshot(path=str(IMG / "analytics-dashboard.png"), full_page=False)
     page.set_viewport_size({"width": 1280, "height": 2400})
     page.screenshot(path=str(IMG / "analytics-dashboard-full.png"), full_page=True)
+
+
+def test_incentives_page_computes_2024_money_from_the_log(client, world):
+    from onshi.demo.traffic import simulate_traffic, traffic_institutions
+    from onshi.web import users
+
+    with unit_of_work() as s:
+        simulate_traffic(s, months=14, until="2024-11", scale=0.3)
+        users.add_user(s, username="analyst", password=PASSWORD, role="analyst")
+    login(client, "analyst")
+    hospital = traffic_institutions()[0][0]
+    page = client.get("/analytics/incentives", params={"institution": hospital, "billing_month": "2024-11"})
+    assert page.status_code == 200
+    text = page.text
+    for label in ("支援金 2024年1〜5月", "支援金 2024年6〜11月", "一時金 2024年5〜8月", "医療DX推進体制整備加算 2024-11",
+                  "医療情報取得加算 2024-11"):
+        assert label in text
+    assert "円/件" in text and "2024-08 の利用率" in text and "なし 3点" in text
+    unknown = client.get("/analytics/incentives", params={"institution": "1319999999"})
+    assert "照会記録がありません" in unknown.text
+    bad = client.get("/analytics/incentives", params={"institution": hospital, "billing_month": "11/2024"})
+    assert "YYYY-MM" in bad.text
+
+
+def test_kpi_page_and_sheet(client, traffic):
+    from pypdf import PdfReader
+
+    login(client, "analyst")
+    page = client.get("/analytics/kpi", params={"fiscal_year": 2024, "branch": "08"})
+    assert page.status_code == 200 and "業績評価シート" in page.text and "茨城" in page.text
+    assert "マイナ保険証" in page.text
+    pdf = client.get("/analytics/kpi/sheet.pdf", params={"fiscal_year": 2024, "branch": "08"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    import io
+
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "業績評価シート" in text and "茨城" in text
+    html = client.get("/analytics/kpi/sheet.html", params={"fiscal_year": 2024, "branch": "00"})
+    assert html.status_code == 200 and "default-src 'none'" in html.headers["content-security-policy"]
+    assert client.get("/analytics/kpi", params={"branch": "99"}).status_code == 422
+    login(client, "clerk")
+    assert client.get("/analytics/kpi/sheet.pdf").status_code == 403

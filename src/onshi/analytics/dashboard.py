@@ -105,3 +105,75 @@ def chart_bytes(ua: UsageAnalytics, kind: str, *, fmt: str = "svg", month: str |
         return charts.distribution_chart(values, title=f"施設ごとの利用率の分布 {month} ({BASIS_LABELS[basis]})",
                                          fmt=fmt)
     raise ValueError("chart must be trend, ranking or distribution")
+
+
+# ---------------------------------------------------------------------- incentives of one institution
+
+def institution_incentives(ua: UsageAnalytics, institution: str, *,
+                           billing_month: str | None = None) -> list[tuple[str, str]]:
+    """What one institution qualifies for, computed from its log and claim counts, as ``(label, words)`` lines:
+    the 2024 support money (two periods), the May–August 2024 lump sum, 医療DX推進体制整備加算 for a billing
+    month (default: the month after the latest month in the log) and 医療情報取得加算.
+
+    Rates for the support money and the lump sum are オン資-basis (the 2024 schemes were paid on them); the 医療DX
+    tier uses the レセプト-basis rate where claim counts exist, else the オン資 basis, and says which.
+    """
+    from datetime import date
+
+    from onshi.analytics import incentives as inc
+    from onshi.rules.dated import NotInForce
+
+    inst = ua.rates(by=("institution", "facility_type"), where={"institution": institution})
+    if not inst:
+        raise ValueError(f"医療機関コード {institution} の照会記録がありません (no verifications logged)")
+    ftype = inst[0].keys["facility_type"]
+    online = {r.keys["month"]: r for r in ua.rates(by=("month",), where={"institution": institution})}
+    users = {r.keys["month"]: r for r in ua.rates(basis="receipt", by=("month",), where={"institution": institution})}
+    out: list[tuple[str, str]] = []
+
+    def pct(r) -> float | None:
+        return None if r is None or r.rate is None else round(100 * r.rate, 2)
+
+    base = online.get("2023-10")
+    for label, months, any_day in (("支援金 2024年1〜5月", ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"],
+                                    date(2024, 1, 1)),
+                                   ("支援金 2024年6〜11月", ["2024-06", "2024-07", "2024-08", "2024-09", "2024-10",
+                                                          "2024-11"], date(2024, 6, 1))):
+        rows = [online[m] for m in months if m in online]
+        if base is None or base.rate is None or not rows:
+            out.append((label, "2023年10月または対象期間の照会記録がないため算定できません"))
+            continue
+        card, total = sum(r.numerator for r in rows), sum(r.denominator for r in rows)
+        s = inc.support_money_2024(period_month=any_day, october_2023_rate_pct=pct(base),
+                                   period_average_rate_pct=round(100 * card / total, 2), card_uses=card)
+        out.append((label, f"{s.amount_yen:,}円 — {s.reason}"))
+    claims_oct = users.get("2023-10")
+    if base is None or claims_oct is None or not claims_oct.denominator:
+        out.append(("一時金 2024年5〜8月", "2023年10月の照会記録またはレセプト件数がないため算定できません"))
+    else:
+        monthly = {m: users[m].numerator for m in ("2024-05", "2024-06", "2024-07", "2024-08") if m in users}
+        ls = inc.lump_sum_2024(facility_type=ftype, october_2023_rate_pct=pct(base),
+                               october_2023_users=claims_oct.numerator, monthly_users=monthly,
+                               october_2023_receipts=claims_oct.denominator)
+        out.append(("一時金 2024年5〜8月", f"{ls.amount_yen:,}円 — {ls.reason}"))
+    if billing_month is None:
+        last = max(online)
+        y, m = int(last[:4]), int(last[5:])
+        billing_month = f"{y + (m == 12):04d}-{m % 12 + 1:02d}"
+    bm = date(int(billing_month[:4]), int(billing_month[5:7]), 1)
+    use_receipt = any(r.denominator for r in users.values())
+    rates = {m: pct(r) for m, r in (users if use_receipt else online).items() if pct(r) is not None}
+    basis = "レセプトベース" if use_receipt else "オン資ベース"
+    try:
+        tier = inc.dx_promotion_tier_from_rates(billing_month=bm, monthly_rates_pct=rates)
+        out.append((f"医療DX推進体制整備加算 {billing_month}", f"{tier.label or '算定なし'} {tier.points}点 — "
+                                                        f"{tier.reason}（{basis}の利用率）"))
+    except (NotInForce, LookupError, ValueError) as exc:
+        out.append((f"医療DX推進体制整備加算 {billing_month}", f"算定できません: {exc}"))
+    try:
+        info = [inc.medical_information_points(visit_date=bm, with_my_number_card=c) for c in (True, False)]
+        out.append((f"医療情報取得加算 {billing_month}", f"初診 マイナ保険証あり {info[0].points}点 / なし "
+                                                 f"{info[1].points}点"))
+    except (NotInForce, ValueError) as exc:
+        out.append((f"医療情報取得加算 {billing_month}", f"算定できません: {exc}"))
+    return out

@@ -90,6 +90,73 @@ def chart(request: Request, user: Analyst, kind: str, fmt: str, month: str | Non
     return Response(data, media_type=MEDIA[fmt], headers={"Cache-Control": "private, max-age=60"})
 
 
+@router.get("/incentives")
+def incentives_page(request: Request, user: Analyst, institution: str | None = None,
+                    billing_month: str | None = None):
+    """支援金・一時金・医療DX推進体制整備加算・医療情報取得加算 of one institution, from its log and claims."""
+    from onshi.analytics.dashboard import institution_incentives
+
+    lines, errors = [], None
+    if institution:
+        if billing_month and not (len(billing_month) == 7 and billing_month[4] == "-"
+                                  and billing_month.replace("-", "").isdigit()):
+            errors = [f"算定月は YYYY-MM で入力してください ({billing_month!r})"]
+        else:
+            ua = _ua(request)
+            try:
+                lines = institution_incentives(ua, institution.strip(), billing_month=billing_month or None)
+            except ValueError as exc:
+                errors = [str(exc)]
+            finally:
+                ua.close()
+    return render(request, "analytics/incentives.html", {
+        "institution": institution or "", "billing_month": billing_month or "", "lines": lines, "errors": errors})
+
+
+def _sheet(request: Request, fiscal_year: int, branch: str):
+    from onshi.analytics.evaluation import sheet_from_database
+    from onshi.analytics.kpi import normalize_branch
+    from onshi.analytics.usage import system_actuals
+    from onshi.store.db import unit_of_work
+
+    try:
+        branch = normalize_branch(branch)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if not 2000 <= fiscal_year <= 2100:
+        raise HTTPException(422, "fiscal_year must be a year like 2024")
+    with unit_of_work(factory=request.app.state.session_factory) as s:
+        return sheet_from_database(s, fiscal_year, branch, system_actuals=system_actuals)
+
+
+@router.get("/kpi")
+def kpi_page(request: Request, user: Analyst, fiscal_year: int = 2024, branch: str = "00"):
+    """The action plans' KPIs of a fiscal year and 支部: target, actual, achievement, trend; sheet as PDF/HTML."""
+    from onshi.numbers.prefectures import PREFECTURES
+
+    sheet = _sheet(request, fiscal_year, branch)
+    return render(request, "analytics/kpi.html", {"sheet": sheet, "fiscal_year": fiscal_year,
+                                                  "branch": sheet.branch, "prefectures": PREFECTURES})
+
+
+@router.get("/kpi/sheet.{fmt}")
+def kpi_sheet(request: Request, user: Analyst, fmt: str, fiscal_year: int = 2024, branch: str = "00") -> Response:
+    """業績評価シート as PDF (download) or as a standalone HTML page (its own styles and font, nothing external)."""
+    from onshi.analytics.evaluation import render_html, render_pdf
+
+    sheet = _sheet(request, fiscal_year, branch)
+    name = f"evaluation-{fiscal_year}-{sheet.branch}"
+    if fmt == "pdf":
+        return Response(render_pdf(sheet), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+    if fmt == "html":
+        return Response(render_html(sheet), media_type="text/html; charset=utf-8", headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; font-src data:; "
+                                       "img-src data:; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff"})
+    raise HTTPException(404, "sheet.pdf or sheet.html")
+
+
 @api.get("/usage-rates", summary="マイナ保険証利用率 broken down by the given dimensions")
 def usage_rates(request: Request, user: ApiAnalyst, basis: str = "online",
                 by: Annotated[list[str], Query()] = ["month"],  # noqa: B006 - FastAPI reads the default
