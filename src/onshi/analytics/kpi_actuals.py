@@ -19,6 +19,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.store.clock import japan_date
+
 
 def fiscal_year_of(day: date) -> int:
     """年度: April to March.
@@ -46,7 +48,7 @@ def registration_within_5_days(session: Session, fiscal_year: int, branch: str =
     for r in sla_records(session, since=date(fiscal_year, 4, 1), today=today):
         if ids is not None and r.insurer_id not in ids:
             continue
-        if fiscal_year_of(r.received_at.date()) != fiscal_year or r.status in ("pending", "due_soon"):
+        if fiscal_year_of(japan_date(r.received_at)) != fiscal_year or r.status in ("pending", "due_soon"):
             continue
         decided += 1
         on_time += r.status == "on_time"
@@ -63,7 +65,7 @@ def certificate_next_business_day(session: Session, fiscal_year: int, branch: st
     received: dict[int, date] = {}
     for qid, at in session.execute(select(RegistryChange.qualification_id, RegistryChange.received_at).where(
             RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))):
-        received.setdefault(qid, at.date())
+        received.setdefault(qid, japan_date(at))
     total = in_time = 0
     for doc in session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "certificate",
                                                             IssuedDocument.issue_key.like("%:enrol"))):
