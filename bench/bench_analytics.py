@@ -13,7 +13,9 @@ Measured in the same run, each query ``--repeat`` times in a fresh process (peak
 * ``onshi``    – :meth:`onshi.analytics.usage.UsageAnalytics.rates` with ``basis="online"`` and
   ``by=("month", "prefecture", "facility_type")`` over :class:`~onshi.analytics.engine.ParquetLog`;
 * ``onshi-users`` (with ``--users``) – the institution-month aggregate with distinct card users per institution,
-  which the レセプト and 協会けんぽ bases need (240,000 institutions × 60 million patient keys);
+  which the レセプト and 協会けんぽ bases need (240,000 institutions × 60 million patient keys), counted from the log;
+  then ``onshi-users-agg``: the export-time aggregate is written once (time printed) and the same question is read
+  from it, as ``onshi analytics export`` leaves it;
 * ``baseline`` – a plain DuckDB ``GROUP BY month, prefecture_code, facility_type`` with ``count(*)`` and a
   filtered count over the same files.
 
@@ -148,6 +150,23 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--child", kind, str(data)], check=True,
                                  capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
             results[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    if args.users:  # the aggregate written at export time, then the same question read from it
+        from onshi.analytics.export import write_aggregate
+
+        agg_dir = data / "aggregate" / "month=2025-03"
+        shutil.rmtree(data / "aggregate", ignore_errors=True)
+        started = time.perf_counter()
+        write_aggregate(data / "month=2025-03", "2025-03", agg_dir)
+        print(f"export-time aggregate written in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        kinds += ("onshi-users-agg",)
+        results["onshi-users-agg"] = []
+        try:
+            for _ in range(args.repeat):
+                out = subprocess.run([sys.executable, __file__, "--child", "onshi-users", str(data)], check=True,
+                                     capture_output=True, text=True)
+                results["onshi-users-agg"].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        finally:
+            shutil.rmtree(data / "aggregate", ignore_errors=True)
     base = statistics.median(r["seconds"] for r in results["baseline"])
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}; "
           f"data: {data} ({size / 2**30:.2f} GiB, {args.rows:,} rows)")

@@ -201,6 +201,25 @@ def test_parquet_export_and_database_give_the_same_figures(small_world, tmp_path
             assert db.rates(basis=basis, by=by) == pq.rates(basis=basis, by=by), (basis, by)
 
 
+def test_the_export_time_aggregate_and_the_log_give_the_same_figures(small_world, tmp_path):
+    import shutil
+
+    from onshi.analytics.export import export_log
+
+    export_log(tmp_path, engine=small_world)
+    with_agg = UsageAnalytics.over_parquet(tmp_path, engine=small_world)
+    with_agg._prepare(None, with_users=True)
+    plan = with_agg.con.execute("EXPLAIN SELECT * FROM agg").fetchall()[0][1]
+    assert "READ_PARQUET" in plan and "GROUP_BY" not in plan  # read, not counted again
+    expected = with_agg.rates(basis="receipt", by=("month", "institution"))
+    shutil.rmtree(tmp_path / "aggregate")
+    from_log = UsageAnalytics.over_parquet(tmp_path, engine=small_world)
+    from_log._prepare(None, with_users=True)
+    assert "GROUP_BY" in from_log.con.execute("EXPLAIN SELECT * FROM agg").fetchall()[0][1]
+    assert from_log.rates(basis="receipt", by=("month", "institution")) == expected
+    assert [r.numerator for r in expected] == [4, 1, 2]
+
+
 def test_export_again_replaces_the_month(small_world, tmp_path):
     import pyarrow.parquet as pq
 
@@ -211,7 +230,8 @@ def test_export_again_replaces_the_month(small_world, tmp_path):
     table = pq.read_table(tmp_path / "month=2025-03")
     assert table.num_rows == 8
     assert table.schema.names[:len(LOG_SCHEMA.names)] == LOG_SCHEMA.names
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["month=2025-03", "month=2025-04"]  # no partial folders
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregate", "month=2025-03", "month=2025-04"]
+    assert sorted(p.name for p in (tmp_path / "aggregate").iterdir()) == ["month=2025-03", "month=2025-04"]
     assert "patient_key" in table.schema.names and "my_number" not in table.schema.names
 
 

@@ -67,6 +67,17 @@ class ParquetLog:
 
     root: Path
 
+    AGGREGATE_SQL = """
+        SELECT CAST(month AS VARCHAR) AS month, institution_code, prefecture_code, facility_type,
+               coalesce(insurer_number, '') AS insurer_number, setting,
+               count(*) AS online, count(*) FILTER (WHERE method = 'card') AS card,
+               count(DISTINCT CASE WHEN method = 'card' THEN patient_key END) AS card_users
+        FROM {source}
+        GROUP BY ALL"""
+    EMPTY = ("(SELECT NULL::VARCHAR AS month, NULL::VARCHAR AS institution_code, NULL::VARCHAR AS "
+             "prefecture_code, NULL::VARCHAR AS facility_type, NULL::VARCHAR AS method, NULL::VARCHAR AS "
+             "insurer_number, NULL::VARCHAR AS setting, NULL::VARCHAR AS patient_key WHERE false)")
+
     def __post_init__(self) -> None:
         self.root = Path(self.root)
 
@@ -75,9 +86,7 @@ class ParquetLog:
         globs = ", ".join(f"'{self.root.as_posix()}/month={m}/*.parquet'" for m in dirs
                           if any((self.root / f"month={m}").glob("*.parquet")))
         if not globs:
-            return ("(SELECT NULL::VARCHAR AS month, NULL::VARCHAR AS institution_code, NULL::VARCHAR AS "
-                    "prefecture_code, NULL::VARCHAR AS facility_type, NULL::VARCHAR AS method, NULL::VARCHAR AS "
-                    "insurer_number, NULL::VARCHAR AS setting, NULL::VARCHAR AS patient_key WHERE false)")
+            return self.EMPTY
         return f"read_parquet([{globs}], hive_partitioning = true)"
 
     def months(self, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
@@ -97,15 +106,15 @@ class ParquetLog:
                 FROM {self.files_sql(months_)}
             """)
             return
-        users = "count(DISTINCT CASE WHEN method = 'card' THEN patient_key END)"
-        con.execute(f"""
-            CREATE OR REPLACE TEMP VIEW agg AS
-            SELECT CAST(month AS VARCHAR) AS month, institution_code, prefecture_code, facility_type,
-                   coalesce(insurer_number, '') AS insurer_number, setting,
-                   count(*) AS online, count(*) FILTER (WHERE method = 'card') AS card, {users} AS card_users
-            FROM {self.files_sql(months_)}
-            GROUP BY ALL
-        """)
+        # the aggregate written at export time where every asked month has one; else counted from the log
+        wanted = self.months() if months_ is None else months_
+        done = [self.root / "aggregate" / f"month={m}" / "aggregate.parquet" for m in wanted]
+        if done and all(p.is_file() for p in done):
+            files = ", ".join(f"'{p.as_posix()}'" for p in done)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW agg AS SELECT * FROM read_parquet([{files}])")
+            return
+        con.execute("CREATE OR REPLACE TEMP VIEW agg AS "
+                    + self.AGGREGATE_SQL.format(source=self.files_sql(months_)))
 
 
 @dataclass

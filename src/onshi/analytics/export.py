@@ -23,6 +23,7 @@ from sqlalchemy import select
 from onshi.analytics.engine import LOG_SCHEMA, DatabaseLog
 
 ROWS_PER_FILE = 5_000_000
+AGGREGATE = "aggregate"  # OUT/aggregate/month=YYYY-MM/aggregate.parquet: the institution-month aggregate
 BATCH = 100_000
 
 
@@ -31,6 +32,37 @@ class ExportedMonth:
     month: str
     rows: int
     files: list[Path]
+
+
+def _swap(tmp: Path, final: Path) -> None:
+    """Put a finished folder in place of the old one (the old one stays whole until the new one is complete)."""
+    backup = final.with_name(f".{final.name}.old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if final.exists():
+        final.rename(backup)
+    tmp.rename(final)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_aggregate(month_dir: Path, month: str, dest: Path) -> None:
+    """The institution-month aggregate of one month's files (with distinct card users) as one small Parquet file,
+    so that the レセプト and 協会けんぽ bases need not count distinct patients over the whole month again."""
+    from onshi.analytics.engine import ParquetLog, connect
+
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    con = connect()
+    try:
+        files = sorted(month_dir.glob("*.parquet"))
+        if files:
+            src = "read_parquet([" + ", ".join(f"'{f.as_posix()}'" for f in files) + "])"
+            con.execute(f"CREATE TEMP VIEW raw AS SELECT '{month}' AS month, * FROM {src}")
+        else:
+            con.execute(f"CREATE TEMP VIEW raw AS SELECT * FROM {ParquetLog.EMPTY}")
+        con.execute(f"COPY ({ParquetLog.AGGREGATE_SQL.format(source='raw')}) TO "
+                    f"'{(dest / 'aggregate.parquet').as_posix()}' (FORMAT parquet)")
+    finally:
+        con.close()
 
 
 def _bounds(month: str) -> tuple[date, date]:
@@ -86,11 +118,9 @@ def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = N
                     progress(month, total)
         if writer is not None:
             writer.close()
-        backup = out / f".month={month}.old"
-        shutil.rmtree(backup, ignore_errors=True)
-        if final.exists():
-            final.rename(backup)
-        tmp.rename(final)
-        shutil.rmtree(backup, ignore_errors=True)
+        agg_tmp = out / AGGREGATE / f".month={month}.partial"
+        write_aggregate(tmp, month, agg_tmp)
+        _swap(tmp, final)
+        _swap(agg_tmp, out / AGGREGATE / f"month={month}")
         done.append(ExportedMonth(month, total, [final / f.name for f in files]))
     return done
