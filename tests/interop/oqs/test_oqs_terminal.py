@@ -331,26 +331,32 @@ def test_face_result_naming_and_reference_number(term, valid_outcome):
     assert t(xml_of(sjis), "MessageHeader/CharacterCodeIdentifier") == "1"
 
 
-def test_serve_forever_answers_within_200_ms(term, request_xml):
+def test_serve_forever_answers_every_file_that_appears(term, service, request_xml):
+    """Behaviour only: each request dropped into req/ while the loop runs is answered in res/ and removed.
+    How fast is measured by bench/bench_terminal.py (docs/performance.md), not asserted here."""
     stop = threading.Event()
     thread = threading.Thread(target=term.serve_forever, kwargs={"poll_interval": 0.05, "stop_event": stop},
                               daemon=True)
     thread.start()
     try:
-        worst = 0.0
         for i in range(5):
             name = f"OQSsiquc01req_2026112201{i:02d}.xml"
             tmp = term.req / f".{name}.tmp"
-            tmp.write_bytes(request_xml())
-            start = time.monotonic()
+            tmp.write_bytes(request_xml(afi=f"clinic-{i:04d}"))
             os.replace(tmp, term.req / name)
             answer = term.res / answer_name(name)
-            while not answer.exists() and time.monotonic() - start < 2:
-                time.sleep(0.002)
-            worst = max(worst, time.monotonic() - start)
-            assert answer.exists()
-        assert worst < 0.2, f"slowest answer took {worst * 1000:.0f} ms"
+            deadline = time.monotonic() + 30  # only so that a broken loop fails instead of hanging
+            while not answer.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert answer.exists(), f"{name} was not answered"
+            root = xml_of(answer)
+            assert t(root, "MessageHeader/SegmentOfResult") == "1"
+            assert t(root, "MessageHeader/ArbitraryFileIdentifier") == f"clinic-{i:04d}"
+            assert not (term.req / name).exists()
     finally:
         stop.set()
-        thread.join(timeout=2)
+        thread.join(timeout=5)
     assert not thread.is_alive()
+    assert len(service.verified) == 5
+    assert sorted(p.name for p in term.res.iterdir()) == [answer_name(f"OQSsiquc01req_2026112201{i:02d}.xml")
+                                                          for i in range(5)]  # no temporary file left
