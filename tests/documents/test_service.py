@@ -228,3 +228,30 @@ def test_reissue_when_the_printed_ratio_changes_at_seventy(engine, tmp_path, ses
         assert service.daily_run(s, date(2026, 12, 2), tmp_path / "out", actor="t").issued == 0
     reasons = [d.reason for d in session.scalars(select(IssuedDocument).order_by(IssuedDocument.id))]
     assert reasons == ["no_my_number", "reissue:ratio_change"]
+
+
+def test_reissue_when_the_numbers_change(engine, tmp_path, session):
+    """A holder's 記号・番号 change (here a correction recorded on the qualification): a new certificate with the
+    new numbers on the next business day after the change, once."""
+    from onshi.registry import service as registry
+
+    setup_insurers(tmp_path)
+    load(write(tmp_path, "a.csv", T.acquisition, [acquisition(my_number="")]), T.acquisition,
+         received_at=datetime(2026, 11, 2, 1, 0))
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 11, 4), tmp_path / "out", actor="t").issued == 1
+    [qv] = registry.find_by_numbers(session, insurer_number=INSURER, symbol="10000001", number="101", branch="00")
+    with unit_of_work() as s:  # recorded at 09:30 JST on Friday 20 Nov: due Tuesday 24 Nov (23 Nov is a holiday)
+        registry.supersede_qualification(s, s.merge(qv), now=datetime(2026, 11, 20, 0, 30), change_id=None,
+                                         symbol="10000002", number="7")
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 11, 20), tmp_path / "out", actor="t").issued == 0
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t").issued == 1
+    with unit_of_work() as s:
+        assert service.daily_run(s, date(2026, 11, 25), tmp_path / "out", actor="t").issued == 0
+    docs = list(session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)))
+    assert [d.reason for d in docs] == ["no_my_number", "reissue:numbers_change"]
+    assert (docs[1].data["symbol"], docs[1].data["number"]) == ("10000002", "7")
+    text = PdfReader(docs[1].file).pages[0].extract_text()
+    assert "10000002" in text and "令和8年11月24日" in text

@@ -130,10 +130,11 @@ def _issued_keys(session: Session, prefix: str) -> set[str]:
     return set(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.like(prefix + "%"))))
 
 
-def due_certificates(session: Session, day: date, *,
-                     insurer_id: int | None = None) -> list[tuple[str, QualificationVersion, str]]:
+def due_certificates(session: Session, day: date, *, insurer_id: int | None = None,
+                     qualification_id: int | None = None) -> list[tuple[str, QualificationVersion, str]]:
     """``(issue_key, qualification, reason)`` for every 資格確認書 due on or before *day* and not yet issued —
-    of one insurer's members when *insurer_id* is given, else of every insurer."""
+    of one insurer's members when *insurer_id* is given, of one qualification with *qualification_id*, else of
+    every insurer."""
     done = _issued_keys(session, "certificate:")
     due: list[tuple[str, QualificationVersion, str]] = []
 
@@ -141,6 +142,8 @@ def due_certificates(session: Session, day: date, *,
         q = select(RegistryChange).where(RegistryChange.kind.in_(kinds), RegistryChange.qualification_id.is_not(None))
         if insurer_id is not None:
             q = q.where(RegistryChange.insurer_id == insurer_id)
+        if qualification_id is not None:
+            q = q.where(RegistryChange.qualification_id == qualification_id)
         return session.scalars(q)
 
     def in_scope(qv: QualificationVersion | None) -> bool:
@@ -159,7 +162,10 @@ def due_certificates(session: Session, day: date, *,
             due.append((key, qv, reason))
             done.add(key)
     # (b) applications (紛失, 更新中, 要配慮者 …)
-    for app in session.scalars(select(CertificateApplication)):
+    apps = select(CertificateApplication)
+    if qualification_id is not None:
+        apps = apps.where(CertificateApplication.qualification_id == qualification_id)
+    for app in session.scalars(apps):
         key = f"certificate:{app.qualification_id}:application:{app.id}"
         if key in done or issue_rules.issue_date_for(app.applied_on) > day:
             continue
@@ -167,7 +173,7 @@ def due_certificates(session: Session, day: date, *,
         if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, f"application:{app.reason}"))
             done.add(key)
-    # (c) reissue on a change of name or numbers for holders of a certificate
+    # (c) reissue on a change of name for holders of a certificate (the 氏名変更届)
     for ch in changes(T.name_change):
         key = f"certificate:{ch.qualification_id}:change:{ch.id}"
         if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
@@ -178,17 +184,29 @@ def due_certificates(session: Session, day: date, *,
         if held and in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, "reissue:name_change"))
             done.add(key)
-    # (d) reissue when the printed 一部負担金の割合 no longer holds (e.g. the holder reached 70)
+    # (d) reissue when what the latest certificate printed no longer holds: the 記号・番号・枝番 (recorded as changed
+    # on the qualification, however it came — due the next business day after the change was received), or the
+    # 一部負担金の割合 (e.g. the holder reached 70 — due the day the new ratio applies).  One reissue covers both.
     latest: dict[int, IssuedDocument] = {}
     held_q = select(IssuedDocument).where(IssuedDocument.kind == "certificate", IssuedDocument.returned_at.is_(None))
     if insurer_id is not None:
         held_q = held_q.where(IssuedDocument.insurer_id == insurer_id)
+    if qualification_id is not None:
+        held_q = held_q.where(IssuedDocument.qualification_id == qualification_id)
     for doc in session.scalars(held_q.order_by(IssuedDocument.issue_date, IssuedDocument.id)):
         latest[doc.qualification_id] = doc
     for qid, doc in latest.items():
-        printed = doc.data.get("co_pay_ratio_tenths")
         qv = _current(session, qid)
-        if printed is None or not in_scope(qv) or (qv.loss_date and qv.loss_date <= day):
+        if not in_scope(qv) or (qv.loss_date and qv.loss_date <= day):
+            continue
+        if _numbers_changed(doc, qv) and issue_rules.issue_date_for(_change_received(session, qv)) <= day:
+            key = f"certificate:{qid}:numbers:{qv.symbol}-{qv.number}-{qv.branch}:{doc.id}"
+            if key not in done:
+                due.append((key, qv, "reissue:numbers_change"))
+                done.add(key)
+            continue
+        printed = doc.data.get("co_pay_ratio_tenths")
+        if printed is None:
             continue
         try:
             now_ratio = registry.co_pay_on(session, qv, day).ratio_tenths
@@ -199,6 +217,18 @@ def due_certificates(session: Session, day: date, *,
             due.append((key, qv, "reissue:ratio_change"))
             done.add(key)
     return due
+
+
+def _numbers_changed(doc: IssuedDocument, qv: QualificationVersion) -> bool:
+    """The certificate's printed 記号・番号・枝番 differ from the qualification's current ones."""
+    printed = (doc.data.get("symbol"), doc.data.get("number"), doc.data.get("branch"))
+    return printed != (qv.symbol, qv.number, qv.branch)
+
+
+def _change_received(session: Session, qv: QualificationVersion) -> date:
+    """The day (in Japan) the change that made this version was received; its recording day without one."""
+    change = session.get(RegistryChange, qv.change_id) if qv.change_id else None
+    return japan_date(change.received_at if change is not None else qv.recorded_at)
 
 
 def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None) -> int:
@@ -217,6 +247,51 @@ def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None)
             doc.due_back_since = day
             n += 1
     return n
+
+
+def _issue_certificate(session: Session, key: str, qv: QualificationVersion, reason: str, day: date, out_dir: Path,
+                       *, run_id: int | None, report: RunReport) -> IssuedDocument | None:
+    """Render, write and record one 資格確認書; a record that cannot be rendered is a report line (None)."""
+    try:
+        data = certificate_data(session, qv, day)
+        pdf = render_certificate(data, CERTIFICATE_LAYOUT)
+    except Exception as exc:  # noqa: BLE001 - one bad record is reported, the run goes on
+        report.lines.append(f"{qv.symbol}-{qv.number}-{qv.branch}: not issued: {exc}")
+        report.skipped += 1
+        return None
+    path = out_dir / "certificates" / day.isoformat() / f"{qv.insurer_id}_{qv.symbol}_{qv.number}_{qv.branch}_" \
+                                                      f"{hashlib.sha1(key.encode()).hexdigest()[:8]}.pdf"
+    _write_atomic(path, pdf)
+    doc = _record(session, kind="certificate", key=key, qv=qv, issue=day, valid=data.valid_until, reason=reason,
+                  layout=CERTIFICATE_LAYOUT, data=data, pdf=pdf, path=path, run_id=run_id, warnings=pdf.warnings)
+    report.issued += 1
+    report.files.append(str(path))
+    report.lines.extend(f"{qv.symbol}-{qv.number}-{qv.branch}: {w.field}: {w.message}" for w in pdf.warnings)
+    return doc
+
+
+def issue_due_certificates(session: Session, qualification_id: int, day: date, out_dir: Path, *,
+                           insurer_id: int | None = None) -> tuple[list[IssuedDocument], RunReport]:
+    """Issue now what the daily run of *day* would issue for one qualification (at the counter, through the API):
+    the same rules and the same ``issue_key``s, so the daily run will not issue it again — and nothing is issued
+    when nothing is due."""
+    report = RunReport()
+    docs = [doc for key, qv, reason in due_certificates(session, day, insurer_id=insurer_id,
+                                                        qualification_id=qualification_id)
+            if (doc := _issue_certificate(session, key, qv, reason, day, out_dir, run_id=None, report=report))]
+    return docs, report
+
+
+def documents_of_person(session: Session, person_id: int, *, insurer_id: int | None = None) -> list[IssuedDocument]:
+    """Every 資格確認書 and お知らせ issued to a person (of one insurer with *insurer_id*), newest first."""
+    q = select(IssuedDocument).where(IssuedDocument.person_id == person_id)
+    if insurer_id is not None:
+        q = q.where(IssuedDocument.insurer_id == insurer_id)
+    return list(session.scalars(q.order_by(IssuedDocument.issue_date.desc(), IssuedDocument.id.desc())))
+
+
+def get_document(session: Session, document_id: int) -> IssuedDocument | None:
+    return session.get(IssuedDocument, document_id)
 
 
 def daily_run(session: Session, day: date, out_dir: Path, *, actor: str, insurer: str | None = None) -> RunReport:
@@ -241,21 +316,7 @@ def daily_run(session: Session, day: date, out_dir: Path, *, actor: str, insurer
         session.flush()
     report.run_id = run.id
     for key, qv, reason in due_certificates(session, day, insurer_id=insurer_id):
-        try:
-            data = certificate_data(session, qv, day)
-            pdf = render_certificate(data, CERTIFICATE_LAYOUT)
-        except Exception as exc:  # noqa: BLE001 - one bad record is reported, the run goes on
-            report.lines.append(f"{qv.symbol}-{qv.number}-{qv.branch}: not issued: {exc}")
-            report.skipped += 1
-            continue
-        path = out_dir / "certificates" / day.isoformat() / f"{qv.insurer_id}_{qv.symbol}_{qv.number}_{qv.branch}_" \
-                                                          f"{hashlib.sha1(key.encode()).hexdigest()[:8]}.pdf"
-        _write_atomic(path, pdf)
-        _record(session, kind="certificate", key=key, qv=qv, issue=day, valid=data.valid_until, reason=reason,
-                layout=CERTIFICATE_LAYOUT, data=data, pdf=pdf, path=path, run_id=run.id, warnings=pdf.warnings)
-        report.issued += 1
-        report.files.append(str(path))
-        report.lines.extend(f"{qv.symbol}-{qv.number}-{qv.branch}: {w.field}: {w.message}" for w in pdf.warnings)
+        _issue_certificate(session, key, qv, reason, day, out_dir, run_id=run.id, report=report)
     due_back = mark_due_back(session, day, insurer_id=insurer_id)
     if due_back:
         report.lines.append(f"{due_back} certificate(s) now due back (返納)")
