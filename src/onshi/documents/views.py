@@ -1,0 +1,419 @@
+"""REST endpoints of the documents domain (資格確認書, 資格情報のお知らせ): ``/api/v1/documents/…``.
+
+For the insurer's staff only: the caller is a signed-in web user (the session cookie of ``/login``) with the role
+``clerk`` or ``supervisor``, bound to one insurer, and sees and acts on that insurer's members and documents
+only.  No session → 401; any other role (a clinic's reception user, the analyst, the administrator) → 403; an
+institution's Bearer token is not a staff credential → 401.  Never a redirect, never data.  The runs (daily,
+mailing) are the supervisor's, as on the back-office screen.
+
+The session is a cookie, so every POST carries the session's CSRF token in the ``X-CSRF-Token`` header (from
+``GET /api/v1/documents/session`` or any page's form); without it → 403.
+
+Every answer that shows a person's data (a list, a document, a PDF, a return, an application) writes one audit
+row per person (:func:`onshi.privacy.audit.record_read`), as the back-office pages do.  Routes are thin: the rules
+are :mod:`onshi.documents.service`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hmac
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from onshi.documents import service
+from onshi.documents.models import CertificateApplication, DocumentRun, IssuedDocument
+from onshi.privacy import audit
+from onshi.registry import service as registry
+from onshi.registry.models import Insurer
+from onshi.store.clock import japan_today, utcnow
+from onshi.web.auth import current_user_or_none
+from onshi.web.deps import get_session
+from onshi.web.models import WebUser
+from onshi.web.users import INSURER_ROLES
+
+router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
+DB = Annotated[Session, Depends(get_session)]
+PDF = {201: {"content": {"application/pdf": {}}, "description": "the PDF"},
+       200: {"content": {"application/pdf": {}}, "description": "the PDF"}}
+
+
+# ---------------------------------------------------------------- who may call
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    user: WebUser
+    insurer: Insurer
+
+    @property
+    def actor(self) -> str:
+        return f"web:{self.user.username}"
+
+    def audit(self, session: Session, action: str, person_id: int, detail: str | None = None) -> None:
+        audit.record_read(session, actor_kind="user", actor_id=self.user.username, action=action,
+                          subject_kind="person", subject_id=person_id, detail=detail)
+
+
+def _staff(request: Request, session: Session = Depends(get_session)) -> StaffUser:  # noqa: B008
+    user = current_user_or_none(request, session)
+    if user is None:
+        raise HTTPException(401, "sign in as an insurer's clerk or supervisor (POST /login)")
+    if user.role not in INSURER_ROLES or user.insurer_id is None:
+        raise HTTPException(403, "documents are for an insurer's clerk or supervisor")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent, expected = request.headers.get("x-csrf-token") or "", request.session.get("csrf") or ""
+        if not expected or not hmac.compare_digest(sent, expected):
+            raise HTTPException(403, "missing or wrong X-CSRF-Token header (GET /api/v1/documents/session)")
+    insurer = registry.get_insurer(session, id=user.insurer_id)
+    if insurer is None:
+        raise HTTPException(403, "the user's insurer is not registered")
+    return StaffUser(user, insurer)
+
+
+def _supervisor(staff: StaffUser = Depends(_staff)) -> StaffUser:  # noqa: B008
+    if staff.user.role != "supervisor":
+        raise HTTPException(403, "runs are started by a supervisor")
+    return staff
+
+
+Staff = Annotated[StaffUser, Depends(_staff)]
+Supervisor = Annotated[StaffUser, Depends(_supervisor)]
+
+
+def _out_dir() -> Path:
+    from onshi.config import get_settings
+
+    return get_settings().var_dir / "documents"
+
+
+def _person_in_scope(session: Session, staff: StaffUser, person_id: int) -> None:
+    """404 — the same for an unknown person and another insurer's — unless the person has a qualification here."""
+    if not registry.qualification_versions(session, person_id=person_id, insurer_id=staff.insurer.id):
+        raise HTTPException(404, "no such member of this insurer")
+
+
+def _qualification_in_scope(session: Session, staff: StaffUser, qualification_id: int,
+                            person_id: int | None = None):
+    versions = registry.qualification_versions(session, qualification_id=qualification_id)
+    qv = versions[-1] if versions else None
+    if qv is None or qv.insurer_id != staff.insurer.id or (person_id is not None and qv.person_id != person_id):
+        raise HTTPException(404, "no such qualification of this insurer" + (" and member" if person_id else ""))
+    return qv
+
+
+def _document_in_scope(session: Session, staff: StaffUser, document_id: int) -> IssuedDocument:
+    doc = service.get_document(session, document_id)
+    if doc is None or doc.insurer_id != staff.insurer.id:
+        raise HTTPException(404, "no such document of this insurer")
+    return doc
+
+
+# ---------------------------------------------------------------- models
+
+
+class SessionInfo(BaseModel):
+    username: str
+    role: str
+    insurer_number: str
+    insurer_name: str
+    csrf_token: str = Field(description="send as the X-CSRF-Token header with every POST")
+
+
+class DocumentOut(BaseModel):
+    """An issued document as recorded: what, to whom, when, why, and the checksum of the PDF."""
+
+    id: int
+    kind: Literal["certificate", "notice"] = Field(description="certificate = 資格確認書, notice = 資格情報のお知らせ")
+    person_id: int
+    qualification_id: int
+    name: str | None = Field(description="氏名 as printed")
+    symbol: str | None = Field(description="記号 as printed")
+    number: str | None = Field(description="番号 as printed")
+    branch: str | None = Field(description="枝番 as printed")
+    issue_date: date = Field(description="交付年月日")
+    valid_until: date | None = Field(description="有効期限 (certificates)")
+    reason: str = Field(description="no_my_number, no_card, card_expired, card_cancelled, application:<reason>, "
+                                    "reissue:name_change|numbers_change|ratio_change, mailing")
+    layout: str
+    sha256: str = Field(description="of the PDF; a reprint has the same bytes")
+    run_id: int | None
+    due_back_since: date | None = Field(description="返納: the certificate must come back since this day")
+    returned_at: date | None = Field(description="返納: the day it came back")
+    recorded_at: datetime = Field(description="UTC")
+    warnings: list[str]
+    pdf: str = Field(description="path of the PDF (reprint)")
+
+    @classmethod
+    def of(cls, doc: IssuedDocument) -> DocumentOut:
+        d = doc.data or {}
+        return cls(id=doc.id, kind=doc.kind, person_id=doc.person_id, qualification_id=doc.qualification_id,
+                   name=d.get("name"), symbol=d.get("symbol"), number=d.get("number"), branch=d.get("branch"),
+                   issue_date=doc.issue_date, valid_until=doc.valid_until, reason=doc.reason, layout=doc.layout,
+                   sha256=doc.sha256, run_id=doc.run_id, due_back_since=doc.due_back_since,
+                   returned_at=doc.returned_at, recorded_at=doc.recorded_at, warnings=list(doc.warnings or []),
+                   pdf=f"/api/v1/documents/{doc.id}/pdf")
+
+
+class IssueIn(BaseModel):
+    qualification_id: int = Field(description="the member's qualification (資格) to issue a 資格確認書 for")
+    issue_date: date | None = Field(None, description="交付年月日; default today (Japan)")
+
+
+class DailyRunIn(BaseModel):
+    date: _dt.date = Field(description="the day to issue for (everything due on or before it, nothing twice)")
+    insurer_number: str | None = Field(None, description="保険者番号; default (and only allowed) the user's insurer")
+
+
+class RunOut(BaseModel):
+    run_id: int | None
+    issued: int
+    skipped: int
+    files: int
+    lines: list[str] = Field(description="what a clerk must look at (records not issued, 外字 substitutes …)")
+
+
+class MailingIn(BaseModel):
+    run_name: str = Field(pattern=r"^[0-9A-Za-z_-]{1,40}$", description="the same name resumes the run",
+                          examples=["2026-12"])
+    issue_date: date | None = Field(None, description="発行日 printed on the notices; default today (Japan)")
+    since: date | None = Field(None, description="only members whose records changed since this day")
+
+
+class MailingOut(BaseModel):
+    run_name: str
+    state: Literal["running", "done", "failed", "recorded"] = Field(
+        description="recorded: a run of an earlier process (or the CLI), known from its record only")
+    total: int | None = Field(description="members to mail, when started here")
+    done: int | None
+    documents: int = Field(description="notices produced so far (recorded)")
+    finished_at: datetime | None = Field(description="UTC")
+    files: int
+    message: str = ""
+    status: str = Field(description="where to poll")
+
+
+class ReturnIn(BaseModel):
+    returned_on: date = Field(description="the day the certificate came back (返納日)")
+
+
+class ApplicationIn(BaseModel):
+    qualification_id: int
+    reason: Literal["card_lost", "card_renewal", "needs_support", "other"] = Field(
+        description="card_lost 紛失, card_renewal 更新中, needs_support 要配慮者, other")
+    applicant: str = Field(min_length=1, max_length=100, description="申請者 (本人, 事業主 …)")
+    applied_on: date = Field(description="申請日; the certificate is issued from the next business day")
+    channel: Literal["employer", "direct"] = Field("employer", description="direct: 任意継続 only")
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    qualification_id: int
+    person_id: int
+    reason: str
+    applicant: str
+    applied_on: date
+    channel: str
+    recorded_at: datetime
+
+
+def _pdf(data: bytes, doc: IssuedDocument, status_code: int = 200, extra: dict | None = None) -> Response:
+    return Response(bytes(data), status_code=status_code, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{doc.kind}_{doc.id}.pdf"', "Cache-Control": "no-store",
+        "X-Document-Id": str(doc.id), **(extra or {})})
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get("/session", response_model=SessionInfo, summary="Who is signed in, and the CSRF token for POSTs")
+def session_info(request: Request, staff: Staff) -> SessionInfo:
+    from onshi.web.auth import csrf_token
+
+    return SessionInfo(username=staff.user.username, role=staff.user.role, insurer_number=staff.insurer.number,
+                       insurer_name=staff.insurer.name, csrf_token=csrf_token(request))
+
+
+@router.get("/persons/{person_id}", response_model=list[DocumentOut],
+            summary="A member's issued documents, newest first")
+def person_documents(person_id: int, staff: Staff, session: DB) -> list[DocumentOut]:
+    _person_in_scope(session, staff, person_id)
+    staff.audit(session, "documents.list", person_id)
+    return [DocumentOut.of(d) for d in service.documents_of_person(session, person_id, insurer_id=staff.insurer.id)]
+
+
+@router.post("/persons/{person_id}/certificates", status_code=201, response_class=Response, responses={
+    **PDF, 409: {"description": "nothing is due for this qualification on that day"},
+    422: {"description": "due, but the record cannot be printed (the reasons are listed)"}},
+    summary="Issue the 資格確認書 due now for one qualification; the PDF")
+def issue_certificate(person_id: int, body: IssueIn, staff: Staff, session: DB) -> Response:
+    """Issues what the daily run would issue on ``issue_date`` for this qualification (the same rules and the same
+    issue keys, so the daily run will not issue it again): 201 and the PDF, with its id in ``X-Document-Id``
+    (``X-Document-Ids`` lists every document issued when more than one was due).  Nothing due → 409 (issue the
+    same document again with ``GET /api/v1/documents/{id}/pdf``)."""
+    qv = _qualification_in_scope(session, staff, body.qualification_id, person_id)
+    day = body.issue_date or japan_today()
+    docs, report = service.issue_due_certificates(session, qv.qualification_id, day, _out_dir(),
+                                                  insurer_id=staff.insurer.id)
+    if not docs:
+        if report.skipped:
+            raise HTTPException(422, report.lines)
+        raise HTTPException(409, f"no 資格確認書 is due for qualification {qv.qualification_id} on {day} "
+                                 "(already issued, a working マイナ保険証, or an application issued from the next "
+                                 "business day); GET /api/v1/documents/persons/{person_id} lists what was issued")
+    for doc in docs:
+        staff.audit(session, "document.issue", doc.person_id, f"document={doc.id}")
+    first = docs[0]
+    return _pdf(service.reprint(session, first.id), first, 201,
+                {"X-Document-Ids": ",".join(str(d.id) for d in docs), "Location": f"/api/v1/documents/{first.id}"})
+
+
+@router.get("/returns", response_model=list[DocumentOut],
+            summary="Certificates due back (返納) and not returned yet, oldest first")
+def returns(staff: Staff, session: DB) -> list[DocumentOut]:
+    docs = service.outstanding_returns(session, staff.insurer.id)
+    for person_id in sorted({d.person_id for d in docs}):
+        staff.audit(session, "documents.returns", person_id)
+    return [DocumentOut.of(d) for d in docs]
+
+
+@router.post("/applications", status_code=201, response_model=ApplicationOut,
+             summary="Record an application for a 資格確認書 (紛失・更新中・要配慮者 …)")
+def application(body: ApplicationIn, staff: Staff, session: DB) -> ApplicationOut:
+    """Idempotent per qualification, reason and day (the same application twice is one).  The certificate is due
+    from the next business day after ``applied_on`` (daily run, or ``POST …/persons/{id}/certificates``)."""
+    qv = _qualification_in_scope(session, staff, body.qualification_id)
+    try:
+        app = service.apply_for_certificate(session, qualification_id=qv.qualification_id, applied_on=body.applied_on,
+                                            reason=body.reason, applicant=body.applicant, channel=body.channel)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    staff.audit(session, "certificate.application", qv.person_id, f"application={app.id}")
+    return _application_out(app, qv.person_id)
+
+
+def _application_out(app: CertificateApplication, person_id: int) -> ApplicationOut:
+    return ApplicationOut(id=app.id, qualification_id=app.qualification_id, person_id=person_id, reason=app.reason,
+                          applicant=app.applicant, applied_on=app.applied_on, channel=app.channel,
+                          recorded_at=app.recorded_at or utcnow())
+
+
+@router.post("/daily-runs", response_model=RunOut, summary="Run the daily 資格確認書 run for a day (supervisor)")
+def daily_run(body: DailyRunIn, staff: Supervisor, session: DB) -> RunOut:
+    """``onshi documents run --date D --insurer N`` for the supervisor's insurer: everything due on or before the
+    day, nothing twice (running it again issues nothing new)."""
+    if body.insurer_number is not None and body.insurer_number != staff.insurer.number:
+        raise HTTPException(403, "a supervisor runs the documents of their own insurer only")
+    report = service.daily_run(session, body.date, _out_dir(), actor=staff.actor, insurer=staff.insurer.number)
+    audit.record_read(session, actor_kind="user", actor_id=staff.user.username, action="documents.daily_run",
+                      subject_kind="document_run", subject_id=report.run_id,
+                      detail=f"date={body.date} issued={report.issued}")
+    return RunOut(run_id=report.run_id, issued=report.issued, skipped=report.skipped, files=len(report.files),
+                  lines=report.lines)
+
+
+# -- mailing runs: in the background, one per insurer and name at a time; progress in this process
+
+@dataclass
+class _Progress:
+    total: int
+    done: int = 0
+    state: str = "running"
+    message: str = ""
+    started: datetime = field(default_factory=utcnow)
+
+
+_MAILINGS: dict[tuple[int, str], _Progress] = {}
+_MAILINGS_LOCK = threading.Lock()
+
+
+def _mailing_key(insurer: Insurer, run_name: str) -> str:
+    return f"mailing:{insurer.number}:{run_name}"
+
+
+@router.post("/mailing-runs", status_code=202, response_model=MailingOut,
+             summary="Start (or resume) a mailing run of 資格情報のお知らせ (supervisor)")
+def start_mailing(body: MailingIn, request: Request, staff: Supervisor, session: DB) -> MailingOut:
+    """``onshi documents mail`` for the supervisor's insurer, in the background: one bundle per employer, a
+    manifest, resumable — starting a run of the same name again produces only what is missing.  202 and where to
+    poll; 409 while a run of that name is going."""
+    key = (staff.insurer.id, body.run_name)
+    issue = body.issue_date or japan_today()
+    with _MAILINGS_LOCK:
+        if key in _MAILINGS and _MAILINGS[key].state == "running":
+            raise HTTPException(409, f"mailing run {body.run_name} is running")
+        total = len(registry.qualification_versions(session, insurer_id=staff.insurer.id, about_day=issue))
+        progress = _MAILINGS[key] = _Progress(total)
+    factory, number, actor = request.app.state.session_factory, staff.insurer.number, staff.actor
+
+    def work() -> None:
+        def step(n: int) -> None:
+            progress.done = min(progress.total, progress.done + n)
+
+        try:
+            report = service.mailing_run(factory, number, _out_dir(), actor=actor, run_name=body.run_name,
+                                         issue=issue, since=body.since, progress=step)
+            progress.done, progress.state = progress.total, "done"
+            progress.message = f"{report.issued} issued, {report.skipped} already issued"
+        except Exception as exc:  # noqa: BLE001 - reported by the status endpoint; the run resumes when restarted
+            progress.state, progress.message = "failed", f"{type(exc).__name__}: {exc}"
+
+    threading.Thread(target=work, name=f"mailing-{body.run_name}", daemon=True).start()
+    return MailingOut(run_name=body.run_name, state="running", total=total, done=0, documents=0, finished_at=None,
+                      files=0, status=f"/api/v1/documents/mailing-runs/{body.run_name}")
+
+
+@router.get("/mailing-runs/{run_name}", response_model=MailingOut, summary="A mailing run's progress and record")
+def mailing_status(run_name: str, staff: Staff, session: DB) -> MailingOut:
+    from sqlalchemy import select
+
+    progress = _MAILINGS.get((staff.insurer.id, run_name))
+    run = session.scalar(select(DocumentRun).where(DocumentRun.run_key == _mailing_key(staff.insurer, run_name)))
+    if progress is None and run is None:
+        raise HTTPException(404, f"no mailing run {run_name} of this insurer")
+    return MailingOut(run_name=run_name, state=progress.state if progress else "recorded",
+                      total=progress.total if progress else None, done=progress.done if progress else None,
+                      documents=run.documents if run else 0, finished_at=run.finished_at if run else None,
+                      files=len(run.files or []) if run else 0, message=progress.message if progress else "",
+                      status=f"/api/v1/documents/mailing-runs/{run_name}")
+
+
+# -- one document (after the fixed paths, so that /returns and /session are not read as ids)
+
+@router.get("/{document_id}", response_model=DocumentOut, summary="One issued document's record")
+def document(document_id: int, staff: Staff, session: DB) -> DocumentOut:
+    doc = _document_in_scope(session, staff, document_id)
+    staff.audit(session, "document.read", doc.person_id, f"document={doc.id}")
+    return DocumentOut.of(doc)
+
+
+@router.get("/{document_id}/pdf", response_class=Response, responses={
+    **PDF, 409: {"description": "the layout changed since: the reprint would differ"}},
+    summary="Reprint: the same PDF, byte for byte")
+def reprint(document_id: int, staff: Staff, session: DB) -> Response:
+    doc = _document_in_scope(session, staff, document_id)
+    try:
+        pdf = service.reprint(session, doc.id)
+    except RuntimeError as exc:
+        raise HTTPException(409, str(exc)) from None
+    staff.audit(session, "document.print", doc.person_id, f"document={doc.id}")
+    return _pdf(pdf, doc)
+
+
+@router.post("/{document_id}/return", response_model=DocumentOut, summary="Record a returned certificate (返納)")
+def record_return(document_id: int, body: ReturnIn, staff: Staff, session: DB) -> DocumentOut:
+    doc = _document_in_scope(session, staff, document_id)
+    try:
+        service.record_return(session, doc.id, body.returned_on)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    staff.audit(session, "document.return", doc.person_id, f"document={doc.id}")
+    return DocumentOut.of(doc)
