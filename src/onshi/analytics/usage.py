@@ -96,7 +96,9 @@ class RankingRow:
 
 
 def previous_month(month: str) -> str:
-    """>>> previous_month('2025-01'), previous_month('2024-12')
+    """The month before ``YYYY-MM``.
+
+    >>> previous_month('2025-01'), previous_month('2024-12')
     ('2024-12', '2024-11')
     """
     y, m = int(month[:4]), int(month[5:])
@@ -104,7 +106,9 @@ def previous_month(month: str) -> str:
 
 
 def month_range(first: str, last: str) -> list[str]:
-    """>>> month_range('2024-11', '2025-02')
+    """Every month from ``first`` to ``last``, both included.
+
+    >>> month_range('2024-11', '2025-02')
     ['2024-11', '2024-12', '2025-01', '2025-02']
     """
     out, m = [], first

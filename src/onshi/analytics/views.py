@@ -27,7 +27,7 @@ Analyst = Annotated[WebUser, Depends(require("analyst", "supervisor"))]
 MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
 
 
-def api_analyst(request: Request, session: Session = Depends(get_session)) -> WebUser:  # noqa: B008
+def api_analyst(request: Request, session: Session = Depends(get_session, scope="function")) -> WebUser:  # noqa: B008
     """The API's guard: 401 without a signed-in session, 403 for other roles (JSON, never a redirect)."""
     user = current_user_or_none(request, session)
     if user is None:

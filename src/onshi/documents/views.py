@@ -41,7 +41,7 @@ from onshi.web.models import WebUser
 from onshi.web.users import INSURER_ROLES
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
-DB = Annotated[Session, Depends(get_session)]
+DB = Annotated[Session, Depends(get_session, scope="function")]
 PDF = {201: {"content": {"application/pdf": {}}, "description": "the PDF"},
        200: {"content": {"application/pdf": {}}, "description": "the PDF"}}
 
@@ -63,7 +63,7 @@ class StaffUser:
                           subject_kind="person", subject_id=person_id, detail=detail)
 
 
-def _staff(request: Request, session: Session = Depends(get_session)) -> StaffUser:  # noqa: B008
+def _staff(request: Request, session: Session = Depends(get_session, scope="function")) -> StaffUser:  # noqa: B008
     user = current_user_or_none(request, session)
     if user is None:
         raise HTTPException(401, "sign in as an insurer's clerk or supervisor (POST /login)")

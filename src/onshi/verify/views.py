@@ -26,7 +26,7 @@ from onshi.web.deps import current_institution, get_session, unauthorized, verif
 
 router = APIRouter()
 Inst = Annotated[Institution, Depends(current_institution)]
-DB = Annotated[Session, Depends(get_session)]
+DB = Annotated[Session, Depends(get_session, scope="function")]
 #: the verification endpoints: the institution from the token cache, revocation re-read by the lookup itself
 VerifyingInst = Annotated[service.AuthenticatedInstitution, Depends(verifying_institution)]
 

@@ -104,7 +104,7 @@ def require(*roles: str) -> Callable:
 
     # defaults, not Annotated: with postponed annotations FastAPI cannot resolve the local ``_csrf``
     def dependency(request: Request, _c: None = Depends(_csrf),
-                   session: Session = Depends(get_session)) -> WebUser:  # noqa: B008
+                   session: Session = Depends(get_session, scope="function")) -> WebUser:  # noqa: B008
         user = current_user_or_none(request, session)
         if user is None:
             raise LoginRequired()

@@ -11,7 +11,8 @@ from onshi.store.db import session_factory, unit_of_work
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request."""
+    """One transaction per request, committed before the response leaves (routes use it with
+    ``scope="function"``): whatever a page shows — and the audit entry of that read — is stored first."""
     with unit_of_work(factory=request.app.state.session_factory) as session:
         yield session
 
@@ -26,7 +27,7 @@ def unauthorized() -> HTTPException:
     return HTTPException(status_code=401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_institution(token: str | None = Depends(bearer_token), session: Session = Depends(get_session)):
+def current_institution(token: str | None = Depends(bearer_token), session: Session = Depends(get_session, scope="function")):
     """The authenticated 医療機関; 401 (and nothing else) for a missing, unknown or revoked credential."""
     from onshi.verify.service import AuthError, authenticate
 

@@ -15,7 +15,7 @@ from onshi.web.models import WebUser
 from onshi.web.pages.common import render
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
-DB = Annotated[Session, Depends(get_session)]
+DB = Annotated[Session, Depends(get_session, scope="function")]
 Admin = Annotated[WebUser, Depends(require("admin"))]
 
 

@@ -20,7 +20,7 @@ from onshi.web.deps import get_session
 from onshi.web.pages.common import jst, render
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(get_session)]
+DB = Annotated[Session, Depends(get_session, scope="function")]
 
 HOME = {"clinic": "/reception", "clerk": "/office", "supervisor": "/office", "analyst": "/analytics",
         "admin": "/admin/users"}

@@ -31,7 +31,7 @@ from onshi.web.models import WebUser
 from onshi.web.pages.common import render, today, wareki
 
 router = APIRouter(include_in_schema=False, prefix="/office")
-DB = Annotated[Session, Depends(get_session)]
+DB = Annotated[Session, Depends(get_session, scope="function")]
 Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
 Supervisor = Annotated[WebUser, Depends(require("supervisor"))]
 
