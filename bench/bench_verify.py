@@ -1,20 +1,27 @@
 """Benchmark: verification by numbers over HTTP, against 1,000,000 registered members in PostgreSQL.
 
-    .venv/bin/python bench/bench_verify.py                 # 1,000,000 members
+    .venv/bin/python bench/bench_verify.py                           # 1,000,000 members
     .venv/bin/python bench/bench_verify.py --rows 100000 --seconds 15
+    .venv/bin/python bench/bench_verify.py --seed intake             # members through intake + publisher
 
-Builds a PostgreSQL database of its own (dropped at the end) with the intake
-path and the publisher (the publication rate is reported too), starts the real
-server (uvicorn, ``--workers`` processes) and drives it with ``wrk`` (Debian
-package; installed here by ``scripts/system-packages bench`` or by hand) from
-the same machine:
+Builds a PostgreSQL database of its own (dropped at the end unless ``--keep``), starts the real server
+(uvicorn, ``--workers`` processes) and drives it with ``wrk`` (Debian package; installed here by
+``scripts/system-packages bench`` or by hand) from the same machine:
 
 * baseline: ``GET /bench/fixed`` — the same server stack returning a fixed JSON;
-* verify: ``POST /api/v1/verifications/numbers`` with random members (authenticated,
-  logged, audited — the full path).
+* verify: ``POST /api/v1/verifications/numbers`` with random members (authenticated, logged, audited — the
+  full path; every answer's usage-log and audit rows are counted afterwards).
 
-Prints throughput, p50/p99 latency (wrk's), peak RSS of the server processes
-and the ratio to the baseline measured in the same run.
+How the members are made (``--seed``):
+
+* ``direct`` (default): ``INSERT … SELECT FROM generate_series`` straight into the verification index
+  (``index_qualifications``), the rows the publisher would build for the members of ``bench_intake``'s file
+  (same numbers, names and birth dates; 標準報酬月額 alternating 280,000/410,000) — ~20 s for 1,000,000;
+* ``intake``: ``onshi intake`` of that file and the outbox publisher (the publication rate is printed too) —
+  several minutes at 1,000,000 (see ``bench_intake.py`` and ``bench_publish.py``).
+
+Prints throughput, p50/p99 latency (wrk's), peak RSS of the server processes, the ratio to the baseline
+measured in the same run, and where the CPU went during each run (server, PostgreSQL, wrk, other jobs).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -54,6 +62,52 @@ request = function()
 end
 """
 
+LASTS = (("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"))
+FIRSTS = (("太郎", "タロウ"), ("花子", "ハナコ"), ("健", "ケン"), ("美咲", "ミサキ"), ("翔", "ショウ"))
+
+
+def _arr(values) -> str:
+    return "(ARRAY[" + ", ".join(f"'{v}'" for v in values) + "])"
+
+
+def _b75(col: str) -> str:
+    return (f"(CASE WHEN EXTRACT(MONTH FROM {col}) = 2 AND EXTRACT(DAY FROM {col}) = 29 "
+            f"THEN make_date(EXTRACT(YEAR FROM {col})::int + 75, 3, 1) ELSE ({col} + interval '75 years')::date END)")
+
+
+# bench_intake.write_file's members as the publisher indexes them (loss = the 75th birthday, 後期高齢者医療)
+SEED_INDEX_SQL = f"""
+INSERT INTO index_qualifications (
+    qualification_id, person_id, insurer_id, insurer_number, insurer_name, symbol, number, branch, role,
+    card_classification, name, name_kana, insured_name, birth_date, member_birth_date, sex, postal_code, address,
+    acquisition_date, loss_date, loss_reason, voluntary_continuation, remuneration, limit_certificates,
+    received_at, registered_at, change_id)
+SELECT i + 1, i + 1, ins.id, ins.number, ins.name, (10000001 + i / 50)::text, (1000 + i %% 50)::text, '00',
+       'insured', '01', m.name, m.kana, m.name, m.birth, NULL, 1 + i %% 2, '100-0001',
+       '東京都千代田区千代田' || (i %% 9 + 1) || '-' || (i %% 20 + 1), DATE '2024-04-01', {_b75("m.birth")}, '03', false,
+       json_build_array(json_build_array('2024-04-01', NULL, CASE WHEN i %% 2 = 0 THEN 280000 ELSE 410000 END)),
+       '[]'::json, %(now)s, %(now)s, i + 1
+FROM generate_series(0, %(rows)s - 1) AS i
+CROSS JOIN (SELECT id, number, name FROM insurers WHERE number = '01130012') ins
+CROSS JOIN LATERAL (SELECT {_arr(l for l, _ in LASTS)}[i %% 5 + 1] || '　' || {_arr(f for f, _ in FIRSTS)}[(i / 5) %% 5 + 1]
+                           AS name,
+                           {_arr(k for _, k in LASTS)}[i %% 5 + 1] || '　' || {_arr(k for _, k in FIRSTS)}[(i / 5) %% 5 + 1]
+                           AS kana,
+                           make_date(1955 + (i * 37) %% 45, 1 + i %% 12, 1 + i %% 28) AS birth) m
+"""
+
+
+def seed_index(url: str, rows: int) -> float:
+    import psycopg
+
+    t = time.perf_counter()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(SEED_INDEX_SQL, {"rows": rows, "now": time.strftime("%Y-%m-%d %H:%M:%S")})
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE index_qualifications")
+    return time.perf_counter() - t
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -74,15 +128,19 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    done = int(re.search(r"(\d+) requests in", out).group(1))
     return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "errors": int(non2xx.group(1)) if non2xx else 0,
-            "raw": out}
+            "requests": done, "raw": out}
+
+
+def _server_pids(pid: int) -> list[int]:
+    return [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
 
 
 def rss_mb(pid: int) -> float:
     total = 0.0
-    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
-                                                   text=True).stdout.split()]
-    for p in pids:
+    for p in _server_pids(pid):
         try:
             for line in open(f"/proc/{p}/status"):
                 if line.startswith("VmHWM:"):
@@ -92,12 +150,64 @@ def rss_mb(pid: int) -> float:
     return total
 
 
+class CpuMeter:
+    """Where the two cores went during a run: the server's processes, PostgreSQL's, wrk (a child of this
+    process), interrupts, and the rest — other jobs on the machine."""
+
+    HZ = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+
+    @staticmethod
+    def _ticks(pid: int) -> int:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            return int(f[11]) + int(f[12])
+        except (FileNotFoundError, ProcessLookupError):
+            return 0
+
+    def _snap(self) -> dict:
+        cpu = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        pg = [int(p) for p in subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True).stdout.split()]
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"t": time.monotonic(), "cpu": cpu, "children": ru.ru_utime + ru.ru_stime,
+                "server": {p: self._ticks(p) for p in _server_pids(self.server_pid)},
+                "pg": {p: self._ticks(p) for p in pg}}
+
+    def start(self) -> None:
+        self.a = self._snap()
+
+    def stop(self) -> dict:
+        a, b = self.a, self._snap()
+        secs = b["t"] - a["t"]
+        pct = lambda ticks: ticks / self.HZ / secs * 100  # noqa: E731
+        d = [y - x for x, y in zip(a["cpu"], b["cpu"])]  # user nice system idle iowait irq softirq steal
+        busy = pct(d[0] + d[1] + d[2] + d[5] + d[6])
+        server = pct(sum(v - a["server"].get(p, 0) for p, v in b["server"].items()))
+        pg = pct(sum(v - a["pg"].get(p, 0) for p, v in b["pg"].items()))
+        wrk_ = (b["children"] - a["children"]) / secs * 100
+        irq = pct(d[5] + d[6])
+        return {"busy": busy, "server": server, "pg": pg, "wrk": wrk_, "irq": irq,
+                "other": max(0.0, busy - server - pg - wrk_ - irq), "steal": pct(d[7])}
+
+
+def log_rows(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return conn.execute("SELECT count(*) FROM verification_log").fetchone()[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", choices=("direct", "intake"), default="direct")
+    ap.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    ap.add_argument("--reuse", metavar="NAME", help="a database kept by --keep with the same --rows")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -110,30 +220,45 @@ def main() -> None:
                ONSHI_BENCH_KEYS=json.dumps(keys), ONSHI_VAR_DIR=str(bi.OUT / "var"))
     os.environ.update(env)
     bi.OUT.mkdir(parents=True, exist_ok=True)
-    path = bi.OUT / f"acquisition_{args.rows}.csv"
-    if not path.exists():
-        bi.write_file(path, args.rows)
-    name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
-    url = bi.create_db(name)
     server = None
+    pub = seed_secs = None
+    if args.reuse:
+        name, url = args.reuse, f"{bi.PG}/{args.reuse}"
+        token = json.loads((bi.OUT / f"{name}.json").read_text())["token"]
+    else:
+        name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
+        url = bi.create_db(name)
     try:
-        from onshi.verify.service import add_institution
+        if not args.reuse:
+            from onshi.verify.service import add_institution
 
-        tokens = []
-        bi.prepare_database(url, args.rows, extra=lambda s: tokens.append(
-            add_institution(s, code=_clinic_code(), name="ベンチ内科", facility_type="clinic")[1]))
-        token = tokens[0]
-        print("intake …", file=sys.stderr)
-        subprocess.check_output([sys.executable, bi.__file__, "--child", "intake", url, str(path)], env=env)
-        print("publishing …", file=sys.stderr)
-        pub = json.loads(subprocess.check_output([sys.executable, bi.__file__, "--child", "publish", url], env=env))
+            tokens = []
+            bi.prepare_database(url, args.rows, extra=lambda s: tokens.append(
+                add_institution(s, code=_clinic_code(), name="ベンチ内科", facility_type="clinic")[1]))
+            token = tokens[0]
+            if args.seed == "direct":
+                print(f"seeding {args.rows:,} members into the index …", file=sys.stderr)
+                seed_secs = seed_index(url, args.rows)
+            else:
+                path = bi.OUT / f"acquisition_{args.rows}.csv"
+                if not path.exists():
+                    bi.write_file(path, args.rows)
+                print("intake …", file=sys.stderr)
+                t = time.perf_counter()
+                subprocess.check_output([sys.executable, bi.__file__, "--child", "intake", url, str(path)], env=env)
+                print("publishing …", file=sys.stderr)
+                pub = json.loads(subprocess.check_output([sys.executable, bi.__file__, "--child", "publish", url],
+                                                         env=env))
+                seed_secs = time.perf_counter() - t
+            if args.keep:
+                (bi.OUT / f"{name}.json").write_text(json.dumps({"token": token, "rows": args.rows}))
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "onshi.web.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
             env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0"), start_new_session=True)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(150):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
@@ -148,27 +273,47 @@ def main() -> None:
             script = fh.name
         wrk(f"{base}/bench/fixed", 3, args.connections)  # warm up
         wrk(base, 3, args.connections, script)
+        meter = CpuMeter(server.pid)
+        meter.start()
         fixed = wrk(f"{base}/bench/fixed", args.seconds, args.connections)
+        fixed["cpu"] = meter.stop()
+        logged_before = log_rows(url)
+        meter.start()
         verify = wrk(base, args.seconds, args.connections, script)
+        verify["cpu"] = meter.stop()
         mem = rss_mb(server.pid)
+        time.sleep(1)
+        logged = log_rows(url) - logged_before
     finally:
         if server:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
-        bi.drop_db(name)
+        if not (args.keep or args.reuse):
+            bi.drop_db(name)
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"\nmachine: {platform.node()} · {os.cpu_count()} cores · {cpu}")
-    print(f"members: {args.rows:,} · server workers: {args.workers} · wrk 1 thread, {args.connections} connections, "
-          f"{args.seconds}s each\n")
-    print(f"{'run':34} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'server RSS MB':>14} "
-          f"{'× baseline':>10}")
-    print(f"{'bare endpoint (baseline)':34} {fixed['rps']:10,.0f} {fixed['p50']:8.2f} {fixed['p99']:8.2f} "
-          f"{fixed['errors']:8} {'':>14} {1.0:10.2f}")
-    print(f"{'verify by numbers (REST)':34} {verify['rps']:10,.0f} {verify['p50']:8.2f} {verify['p99']:8.2f} "
-          f"{verify['errors']:8} {mem:14.0f} {verify['rps'] / fixed['rps']:10.2f}")
-    print(f"\npublish to index: {pub['published'] / pub['seconds']:,.0f} records/s "
-          f"({pub['published']:,} in {pub['seconds']:.1f}s)")
+    mem_total = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")) / 1024 / 1024
+    print(f"\nmachine: {platform.node()} · {os.cpu_count()} cores · {cpu} · {mem_total:.0f} GiB")
+    print(f"members: {args.rows:,} ({'reused ' + name if args.reuse else f'seeded by {args.seed}'}"
+          f"{f' in {seed_secs:.0f}s' if seed_secs else ''}) · server workers: {args.workers} · "
+          f"wrk 1 thread, {args.connections} connections, {args.seconds}s each\n")
+    print(f"{'run':28} {'answers/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'server RSS MB':>13} "
+          f"{'× baseline':>10}   CPU % of 200: server / PostgreSQL / wrk / irq / other jobs")
+
+    def cpu_cols(c: dict) -> str:
+        return f"{c['server']:.0f} / {c['pg']:.0f} / {c['wrk']:.0f} / {c['irq']:.0f} / {c['other']:.0f}"
+
+    print(f"{'bare endpoint (baseline)':28} {fixed['rps']:10,.0f} {fixed['p50']:7.2f} {fixed['p99']:7.2f} "
+          f"{fixed['errors']:7} {'':>13} {1.0:10.2f}   {cpu_cols(fixed['cpu'])}")
+    print(f"{'verify by numbers (REST)':28} {verify['rps']:10,.0f} {verify['p50']:7.2f} {verify['p99']:7.2f} "
+          f"{verify['errors']:7} {mem:13.0f} {verify['rps'] / fixed['rps']:10.2f}   {cpu_cols(verify['cpu'])}")
+    print(f"\n{verify['requests']:,} answers, {logged:,} usage-log rows written (the difference is requests "
+          "still in flight when wrk stopped)")
+    if pub:
+        print(f"publish to index: {pub['published'] / pub['seconds']:,.0f} records/s "
+              f"({pub['published']:,} in {pub['seconds']:.1f}s)")
+    if args.keep:
+        print(f"database kept: {name} (--reuse {name})")
 
 
 def _clinic_code() -> str:
