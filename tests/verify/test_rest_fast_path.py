@@ -149,3 +149,28 @@ def test_write_log_batch(engine):
         assert c.execute(select(VerificationLogEntry.validity, VerificationLogEntry.occurred_at)
                          .order_by(VerificationLogEntry.id)).all() == [(1, now), (4, now)]
         assert c.execute(select(AuditEntry.subject_id, AuditEntry.at)).all() == [("7", now)]
+
+
+def test_well_formed_requests_are_answered_directly_and_the_rest_by_fastapi(api, monkeypatch):
+    seen = []
+    direct = views._verify_numbers_directly
+
+    async def spy(request):
+        response = await direct(request)
+        seen.append(response is not None)
+        return response
+
+    monkeypatch.setattr(views, "_verify_numbers_directly", spy)
+    assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 200
+    assert api.post("/api/v1/verifications/numbers", json=body(care_date="2099-01-01"),
+                    headers=auth(api.token)).status_code == 422  # a VerificationError, raised on the direct path
+    bad = [api.post("/api/v1/verifications/numbers", json=body(insurer_number="0113001"), headers=auth(api.token)),
+           api.post("/api/v1/verifications/numbers", content=b"{", headers={**auth(api.token),
+                                                                             "Content-Type": "application/json"}),
+           api.post("/api/v1/verifications/numbers", json=body(), headers=auth("nope")),
+           api.post("/api/v1/verifications/numbers", json=body())]
+    assert [r.status_code for r in bad] == [422, 422, 401, 401]
+    assert bad[0].json()["detail"][0]["loc"] == ["body", "insurer_number"]
+    # answered directly: the good request (the 422 of the far date is raised there, so not counted); the
+    # malformed body, the bad field, the unknown and the missing credential went to FastAPI
+    assert seen == [True, False, False, False, False]
