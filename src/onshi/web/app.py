@@ -64,6 +64,12 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
     app.state.session_factory = session_factory(engine)
     app.state.run_sync = run_in_threadpool
 
+    @app.get("/bench/fixed", tags=["ops"], include_in_schema=False)
+    async def fixed() -> dict:
+        """A bare endpoint of the same stack, the benchmark's baseline: async like the verification endpoints,
+        and matched as early as they are (routes are tried in order; ~60 page routes cost ~70 µs)."""
+        return {"status": "ok", "validity": 1}
+
     from onshi.verify.views import router as verify_router
 
     app.include_router(verify_router)
@@ -89,10 +95,5 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict:
         return {"status": "ok", "version": __version__}
-
-    @app.get("/bench/fixed", tags=["ops"], include_in_schema=False)
-    async def fixed() -> dict:
-        """A bare endpoint of the same stack, the benchmark's baseline (async, like the verification endpoints)."""
-        return {"status": "ok", "validity": 1}
 
     return app
