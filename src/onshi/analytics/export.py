@@ -23,6 +23,7 @@ from sqlalchemy import select
 from onshi.analytics.engine import LOG_SCHEMA, DatabaseLog
 
 ROWS_PER_FILE = 5_000_000
+AGGREGATE_MEMORY = "3GB"
 AGGREGATE = "aggregate"  # OUT/aggregate/month=YYYY-MM/aggregate.parquet: the institution-month aggregate
 BATCH = 100_000
 
@@ -51,7 +52,7 @@ def write_aggregate(month_dir: Path, month: str, dest: Path) -> None:
 
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    con = connect()
+    con = connect(memory_limit=AGGREGATE_MEMORY)  # DuckDB spills to disk beyond it (default: 80% of RAM)
     try:
         files = sorted(month_dir.glob("*.parquet"))
         if files:
