@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError
 
+from onshi.analytics.imports import ImportReport, RowError
 from onshi.analytics.models import ClaimCount
 from onshi.numbers import institution_code, insurer_number
 from onshi.registry.intake import IntakeFileError as ClaimFileError
@@ -46,29 +46,8 @@ SETTINGS = {"outpatient": "outpatient", "inpatient": "inpatient", "外来": "out
 MAX_CLAIMS = 10_000_000  # one institution's claims in one month; above this a row is a typo
 
 
-@dataclass(frozen=True)
-class ClaimRowError:
-    row: int
-    column: str
-    value: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.row}行目 {self.column}={self.value!r}: {self.reason}"
-
-
-@dataclass
-class ClaimImportReport:
-    file: str
-    rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[ClaimRowError] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+ClaimRowError = RowError
+ClaimImportReport = ImportReport
 
 
 def _header(raw: list[str]) -> list[str]:

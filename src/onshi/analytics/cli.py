@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from onshi.registry.cli import _progress
-from onshi.store.db import unit_of_work
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -39,22 +38,9 @@ def _pct(v: float | None) -> str:
 def import_claims(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV of claim counts")) -> None:
     """Import monthly claim counts (レセプト件数) per institution; a bad row rejects the whole file."""
     from onshi.analytics.claims import ClaimFileError, import_claim_counts
+    from onshi.analytics.imports import apply_file_cli
 
-    try:
-        with unit_of_work() as s:
-            report = import_claim_counts(s, file)
-            if not report.ok:
-                s.rollback()
-    except ClaimFileError as exc:
-        err.print(f"[red]{file.name}: rejected as a whole, nothing applied[/]: {exc}")
-        raise typer.Exit(2) from None
-    if not report.ok:
-        err.print(f"[red]{file.name}: {len(report.errors)} bad rows — nothing applied[/]")
-        for e in report.errors:
-            err.print(f"  {e}")
-        raise typer.Exit(2)
-    console.print(f"{file.name}: {report.rows} rows — [green]{report.inserted} new[/], {report.updated} corrected, "
-                  f"{report.unchanged} unchanged")
+    apply_file_cli(file, import_claim_counts, ClaimFileError)
 
 
 @analytics_app.command("rates")

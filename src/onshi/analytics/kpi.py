@@ -36,6 +36,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.analytics.imports import ImportReport, RowError
 from onshi.analytics.models import KpiActual
 from onshi.numbers.prefectures import PREFECTURE_CODES, PREFECTURES
 from onshi.registry.intake import IntakeFileError as KpiFileError
@@ -443,30 +444,12 @@ HEADERS = {
 REQUIRED = ("kpi_code", "fiscal_year", "branch", "value")
 
 
-@dataclass(frozen=True)
-class KpiRowError:
-    row: int
-    column: str
-    value: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.row}行目 {self.column}={self.value!r}: {self.reason}"
+KpiRowError = RowError
 
 
 @dataclass
-class KpiImportReport:
-    file: str
-    rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[KpiRowError] = field(default_factory=list)
+class KpiImportReport(ImportReport):
     corrections: list[str] = field(default_factory=list)  # "p6_x FY2024 08: 60.1 → 61.0"
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 def _header(raw: list[str]) -> list[str]:

@@ -61,23 +61,10 @@ def _branch(value: str) -> str:
 def import_(file: Path = typer.Argument(..., exists=True, dir_okay=False,
                                         help="CSV: kpi_code, fiscal_year, branch, value (UTF-8 or Shift_JIS)")) -> None:
     """Import KPI actuals; one bad row and nothing is applied; the same file twice changes nothing."""
+    from onshi.analytics.imports import apply_file_cli
     from onshi.analytics.kpi import KpiFileError, import_actuals_csv
 
-    try:
-        with unit_of_work() as s:
-            report = import_actuals_csv(s, file)
-            if not report.ok:
-                s.rollback()
-    except KpiFileError as exc:
-        err.print(f"[red]{file.name}: rejected as a whole, nothing applied[/]: {exc}")
-        raise typer.Exit(2) from None
-    if not report.ok:
-        err.print(f"[red]{file.name}: {len(report.errors)} bad rows — nothing applied[/]")
-        for e in report.errors:
-            err.print(f"  {e}")
-        raise typer.Exit(2)
-    console.print(f"{file.name}: {report.rows} rows — [green]{report.inserted} new[/], {report.updated} corrected, "
-                  f"{report.unchanged} unchanged")
+    report = apply_file_cli(file, import_actuals_csv, KpiFileError)
     for c in report.corrections:
         console.print(f"  corrected {c}")
 
