@@ -137,3 +137,15 @@ def session(engine):
     yield s
     s.rollback()
     s.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``postgres`` exercises a PostgreSQL-only path: it is not collected on SQLite at all (deselected,
+    not skipped), and on a machine without PostgreSQL its PostgreSQL half is skipped like every other."""
+    keep, drop = [], []
+    for item in items:
+        on_sqlite = getattr(item, "callspec", None) is not None and item.callspec.params.get("database_url") == "sqlite"
+        (drop if on_sqlite and item.get_closest_marker("postgres") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -53,10 +53,9 @@ def _publish_both_ways(engine, batch: int) -> list[dict]:
     return got
 
 
+@pytest.mark.postgres  # the one-statement publisher is PostgreSQL's
 @pytest.mark.parametrize("batch", [1, 3, 5000])
 def test_the_statement_builds_the_rows_python_builds(engine, tmp_path, batch):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the one-statement publisher is PostgreSQL's")
     setup_insurers(tmp_path)
     received = datetime(2024, 11, 1, 0, 30)
     load(write(tmp_path, "a.csv", T.acquisition, [
