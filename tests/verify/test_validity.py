@@ -156,3 +156,17 @@ def test_limit_data_only_with_consent(world):
     with_consent = ask(date(2024, 11, 20), consent=True).answers[0]
     assert with_consent.limit is not None and with_consent.limit.category_code == "A03"
     assert with_consent.limit_consent is not None
+
+
+def test_how_far_ahead_counts_from_the_clinics_day_not_the_utc_one(world):
+    """08:30 in Japan on 23 Nov is 23:30 UTC on 22 Nov: care dates are checked against 23 Nov (+31 days)."""
+    req = lambda day: VerificationRequest(  # noqa: E731
+        reference_class=ReferenceClass.NUMBERS, care_date=day, institution_code=CLINIC, arbitrary_file_identifier=None,
+        insurer_number=INSURER, symbol=SYMBOL, number="101", branch="00", birth_date=date(1970, 1, 1),
+        limit_consent=False, arbitrary_identifier="p1")
+    early_morning = datetime(2026, 11, 22, 23, 30)
+    with unit_of_work() as s:
+        inst = s.scalar(select(service.Institution).where(service.Institution.code == CLINIC))
+        assert service.verify(s, req(date(2026, 12, 24)), inst, now=early_morning).validity == Validity.NOT_FOUND
+        with pytest.raises(VerificationError):
+            service.verify(s, req(date(2026, 12, 25)), inst, now=early_morning)

@@ -27,6 +27,7 @@ from onshi.exchange.models import IndexedQualification, LinkageCheck
 from onshi.privacy.models import AuditEntry
 from onshi.privacy.crypto import vault
 from onshi.rules.co_pay import co_pay_ratio, late_elderly_transition
+from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
 from onshi.verify.result import (
@@ -470,7 +471,7 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
     if req.institution_code and req.institution_code != institution.code:
         raise VerificationError("E0002", "医療機関コードが認証された機関と一致しません (institution code does not "
                                 "match the credential)", "MedicalInstitutionCode")
-    _check_request(req, now.date())
+    _check_request(req, japan_date(now))  # the clinic's day, not the UTC one
     conn = _connection(db)
     warning = None
     by_card = req.reference_class == ReferenceClass.CARD

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
 from onshi.verify import service
 from onshi.verify.models import Institution
@@ -493,8 +494,8 @@ def _oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
                                 headers={"WWW-Authenticate": "Bearer"}) from None
         req = None
         try:
-            req = xmlmsg.parse_request(data, today=now.date()) if form == "xml" \
-                else xmlmsg.parse_request_json(data, today=now.date())
+            req = xmlmsg.parse_request(data, today=japan_date(now)) if form == "xml" \
+                else xmlmsg.parse_request_json(data, today=japan_date(now))
             outcome = service.verify(session, req, inst, now=now)
             session.commit()
         except VerificationError as exc:
