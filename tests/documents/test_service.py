@@ -194,6 +194,8 @@ def test_mailing_run_bundles_per_employer_and_resumes(members, session, tmp_path
     bundle = tmp_path / "out" / "mailing" / f"{INSURER}_2026-12" / "10000001.pdf"
     text = "".join(p.extract_text() for p in PdfReader(bundle).pages)
     assert "資格情報のお知らせ" in text and "見本 花子" in text.replace("\u3000", " ")
+    cover = PdfReader(bundle).pages[0].extract_text()
+    assert "千代田区千代田1-1" in cover  # the employer's address on the cover letter, where it is delivered
     assert (tmp_path / "out" / "mailing" / f"{INSURER}_2026-12" / "manifest.csv").read_text().count("\n") == 3
 
 

@@ -374,7 +374,8 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
                                     "the bundle is printed without it")
             notices = [notice_data(s, qv, issue, emp) for qv in members]
             cover = CoverLetterData(employer_name=emp.name, insurer_name=insurer.name, issue_date=issue,
-                                    employer_postal_code=emp.postal_code, insurer_number=insurer_number)
+                                    employer_postal_code=emp.postal_code, employer_address_line1=emp.address,
+                                    insurer_number=insurer_number)
             pdf = render_bundle(cover, notices)
             _write_atomic(path, pdf)
             for qv, data in zip(members, notices):
