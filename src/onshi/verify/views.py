@@ -187,7 +187,7 @@ class _AutocommitConnection:
                         raise
                     self.conn.close()
                     self.conn = None
-                    if attempt == 2 or not (exc.statement or "").lstrip().upper().startswith(("SELECT", "WITH")):
+                    if attempt == 2 or not (exc.statement or "").lstrip().upper().startswith("SELECT"):
                         raise
         finally:
             self.busy = False
