@@ -18,8 +18,6 @@ says so.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date
 from pathlib import Path
@@ -28,11 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError
 
-from onshi.analytics.imports import ImportReport, RowError
+from onshi.analytics.imports import CsvFileError as ClaimFileError  # noqa: F401 - the error callers catch
+from onshi.analytics.imports import ImportReport, RowError, csv_rows
 from onshi.analytics.models import ClaimCount
 from onshi.numbers import institution_code, insurer_number
-from onshi.registry.intake import IntakeFileError as ClaimFileError
-from onshi.registry.intake import _decode  # one decoder for every CSV the insurer hands us
 
 HEADERS = {
     "institution_code": ("institution_code", "医療機関コード"),
@@ -43,25 +40,12 @@ HEADERS = {
 }
 SETTINGS = {"outpatient": "outpatient", "inpatient": "inpatient", "外来": "outpatient", "入院": "inpatient",
             "入院外": "outpatient"}
+REQUIRED = ("institution_code", "month", "setting", "claims")
 MAX_CLAIMS = 10_000_000  # one institution's claims in one month; above this a row is a typo
 
 
 ClaimRowError = RowError
 ClaimImportReport = ImportReport
-
-
-def _header(raw: list[str]) -> list[str]:
-    lookup = {alias.strip().lower(): key for key, aliases in HEADERS.items() for alias in aliases}
-    cols = []
-    for h in raw:
-        key = lookup.get(h.strip().lstrip("\ufeff").lower())
-        if key is None:
-            raise ClaimFileError(f"見出し {h!r} は使えません (unknown column; expected {', '.join(HEADERS)})")
-        cols.append(key)
-    missing = [k for k in ("institution_code", "month", "setting", "claims") if k not in cols]
-    if missing:
-        raise ClaimFileError(f"見出しに {', '.join(missing)} がありません (missing columns)")
-    return cols
 
 
 def _month(v: str, today: date) -> str:
@@ -80,22 +64,10 @@ def parse(data: bytes, *, today: date | None = None) -> tuple[list[dict], list[C
     """Read and check a claim-count file; returns the good rows and every error (row numbers count the header
     as row 1, as a spreadsheet shows them)."""
     today = today or date.today()
-    text, _encoding = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        cols = _header(next(reader))
-    except StopIteration:
-        raise ClaimFileError("ファイルが空です (the file is empty)") from None
     rows: list[dict] = []
     errors: list[ClaimRowError] = []
     seen: dict[tuple, int] = {}
-    for n, raw in enumerate(reader, start=2):
-        if not any(c.strip() for c in raw):
-            continue
-        if len(raw) != len(cols):
-            errors.append(ClaimRowError(n, "*", ",".join(raw), f"列の数が {len(raw)} です ({len(cols)} columns expected)"))
-            continue
-        v = dict(zip(cols, (c.strip() for c in raw)))
+    for n, v, raw in csv_rows(data, HEADERS, REQUIRED, errors):
         bad = len(errors)
         out: dict = {}
         try:

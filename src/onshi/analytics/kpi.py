@@ -20,8 +20,6 @@ Fiscal years (年度) run April to March and are named by the year they start in
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 import tomllib
@@ -36,11 +34,10 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onshi.analytics.imports import ImportReport, RowError
+from onshi.analytics.imports import CsvFileError as KpiFileError
+from onshi.analytics.imports import ImportReport, RowError, csv_rows
 from onshi.analytics.models import KpiActual
 from onshi.numbers.prefectures import PREFECTURE_CODES, PREFECTURES
-from onshi.registry.intake import IntakeFileError as KpiFileError
-from onshi.registry.intake import _decode  # one decoder for every CSV the insurer hands us
 
 __all__ = [
     "BRANCHES", "COMPUTED_BY", "CatalogueError", "Kpi", "KpiCatalogue", "KpiFileError", "KpiImportReport",
@@ -452,22 +449,6 @@ class KpiImportReport(ImportReport):
     corrections: list[str] = field(default_factory=list)  # "p6_x FY2024 08: 60.1 → 61.0"
 
 
-def _header(raw: list[str]) -> list[str]:
-    lookup = {alias.strip().lower(): key for key, aliases in HEADERS.items() for alias in aliases}
-    cols = []
-    for h in raw:
-        key = lookup.get(h.strip().lstrip("\ufeff").lower())
-        if key is None:
-            raise KpiFileError(f"見出し {h!r} は使えません (unknown column; expected {', '.join(REQUIRED)})")
-        if key in cols:
-            raise KpiFileError(f"見出し {h!r} が二度あります (column given twice)")
-        cols.append(key)
-    missing = [k for k in REQUIRED if k not in cols]
-    if missing:
-        raise KpiFileError(f"見出しに {', '.join(missing)} がありません (missing columns)")
-    return cols
-
-
 def _value(kpi: Kpi, raw: str) -> float:
     s = raw.strip().replace(",", "").replace("，", "")
     if s.endswith(("%", "％")):
@@ -494,23 +475,11 @@ def parse_actuals(data: bytes, catalogue: KpiCatalogue, *, today: date | None = 
     """Read and check an actuals file; the good rows and every error (row 1 is the header, as a spreadsheet
     shows it)."""
     today = today or date.today()
-    text, _encoding = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        cols = _header(next(reader))
-    except StopIteration:
-        raise KpiFileError("ファイルが空です (the file is empty)") from None
     rows: list[dict] = []
     errors: list[KpiRowError] = []
     seen: dict[tuple, int] = {}
     last_year = today.year if today.month >= 4 else today.year - 1
-    for n, raw in enumerate(reader, start=2):
-        if not any(c.strip() for c in raw):
-            continue
-        if len(raw) != len(cols):
-            errors.append(KpiRowError(n, "*", ",".join(raw), f"列の数が {len(raw)} です ({len(cols)} columns expected)"))
-            continue
-        v = dict(zip(cols, (c.strip() for c in raw)))
+    for n, v, raw in csv_rows(data, HEADERS, REQUIRED, errors):
         bad = len(errors)
         kpi = None
         try:
