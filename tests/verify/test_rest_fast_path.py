@@ -18,9 +18,9 @@ from onshi.verify.models import ConsentRecord, Institution, VerificationLogEntry
 from onshi.web.app import create_app
 
 from tests.registry.helpers import acquisition, load, numbers, setup_insurers, write
+from tests.verify.test_api import auth, body  # the same request as the REST tests
 
 CLINIC = "1310000011"
-TODAY = date.today()
 
 
 @pytest.fixture
@@ -38,17 +38,6 @@ def api(engine, tmp_path):
     client.token = token
     yield client
     service.institution_cache.clear()
-
-
-def body(**over):
-    b = {"insurer_number": "01130012", "symbol": "10000001", "number": "101", "branch": "00",
-         "birth_date": "1970-01-01", "care_date": TODAY.isoformat()}
-    b.update(over)
-    return b
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_every_answer_is_logged_and_audited_before_it_is_sent(api, session):
