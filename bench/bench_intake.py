@@ -117,6 +117,18 @@ def child_intake(url: str, path: str) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def bench_env() -> dict[str, str]:
+    """Fresh My Number keys for this run (children get them through the environment) and the bench's var folder;
+    sets them in this process too and returns the environment for subprocesses."""
+    keys = {"enc": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "hash": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+    env = dict(os.environ, ONSHI_MY_NUMBER_KEY=keys["enc"], ONSHI_MY_NUMBER_HASH_KEY=keys["hash"],
+               ONSHI_BENCH_KEYS=json.dumps(keys), ONSHI_VAR_DIR=str(OUT / "var"))
+    os.environ.update(env)
+    OUT.mkdir(parents=True, exist_ok=True)
+    return env
+
+
 def child_publish(url: str) -> None:
     os.environ["ONSHI_DATABASE_URL"] = url
     from onshi.exchange.publish import publish_all
@@ -192,12 +204,7 @@ def main() -> None:
         (child_intake if kind == "intake" else child_publish)(*rest)
         return
 
-    keys = {"enc": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "hash": base64.urlsafe_b64encode(os.urandom(32)).decode()}
-    env = dict(os.environ, ONSHI_MY_NUMBER_KEY=keys["enc"], ONSHI_MY_NUMBER_HASH_KEY=keys["hash"],
-               ONSHI_BENCH_KEYS=json.dumps(keys), ONSHI_VAR_DIR=str(OUT / "var"))
-    os.environ.update(env)
-    OUT.mkdir(parents=True, exist_ok=True)
+    env = bench_env()
     path = OUT / f"acquisition_{args.rows}.csv"
     if not path.exists():
         print(f"writing {path} …", file=sys.stderr)

@@ -23,11 +23,9 @@ them.  The statistics of the freshly seeded tables are stale on purpose, as afte
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -114,16 +112,6 @@ def baseline_insert(url: str) -> tuple[int, float]:
         return n, time.perf_counter() - t
 
 
-def child_publish(url: str) -> None:
-    os.environ["ONSHI_DATABASE_URL"] = url
-    from onshi.exchange.publish import publish_all
-
-    t = time.perf_counter()
-    n = publish_all()
-    print(json.dumps({"seconds": time.perf_counter() - t, "published": n,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -131,15 +119,10 @@ def main() -> None:
     ap.add_argument("--child", nargs="*")
     args = ap.parse_args()
     if args.child:
-        child_publish(*args.child)
+        bi.child_publish(*args.child)
         return
 
-    keys = {"enc": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "hash": base64.urlsafe_b64encode(os.urandom(32)).decode()}
-    env = dict(os.environ, ONSHI_MY_NUMBER_KEY=keys["enc"], ONSHI_MY_NUMBER_HASH_KEY=keys["hash"],
-               ONSHI_BENCH_KEYS=json.dumps(keys), ONSHI_VAR_DIR=str(bi.OUT / "var"))
-    os.environ.update(env)
-    bi.OUT.mkdir(parents=True, exist_ok=True)
+    env = bi.bench_env()
     name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
     url = bi.create_db(name)
     try:

@@ -212,14 +212,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
 
-    import base64
-
-    keys = {"enc": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "hash": base64.urlsafe_b64encode(os.urandom(32)).decode()}
-    env = dict(os.environ, ONSHI_MY_NUMBER_KEY=keys["enc"], ONSHI_MY_NUMBER_HASH_KEY=keys["hash"],
-               ONSHI_BENCH_KEYS=json.dumps(keys), ONSHI_VAR_DIR=str(bi.OUT / "var"))
-    os.environ.update(env)
-    bi.OUT.mkdir(parents=True, exist_ok=True)
+    env = bi.bench_env()
     server = None
     pub = seed_secs = None
     if args.reuse:
