@@ -36,12 +36,11 @@ from onshi.registry import service as registry
 from onshi.registry.models import Insurer
 from onshi.store.clock import japan_today, utcnow
 from onshi.web.auth import current_user_or_none
-from onshi.web.deps import get_session
+from onshi.web.deps import DB, get_session
 from onshi.web.models import WebUser
 from onshi.web.users import INSURER_ROLES
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
-DB = Annotated[Session, Depends(get_session, scope="function")]
 PDF = {201: {"content": {"application/pdf": {}}, "description": "the PDF"},
        200: {"content": {"application/pdf": {}}, "description": "the PDF"}}
 

@@ -17,18 +17,16 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
 from onshi.verify import service
 from onshi.verify.models import Institution
 from onshi.verify.result import ReferenceClass, VerificationError, VerificationOutcome, VerificationRequest
-from onshi.web.deps import current_institution, get_session, unauthorized, verifying_institution
+from onshi.web.deps import DB, current_institution, unauthorized, verifying_institution
 
 router = APIRouter()
 Inst = Annotated[Institution, Depends(current_institution)]
-DB = Annotated[Session, Depends(get_session, scope="function")]
 #: the verification endpoints: the institution from the token cache, revocation re-read by the lookup itself
 VerifyingInst = Annotated[service.AuthenticatedInstitution, Depends(verifying_institution)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -15,6 +16,10 @@ def get_session(request: Request) -> Iterator[Session]:
     ``scope="function"``): whatever a page shows — and the audit entry of that read — is stored first."""
     with unit_of_work(factory=request.app.state.session_factory) as session:
         yield session
+
+
+#: The request's session for a route parameter (``session: DB``), committed before the response is sent.
+DB = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def bearer_token(authorization: str | None = Header(default=None), x_onshi_token: str | None = Header(default=None)) -> str | None:

@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session
 
 from onshi.web import users
 from onshi.web.auth import require
-from onshi.web.deps import get_session
+from onshi.web.deps import DB
 from onshi.web.models import WebUser
 from onshi.web.pages.common import render
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
-DB = Annotated[Session, Depends(get_session, scope="function")]
 Admin = Annotated[WebUser, Depends(require("admin"))]
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from onshi.web import users
 from onshi.web.auth import (
@@ -16,11 +15,10 @@ from onshi.web.auth import (
     sign_in,
     sign_out,
 )
-from onshi.web.deps import get_session
+from onshi.web.deps import DB
 from onshi.web.pages.common import jst, render
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(get_session, scope="function")]
 
 HOME = {"clinic": "/reception", "clerk": "/office", "supervisor": "/office", "analyst": "/analytics",
         "admin": "/admin/users"}

@@ -26,12 +26,11 @@ from onshi.registry import service as registry
 from onshi.registry.models import NotificationType
 from onshi.store.clock import from_japan_time, utcnow
 from onshi.web.auth import require
-from onshi.web.deps import get_session
+from onshi.web.deps import DB
 from onshi.web.models import WebUser
 from onshi.web.pages.common import render, today, wareki
 
 router = APIRouter(include_in_schema=False, prefix="/office")
-DB = Annotated[Session, Depends(get_session, scope="function")]
 Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
 Supervisor = Annotated[WebUser, Depends(require("supervisor"))]
 

@@ -31,12 +31,11 @@ from onshi.verify.result import (
     VerificationRequest,
 )
 from onshi.web.auth import require
-from onshi.web.deps import get_session
+from onshi.web.deps import DB
 from onshi.web.models import WebUser
 from onshi.web.pages.common import render, today, wareki
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(get_session, scope="function")]
 Clinic = Annotated[WebUser, Depends(require("clinic"))]
 
 VALIDITY_CLASS = {1: "ok", 2: "ng", 3: "warn", 4: "ng", 5: "warn", 6: "ok"}
