@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{r['mean']:8.2f} {ratio} {per_s}")
     real = results[(servers[2].name, "polled")]
     verdict = "within" if real["p99"] <= 200 else "OVER"
-    print(f"(every answer of the onshi servers checked: SegmentOfResult 1, 資格有効性 1 有効)")
+    print("(every answer of the onshi servers checked: SegmentOfResult 1, 資格有効性 1 有効)")
     print(f"\none file at a time through onshi terminal (SQLite): p99 {real['p99']:.0f} ms — {verdict} 200 ms")
 
 
