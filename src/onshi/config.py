@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     my_number_key: str | None = Field(default=None, description="AES-256-GCM key for My Number at rest (base64)")
     my_number_hash_key: str | None = Field(default=None, description="HMAC-SHA256 key for the My Number lookup hash (base64)")
     session_secret: str | None = Field(default=None, description="secret for signed web sessions")
+    intake_set_based_references: bool = Field(
+        default=True, description="bulk 資格取得届 on PostgreSQL: prove references once per chunk instead of per-row "
+                                  "foreign-key triggers, where the role may (docs/intake.md)")
+    intake_parallel_min_bytes: int = Field(
+        default=4_000_000, description="資格取得届 files at least this large are read by a second process on "
+                                       "PostgreSQL (docs/intake.md)")
     host: str = "127.0.0.1"
     port: int = 8000
 

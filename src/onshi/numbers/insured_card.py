@@ -72,6 +72,8 @@ def _allowed_as_typed(ch: str, allowed: re.Pattern[str]) -> bool:
 
 
 def _compact(value: str, label: str, allowed: re.Pattern[str], hint: str) -> str:
+    if 0 < len(value) <= MAX_LENGTH and value.isascii() and value.isalnum():  # the usual case: nothing to normalise
+        return value
     text = _normalise(value)
     if not all(allowed.fullmatch(ch) for ch in text):
         bad = next(ch for ch in value if not _allowed_as_typed(ch, allowed))  # as typed: ㈱, not its "("

@@ -79,7 +79,8 @@ def parse_name(value: str) -> str:
     text = re.sub(r"[ \u3000]+", "\u3000", value.strip())
     if not text:
         raise FieldError("氏名が空です (name is empty)")
-    if any(unicodedata.category(ch).startswith("C") for ch in text):
+    # printable text has no control/format characters (category C); only the rest needs the per-character look
+    if not text.replace("\u3000", "").isprintable() and any(unicodedata.category(ch).startswith("C") for ch in text):
         raise FieldError("氏名に制御文字があります (name contains a control character)")
     if len(text) > 100:
         raise FieldError("氏名が長すぎます (name longer than 100 characters)")

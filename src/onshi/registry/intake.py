@@ -25,7 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError
 
+from onshi.config import get_settings
 from onshi.privacy.crypto import vault
+from onshi.registry import bulk
 from onshi.registry import fields as F
 from onshi.registry import service
 from onshi.registry.models import (
@@ -43,7 +45,7 @@ from onshi.registry.models import (
     RemunerationVersion,
     Role,
 )
-from onshi.store.db import allocate_id_blocks, bulk_insert, utcnow
+from onshi.store.db import is_postgres, utcnow
 from onshi.store.history import change_valid_period
 
 T = NotificationType
@@ -221,10 +223,15 @@ def _shown(column: str, value: str) -> str:
 class _Row:
     """Collects parsed values and errors of one row."""
 
+    __slots__ = ("raw", "values", "errors", "row_hash", "my_number_hash", "my_number_enc")
+
     def __init__(self, raw: dict[str, str]):
         self.raw = raw
         self.values: dict[str, Any] = {}
         self.errors: list[tuple[str, str, str]] = []
+        self.row_hash: str | None = None  # set by prepare_acquisition
+        self.my_number_hash: str | None = None
+        self.my_number_enc: bytes | None = None
 
     def take(self, column: str, parser: Callable[[str], Any], optional: bool = False) -> Any:
         value = self.raw.get(column, "")
@@ -234,19 +241,42 @@ class _Row:
                 return None
             self.errors.append((column, value, "必須項目が空です (required value is empty)"))
             return None
-        try:
-            parsed = parser(value)
-        except F.FieldError as exc:
-            self.errors.append((column, _shown(column, value), exc.reason))
-            return None
-        except ValidationError as exc:
-            self.errors.append((column, _shown(column, value), _stdnum_reason(column, exc)))
+        ok, parsed = _parse(column, parser, value)
+        if not ok:
+            self.errors.append((column, _shown(column, value), parsed))
             return None
         self.values[column] = parsed
         return parsed
 
     def fail(self, column: str, reason: str) -> None:
         self.errors.append((column, _shown(column, self.raw.get(column, "")), reason))
+
+
+# Parsed values by (parser, column, raw value).  Every parser is a pure function of its value, so a cached answer is
+# exactly the answer: a file repeats its 保険者番号, 記号, dates, addresses and flags thousands of times.  Columns that
+# differ on every row are not cached; the cache is emptied when full, so memory stays bounded whatever the file.
+_UNCACHED = frozenset({"my_number", "number"})
+_PARSE_CACHE: dict[tuple[Callable[[str], Any], str, str], tuple[bool, Any]] = {}
+_PARSE_CACHE_MAX = 200_000
+
+
+def _parse(column: str, parser: Callable[[str], Any], value: str) -> tuple[bool, Any]:
+    """``(True, parsed)`` or ``(False, reason)``."""
+    key = (parser, column, value)
+    hit = _PARSE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    try:
+        hit = (True, parser(value))
+    except F.FieldError as exc:
+        hit = (False, exc.reason)
+    except ValidationError as exc:
+        hit = (False, _stdnum_reason(column, exc))
+    if column not in _UNCACHED:
+        if len(_PARSE_CACHE) >= _PARSE_CACHE_MAX:
+            _PARSE_CACHE.clear()
+        _PARSE_CACHE[key] = hit
+    return hit
 
 
 def _stdnum_reason(column: str, exc: ValidationError) -> str:
@@ -391,9 +421,14 @@ def validate_row(ntype: NotificationType, raw: dict[str, str]) -> _Row:
     return r
 
 
-def row_hash(ntype: NotificationType, values: dict[str, Any]) -> str:
-    """Identity of an applied row: same type and same normalised values = same filing."""
-    canon = {k: (vault().lookup_hash(v) if k in SECRET_COLUMNS and v else v) for k, v in sorted(values.items())}
+def row_hash(ntype: NotificationType, values: dict[str, Any], *, my_number_hash: str | None = None) -> str:
+    """Identity of an applied row: same type and same normalised values = same filing.
+
+    The My Number enters as its keyed hash (*my_number_hash* when the caller has it already)."""
+    def secret(v: str) -> str:
+        return my_number_hash if my_number_hash is not None else vault().lookup_hash(v)
+
+    canon = {k: (secret(v) if k in SECRET_COLUMNS and v else v) for k, v in sorted(values.items())}
     blob = json.dumps([ntype.value, canon], default=str, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -420,6 +455,22 @@ class _Context:
         if key not in self.employers:
             self.employers[key] = service.get_employer(self.session, insurer_id=insurer_id, symbol=symbol)
         return self.employers[key]
+
+    def load_employers(self, keys) -> None:
+        """Fill the employer cache for many (保険者番号, 記号) at once: one query per insurer and 500 symbols."""
+        wanted: dict[int, set[str]] = {}
+        for number, symbol in keys:
+            insurer = self.insurer(number) if number else None
+            if insurer is not None and symbol is not None and (insurer.id, symbol) not in self.employers:
+                wanted.setdefault(insurer.id, set()).add(symbol)
+        for insurer_id, symbols in wanted.items():
+            todo = sorted(symbols)
+            for i in range(0, len(todo), 500):
+                part = todo[i:i + 500]
+                found = {e.symbol: e for e in self.session.scalars(select(Employer).where(
+                    Employer.insurer_id == insurer_id, Employer.symbol.in_(part)))}
+                for symbol in part:
+                    self.employers[(insurer_id, symbol)] = found.get(symbol)
 
     def change(self, *, kind: NotificationType, insurer_id: int, rhash: str, row_number: int | None,
                effective: date | None, person_id=None, qualification_id=None, employer_id=None,
@@ -474,140 +525,126 @@ def _existing_hashes(session: Session, hashes: list[str]) -> set[str]:
     return found
 
 
-def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Outcome]:
-    """Bulk path for 資格取得届: set-based checks, then COPY/executemany of every new row."""
-    session, v = ctx.session, vault()
-    outcomes: dict[int, _Outcome] = {}
-    good: list[tuple[int, _Row, str, Insurer, Employer, str | None]] = []
-    hashes = {n: row_hash(T.acquisition, r.values) for n, r in rows}
-    dup = _existing_hashes(session, list(hashes.values()))
-    seen_hash: set[str] = set()
+def prepare_acquisition(r: _Row) -> None:
+    """The CPU-only part of a valid 資格取得届 row (no database): My Number hash and encryption, the row hash.
+
+    Done while the previous chunk is being stored (see :func:`_import_rows`)."""
+    v = vault()
+    mn = r.values.get("my_number")
+    r.my_number_hash = v.lookup_hash(mn) if mn else None
+    r.my_number_enc = v.encrypt(mn) if mn else None
+    r.row_hash = row_hash(T.acquisition, r.values, my_number_hash=r.my_number_hash)
+
+
+def _acquisition_candidate(ctx: _Context, n: int, r: _Row) -> bulk.Candidate | None:
+    """Insurer, employer and age checks of a valid 資格取得届 row; the row ready to stage, or None (``r`` failed)."""
     from onshi.rules.age import age_on
 
-    for n, r in rows:
-        h = hashes[n]
-        if h in dup or h in seen_hash:
+    if r.row_hash is None:
+        prepare_acquisition(r)
+    insurer, employer = _resolve_insurer_employer(ctx, r)
+    vals = r.values
+    if insurer and age_on(vals["birth_date"], vals["acquisition_date"]) >= 75:
+        r.fail("birth_date", "資格取得日に75歳以上です: 後期高齢者医療の対象 (75 or older on acquisition)")
+    if r.errors:
+        return None
+    return bulk.Candidate(
+        n, r.my_number_hash, r.my_number_enc, r.row_hash, insurer.id, employer.id, vals["employer_symbol"],
+        vals["number"], vals["branch"], vals["name"], vals["name_kana"], vals["birth_date"], vals["sex"],
+        vals["postal_code"], vals["address"], vals["acquisition_date"], vals["monthly_remuneration"],
+        vals.get("card_classification") or "01", bool(vals.get("voluntary_continuation")))
+
+
+def _decide_acquisitions(items, known: bulk.Known) -> tuple[dict[int, _Outcome], list[bulk.Accepted]]:
+    """The checks against the database and the rest of the chunk, in file order.
+
+    *items* are ``(row, _Row)`` where ``row`` has row_number, row_hash, my_number_hash, insurer_id, symbol, number,
+    branch and acquisition_date.  Returns the outcomes of rows not accepted, and the accepted rows."""
+    outcomes: dict[int, _Outcome] = {}
+    accepted: list[bulk.Accepted] = []
+    seen_hash: set[str] = set()
+    chunk_open: set[tuple[str, int]] = set()
+    first_row_of: dict[str, int] = {}  # My Number hash -> the row creating that person in this chunk
+    for c, r in items:
+        n = c.row_number
+        if c.row_hash in known.duplicates or c.row_hash in seen_hash:
             outcomes[n] = _Outcome(n, "duplicate")
             continue
-        insurer, employer = _resolve_insurer_employer(ctx, r)
-        vals = r.values
-        if insurer and age_on(vals["birth_date"], vals["acquisition_date"]) >= 75:
-            r.fail("birth_date", "資格取得日に75歳以上です: 後期高齢者医療の対象 (75 or older on acquisition)")
-        if r.errors:
-            outcomes[n] = _Outcome(n, "rejected", r.errors)
-            continue
-        seen_hash.add(h)
-        mn_hash = v.lookup_hash(vals["my_number"]) if vals.get("my_number") else None
-        good.append((n, r, h, insurer, employer, mn_hash))
-
-    # existing persons, their open qualifications, and numbers already in use
-    person_by_hash: dict[str, int] = {}
-    mn_hashes = [g[5] for g in good if g[5]]
-    for i in range(0, len(mn_hashes), 1000):
-        for pid, hh in session.execute(select(Person.id, Person.my_number_hash).where(
-                Person.my_number_hash.in_(mn_hashes[i:i + 1000]))):
-            person_by_hash[hh] = pid
-    open_q: dict[tuple[int, int], list[QualificationVersion]] = {}
-    pids = list(set(person_by_hash.values()))
-    for i in range(0, len(pids), 1000):
-        for qv in session.scalars(select(QualificationVersion).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.person_id.in_(pids[i:i + 1000]))):
-            open_q.setdefault((qv.person_id, qv.insurer_id), []).append(qv)
-    numbers_in_use: set[tuple[int, str, str, str]] = set()
-    qv = QualificationVersion
-    by_insurer: dict[int, set[str]] = {}
-    for g in good:
-        by_insurer.setdefault(g[3].id, set()).add(g[1].values["employer_symbol"])
-    for insurer_id, symbols in by_insurer.items():  # bounded by the size of the employers in this chunk
-        symbols_list = sorted(symbols)
-        for i in range(0, len(symbols_list), 500):
-            for ins, sym, num, br in session.execute(select(qv.insurer_id, qv.symbol, qv.number, qv.branch).where(
-                    qv.superseded_at.is_(None), qv.loss_date.is_(None), qv.insurer_id == insurer_id,
-                    qv.symbol.in_(symbols_list[i:i + 500]))):
-                numbers_in_use.add((ins, sym, num, br))
-
-    accepted = []
-    chunk_persons: dict[str, int] = {}
-    chunk_open: set[tuple[str, int]] = set()
-    for n, r, h, insurer, employer, mn_hash in good:
-        vals = r.values
-        key = (insurer.id, vals["employer_symbol"], vals["number"], vals["branch"])
-        if key in numbers_in_use:
+        key = (c.insurer_id, c.symbol, c.number, c.branch)
+        if key in known.in_use:
             r.fail("number", "この記号・番号・枝番は別の加入者が使用中です (numbers already in use)")
-        if mn_hash:
-            pid = person_by_hash.get(mn_hash)
-            for qv in open_q.get((pid, insurer.id), []) if pid else []:
-                if qv.loss_date is None or qv.loss_date > vals["acquisition_date"]:
-                    r.fail("my_number", "同じ保険者で喪失していない資格があります (this person already has an open "
-                                        "qualification with this insurer)")
-                    break
-            if (mn_hash, insurer.id) in chunk_open:
+        h = c.my_number_hash
+        pid = known.person_by_hash.get(h) if h else None
+        if h:
+            if pid and any(loss is None or loss > c.acquisition_date
+                           for loss in known.losses.get((pid, c.insurer_id), ())):
+                r.fail("my_number", "同じ保険者で喪失していない資格があります (this person already has an open "
+                                    "qualification with this insurer)")
+            if (h, c.insurer_id) in chunk_open:
                 r.fail("my_number", "同じファイル内で同じ人が二度取得しています (same person twice in this file)")
         if r.errors:
             outcomes[n] = _Outcome(n, "rejected", r.errors)
             continue
-        numbers_in_use.add(key)
-        if mn_hash:
-            chunk_open.add((mn_hash, insurer.id))
-        accepted.append((n, r, h, insurer, employer, mn_hash))
+        seen_hash.add(c.row_hash)
+        known.in_use.add(key)
+        a = bulk.Accepted(n, person_id=pid, candidate=c if isinstance(c, bulk.Candidate) else None)
+        if h:
+            chunk_open.add((h, c.insurer_id))
+            if pid is None:  # new to onshi: one person row even when the file enrols them with two insurers
+                if h in first_row_of:
+                    a.same_person_as = first_row_of[h]
+                else:
+                    first_row_of[h] = n
+        accepted.append(a)
+    return outcomes, accepted
 
-    if accepted:
-        now = ctx.now
-        new_person_rows = [a for a in accepted if not (a[5] and a[5] in person_by_hash)]
-        # a person new to onshi may appear once; re-use within the chunk is prevented by chunk_open per insurer,
-        # but the same person could join two insurers in one file: give them one person row.
-        new_persons: list[tuple[int, _Row, str | None]] = []
-        for n, r, h, insurer, employer, mn_hash in new_person_rows:
-            if mn_hash and mn_hash in chunk_persons:
-                continue
-            new_persons.append((n, r, mn_hash))
-            if mn_hash:
-                chunk_persons[mn_hash] = -1
-        ids = allocate_id_blocks(session, {"persons": len(new_persons), "qualifications": len(accepted),
-                                           "registry_changes": len(accepted)})
-        person_ids = ids.get("persons", [])
-        person_of_row: dict[int, int] = {}
-        prow, pvrow = [], []
-        for (n, r, mn_hash), pid in zip(new_persons, person_ids):
-            vals = r.values
-            if mn_hash:
-                chunk_persons[mn_hash] = pid
-            person_of_row[n] = pid
-            prow.append({"id": pid, "my_number_hash": mn_hash,
-                         "my_number_enc": v.encrypt(vals["my_number"]) if mn_hash else None, "created_at": now})
-            pvrow.append({"person_id": pid, "valid_from": vals["birth_date"], "valid_to": None,
-                          "recorded_at": now, "superseded_at": None, "name": vals["name"],
-                          "name_kana": vals["name_kana"], "birth_date": vals["birth_date"], "sex": vals["sex"],
-                          "postal_code": vals["postal_code"], "address": vals["address"], "change_id": None})
-        q_ids, ch_ids = ids["qualifications"], ids["registry_changes"]
-        qrow, qvrow, rvrow, chrow = [], [], [], []
-        for (n, r, h, insurer, employer, mn_hash), qid, chid in zip(accepted, q_ids, ch_ids):
-            vals = r.values
-            pid = person_of_row.get(n) or person_by_hash.get(mn_hash) or chunk_persons[mn_hash]
-            qrow.append({"id": qid, "person_id": pid, "insurer_id": insurer.id, "created_at": now})
-            qvrow.append({"qualification_id": qid, "recorded_at": now, "superseded_at": None,
-                          "person_id": pid, "insurer_id": insurer.id, "employer_id": employer.id,
-                          "role": Role.insured.value, "member_qualification_id": None,
-                          "symbol": vals["employer_symbol"], "number": vals["number"], "branch": vals["branch"],
-                          "card_classification": vals.get("card_classification") or "01",
-                          "acquisition_date": vals["acquisition_date"], "loss_date": None, "loss_reason": None,
-                          "voluntary_continuation": bool(vals.get("voluntary_continuation")), "change_id": chid})
-            rvrow.append({"qualification_id": qid, "valid_from": vals["acquisition_date"],
-                          "valid_to": None, "recorded_at": now, "superseded_at": None,
-                          "monthly_amount": vals["monthly_remuneration"], "change_id": chid})
-            chrow.append({"id": chid, "insurer_id": insurer.id, "kind": T.acquisition.value, "row_hash": h,
-                          "file_id": ctx.file_id, "row_number": n if ctx.file_id else None,
-                          "employer_id": employer.id, "person_id": pid, "qualification_id": qid,
-                          "effective_date": vals["acquisition_date"], "received_at": ctx.received_at,
-                          "recorded_at": now, "published_at": None, "note": None})
+
+def _store_staged(ctx: _Context, row_for: Callable[[bulk.Exceptional], _Row]) -> dict[int, _Outcome]:
+    """PostgreSQL: decide the staged chunk's exceptional rows (*row_for* gives their parsed row), store the rest.
+
+    Returns the outcome of every staged row."""
+    session = ctx.session
+    ex = bulk.exceptional(session)
+    persons = {e.my_number_hash: e.person_id for e in ex if e.person_id is not None}
+    known = bulk.Known(duplicates={e.row_hash for e in ex if e.duplicate}, person_by_hash=persons,
+                       losses=bulk.open_loss_dates(session, persons.values()),
+                       in_use={(e.insurer_id, e.symbol, e.number, e.branch) for e in ex if e.in_use})
+    outcomes, accepted = _decide_acquisitions([(e, row_for(e)) for e in ex], known)
+    changes = bulk.store_staged(
+        session, drop=list(outcomes), known=[(a.row_number, a.person_id) for a in accepted if a.person_id],
+        same=[(a.row_number, a.same_person_as) for a in accepted if a.same_person_as],
+        file_id=ctx.file_id, received_at=ctx.received_at, now=ctx.now,
+        set_based_references=get_settings().intake_set_based_references)
+    for n, chid in changes.items():
+        outcomes[n] = _Outcome(n, "applied", change_id=chid)
+    return outcomes
+
+
+def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Outcome]:
+    """Bulk path for 資格取得届: set-based checks against the database, then one bulk store of every new row."""
+    session = ctx.session
+    outcomes: dict[int, _Outcome] = {}
+    ctx.load_employers((r.values["insurer_number"], r.values["employer_symbol"]) for _, r in rows)
+    candidates: list[bulk.Candidate] = []
+    row_of: dict[int, _Row] = {}
+    for n, r in rows:
+        c = _acquisition_candidate(ctx, n, r)
+        if c is None:
+            outcomes[n] = _Outcome(n, "rejected", r.errors)
+        else:
+            candidates.append(c)
+            row_of[n] = r
+    session.flush()
+    if candidates and is_postgres(session):
+        bulk.stage(session, candidates)
+        outcomes.update(_store_staged(ctx, lambda e: row_of[e.row_number]))
+    elif candidates:
+        decided, accepted = _decide_acquisitions([(c, row_of[c.row_number]) for c in candidates],
+                                                 bulk.look_up(session, candidates))
+        outcomes.update(decided)
+        changes = bulk.store(session, accepted, file_id=ctx.file_id, received_at=ctx.received_at, now=ctx.now)
+        for n, chid in changes.items():
             outcomes[n] = _Outcome(n, "applied", change_id=chid)
-        session.flush()
-        bulk_insert(session, Person.__table__, prow)
-        bulk_insert(session, PersonVersion.__table__, pvrow)
-        bulk_insert(session, Qualification.__table__, qrow)
-        bulk_insert(session, QualificationVersion.__table__, qvrow)
-        bulk_insert(session, RemunerationVersion.__table__, rvrow)
-        bulk_insert(session, RegistryChange.__table__, chrow)
     return [outcomes[n] for n, _ in rows]
 
 
@@ -821,12 +858,81 @@ def import_file(session: Session, path: Path | str, ntype: NotificationType | st
             raise IntakeFileError(f"保険者番号 {insurer} は onshi に登録されていません (unknown insurer)")
     encoding, digest = sniff(path)
     report.encoding = encoding
+    if (ntype is T.acquisition and is_postgres(session)
+            and path.stat().st_size >= get_settings().intake_parallel_min_bytes):
+        return _import_rows(session, path, ntype, report, digest, None, received_at=received_at, actor=actor,
+                            progress=progress, filed_for=filed_for)
     fh = path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")
     try:
         return _import_rows(session, path, ntype, report, digest, _rows_from(csv.reader(fh), ntype),
                             received_at=received_at, actor=actor, progress=progress, filed_for=filed_for)
     finally:
         fh.close()
+
+
+def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_for: Insurer | None,
+                        store, account) -> set[str]:
+    """Stream the worker's staged chunks into PostgreSQL and decide what needs deciding; returns the insurers named.
+
+    *store* and *account* are :func:`_import_rows`'s: the rows the worker sends back as read go through the same
+    path as a small file's rows."""
+    from onshi.registry import intake_worker
+
+    session, v = ctx.session, vault()
+    job = {"path": str(path), "encoding": report.encoding, "filed_for": filed_for.number if filed_for else None,
+           "enc_key": v.enc_key, "hash_key": v.hash_key, "chunk": intake_worker.CHUNK,
+           "database_url": session.get_bind().url.render_as_string(hide_password=False)}
+    worker = intake_worker.Worker(job)
+    try:
+        while True:
+            message = worker.recv()
+            kind = message[0]
+            if kind == "file-error":
+                raise IntakeFileError(message[1])
+            if kind == "error":
+                raise RuntimeError(f"the intake reader process failed:\n{message[1]}")
+            if kind == "done":
+                return message[1]
+            _, payload, others, _count = message
+            results: list[tuple[_Outcome, int | None]] = []
+            if payload:
+                session.flush()
+                bulk.stage(session, payload=[payload])
+                rebuilt: dict[int, _Row] = {}
+
+                def row_for(e: bulk.Exceptional) -> _Row:
+                    raw = json.loads(v.unseal(e.raw_sealed))
+                    rebuilt[e.row_number] = validate_row(T.acquisition, raw)
+                    return rebuilt[e.row_number]
+
+                for o in _store_staged(ctx, row_for).values():
+                    qid = None
+                    if o.status == "rejected":
+                        qid = _quarantine(ctx, T.acquisition, o, rebuilt[o.row_number].raw)
+                    results.append((o, qid))
+            if others:
+                checked = []
+                for n, raw in others:
+                    row = validate_row(T.acquisition, raw)
+                    number = row.values.get("insurer_number")
+                    if filed_for is not None and number and number != filed_for.number:
+                        row.fail("insurer_number", f"保険者 {filed_for.number} の届出ファイルに他の保険者の行があります "
+                                                   f"(this file was filed for insurer {filed_for.number})")
+                    checked.append((n, row))
+                results += store(checked)
+            results.sort(key=lambda item: item[0].row_number)
+            account(results)
+    finally:
+        worker.stop()
+
+
+def _quarantine(ctx: _Context, ntype: NotificationType, o: _Outcome, raw: dict[str, str]) -> int:
+    q = QuarantinedRow(file_id=ctx.file_id, row_number=o.row_number, notification_type=ntype,
+                       errors=[{"column": c, "value": val, "reason": why} for c, val, why in o.errors],
+                       raw_sealed=vault().seal(json.dumps(raw, ensure_ascii=False).encode()))
+    ctx.session.add(q)
+    ctx.session.flush()
+    return q.id
 
 
 def _import_rows(session: Session, path: Path, ntype: NotificationType, report: IntakeReport, digest: str, rows,
@@ -849,11 +955,17 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
     session.flush()
     report.file_id, report.received_at = f.id, received_at
     ctx = _Context(session=session, file_id=f.id, received_at=received_at, now=now, actor=actor)
-    v = vault()
-    chunk: list[tuple[int, _Row]] = []
 
-    def flush_chunk() -> None:
+    def store(chunk: list[tuple[int, _Row]]) -> list[tuple[_Outcome, int | None]]:
+        """The database part of a chunk: apply it, quarantine its rejected rows."""
+        raw_of = {n: r.raw for n, r in chunk}
+        out = []
         for o in _apply_chunk(ctx, ntype, chunk):
+            out.append((o, _quarantine(ctx, ntype, o, raw_of[o.row_number]) if o.status == "rejected" else None))
+        return out
+
+    def account(results: list[tuple[_Outcome, int | None]]) -> None:
+        for o, qid in results:
             report.rows_total += 1
             if o.status == "applied":
                 report.applied += 1
@@ -861,19 +973,16 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
                 report.duplicate += 1
             else:
                 report.rejected += 1
-                raw = next(r.raw for n, r in chunk if n == o.row_number)
-                q = QuarantinedRow(file_id=f.id, row_number=o.row_number, notification_type=ntype,
-                                   errors=[{"column": c, "value": val, "reason": why} for c, val, why in o.errors],
-                                   raw_sealed=v.seal(json.dumps(raw, ensure_ascii=False).encode()))
-                session.add(q)
-                session.flush()
-                report.quarantine_ids.append(q.id)
+                report.quarantine_ids.append(qid)
                 report.errors.extend(RowError(o.row_number, c, val, why) for c, val, why in o.errors)
         if progress:
-            progress(len(chunk))
-        chunk.clear()
+            progress(len(results))
 
+    chunk: list[tuple[int, _Row]] = []
     named: set[str] = set()  # the insurer numbers the rows name
+    if rows is None:  # a large 資格取得届 on PostgreSQL: a second process reads (onshi.registry.intake_worker)
+        named = _import_in_parallel(ctx, path, report, filed_for, store, account)
+        rows = ()
     for n, raw in rows:
         row = validate_row(ntype, raw)
         number = row.values.get("insurer_number")
@@ -884,9 +993,10 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
                                            f"(this file was filed for insurer {filed_for.number})")
         chunk.append((n, row))
         if len(chunk) >= CHUNK:
-            flush_chunk()
+            account(store(chunk))
+            chunk = []
     if chunk:
-        flush_chunk()
+        account(store(chunk))
     if report.rows_total == 0:
         raise IntakeFileError("データ行がありません (the file has a header but no rows)")
     if filed_for is not None:

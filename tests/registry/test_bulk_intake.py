@@ -1,0 +1,182 @@
+"""The fast 資格取得届 path: parse cache, the second reading process, set-based reference checks (PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from onshi.config import get_settings
+from onshi.registry import bulk, intake
+from onshi.registry import fields as F
+from onshi.registry.intake_worker import candidate_line, copy_text
+from onshi.registry.models import NotificationType as T
+from onshi.store.db import session_factory, unit_of_work
+
+from .helpers import INSURER, MN_HANAKO, MN_TARO, OTHER_INSURER, SYMBOL, acquisition, load, setup_insurers, write
+from .test_intake import counts
+
+
+@pytest.fixture
+def registry(engine, tmp_path):
+    setup_insurers(tmp_path)
+    return tmp_path
+
+
+def _mixed_rows() -> list[dict]:
+    """Rows that meet every check of the bulk path: fine, invalid, duplicated, clashing, unknown employer, too old."""
+    rows = [acquisition(number=str(1000 + i), my_number="", name=f"試験　{i}") for i in range(30)]
+    rows += [
+        acquisition(number="2001", my_number=MN_TARO),  # a new person
+        acquisition(number="2001", my_number=MN_TARO),  # the same row again: duplicate
+        acquisition(number="2002", my_number=MN_TARO, name="別人　扱い"),  # same person, same insurer: rejected
+        acquisition(number="1003", my_number="", name="番号　重複"),  # numbers of row 1003 again: rejected
+        acquisition(number="2003", my_number="621498320258"),  # bad check digit: rejected
+        acquisition(number="2004", employer_symbol="99999999", my_number=""),  # unknown employer: rejected
+        acquisition(number="2005", birth_date="1940-01-01", my_number=""),  # 75+ on acquisition: rejected
+        acquisition(number="2006", my_number=MN_HANAKO, name="厚労　花子", birth_date="1972-05-05", sex="2"),
+        acquisition(number="2007", my_number="", name="円記号\\入り", address="東京都\t港区"),  # escapes in COPY
+        acquisition(insurer_number=OTHER_INSURER, employer_symbol="9001", number="7001", my_number=MN_HANAKO,
+                    name="厚労　花子", birth_date="1972-05-05", sex="2"),  # a known person joins another insurer
+    ]
+    return rows
+
+
+def _summary(rep: intake.IntakeReport):
+    return (rep.rows_total, rep.applied, rep.duplicate, rep.rejected,
+            sorted((e.row, e.column, e.reason) for e in rep.errors))
+
+
+@pytest.mark.postgres
+def test_the_reading_process_gives_the_same_result_as_one_process(registry, session, monkeypatch):
+    path = write(registry, "mixed.csv", T.acquisition, _mixed_rows())
+    # a person already known from an earlier file: HANAKO's second enrolment then meets an existing person
+    assert load(write(registry, "first.csv", T.acquisition, [
+        acquisition(number="3001", my_number=MN_HANAKO, name="厚労　花子", birth_date="1972-05-05", sex="2",
+                    acquisition_date="2020-04-01")]), T.acquisition).applied == 1
+
+    settings = get_settings()
+    monkeypatch.setattr(settings, "intake_parallel_min_bytes", 10**12)  # one process
+    with session_factory()() as s:
+        one = intake.import_file(s, path, T.acquisition)
+        s.rollback()
+    monkeypatch.setattr(settings, "intake_parallel_min_bytes", 0)  # a second process reads
+    monkeypatch.setattr("onshi.registry.intake_worker.CHUNK", 7)  # several chunks, clashes across them
+    before = counts(session)
+    with unit_of_work() as s:
+        two = intake.import_file(s, path, T.acquisition)
+    assert _summary(two) == _summary(one)
+    assert two.applied == 33 and two.duplicate == 1 and two.rejected == 6
+    rejected = {e.row: e.column for e in two.errors}
+    assert rejected == {34: "my_number", 35: "number", 36: "my_number", 37: "employer_symbol", 38: "birth_date",
+                        39: "my_number"}
+    session.expire_all()
+    after = counts(session)
+    assert after["qualification_versions"] - before["qualification_versions"] == 33
+    assert after["quarantined_rows"] - before["quarantined_rows"] == 6
+    # HANAKO was known: no second person; the escaped values arrived as written
+    assert after["persons"] - before["persons"] == 32
+    name, address = session.execute(text(
+        "SELECT pv.name, pv.address FROM person_versions pv JOIN qualification_versions qv "
+        "ON qv.person_id = pv.person_id WHERE qv.number = '2007'")).one()
+    assert (name, address) == ("円記号\\入り", "東京都\t港区")
+    # the same file again through the reading process: nothing new
+    with unit_of_work() as s:
+        again = intake.import_file(s, path, T.acquisition)
+    assert again.already_imported and counts(session) == after
+
+
+@pytest.mark.postgres
+def test_a_file_the_reader_cannot_read_is_refused_whole(registry, session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "intake_parallel_min_bytes", 0)
+    bad = registry / "bad.csv"
+    bad.write_text("保険者番号,記号,番号,枝番,おかしな列\n01130012,1,2,00,x\n", encoding="utf-8")
+    before = counts(session)
+    with pytest.raises(intake.IntakeFileError, match="おかしな列"):
+        with unit_of_work() as s:
+            intake.import_file(s, bad, T.acquisition)
+    session.expire_all()
+    assert counts(session) == before
+
+
+def _staged_candidate(session, **over) -> bulk.Candidate:
+    ins, emp = session.execute(text("SELECT e.insurer_id, e.id FROM employers e JOIN insurers i "
+                                    "ON i.id = e.insurer_id WHERE i.number = :n AND e.symbol = :s"),
+                               {"n": INSURER, "s": SYMBOL}).one()
+    values = dict(row_number=2, my_number_hash=None, my_number_enc=None, row_hash=uuid.uuid4().hex, insurer_id=ins,
+                  employer_id=emp, symbol=SYMBOL, number="5001", branch="00", name="参照　確認",
+                  name_kana="サンショウ　カクニン", birth_date=date(1980, 1, 1), sex=1, postal_code=None, address=None,
+                  acquisition_date=date(2024, 4, 1), monthly_remuneration=300000, card_classification="01",
+                  voluntary_continuation=False)
+    values.update(over)
+    return bulk.Candidate(**values)
+
+
+def _store(session, **kw):
+    from onshi.store.db import utcnow
+
+    return bulk.store_staged(session, drop=[], known=[], same=[], file_id=None, received_at=utcnow(), now=utcnow(),
+                             **kw)
+
+
+@pytest.mark.postgres
+def test_a_missing_reference_stops_the_set_based_store(registry, session):
+    with session_factory()() as s:
+        bulk.stage(s, [_staged_candidate(s, employer_id=987654321)])
+        with pytest.raises(bulk.MissingReference, match="employer 987654321"):
+            _store(s)
+        # the per-row triggers are back on for the rest of the transaction
+        assert s.execute(text("SHOW session_replication_role")).scalar() == "origin"
+        s.rollback()
+
+
+@pytest.mark.postgres
+def test_without_the_set_based_check_the_foreign_keys_check_every_row(registry, session):
+    import psycopg
+
+    with session_factory()() as s:
+        bulk.stage(s, [_staged_candidate(s, employer_id=987654321)])
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            _store(s, set_based_references=False)
+        s.rollback()
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_switch_triggers_off_still_stores_with_foreign_keys(registry, session):
+    role = f"onshi_test_{uuid.uuid4().hex[:8]}"
+    with session_factory()() as s:
+        s.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
+        s.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        s.execute(text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+        s.execute(text(f'SET LOCAL ROLE "{role}"'))
+        bulk.stage(s, [_staged_candidate(s)])
+        changes = _store(s)
+        assert list(changes) == [2]
+        assert s.execute(text("SHOW session_replication_role")).scalar() == "origin"
+        stored = s.execute(text("SELECT count(*) FROM qualification_versions WHERE number = '5001'")).scalar()
+        assert stored == 1
+        s.rollback()  # the role was created in this transaction: it goes with it
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12), min_size=5, max_size=5),
+       st.binary(max_size=40))
+def test_a_candidate_line_is_copy_text_of_each_value(texts, sealed):
+    c = bulk.Candidate(7, None, sealed or None, "ab" * 32, 1, 2, texts[0], texts[1], "00", texts[2], texts[3],
+                       date(1999, 12, 31), 2, None, texts[4], date(2024, 4, 1), 280000, "01", True)
+    assert candidate_line(c, sealed) == "\t".join(copy_text(v) for v in (*c, sealed))
+
+
+@given(st.sampled_from([F.parse_date, F.parse_kana, F.parse_name, F.parse_yen, F.parse_postal_code, F.parse_flag]),
+       st.text(max_size=12))
+def test_the_parse_cache_answers_exactly_what_the_parser_answers(parser, value):
+    first = intake._parse("column", parser, value)
+    try:
+        expected = (True, parser(value))
+    except F.FieldError as exc:
+        expected = (False, exc.reason)
+    assert first == expected
+    assert intake._parse("column", parser, value) == expected  # from the cache now
