@@ -173,12 +173,6 @@ def exceptional(session: Session) -> list[Exceptional]:
         return [Exceptional(*row) for row in cur]
 
 
-def staged_count(session: Session) -> int:
-    with _pg(session).cursor() as cur:
-        cur.execute(f"SELECT count(*) FROM {_STAGE}")
-        return cur.fetchone()[0]
-
-
 def existing_row_hashes(session: Session, hashes: Sequence[str]) -> set[str]:
     """The row hashes (rows already applied) among *hashes*."""
     found: set[str] = set()

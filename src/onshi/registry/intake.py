@@ -914,16 +914,22 @@ def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_f
                 checked = []
                 for n, raw in others:
                     row = validate_row(T.acquisition, raw)
-                    number = row.values.get("insurer_number")
-                    if filed_for is not None and number and number != filed_for.number:
-                        row.fail("insurer_number", f"保険者 {filed_for.number} の届出ファイルに他の保険者の行があります "
-                                                   f"(this file was filed for insurer {filed_for.number})")
+                    _check_filed_for(row, filed_for)
                     checked.append((n, row))
                 results += store(checked)
             results.sort(key=lambda item: item[0].row_number)
             account(results)
     finally:
         worker.stop()
+
+
+def _check_filed_for(row: _Row, filed_for: Insurer | None) -> str | None:
+    """Fail a row naming another insurer than the one the file was filed for; returns the 保険者番号 it names."""
+    number = row.values.get("insurer_number")
+    if number and filed_for is not None and number != filed_for.number:
+        row.fail("insurer_number", f"保険者 {filed_for.number} の届出ファイルに他の保険者の行があります "
+                                   f"(this file was filed for insurer {filed_for.number})")
+    return number
 
 
 def _quarantine(ctx: _Context, ntype: NotificationType, o: _Outcome, raw: dict[str, str]) -> int:
@@ -985,12 +991,8 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
         rows = ()
     for n, raw in rows:
         row = validate_row(ntype, raw)
-        number = row.values.get("insurer_number")
-        if number:
+        if number := _check_filed_for(row, filed_for):
             named.add(number)
-            if filed_for is not None and number != filed_for.number:
-                row.fail("insurer_number", f"保険者 {filed_for.number} の届出ファイルに他の保険者の行があります "
-                                           f"(this file was filed for insurer {filed_for.number})")
         chunk.append((n, row))
         if len(chunk) >= CHUNK:
             account(store(chunk))

@@ -1,7 +1,7 @@
 """The reading half of a large 資格取得届 import on PostgreSQL, run in a second process (並列取込).
 
 One Python process cannot both parse a million rows and keep PostgreSQL busy: parsing, validation, check digits,
-the My Number hash and encryption and the row hash are ~40 µs of Python per row, and the database needs ~45 µs
+the My Number hash and encryption and the row hash are ~57 µs of Python per row, and the database needs ~48 µs
 of its own for the same row.  So the importing process starts this worker, which reads the file and turns every
 row that passes the checks needing no database (and whose insurer and employer it can find) into one line of
 ``COPY`` text for the staging table; the importing process streams those lines into PostgreSQL, inside its one
