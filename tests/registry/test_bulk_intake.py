@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from onshi.config import get_settings
 from onshi.registry import bulk, intake
 from onshi.registry import fields as F
-from onshi.registry.intake_worker import candidate_line, copy_text
+from onshi.privacy.crypto import vault
+from onshi.registry.intake_worker import PlainRows, copy_text, raw_rows, records
 from onshi.registry.models import NotificationType as T
 from onshi.store.db import session_factory, unit_of_work
 
@@ -40,6 +43,8 @@ def _mixed_rows() -> list[dict]:
         acquisition(number="2005", birth_date="1940-01-01", my_number=""),  # 75+ on acquisition: rejected
         acquisition(number="2006", my_number=MN_HANAKO, name="厚労　花子", birth_date="1972-05-05", sex="2"),
         acquisition(number="2007", my_number="", name="円記号\\入り", address="東京都\t港区"),  # escapes in COPY
+        acquisition(number="2008", my_number="", name="引用,カンマ", address="東京都\n港区"),  # quoted in the file
+        acquisition(number="2008", my_number="", name="引用,カンマ", address="東京都\n港区"),  # its duplicate
         acquisition(insurer_number=OTHER_INSURER, employer_symbol="9001", number="7001", my_number=MN_HANAKO,
                     name="厚労　花子", birth_date="1972-05-05", sex="2"),  # a known person joins another insurer
     ]
@@ -70,16 +75,16 @@ def test_the_reading_process_gives_the_same_result_as_one_process(registry, sess
     with unit_of_work() as s:
         two = intake.import_file(s, path, T.acquisition)
     assert _summary(two) == _summary(one)
-    assert two.applied == 33 and two.duplicate == 1 and two.rejected == 6
+    assert two.applied == 34 and two.duplicate == 2 and two.rejected == 6
     rejected = {e.row: e.column for e in two.errors}
     assert rejected == {34: "my_number", 35: "number", 36: "my_number", 37: "employer_symbol", 38: "birth_date",
                         39: "my_number"}
     session.expire_all()
     after = counts(session)
-    assert after["qualification_versions"] - before["qualification_versions"] == 33
+    assert after["qualification_versions"] - before["qualification_versions"] == 34
     assert after["quarantined_rows"] - before["quarantined_rows"] == 6
     # HANAKO was known: no second person; the escaped values arrived as written
-    assert after["persons"] - before["persons"] == 32
+    assert after["persons"] - before["persons"] == 33
     name, address = session.execute(text(
         "SELECT pv.name, pv.address FROM person_versions pv JOIN qualification_versions qv "
         "ON qv.person_id = pv.person_id WHERE qv.number = '2007'")).one()
@@ -162,12 +167,86 @@ def test_a_role_that_may_not_switch_triggers_off_still_stores_with_foreign_keys(
         s.rollback()  # the role was created in this transaction: it goes with it
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12), min_size=5, max_size=5),
-       st.binary(max_size=40))
-def test_a_candidate_line_is_copy_text_of_each_value(texts, sealed):
-    c = bulk.Candidate(7, None, sealed or None, "ab" * 32, 1, 2, texts[0], texts[1], "00", texts[2], texts[3],
-                       date(1999, 12, 31), 2, None, texts[4], date(2024, 4, 1), 280000, "01", True)
-    assert candidate_line(c, sealed) == "\t".join(copy_text(v) for v in (*c, sealed))
+# Values of each 資格取得届 column, in intake.ACQUISITION_FIELDS order: plain, to normalise, blank and wrong.
+_VARIANTS = (
+    (INSURER, OTHER_INSURER, "01130013", "０１１３００１２", "", "1130012"),
+    (SYMBOL, "9001", "99999999", "１０００００００１", "", "1-2"),
+    ("1001", "１００１", "", "12-3", "a" * 21, "ｱ1", " 7 "),
+    ("00", "0", "", "001", "０１", "x"),
+    (MN_TARO, MN_HANAKO, "", "621498320258", "６２１４９８３２０２５７", "6214 9832 0257"),
+    ("厚労　太郎", "厚労 太郎", " ", "円\\記号", "a\tb", "改\n行", "x" * 101),
+    ("コウロウ　タロウ", "ｺｳﾛｳ ﾀﾛｳ", "こうろう", "abc", ""),
+    ("1980-01-01", "19800101", "1980/1/1", "1980-02-30", "1949-04-02", "1949-04-01", "2030-01-01", ""),
+    ("1", "2", "3", "男", "4", ""),
+    ("100-0001", "1000001", "", "12", "〒105-0001"),
+    ("東京都千代田区", "", "東京都\t港区", "  ", "a\\b"),
+    ("2024-04-01", "2024/4/1", "2024-13-01", "1970-01-01", ""),
+    ("280000", "280,000", "", "-1", "28万"),
+    ("01", "1", "", "08", "０１"),
+    ("0", "1", "", "2", "true"),
+)
+
+
+@pytest.mark.parametrize("filed_for", [None, INSURER])
+def test_the_fast_path_accepts_exactly_what_the_ordinary_path_accepts(registry, session, filed_for):
+    """PlainRows (the reading process) against validate_row + _acquisition_candidate, on generated rows: the same
+    rows accepted, the same values, the same row hash; everything else declined (it then takes the ordinary path)."""
+    now = datetime(2026, 11, 23)
+    v = vault()
+    columns = [column for column, _ in intake.ACQUISITION_FIELDS]
+
+    # a plain row with up to three of its values swapped for another variant of the same column
+    changes = st.lists(st.integers(0, len(_VARIANTS) - 1).flatmap(
+        lambda i: st.tuples(st.just(i), st.sampled_from(_VARIANTS[i]))), max_size=3)
+
+    @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(changes)
+    def check(changed):
+        values = [choices[0] for choices in _VARIANTS]
+        for i, value in changed:
+            values[i] = value
+        ctx = intake._Context(session=session, file_id=None, received_at=now, now=now, actor="test")
+        plain = PlainRows(ctx, v.hash_key, v.encrypt, filed_for)
+        row = intake.validate_row(T.acquisition, dict(zip(columns, values)))
+        if filed_for:
+            intake._check_filed_for(row, intake.service.get_insurer(session, number=filed_for))
+        expected = None if row.errors else intake._acquisition_candidate(ctx, 7, row)
+        parsed = plain.parse(list(values))
+        if parsed is not None:
+            ctx.load_employers(plain.employers_to_load([parsed]))
+        made = plain.line(7, parsed) if parsed is not None else None
+        if expected is None:
+            assert made is None
+            return
+        assert made is not None
+        got = made[0].split("\t")
+        want = [copy_text(x) for x in expected]
+        assert got[:2] == want[:2] and got[3:] == want[3:]  # the row hash too
+        if expected.my_number_enc is not None:  # encrypted with a fresh nonce: the same number inside
+            assert v.reveal(bytes.fromhex(got[2][3:])) == v.reveal(expected.my_number_enc)
+        else:
+            assert got[2] == "\\N"
+
+    check()
+
+
+_CSV_TEXT = st.lists(st.lists(st.text(alphabet='ab ,"\r\n\tあ', max_size=6), min_size=1, max_size=4), max_size=6)
+
+
+@given(_CSV_TEXT, st.sampled_from(["\r\n", "\n", "\r"]), st.booleans())
+def test_records_are_what_csv_reader_reads(rows, terminator, quote_all):
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator=terminator, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(rows)
+    text = buf.getvalue() + "x,,y"  # and a last line without its terminator
+    expected = list(csv.reader(io.StringIO(text, newline="")))
+    assert list(records(io.StringIO(text, newline=""))) == expected
+
+
+def test_raw_rows_give_back_plain_and_quoted_rows():
+    names = ["a", "b", "c"]
+    staged = ([2, 3, 5], "x,y,z\n\n1,,3", {3: ["p,q", "r\ns", ""]})
+    assert raw_rows(names, staged) == {2: {"a": "x", "b": "y", "c": "z"}, 3: {"a": "p,q", "b": "r\ns", "c": ""},
+                                       5: {"a": "1", "b": "", "c": "3"}}
 
 
 @given(st.sampled_from([F.parse_date, F.parse_kana, F.parse_name, F.parse_yen, F.parse_postal_code, F.parse_flag]),

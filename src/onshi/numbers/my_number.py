@@ -18,6 +18,8 @@ stdnum.exceptions.InvalidChecksum: 個人番号の検査用数字が一致しま
 
 from __future__ import annotations
 
+from operator import mul
+
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 from stdnum.jp import in_
 
@@ -48,9 +50,11 @@ _WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
 
 def _valid_plain(number: str) -> bool:
-    """Fast path for the usual case (12 half-width digits, nothing to normalise): the same check as ``in_``."""
-    s = sum(int(d) * w for d, w in zip(number, _WEIGHTS)) % 11
-    return number[11] == str(0 if s <= 1 else 11 - s)
+    """Fast path for the usual case (12 half-width digits, nothing to normalise): the same check as ``in_``.
+
+    The digits' code points less 48 (``"0"``) each, times the weights, which add up to 47."""
+    s = (sum(map(mul, number[:11].encode(), _WEIGHTS)) - 48 * 47) % 11
+    return number[11] == "0123456789"[0 if s <= 1 else 11 - s]
 
 
 def validate(number: str) -> str:

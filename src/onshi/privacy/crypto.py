@@ -8,7 +8,6 @@ decrypting and without the hash being a dictionary-attackable SHA of 10¹² valu
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ class MyNumberVault:  # noqa: PLW1641 - keys compare by value
         return aead
 
     def lookup_hash(self, my_number: str) -> str:
-        return hmac.new(self.hash_key, my_number.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.hash_key, my_number.encode(), "sha256").hex()  # one call into OpenSSL
 
     def encrypt(self, my_number: str) -> bytes:
         nonce = os.urandom(_NONCE)

@@ -61,10 +61,21 @@ def parse_month(value: str) -> date:
 
 
 _KATAKANA = re.compile(r"^[\u30A0-\u30FF\u3000 ]+$")
+# Already as parse_kana returns it: full-width katakana, words apart by one full-width space, nothing to normalise.
+_KATAKANA_WORDS = re.compile("[\u30A0-\u30FF]+(?:\u3000[\u30A0-\u30FF]+)*")
+
+
+def _single_spaced(value: str) -> bool:
+    """Whether *value* has no surrounding white space and its inner spaces are single full-width ones already:
+    then ``re.sub(r"[ \\u3000]+", "\\u3000", value.strip())`` would give it back unchanged."""
+    return (bool(value) and not value[0].isspace() and not value[-1].isspace() and " " not in value
+            and "\u3000\u3000" not in value)
 
 
 def parse_kana(value: str) -> str:
     """フリガナ: accepts half-width katakana and hiragana, returns full-width katakana with one full-width space."""
+    if _KATAKANA_WORDS.fullmatch(value) and unicodedata.is_normalized("NFKC", value):
+        return value  # the usual case, and what the steps below would return
     text = unicodedata.normalize("NFKC", value).strip().translate(_HIRA_TO_KATA)
     text = re.sub(r"[ \u3000]+", "\u3000", text)
     if not text:
@@ -76,7 +87,7 @@ def parse_kana(value: str) -> str:
 
 
 def parse_name(value: str) -> str:
-    text = re.sub(r"[ \u3000]+", "\u3000", value.strip())
+    text = value if _single_spaced(value) else re.sub(r"[ \u3000]+", "\u3000", value.strip())
     if not text:
         raise FieldError("氏名が空です (name is empty)")
     # printable text has no control/format characters (category C); only the rest needs the per-character look
@@ -123,5 +134,5 @@ def parse_flag(value: str) -> bool:
 
 
 def parse_address(value: str) -> str | None:
-    text = re.sub(r"[ \u3000]+", "\u3000", value.strip())
+    text = value if _single_spaced(value) else re.sub(r"[ \u3000]+", "\u3000", value.strip())
     return text or None

@@ -198,14 +198,19 @@ def _rows_from(reader, ntype: NotificationType) -> Iterator[tuple[int, dict[str,
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         for line_no, values in enumerate(reader, start=2):
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(names):
-                yield line_no, {"__shape__": f"{len(values)} 個の値 (expected {len(names)} values)"}
-                continue
-            yield line_no, dict(zip(names, values))
+            if (record := _record(line_no, values, names)) is not None:
+                yield record
 
     return rows()
+
+
+def _record(line_no: int, values: list[str], names: list[str]) -> tuple[int, dict[str, str]] | None:
+    """A record as a row: ``(row_number, {column: value})``, a wrong shape marked, None for a blank line."""
+    if not any(v.strip() for v in values):
+        return None
+    if len(values) != len(names):
+        return line_no, {"__shape__": f"{len(values)} 個の値 (expected {len(names)} values)"}
+    return line_no, dict(zip(names, values))
 
 
 def read_rows(data: bytes, ntype: NotificationType) -> tuple[str, Iterator[tuple[int, dict[str, str]]]]:
@@ -362,6 +367,17 @@ def _take_identity(r: _Row) -> None:
     r.take("address", F.parse_address)
 
 
+# A 資格取得届 row's columns and their parsers, in the order they are checked (shared with the reading process's
+# fast path, onshi.registry.intake_worker, so both accept exactly the same values).
+ACQUISITION_FIELDS: tuple[tuple[str, Callable[[str], Any]], ...] = (
+    ("insurer_number", _insurer_number), ("employer_symbol", _symbol), ("number", _number), ("branch", _branch),
+    ("my_number", _my_number), ("name", F.parse_name), ("name_kana", F.parse_kana), ("birth_date", F.parse_date),
+    ("sex", F.parse_sex), ("postal_code", F.parse_postal_code), ("address", F.parse_address),
+    ("acquisition_date", F.parse_date), ("monthly_remuneration", F.parse_yen),
+    ("card_classification", _card_class), ("voluntary_continuation", F.parse_flag))
+ACQUISITION_BEFORE_BIRTH = "資格取得日が生年月日より前です (acquisition before birth)"
+
+
 def validate_row(ntype: NotificationType, raw: dict[str, str]) -> _Row:
     """Field-level checks that need no database."""
     r = _Row(raw)
@@ -376,15 +392,11 @@ def validate_row(ntype: NotificationType, raw: dict[str, str]) -> _Row:
         r.take("address", F.parse_address)
         r.take("prefecture_code", _prefecture)
     elif ntype is T.acquisition:
-        _take_numbers(r, branch_optional=False)
-        _take_identity(r)
-        acq = r.take("acquisition_date", F.parse_date)
-        r.take("monthly_remuneration", F.parse_yen)
-        r.take("card_classification", _card_class)
-        r.take("voluntary_continuation", F.parse_flag)
-        birth = r.values.get("birth_date")
+        for column, parser in ACQUISITION_FIELDS:
+            r.take(column, parser)
+        acq, birth = r.values.get("acquisition_date"), r.values.get("birth_date")
         if acq and birth and acq < birth:
-            r.fail("acquisition_date", "資格取得日が生年月日より前です (acquisition before birth)")
+            r.fail("acquisition_date", ACQUISITION_BEFORE_BIRTH)
     elif ntype is T.loss:
         _take_numbers(r, branch_optional=True)
         r.take("loss_date", F.parse_date)
@@ -883,6 +895,7 @@ def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_f
            "enc_key": v.enc_key, "hash_key": v.hash_key, "chunk": intake_worker.CHUNK,
            "database_url": session.get_bind().url.render_as_string(hide_password=False)}
     worker = intake_worker.Worker(job)
+    names: list[str] = []
     try:
         while True:
             message = worker.recv()
@@ -893,16 +906,21 @@ def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_f
                 raise RuntimeError(f"the intake reader process failed:\n{message[1]}")
             if kind == "done":
                 return message[1]
-            _, payload, others, _count = message
+            if kind == "names":
+                names = message[1]
+                continue
+            _, payload, others, _count, staged = message
             results: list[tuple[_Outcome, int | None]] = []
             if payload:
                 session.flush()
                 bulk.stage(session, payload=[payload])
+                raw_of: dict[int, dict[str, str]] = {}
                 rebuilt: dict[int, _Row] = {}
 
                 def row_for(e: bulk.Exceptional) -> _Row:
-                    raw = json.loads(v.unseal(e.raw_sealed))
-                    rebuilt[e.row_number] = validate_row(T.acquisition, raw)
+                    if not raw_of:  # only a chunk with rows to decide needs its raw rows
+                        raw_of.update(intake_worker.raw_rows(names, staged))
+                    rebuilt[e.row_number] = validate_row(T.acquisition, raw_of[e.row_number])
                     return rebuilt[e.row_number]
 
                 for o in _store_staged(ctx, row_for).values():

@@ -36,6 +36,7 @@ from onshi.store.db import Base, utcnow
 
 PK = BigInteger().with_variant(Integer, "sqlite")
 CURRENT = text("superseded_at IS NULL")
+CURRENT_DEPENDENT = text("superseded_at IS NULL AND member_qualification_id IS NOT NULL")
 
 
 class Role(str, enum.Enum):
@@ -103,7 +104,6 @@ class PersonVersion(Base):
     """Name, reading, birth date, sex and address of a person over valid and recorded time."""
 
     __tablename__ = "person_versions"
-    __table_args__ = (Index("ix_person_versions_current", "person_id", sqlite_where=CURRENT, postgresql_where=CURRENT),)
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
     valid_from: Mapped[date] = mapped_column(Date)
@@ -144,7 +144,9 @@ class QualificationVersion(Base):
         ),
         Index("ix_qv_qualification_current", "qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),
         Index("ix_qv_person", "person_id"),
-        Index("ix_qv_member_current", "member_qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),
+        # dependents only: a member's (被保険者) own versions have no member to look up
+        Index("ix_qv_member_current", "member_qualification_id", sqlite_where=CURRENT_DEPENDENT,
+              postgresql_where=CURRENT_DEPENDENT),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"))
