@@ -45,18 +45,37 @@ def my_number(i: int) -> str:
     return body + str(0 if s <= 1 else 11 - s)
 
 
+def _name_pairs():
+    from faker.providers.person.ja_JP import Provider
+
+    return ([(k, r) for k, r, _ in Provider.last_name_pairs],
+            [(k, r) for k, r, _ in (*Provider.first_name_male_pairs, *Provider.first_name_female_pairs)])
+
+
+# Faker's ja_JP surnames and given names (kanji and reading): 50 × 51 = 2,550 full names, as a population repeats
+# them; addresses differ on every row.  Mirrored by bench_verify's SQL.
+LASTS, FIRSTS = _name_pairs()
+
+
+def name_of(i: int) -> tuple[str, str]:
+    (l, lk), (f, fk) = LASTS[i % len(LASTS)], FIRSTS[(i // len(LASTS)) % len(FIRSTS)]
+    return f"{l}　{f}", f"{lk}　{fk}"
+
+
+def address_of(i: int) -> str:
+    return f"東京都千代田区千代田{i % 9 + 1}-{i // 9 % 20 + 1}-{i // 180 + 1}"
+
+
 def write_file(path: Path, rows: int) -> None:
     rng = random.Random(1)
-    lasts = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ")]
-    firsts = [("太郎", "タロウ"), ("花子", "ハナコ"), ("健", "ケン"), ("美咲", "ミサキ"), ("翔", "ショウ")]
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(COLUMNS) + "\n")
         for i in range(rows):
-            (l, lk), (f, fk) = lasts[i % 5], firsts[(i // 5) % 5]
+            name, kana = name_of(i)
             y = 1955 + (i * 37) % 45  # mirrored by bench_verify's Lua script
             fh.write(f"01130012,{10000001 + i // 50},{1000 + i % 50 + (i // 50) * 0},00,{my_number(i)},"
-                     f"{l}　{f},{lk}　{fk},{y}-{1 + i % 12:02d}-{1 + i % 28:02d},{1 + i % 2},100-0001,"
-                     f"東京都千代田区千代田{i % 9 + 1}-{i % 20 + 1},2024-04-01,{rng.choice((280000, 410000))},01,0\n")
+                     f"{name},{kana},{y}-{1 + i % 12:02d}-{1 + i % 28:02d},{1 + i % 2},100-0001,"
+                     f"{address_of(i)},2024-04-01,{rng.choice((280000, 410000))},01,0\n")
 
 
 def create_db(name: str) -> str:

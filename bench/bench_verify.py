@@ -62,8 +62,8 @@ request = function()
 end
 """
 
-LASTS = (("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"))
-FIRSTS = (("太郎", "タロウ"), ("花子", "ハナコ"), ("健", "ケン"), ("美咲", "ミサキ"), ("翔", "ショウ"))
+LASTS, FIRSTS = bi.LASTS, bi.FIRSTS  # bench_intake.name_of
+NL, NF = len(LASTS), len(FIRSTS)
 
 
 def _arr(values) -> str:
@@ -84,14 +84,14 @@ INSERT INTO index_qualifications (
     received_at, registered_at, change_id)
 SELECT i + 1, i + 1, ins.id, ins.number, ins.name, (10000001 + i / 50)::text, (1000 + i %% 50)::text, '00',
        'insured', '01', m.name, m.kana, m.name, m.birth, NULL, 1 + i %% 2, '100-0001',
-       '東京都千代田区千代田' || (i %% 9 + 1) || '-' || (i %% 20 + 1), DATE '2024-04-01', {_b75("m.birth")}, '03', false,
+       '東京都千代田区千代田' || (i %% 9 + 1) || '-' || (i / 9 %% 20 + 1) || '-' || (i / 180 + 1), DATE '2024-04-01', {_b75("m.birth")}, '03', false,
        json_build_array(json_build_array('2024-04-01', NULL, CASE WHEN i %% 2 = 0 THEN 280000 ELSE 410000 END)),
        '[]'::json, %(now)s, %(now)s, i + 1
 FROM generate_series(0, %(rows)s - 1) AS i
 CROSS JOIN (SELECT id, number, name FROM insurers WHERE number = '01130012') ins
-CROSS JOIN LATERAL (SELECT {_arr(l for l, _ in LASTS)}[i %% 5 + 1] || '　' || {_arr(f for f, _ in FIRSTS)}[(i / 5) %% 5 + 1]
+CROSS JOIN LATERAL (SELECT {_arr(l for l, _ in LASTS)}[i %% {NL} + 1] || '　' || {_arr(f for f, _ in FIRSTS)}[(i / {NL}) %% {NF} + 1]
                            AS name,
-                           {_arr(k for _, k in LASTS)}[i %% 5 + 1] || '　' || {_arr(k for _, k in FIRSTS)}[(i / 5) %% 5 + 1]
+                           {_arr(k for _, k in LASTS)}[i %% {NL} + 1] || '　' || {_arr(k for _, k in FIRSTS)}[(i / {NL}) %% {NF} + 1]
                            AS kana,
                            make_date(1955 + (i * 37) %% 45, 1 + i %% 12, 1 + i %% 28) AS birth) m
 """

@@ -46,6 +46,21 @@ class MyNumberVault:  # noqa: PLW1641 - keys compare by value
         nonce = os.urandom(_NONCE)
         return nonce + self._aead.encrypt(nonce, my_number.encode(), b"my_number")
 
+    def encrypter(self, batch: int = 4096):
+        """:meth:`encrypt` for many numbers in a row: the same random nonces, read from the OS in blocks of *batch*
+        rather than one system call each (the bulk intake encrypts a million numbers)."""
+        aead, pool, at = self._aead, b"", 0
+
+        def encrypt(my_number: str) -> bytes:
+            nonlocal pool, at
+            if at == len(pool):
+                pool, at = os.urandom(_NONCE * batch), 0
+            nonce = pool[at:at + _NONCE]
+            at += _NONCE
+            return nonce + aead.encrypt(nonce, my_number.encode(), b"my_number")
+
+        return encrypt
+
     def reveal(self, blob: bytes) -> str:
         return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], b"my_number").decode()
 

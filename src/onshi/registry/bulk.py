@@ -345,9 +345,10 @@ def _may_skip_triggers(cur) -> bool:
 
 def store_staged(session: Session, *, drop: Sequence[int], known: Sequence[tuple[int, int]],
                  same: Sequence[tuple[int, int]], file_id: int | None, received_at: datetime, now: datetime,
-                 set_based_references: bool = True) -> dict[int, int]:
+                 set_based_references: bool = True, change_ids: bool = True) -> dict[int, int] | int:
     """PostgreSQL: store the staged chunk but the *drop* rows (rejected, duplicates); *known* rows belong to an existing
-    person, *same* rows to the person created by an earlier row of the chunk.  Returns change ids by row number."""
+    person, *same* rows to the person created by an earlier row of the chunk.  Returns change ids by row number, or
+    with ``change_ids=False`` only how many rows were stored (a large file's report needs no more)."""
     params: dict[str, Any] = {"now": now, "received_at": received_at, "file_id": file_id}
     with _pg(session).cursor() as cur:
         if drop:
@@ -370,6 +371,7 @@ def store_staged(session: Session, *, drop: Sequence[int], known: Sequence[tuple
                                 "FOR KEY SHARE")
             for statement in _SPREAD:
                 cur.execute(statement.format(stage=_STAGE), params)
+            stored = cur.rowcount  # the last statement stores one change per row
             if skipping:
                 cur.execute(_REFERENCES.format(stage=_STAGE), params)
                 bad = cur.fetchone()
@@ -379,5 +381,7 @@ def store_staged(session: Session, *, drop: Sequence[int], known: Sequence[tuple
         finally:
             if skipping:
                 cur.execute("SET LOCAL session_replication_role = origin")
+        if not change_ids:
+            return stored
         cur.execute(f"SELECT row_number, change_id FROM {_STAGE}")
         return dict(cur.fetchall())

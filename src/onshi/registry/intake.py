@@ -611,10 +611,12 @@ def _decide_acquisitions(items, known: bulk.Known) -> tuple[dict[int, _Outcome],
     return outcomes, accepted
 
 
-def _store_staged(ctx: _Context, row_for: Callable[[bulk.Exceptional], _Row]) -> dict[int, _Outcome]:
+def _store_staged(ctx: _Context, row_for: Callable[[bulk.Exceptional], _Row], *,
+                  change_ids: bool = True) -> tuple[dict[int, _Outcome], int]:
     """PostgreSQL: decide the staged chunk's exceptional rows (*row_for* gives their parsed row), store the rest.
 
-    Returns the outcome of every staged row."""
+    Returns the outcomes (of every staged row; with ``change_ids=False`` of the rows not stored only) and how many
+    rows were stored."""
     session = ctx.session
     ex = bulk.exceptional(session)
     persons = {e.my_number_hash: e.person_id for e in ex if e.person_id is not None}
@@ -622,14 +624,16 @@ def _store_staged(ctx: _Context, row_for: Callable[[bulk.Exceptional], _Row]) ->
                        losses=bulk.open_loss_dates(session, persons.values()),
                        in_use={(e.insurer_id, e.symbol, e.number, e.branch) for e in ex if e.in_use})
     outcomes, accepted = _decide_acquisitions([(e, row_for(e)) for e in ex], known)
-    changes = bulk.store_staged(
+    stored = bulk.store_staged(
         session, drop=list(outcomes), known=[(a.row_number, a.person_id) for a in accepted if a.person_id],
         same=[(a.row_number, a.same_person_as) for a in accepted if a.same_person_as],
         file_id=ctx.file_id, received_at=ctx.received_at, now=ctx.now,
-        set_based_references=get_settings().intake_set_based_references)
-    for n, chid in changes.items():
+        set_based_references=get_settings().intake_set_based_references, change_ids=change_ids)
+    if not change_ids:
+        return outcomes, stored
+    for n, chid in stored.items():
         outcomes[n] = _Outcome(n, "applied", change_id=chid)
-    return outcomes
+    return outcomes, len(stored)
 
 
 def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Outcome]:
@@ -649,7 +653,7 @@ def _apply_acquisitions(ctx: _Context, rows: list[tuple[int, _Row]]) -> list[_Ou
     session.flush()
     if candidates and is_postgres(session):
         bulk.stage(session, candidates)
-        outcomes.update(_store_staged(ctx, lambda e: row_of[e.row_number]))
+        outcomes.update(_store_staged(ctx, lambda e: row_of[e.row_number])[0])
     elif candidates:
         decided, accepted = _decide_acquisitions([(c, row_of[c.row_number]) for c in candidates],
                                                  bulk.look_up(session, candidates))
@@ -911,6 +915,7 @@ def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_f
                 continue
             _, payload, others, _count, staged = message
             results: list[tuple[_Outcome, int | None]] = []
+            applied = 0
             if payload:
                 session.flush()
                 bulk.stage(session, payload=[payload])
@@ -923,7 +928,9 @@ def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_f
                     rebuilt[e.row_number] = validate_row(T.acquisition, raw_of[e.row_number])
                     return rebuilt[e.row_number]
 
-                for o in _store_staged(ctx, row_for).values():
+                # the rows stored are only counted: a million applied rows need no outcome each
+                not_stored, applied = _store_staged(ctx, row_for, change_ids=False)
+                for o in not_stored.values():
                     qid = None
                     if o.status == "rejected":
                         qid = _quarantine(ctx, T.acquisition, o, rebuilt[o.row_number].raw)
@@ -936,7 +943,7 @@ def _import_in_parallel(ctx: _Context, path: Path, report: IntakeReport, filed_f
                     checked.append((n, row))
                 results += store(checked)
             results.sort(key=lambda item: item[0].row_number)
-            account(results)
+            account(results, applied)
     finally:
         worker.stop()
 
@@ -988,7 +995,10 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
             out.append((o, _quarantine(ctx, ntype, o, raw_of[o.row_number]) if o.status == "rejected" else None))
         return out
 
-    def account(results: list[tuple[_Outcome, int | None]]) -> None:
+    def account(results: list[tuple[_Outcome, int | None]], applied: int = 0) -> None:
+        """Count a chunk's outcomes into the report, and *applied* rows stored without an outcome each."""
+        report.rows_total += applied
+        report.applied += applied
         for o, qid in results:
             report.rows_total += 1
             if o.status == "applied":
@@ -1000,7 +1010,7 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
                 report.quarantine_ids.append(qid)
                 report.errors.extend(RowError(o.row_number, c, val, why) for c, val, why in o.errors)
         if progress:
-            progress(len(results))
+            progress(len(results) + applied)
 
     chunk: list[tuple[int, _Row]] = []
     named: set[str] = set()  # the insurer numbers the rows name

@@ -38,6 +38,7 @@ from typing import Any
 from stdnum.exceptions import ValidationError
 
 from onshi.numbers.my_number import _valid_plain
+from onshi.registry.fields import _single_spaced
 
 CHUNK = 20_000
 _NULL = "\\N"
@@ -88,7 +89,7 @@ class Quoted(list):
 _json = JSONEncoder(default=str, ensure_ascii=False).encode
 
 
-_NUMBER, _MY_NUMBER = 2, 4  # the columns that differ on every row: checked each time, not cached
+_NUMBER, _MY_NUMBER, _ADDRESS = 2, 4, 10  # columns that differ on (almost) every row: checked each time, not cached
 
 
 class PlainRows:
@@ -112,9 +113,9 @@ class PlainRows:
         self.filed_for = filed_for
         self.fields = intake.ACQUISITION_FIELDS
         order = order or list(range(len(self.fields)))
-        self.cached = [i for i in range(len(self.fields)) if i not in (_NUMBER, _MY_NUMBER)]
+        self.cached = [i for i in range(len(self.fields)) if i not in (_NUMBER, _MY_NUMBER, _ADDRESS)]
         self.pick = itemgetter(*(order[i] for i in self.cached))
-        self.pick_numbers = itemgetter(order[_NUMBER], order[_MY_NUMBER])
+        self.pick_each_time = itemgetter(order[_NUMBER], order[_MY_NUMBER], order[_ADDRESS])
         # per cached column: raw value -> (parsed, its JSON for the row hash, its COPY text), or None (not accepted)
         self.caches: list[dict[str, Any]] = [{} for _ in self.cached]
         self.too_old: dict[tuple[date, date], bool] = {}
@@ -138,8 +139,8 @@ class PlainRows:
             return parsed, _json(parsed), copy_text(bool(parsed))
         return parsed, _json(parsed), copy_text(parsed)
 
-    def parse(self, values: list[str]) -> tuple[list[Any], str, str | None] | None:
-        """``(cached columns resolved, 番号, 個人番号 or None)``, or None when a value is not accepted."""
+    def parse(self, values: list[str]) -> tuple[list[Any], str, str | None, tuple[Any, str, str]] | None:
+        """``(cached columns resolved, 番号, 個人番号 or None, 住所 resolved)``, or None when a value is not accepted."""
         picked = self.pick(values)
         hits = list(map(dict.get, self.caches, picked))
         if None in hits:  # a value not seen yet, or one not accepted
@@ -154,16 +155,20 @@ class PlainRows:
                     if hit is None:
                         return None
                     hits[k] = hit
-        number, my_number = self.pick_numbers(values)
+        number, my_number, address = self.pick_each_time(values)
         if not (0 < len(number) <= 20 and number.isascii() and number.isalnum()):  # else 番号 needs normalising
             hit = self.resolve(_NUMBER, number)
             if hit is None:
                 return None
             number = hit[0]
+        if _single_spaced(address):  # F.parse_address would return it as it is
+            place = address, encode_basestring(address), address.translate(_ESCAPES)
+        elif (place := self.resolve(_ADDRESS, address)) is None:
+            return None
         if len(my_number) == 12 and my_number.isascii() and my_number.isdigit() and _valid_plain(my_number):
-            return hits, number, my_number
+            return hits, number, my_number, place
         hit = self.resolve(_MY_NUMBER, my_number)
-        return None if hit is None else (hits, number, hit[0])
+        return None if hit is None else (hits, number, hit[0], place)
 
     def insurer_number(self, values: list[str]) -> str | None:
         """The row's 保険者番号 when it is valid (the importing process records which insurers a file names)."""
@@ -176,12 +181,12 @@ class PlainRows:
         """(保険者番号, 記号) of rows whose employer has not been looked up yet."""
         return {key for key in ((p[0][0][0], p[0][1][0]) for p in parsed) if key not in self.employer_ids}
 
-    def line(self, n: int, parsed: tuple[list[Any], str, str | None]) -> tuple[str, tuple] | None:
+    def line(self, n: int, parsed: tuple[list[Any], str, str | None, tuple[Any, str, str]]) -> tuple[str, tuple] | None:
         """The row's ``COPY`` line but its last column (``shares_key``, known once the chunk is read), and its keys
         for :func:`onshi.registry.bulk.sharing`; None when it must take the ordinary path."""
-        hits, num, mn = parsed
+        hits, num, mn, (addr, addr_j, addr_c) = parsed
         (ins, ins_j, _), (sym, sym_j, sym_c), (br, br_j, br_c), (name, name_j, name_c), (kana, kana_j, kana_c), \
-            (birth, birth_j, birth_c), (sex, sex_j, sex_c), (postal, postal_j, postal_c), (addr, addr_j, addr_c), \
+            (birth, birth_j, birth_c), (sex, sex_j, sex_c), (postal, postal_j, postal_c), \
             (acq, acq_j, acq_c), (pay, pay_j, pay_c), (card, card_j, card_c), (vol, vol_j, vol_c) = hits
         if self.filed_for is not None and ins != self.filed_for:
             return None
@@ -260,7 +265,7 @@ def _run(conn, job: dict[str, Any]) -> None:
                 raise intake.IntakeFileError(f"ヘッダー行が読めません (cannot read the header: {exc})") from None
             names = intake._header_map(header, NotificationType.acquisition)
             order = [names.index(column) for column, _ in intake.ACQUISITION_FIELDS]
-            plain = PlainRows(ctx, v.hash_key, v.encrypt, job["filed_for"], order)
+            plain = PlainRows(ctx, v.hash_key, v.encrypter(), job["filed_for"], order)
             conn.send(("names", names))
             batch: list[tuple[int, list[str]]] = []
             for item in enumerate(rows, start=2):
