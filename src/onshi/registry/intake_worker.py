@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from datetime import date
 from hashlib import sha256
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from json import JSONEncoder
 from json.encoder import encode_basestring
 from operator import itemgetter
@@ -143,7 +143,7 @@ class PlainRows:
         """``(cached columns resolved, 番号, 個人番号 or None, 住所 resolved)``, or None when a value is not accepted."""
         picked = self.pick(values)
         hits = list(map(dict.get, self.caches, picked))
-        if None in hits:  # a value not seen yet, or one not accepted
+        if not all(hits):  # a value not seen yet, or one not accepted (a hit is a non-empty tuple)
             for k, hit in enumerate(hits):
                 if hit is None:
                     cache, value = self.caches[k], picked[k]
@@ -267,13 +267,8 @@ def _run(conn, job: dict[str, Any]) -> None:
             order = [names.index(column) for column, _ in intake.ACQUISITION_FIELDS]
             plain = PlainRows(ctx, v.hash_key, v.encrypter(), job["filed_for"], order)
             conn.send(("names", names))
-            batch: list[tuple[int, list[str]]] = []
-            for item in enumerate(rows, start=2):
-                batch.append(item)
-                if len(batch) >= job["chunk"]:
-                    conn.send(_chunk(plain, batch, names, named))
-                    batch = []
-            if batch:
+            numbered = enumerate(rows, start=2)
+            while batch := list(islice(numbered, job["chunk"])):
                 conn.send(_chunk(plain, batch, names, named))
         conn.send(("done", named))
     finally:
