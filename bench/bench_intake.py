@@ -183,9 +183,9 @@ def lookups(url: str, rows: int, n: int = 20000) -> dict[str, list[float]]:
                         "AND superseded_at IS NULL", (ins, str(10000001 + i // 50), str(1000 + i % 50), "00"))
             cur.fetchall()
             out["numbers"].append(time.perf_counter() - t)
-            h = v.lookup_hash(my_number(i))
+            h = v.lookup_hash(my_number(i))  # hex; the column holds its bytes
             t = time.perf_counter()
-            cur.execute("SELECT id FROM persons WHERE my_number_hash = %s", (h,))
+            cur.execute("SELECT id FROM persons WHERE my_number_hash = %s", (bytes.fromhex(h),))
             cur.fetchall()
             out["my_number_hash"].append(time.perf_counter() - t)
     return out

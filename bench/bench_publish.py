@@ -77,7 +77,7 @@ FROM seed WHERE NOT dependent;
 INSERT INTO registry_changes (id, insurer_id, kind, row_hash, employer_id, person_id, qualification_id,
                               effective_date, received_at, recorded_at, published_at)
 SELECT s.id, %(insurer_id)s, CASE WHEN s.dependent THEN 'dependent' ELSE 'acquisition' END,
-       md5('bench-publish-' || s.i), e.id, s.id, s.id, DATE '2024-04-01', %(now)s, %(now)s, NULL
+       sha256(('bench-publish-' || s.i)::bytea), e.id, s.id, s.id, DATE '2024-04-01', %(now)s, %(now)s, NULL
 FROM seed s JOIN employers e ON e.insurer_id = %(insurer_id)s AND e.symbol = s.symbol;
 SELECT setval(pg_get_serial_sequence(t, 'id'), (SELECT coalesce(max(id), 1) FROM seed))
 FROM unnest(ARRAY['persons', 'qualifications', 'person_versions', 'qualification_versions',

@@ -7,6 +7,8 @@ compared — dependents, a member's 75th birthday, 29 February, losses, a job ch
 
 from __future__ import annotations
 
+import hashlib
+
 from datetime import datetime
 
 import pytest
@@ -114,8 +116,9 @@ def test_the_statement_builds_the_rows_python_builds(engine, tmp_path, batch):
     with engine.begin() as c:
         c.execute(text("UPDATE person_versions SET valid_to = '2024-12-01' WHERE person_id = :p"), {"p": spouse_pid})
         c.execute(text("INSERT INTO registry_changes (insurer_id, kind, row_hash, person_id, received_at, recorded_at) "
-                       "SELECT insurer_id, 'name_change', 'manual-fix', person_id, :t, :t FROM qualification_versions "
-                       "WHERE person_id = :p LIMIT 1"), {"p": spouse_pid, "t": later})
+                       "SELECT insurer_id, 'name_change', :h, person_id, :t, :t FROM qualification_versions "
+                       "WHERE person_id = :p LIMIT 1"), {"p": spouse_pid, "t": later,
+                                                          "h": hashlib.sha256(b"manual-fix").digest()})
     third = _publish_both_ways(engine, batch)
     assert len(third) == 7 and all(r["person_id"] != spouse_pid for r in third)
     assert MN_HANAKO and INSURER  # the helpers' fixtures, named for readers

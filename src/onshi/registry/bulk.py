@@ -66,7 +66,7 @@ class Candidate(NamedTuple):
     voluntary_continuation: bool
 
 
-_TYPES = ("int", "text", "bytea", "text", "bigint", "bigint", "text", "text", "text", "text", "text", "date", "int",
+_TYPES = ("int", "bytea", "bytea", "bytea", "bigint", "bigint", "text", "text", "text", "text", "text", "date", "int",
           "text", "text", "date", "int", "text", "boolean")
 # The staging table: a candidate's values, then the ids it will get.  The raw row is not staged: the few rows a check
 # against the database rejects take it from the reading side (intake), which still has it.
@@ -144,8 +144,9 @@ def stage(session: Session, candidates: Sequence[Candidate] = (), payload: Itera
         with cur.copy(f"COPY {_STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
             shared = sharing([(c.row_hash, (c.insurer_id, c.symbol, c.number, c.branch), c.my_number_hash)
                               for c in candidates])
-            for c, flag in zip(candidates, shared):
-                copy.write_row((*c, flag))
+            for c, flag in zip(candidates, shared):  # the digests as bytes, as the tables hold them
+                copy.write_row((c.row_number, c.my_number_hash and bytes.fromhex(c.my_number_hash), c.my_number_enc,
+                                bytes.fromhex(c.row_hash), *c[4:], flag))
             for block in payload:
                 copy.write(block)
 
@@ -190,7 +191,8 @@ def exceptional(session: Session) -> list[Exceptional]:
     """PostgreSQL: the staged rows the decisions must look at, in file order."""
     with _pg(session).cursor() as cur:
         cur.execute(_EXCEPTIONAL)
-        return [Exceptional(*row) for row in cur]
+        return [Exceptional(n, row_hash.hex(), my_number_hash and my_number_hash.hex(), *rest)
+                for n, row_hash, my_number_hash, *rest in cur]
 
 
 def existing_row_hashes(session: Session, hashes: Sequence[str]) -> set[str]:

@@ -445,6 +445,11 @@ def row_hash(ntype: NotificationType, values: dict[str, Any], *, my_number_hash:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _derived_hash(row_hash_: str, qualification_id: int) -> str:
+    """The row hash of a change a row makes besides its own (a dependent's loss with the member's): a digest too."""
+    return hashlib.sha256(f"{row_hash_}:{qualification_id}".encode()).hexdigest()
+
+
 # ---------------------------------------------------------------- applying (database)
 
 @dataclass
@@ -709,7 +714,7 @@ def _apply_one(ctx: _Context, ntype: NotificationType, n: int, r: _Row) -> _Outc
         if qv.role == Role.insured:  # 被扶養者 lose their status with the member
             for dep in service.dependents_of(session, qv.qualification_id):
                 if dep.loss_date is None or dep.loss_date > loss:
-                    dep_ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=f"{h[:48]}:{dep.qualification_id}"[:64],
+                    dep_ch = ctx.change(kind=ntype, insurer_id=insurer.id, rhash=_derived_hash(h, dep.qualification_id),
                                         row_number=n, effective=loss, person_id=dep.person_id,
                                         qualification_id=dep.qualification_id, employer_id=employer.id,
                                         note="dependent follows member")

@@ -210,7 +210,7 @@ class PlainRows:
             mn_hash, mn_j, mn_c = _NULL, "null", _NULL
         else:
             mn_hash = hmac.digest(self.hash_key, mn.encode(), "sha256").hex()
-            mn_j, mn_c = f'"{mn_hash}"', _BYTEA + self.encrypt(mn).hex()
+            mn_j, mn_c, mn_hash = f'"{mn_hash}"', _BYTEA + self.encrypt(mn).hex(), _BYTEA + mn_hash
         # intake.row_hash: json.dumps(["acquisition", values with sorted keys], ensure_ascii=False, default=str)
         blob = (f'["acquisition", {{"acquisition_date": {acq_j}, "address": {addr_j}, "birth_date": {birth_j}, '
                 f'"branch": {br_j}, "card_classification": {card_j}, "employer_symbol": {sym_j}, '
@@ -218,9 +218,9 @@ class PlainRows:
                 f'"name_kana": {kana_j}, "number": {encode_basestring(num)}, "postal_code": {postal_j}, '
                 f'"sex": {sex_j}, "voluntary_continuation": {vol_j}}}]')
         rhash = sha256(blob.encode()).hexdigest()
-        line = (f"{n}\t{mn_hash}\t{mn_c}\t{rhash}\t{employer}\t{sym_c}\t{num.translate(_ESCAPES)}\t{br_c}\t"
+        line = (f"{n}\t{mn_hash}\t{mn_c}\t{_BYTEA}{rhash}\t{employer}\t{sym_c}\t{num.translate(_ESCAPES)}\t{br_c}\t"
                 f"{name_c}\t{kana_c}\t{birth_c}\t{sex_c}\t{postal_c}\t{addr_c}\t{acq_c}\t{pay_c}\t{card_c}\t{vol_c}")
-        return line, (rhash, (ins, sym, num, br), mn)
+        return line, (rhash, (ins, sym, num, br), mn)  # the digests as bytea: \\x and hex
 
 
 _MISSING = object()

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from onshi.store.db import Base, utcnow
+from onshi.store.db import Base, HexDigest, utcnow
 
 PK = BigInteger().with_variant(Integer, "sqlite")
 CURRENT = text("superseded_at IS NULL")
@@ -95,7 +95,7 @@ class Person(Base):
 
     __tablename__ = "persons"
     id: Mapped[int] = mapped_column(PK, primary_key=True)
-    my_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    my_number_hash: Mapped[str | None] = mapped_column(HexDigest, unique=True)
     my_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -252,7 +252,7 @@ class RegistryChange(Base):
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     insurer_id: Mapped[int] = mapped_column(ForeignKey("insurers.id"), index=True)
     kind: Mapped[NotificationType] = mapped_column(Enum(NotificationType, native_enum=False, length=24))
-    row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    row_hash: Mapped[str] = mapped_column(HexDigest, unique=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("intake_files.id"))
     row_number: Mapped[int | None] = mapped_column(Integer)
     employer_id: Mapped[int | None] = mapped_column(BigInteger)
