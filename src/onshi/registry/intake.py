@@ -534,14 +534,6 @@ def _find_target(ctx: _Context, r: _Row, insurer: Insurer, *, default_branch: st
     return qv
 
 
-def _existing_hashes(session: Session, hashes: list[str]) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(hashes), 1000):
-        found.update(session.scalars(select(RegistryChange.row_hash).where(
-            RegistryChange.row_hash.in_(hashes[i:i + 1000]))))
-    return found
-
-
 def prepare_acquisition(r: _Row) -> None:
     """The CPU-only part of a valid 資格取得届 row (no database): My Number hash and encryption, the row hash.
 

@@ -119,7 +119,8 @@ class PlainRows:
         # per cached column: raw value -> (parsed, its JSON for the row hash, its COPY text), or None (not accepted)
         self.caches: list[dict[str, Any]] = [{} for _ in self.cached]
         self.too_old: dict[tuple[date, date], bool] = {}
-        self.employer_ids: dict[tuple[str, str], int | None] = {}  # (保険者番号, 記号) -> employer id
+        # (保険者番号, 記号) -> the line's insurer id and employer id columns, or None (not registered)
+        self.employer_ids: dict[tuple[str, str], str | None] = {}
 
     def resolve(self, i: int, value: str) -> tuple[Any, str, str] | None:
         """What ``_Row.take`` makes of *value* in column *i*: ``(parsed, json, copy)``, or None."""
