@@ -85,3 +85,32 @@ def test_member_view_is_masked_and_audited(registry, session):
     [entry] = entries_for(session, "person", qv.person_id)
     assert entry.actor_id == "clerk7" and entry.action == "member.view"
     assert "621498320257" not in (entry.detail or "")
+
+
+def test_member_show_as_of_is_typed_in_japan_time(registry, session):
+    """A clerk types ``--as-of`` as a Japan time; a time 9 hours off (UTC read as JST) would show the wrong version."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from onshi.cli import app
+    from onshi.store.clock import to_japan_time, utcnow
+
+    load(write(registry, "a.csv", T.acquisition, [acquisition()]), T.acquisition)
+    time.sleep(0.01)
+    between = utcnow()
+    time.sleep(0.01)
+    load(write(registry, "l.csv", T.loss, [numbers(loss_date="2024-10-01")]), T.loss)
+    typed = to_japan_time(between).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]  # what the clerk reads on the wall clock
+
+    def show(*extra):
+        res = CliRunner().invoke(app, ["member", "show", "--insurer", INSURER, "--symbol", SYMBOL, "--number", "101",
+                                       "--branch", "00", *extra], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    then = show("--as-of", typed)
+    assert "当時の記録" in then and "2024-10-01" not in then  # the loss was recorded after that moment
+    now = show()
+    assert "2024-10-01" in now and "訂正済" in now
+    assert f"{to_japan_time(between):%Y-%m-%d}" in now and "JST" in now  # recorded times shown in Japan time

@@ -171,13 +171,18 @@ def member_show(
     insurer_number: Optional[str] = typer.Option(None, "--insurer"), symbol: Optional[str] = typer.Option(None),
     number: Optional[str] = typer.Option(None), branch: Optional[str] = typer.Option(None),
     name: Optional[str] = typer.Option(None), birth_date: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"]),
-    as_of: Optional[datetime] = typer.Option(None, help="what we knew at this time (recorded time)"),
+    as_of: Optional[datetime] = typer.Option(
+        None, help="what we knew at this time (recorded time, Japan time: 2026-11-20 or 2026-11-20T09:30)"),
     on: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"], help="about this day (valid time)"),
     actor: str = "cli",
 ) -> None:
-    """Show a member by numbers, or by name + birth date.  The My Number is masked; the read is audited."""
+    """Show a member by numbers, or by name + birth date.  The My Number is masked; the read is audited.
+
+    ``--as-of`` is typed in Japan time, as a clerk reads a 受付日時; a date alone means 00:00 JST on that
+    day.  Recorded times are shown in Japan time."""
     from onshi.numbers import insured_card, insurer_number as ins_no
 
+    as_of = from_japan_time(as_of) if as_of is not None else None
     with unit_of_work() as s:
         person_ids: list[int] = []
         if insurer_number and number:
@@ -216,7 +221,7 @@ def _print_member(s, view: service.MemberView, *, as_of, on) -> None:
             "当時の記録" if as_of and (q.superseded_at is None or q.superseded_at > as_of) else "訂正済")
         t.add_row(str(q.qualification_id), ins.number, f"{q.symbol}・{q.number}・{q.branch}",
                   "本人" if q.role == Role.insured else "家族", f"{q.acquisition_date}",
-                  f"{q.loss_date or ''}", f"{q.recorded_at:%Y-%m-%d %H:%M}", state)
+                  f"{q.loss_date or ''}", f"{to_japan_time(q.recorded_at):%Y-%m-%d %H:%M} JST", state)
     console.print(t)
     current = [q for q in view.qualifications if q.superseded_at is None and q.acquisition_date <= today
                and (q.loss_date is None or q.loss_date > today)]
