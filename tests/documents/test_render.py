@@ -18,6 +18,7 @@ from onshi.documents.render import (
     CoverLetterData,
     LayoutError,
     NoticeData,
+    layout_fingerprint,
     load_layout,
     render_bundle,
     render_certificate,
@@ -322,6 +323,19 @@ def test_layout_changed_on_disk_is_reloaded(tmp_path):
     path.write_text('base = "card_certificate"\ndate_style = "iso"\n', encoding="utf-8")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert load_layout(path).date_style == "iso"
+
+
+def test_layout_fingerprint_follows_what_prints_not_where_the_file_lies(tmp_path):
+    base = layout_fingerprint("kyokai_notice")
+    assert len(base) == 64 and base == layout_fingerprint("kyokai_notice")
+    here, there = tmp_path / "a", tmp_path / "b"
+    here.mkdir(), there.mkdir()
+    same_here = derived(here, 'base = "card_certificate"\n')
+    same_there = derived(there, 'base = "card_certificate"\n')
+    assert layout_fingerprint(same_here) == layout_fingerprint(same_there)
+    seireki = derived(tmp_path, 'base = "card_certificate"\ndate_style = "seireki"\n')  # also named "mine"
+    assert layout_fingerprint(seireki) != layout_fingerprint(same_here)
+    assert layout_fingerprint("card_certificate") != layout_fingerprint("default_certificate")
 
 
 # -- the picture ---------------------------------------------------------------

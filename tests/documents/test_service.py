@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from datetime import date, datetime
 
 import pytest
@@ -197,6 +199,34 @@ def test_mailing_run_bundles_per_employer_and_resumes(members, session, tmp_path
     cover = PdfReader(bundle).pages[0].extract_text()
     assert "千代田区千代田1-1" in cover  # the employer's address on the cover letter, where it is delivered
     assert (tmp_path / "out" / "mailing" / f"{INSURER}_2026-12" / "manifest.csv").read_text().count("\n") == 3
+
+
+def test_a_mailed_notice_reprints_on_its_own_unless_its_layout_changed(members, session, tmp_path):
+    """A notice mailed in a bundle is rendered once (into the bundle): no PDF checksum of its own, the layout's
+    fingerprint instead, which a reprint checks."""
+    from onshi.documents.render import layout_fingerprint
+
+    service.mailing_run(session_factory(), INSURER, tmp_path / "out", actor="t", run_name="r", issue=date(2026, 12, 1))
+    notices = session.scalars(select(IssuedDocument).where(IssuedDocument.reason == "mailing")).all()
+    assert notices and all(d.sha256 is None for d in notices)
+    assert {d.layout_fingerprint for d in notices} == {layout_fingerprint(service.NOTICE_LAYOUT)}
+    doc = notices[0]
+    with unit_of_work() as s:
+        pdf = service.reprint(s, doc.id)
+    page = PdfReader(io.BytesIO(pdf)).pages
+    assert len(page) == 1 and doc.data["name"].replace("\u3000", "") in page[0].extract_text().replace("\u3000", "")
+    with unit_of_work() as s:
+        s.get(IssuedDocument, doc.id).layout_fingerprint = "0" * 64  # as if issued with another layout
+    with unit_of_work() as s, pytest.raises(RuntimeError, match="prints differently"):
+        service.reprint(s, doc.id)
+
+
+def test_a_certificate_records_its_own_checksum_and_the_fingerprint(members, session, tmp_path):
+    with unit_of_work() as s:
+        service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t")
+    doc = session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "certificate")).first()
+    assert doc.sha256 == hashlib.sha256(open(doc.file, "rb").read()).hexdigest()
+    assert doc.layout_fingerprint is not None
 
 
 def test_national_list_becomes_certificates_once(members, session, tmp_path):

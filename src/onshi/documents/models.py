@@ -39,7 +39,8 @@ class IssuedDocument(Base):
     reason: Mapped[str] = mapped_column(String(40))
     layout: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict] = mapped_column(JSON)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64))  # of its own PDF; None when printed only in a bundle
+    layout_fingerprint: Mapped[str | None] = mapped_column(String(64))  # render.layout_fingerprint at issue
     file: Mapped[str | None] = mapped_column(String(400))
     run_id: Mapped[int | None] = mapped_column(BigInteger)
     warnings: Mapped[list] = mapped_column(JSON, default=list)

@@ -658,6 +658,54 @@ def render_notice(data: NoticeData, layout: Layout | str | os.PathLike[str] = "k
     return _render_one(data, layout)
 
 
+# -- fingerprint of a layout as rendered ---------------------------------------
+
+#: Sample documents rendered into a layout's fingerprint: every field filled, a long address that wraps.
+_SAMPLES: dict[str, Any] = {
+    "notice": NoticeData(
+        symbol="10000001", number="1001", branch="00", name="見本　太郎", name_kana="ミホン　タロウ",
+        birth_date=date(1956, 2, 29), insurer_name="全国健康保険協会　東京支部", insurer_number="01130012",
+        issue_date=date(2026, 12, 28), co_pay_ratio_tenths=3, qualification_date=date(2024, 4, 1),
+        my_number_last4="0257", postal_code="1000001",
+        address_line1="東京都千代田区千代田一丁目一番一号　見本マンション千代田ガーデンタワー東棟一二三四号室",
+        address_line2="見本様方", employer_name="株式会社見本商事", insurer_address="東京都中野区中野四丁目一〇番二号",
+        insurer_contact="03-0000-0000"),
+    "certificate": CertificateData(
+        name="見本　花子", name_kana="ミホン　ハナコ", sex="女", symbol="10000001", number="1002", branch="01",
+        insurer_number="01130012", insurer_name="全国健康保険協会　東京支部", birth_date=date(1952, 3, 1),
+        issue_date=date(2026, 12, 28), valid_until=date(2027, 2, 28), personal_family="家族",
+        insurer_address="東京都中野区中野四丁目一〇番二号", co_pay_ratio_tenths=2,
+        qualification_date=date(2024, 4, 1), limit_category_label="区分ア"),
+}
+
+
+def layout_fingerprint(layout: Layout | str | os.PathLike[str]) -> str:
+    """What decides how a document renders in *layout*, as one SHA-256 (hex): the layout's content, its font file,
+    the reportlab version, and the bytes of a sample document rendered in it now.
+
+    A notice printed inside an employer's bundle (お知らせの一括送付) has no PDF of its own to checksum; its
+    record keeps this fingerprint instead, and a reprint is refused when the fingerprint has changed since
+    (the layout, the font or the drawing code would print it differently).  Computed once per layout per process."""
+    loaded = _layout(layout)
+    key = loaded.model_dump_json(exclude={"source"})  # where the file lies does not change the print
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        from reportlab import Version as reportlab_version
+
+        font = builtin_font_path() if loaded.font == BUILTIN_FONT else Path(loaded.font)
+        h = hashlib.sha256()
+        h.update(key.encode())
+        h.update(hashlib.sha256(font.read_bytes()).digest())
+        h.update(reportlab_version.encode())
+        if loaded.kind in _SAMPLES:
+            h.update(_render_one(_SAMPLES[loaded.kind], loaded))
+        found = _FINGERPRINTS[key] = h.hexdigest()
+    return found
+
+
+_FINGERPRINTS: dict[str, str] = {}
+
+
 # -- cover letter and enclosure list ----------------------------------------
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from onshi.documents import issue_rules
 from onshi.documents.models import CertificateApplication, DocumentRun, IssuedDocument
-from onshi.documents.render import CertificateData, CoverLetterData, NoticeData, render_bundle, render_certificate
+from onshi.documents.render import (CertificateData, CoverLetterData, NoticeData, layout_fingerprint, render_bundle,
+                                    render_certificate)
 from onshi.exchange import cards as card_service
 from onshi.exchange import linkage
 from onshi.privacy.crypto import vault
@@ -107,12 +108,16 @@ def notice_data(session: Session, qv: QualificationVersion, issue: date, employe
 
 
 def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, issue: date, valid: date | None,
-            reason: str, layout: str, data, pdf: bytes, path: Path | None, run_id: int | None,
+            reason: str, layout: str, data, pdf: bytes | None, path: Path | None, run_id: int | None,
             warnings) -> IssuedDocument:
+    """Record one issued document: what was printed (*data*), the layout's fingerprint, and the SHA-256 of its own
+    PDF — *pdf* None for a notice printed only inside an employer's bundle, which has no PDF of its own."""
     doc = IssuedDocument(kind=kind, issue_key=key, person_id=qv.person_id, qualification_id=qv.qualification_id,
                          insurer_id=qv.insurer_id, employer_id=qv.employer_id, issue_date=issue, valid_until=valid,
                          reason=reason, layout=layout, data=json.loads(json.dumps(asdict(data), default=str)),
-                         sha256=hashlib.sha256(pdf).hexdigest(), file=str(path) if path else None, run_id=run_id,
+                         sha256=hashlib.sha256(pdf).hexdigest() if pdf is not None else None,
+                         layout_fingerprint=layout_fingerprint(layout),
+                         file=str(path) if path else None, run_id=run_id,
                          warnings=[f"{w.field}: {w.message}" for w in warnings])
     session.add(doc)
     session.flush()
@@ -381,7 +386,7 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
             for qv, data in zip(members, notices):
                 _record(s, kind="notice", key=f"notice:{run_key}:{qv.qualification_id}", qv=qv, issue=issue,
                         valid=None, reason="mailing", layout=NOTICE_LAYOUT, data=data,
-                        pdf=bytes(render_notice_for_record(data)), path=path, run_id=run_id, warnings=())
+                        pdf=None, path=path, run_id=run_id, warnings=())  # printed in the bundle only
             report.lines.extend(f"{w.document}: {w.field}: {w.message}" for w in pdf.warnings)
             report.issued += len(members)
             report.files.append(str(path))
@@ -413,7 +418,11 @@ def render_notice_for_record(data: NoticeData) -> bytes:
 
 
 def reprint(session: Session, document_id: int) -> bytes:
-    """Render an issued document again from what was printed; the bytes match the recorded checksum."""
+    """Render an issued document again from what was printed, on its own.
+
+    A document first rendered on its own (every 資格確認書, a notice issued singly) reprints byte for byte: the
+    bytes match its recorded SHA-256.  A notice mailed in an employer's bundle had no PDF of its own; its reprint
+    is refused when the layout's fingerprint (layout, font, renderer) differs from the one recorded at issue."""
     doc = session.get(IssuedDocument, document_id)
     if doc is None:
         raise ValueError(f"document {document_id} not found")
@@ -423,8 +432,12 @@ def reprint(session: Session, document_id: int) -> bytes:
         pdf = render_certificate(CertificateData(**values), doc.layout)
     else:
         pdf = render_notice_for_record(NoticeData(**values))
-    if hashlib.sha256(pdf).hexdigest() != doc.sha256:
-        raise RuntimeError(f"reprint of document {document_id} differs from the original (layout changed?)")
+    if doc.sha256 is not None:
+        if hashlib.sha256(pdf).hexdigest() != doc.sha256:
+            raise RuntimeError(f"reprint of document {document_id} differs from the original (layout changed?)")
+    elif doc.layout_fingerprint != layout_fingerprint(doc.layout):
+        raise RuntimeError(f"reprint of document {document_id}: its layout {doc.layout!r} prints differently "
+                           "from when it was issued (layout, font or renderer changed)")
     return bytes(pdf)
 
 

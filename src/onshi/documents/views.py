@@ -143,7 +143,11 @@ class DocumentOut(BaseModel):
     reason: str = Field(description="no_my_number, no_card, card_expired, card_cancelled, application:<reason>, "
                                     "reissue:name_change|numbers_change|ratio_change, mailing")
     layout: str
-    sha256: str = Field(description="of the PDF; a reprint has the same bytes")
+    sha256: str | None = Field(description="of the document's own PDF, which a reprint matches byte for byte; null for "
+                                           "a notice printed only inside an employer's bundle (the bundle's "
+                                           "SHA-256 is in the run's manifest.csv)")
+    layout_fingerprint: str | None = Field(description="of the layout, font and renderer at issue (a reprint is "
+                                                       "refused when it has changed)")
     run_id: int | None
     due_back_since: date | None = Field(description="返納: the certificate must come back since this day")
     returned_at: date | None = Field(description="返納: the day it came back")
@@ -157,7 +161,7 @@ class DocumentOut(BaseModel):
         return cls(id=doc.id, kind=doc.kind, person_id=doc.person_id, qualification_id=doc.qualification_id,
                    name=d.get("name"), symbol=d.get("symbol"), number=d.get("number"), branch=d.get("branch"),
                    issue_date=doc.issue_date, valid_until=doc.valid_until, reason=doc.reason, layout=doc.layout,
-                   sha256=doc.sha256, run_id=doc.run_id, due_back_since=doc.due_back_since,
+                   sha256=doc.sha256, layout_fingerprint=doc.layout_fingerprint, run_id=doc.run_id, due_back_since=doc.due_back_since,
                    returned_at=doc.returned_at, recorded_at=doc.recorded_at, warnings=list(doc.warnings or []),
                    pdf=f"/api/v1/documents/{doc.id}/pdf")
 
