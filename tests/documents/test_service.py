@@ -258,8 +258,12 @@ def test_reissue_when_the_printed_ratio_changes_at_seventy(engine, tmp_path, ses
         assert service.daily_run(s, date(2026, 12, 1), tmp_path / "out", actor="t").issued == 1
     with unit_of_work() as s:
         assert service.daily_run(s, date(2026, 12, 2), tmp_path / "out", actor="t").issued == 0
-    reasons = [d.reason for d in session.scalars(select(IssuedDocument).order_by(IssuedDocument.id))]
-    assert reasons == ["no_my_number", "reissue:ratio_change"]
+    docs = list(session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)))
+    assert [d.reason for d in docs] == ["no_my_number", "reissue:ratio_change"]
+    # the 3割 certificate must come back from the day the 2割 one was issued; the new one is not due back
+    assert [(d.due_back_since, d.returned_at) for d in docs] == [(date(2026, 12, 1), None), (None, None)]
+    with unit_of_work() as s:
+        assert [d.id for d in service.outstanding_returns(s)] == [docs[0].id]
 
 
 def test_reissue_when_the_numbers_change(engine, tmp_path, session):
@@ -285,5 +289,6 @@ def test_reissue_when_the_numbers_change(engine, tmp_path, session):
     docs = list(session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)))
     assert [d.reason for d in docs] == ["no_my_number", "reissue:numbers_change"]
     assert (docs[1].data["symbol"], docs[1].data["number"]) == ("10000002", "7")
+    assert [d.due_back_since for d in docs] == [date(2026, 11, 24), None]  # the old numbers come back
     text = PdfReader(docs[1].file).pages[0].extract_text()
     assert "10000002" in text and "令和8年11月24日" in text

@@ -237,16 +237,30 @@ def _change_received(session: Session, qv: QualificationVersion) -> date:
 
 
 def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None) -> int:
-    """Certificates whose qualification ended, or whose holder now has a working マイナ保険証, must come back."""
+    """Certificates that must come back (返納): the qualification ended, the holder now has a working マイナ保険証,
+    or a newer certificate replaced it because what it printed no longer holds (a ``reissue:`` — new name, new
+    numbers, new ratio), from the day the newer one was issued.  A certificate replaced after an application
+    (e.g. 紛失) is not asked back: it was lost."""
     n = 0
     q = select(IssuedDocument).where(IssuedDocument.kind == "certificate", IssuedDocument.due_back_since.is_(None),
                                      IssuedDocument.returned_at.is_(None))
+    reissues = select(IssuedDocument.id, IssuedDocument.qualification_id, IssuedDocument.issue_date).where(
+        IssuedDocument.kind == "certificate", IssuedDocument.reason.like("reissue:%"), IssuedDocument.issue_date <= day)
     if insurer_id is not None:
         q = q.where(IssuedDocument.insurer_id == insurer_id)
+        reissues = reissues.where(IssuedDocument.insurer_id == insurer_id)
+    replaced_by: dict[int, list[tuple[int, date]]] = {}
+    for doc_id, qualification_id, issued in session.execute(reissues):
+        replaced_by.setdefault(qualification_id, []).append((doc_id, issued))
     for doc in session.scalars(q):
         qv = _current(session, doc.qualification_id)
+        replaced = min((issued for doc_id, issued in replaced_by.get(doc.qualification_id, ()) if doc_id > doc.id),
+                       default=None)
         if qv is not None and qv.loss_date and qv.loss_date <= day:
             doc.due_back_since = qv.loss_date
+            n += 1
+        elif replaced is not None:
+            doc.due_back_since = replaced
             n += 1
         elif qv is not None and certificate_need(session, qv, day) is None and not doc.reason.startswith("application"):
             doc.due_back_since = day
