@@ -96,6 +96,43 @@ def test_the_reading_process_gives_the_same_result_as_one_process(registry, sess
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("chunk", [50, 2])
+def test_clashes_between_quoted_and_plain_rows_end_the_same_either_way(registry, session, monkeypatch, chunk):
+    """The first of two clashing rows wins in file order, whether quoted (csv.reader) or plain, in one chunk of the
+    reading process or in two.  Rows the reader sends back as read are only rows the ordinary path rejects (see
+    test_the_fast_path_accepts_exactly_what_the_ordinary_path_accepts), so deciding them after their chunk's staged
+    rows cannot change an outcome.  Across a chunk boundary the reason may name the earlier row as already stored
+    ("open qualification") rather than "twice in this file" — as the one-process path does across its own chunks."""
+    rows = [
+        acquisition(number="5001", my_number=MN_TARO, name="引用,太郎"),  # quoted
+        acquisition(number="5002", my_number=MN_TARO),  # same person, same insurer: rejected
+        acquisition(number="5003", my_number="", name="引用,二郎"),  # quoted
+        acquisition(number="5003", my_number="", name="別人　三郎"),  # its numbers again: rejected
+        acquisition(number="5004", my_number="", name="平文　四郎", birth_date="1970-02-30"),  # sent back: rejected
+        acquisition(number="5005", my_number=MN_HANAKO, name="厚労　花子", birth_date="1972-05-05", sex="2",
+                    address="東京都,港区"),  # quoted
+        acquisition(number="5006", my_number=MN_HANAKO, name="厚労　花子", birth_date="1972-05-05", sex="2"),
+    ]
+    path = write(registry, "clash.csv", T.acquisition, rows)
+    settings = get_settings()
+    monkeypatch.setattr(settings, "intake_parallel_min_bytes", 10**12)
+    with session_factory()() as s:
+        one = intake.import_file(s, path, T.acquisition)
+        s.rollback()
+    assert {e.row: e.column for e in one.errors} == {3: "my_number", 5: "number", 6: "birth_date", 8: "my_number"}
+    monkeypatch.setattr(settings, "intake_parallel_min_bytes", 0)
+    monkeypatch.setattr("onshi.registry.intake_worker.CHUNK", chunk)
+    with unit_of_work() as s:
+        two = intake.import_file(s, path, T.acquisition)
+    assert {e.row: e.column for e in two.errors} == {e.row: e.column for e in one.errors}
+    assert (two.applied, two.rejected, two.duplicate) == (one.applied, one.rejected, one.duplicate) == (3, 4, 0)
+    if chunk == 50:
+        assert _summary(two) == _summary(one)
+    stored = set(session.scalars(text("SELECT number FROM qualification_versions WHERE number LIKE '50%'")))
+    assert stored == {"5001", "5003", "5005"}
+
+
+@pytest.mark.postgres
 def test_a_file_the_reader_cannot_read_is_refused_whole(registry, session, monkeypatch):
     monkeypatch.setattr(get_settings(), "intake_parallel_min_bytes", 0)
     bad = registry / "bad.csv"

@@ -5,13 +5,15 @@ worker, which reads the file and turns every *plain* row into one line of ``COPY
 importing process streams those lines into PostgreSQL, inside its one transaction, and runs the checks against the
 database on the rows that need them (:mod:`onshi.registry.bulk`).
 
-A plain row (:class:`PlainRows`) is a line without quotes whose every value is accepted by the same parsers, in the
-same order, as :func:`onshi.registry.intake.validate_row` (``intake.ACQUISITION_FIELDS``), whose insurer and
-employer exist, and that passes the age check; its parsed values are cached by value, its row hash is written
-straight from those values, and nothing is built per row that the line does not need.  Every other row — invalid,
-quoted, of the wrong shape, naming an unknown employer — goes back as it was read, and the importing process
-handles it exactly as a small file's rows.  Results are therefore the same whichever way a file is imported (the
-tests import the same files both ways and compare, and compare the fast path with the ordinary one row by row).
+A plain row (:class:`PlainRows`) is a record — a line split at its commas, or what ``csv.reader`` made of a line
+with quotes — whose every value is accepted by the same parsers, in the same order, as
+:func:`onshi.registry.intake.validate_row` (``intake.ACQUISITION_FIELDS``), whose insurer and employer exist, and
+that passes the age check; its parsed values are cached by value, its row hash is written straight from those
+values, and nothing is built per row that the line does not need.  Every other row — invalid, of the wrong shape,
+naming an unknown employer, too old — goes back as it was read, and the importing process handles it exactly as a
+small file's rows: it is rejected there too, so deciding it after its chunk's staged rows changes no outcome.
+Results are therefore the same whichever way a file is imported (the tests import the same files both ways and
+compare, and compare the fast path with the ordinary one row by row).
 
 The worker opens its own read-only connection to find insurers and employers; it writes nothing.  Keys reach it
 through the pipe from its parent, never through the environment or a file.
