@@ -218,6 +218,29 @@ def test_byte_identical_across_processes():
     assert out.stdout == render_notice(NOTICE).sha256
 
 
+def test_the_c_accelerator_changes_no_byte():
+    """reportlab[accel] (rl_accel's C fp_str, a quarter faster) must print the same bytes as reportlab's pure-Python
+    fallback, or a reprint's checksum would depend on whether the accelerator was installed."""
+    import reportlab.lib.rl_accel as accel
+
+    assert type(accel.fp_str).__name__ == "builtin_function_or_method"  # installed, as pyproject.toml asks
+    code = (
+        "import sys; sys.modules['_rl_accel'] = None  # import fails: reportlab falls back to Python\n"
+        "import reportlab.lib.rl_accel as a, tests.documents.test_render as t\n"
+        "from onshi.documents.render import CoverLetterData, render_bundle, render_certificate, render_notice\n"
+        "assert a.fp_str.__name__ == '_py_fp_str'\n"
+        "docs = [render_notice(t.NOTICE), render_certificate(t.CERT), render_bundle(CoverLetterData("
+        "employer_name='株式会社見本', insurer_name='協会けんぽ', issue_date=t.NOTICE.issue_date), [t.NOTICE] * 3)]\n"
+        "sys.stdout.write(' '.join(d.sha256 for d in docs))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    here = [render_notice(NOTICE), render_certificate(CERT),
+            render_bundle(CoverLetterData(employer_name="株式会社見本", insurer_name="協会けんぽ",
+                                          issue_date=NOTICE.issue_date), [NOTICE] * 3)]
+    assert out.stdout.split() == [d.sha256 for d in here]
+
+
 def test_font_is_embedded_truetype():
     raw = bytes(render_notice(NOTICE))
     assert b"/FontFile2" in raw and b"IPAexGothic" in raw

@@ -221,6 +221,26 @@ def test_a_mailed_notice_reprints_on_its_own_unless_its_layout_changed(members, 
         service.reprint(s, doc.id)
 
 
+def test_a_mailing_run_reads_each_employer_s_members_and_asks_for_issued_keys_in_blocks(members, session, tmp_path):
+    """Members are found by employer (ix_qv_employer_current), so one whose 記号 was corrected is still in his
+    employer's bundle; which notices a resumed run has done is asked key by key, in blocks."""
+    from onshi.registry import service as registry
+
+    [qv] = registry.find_by_numbers(session, insurer_number=INSURER, symbol="10000001", number="101", branch="00")
+    with unit_of_work() as s:
+        registry.supersede_qualification(s, s.merge(qv), now=datetime(2026, 11, 20, 0, 30), change_id=None,
+                                         symbol="10000009", number="7")
+    report = service.mailing_run(session_factory(), INSURER, tmp_path / "out", actor="t", run_name="r",
+                                 issue=date(2026, 12, 1))
+    docs = session.scalars(select(IssuedDocument).where(IssuedDocument.reason == "mailing")).all()
+    assert report.issued == len(docs) == 3
+    assert qv.qualification_id in {d.qualification_id for d in docs}
+    assert {d.data["symbol"] for d in docs if d.qualification_id == qv.qualification_id} == {"10000009"}
+    keys = [d.issue_key for d in docs]
+    with unit_of_work() as s:
+        assert service._already_issued(s, [*keys, "notice:none:1"], block=2) == set(keys)
+
+
 def test_a_certificate_records_its_own_checksum_and_the_fingerprint(members, session, tmp_path):
     with unit_of_work() as s:
         service.daily_run(s, date(2026, 11, 24), tmp_path / "out", actor="t")

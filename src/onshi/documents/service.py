@@ -131,6 +131,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _already_issued(session: Session, keys: list[str], block: int = 5000) -> set[str]:
+    """Which of *keys* are recorded (the unique issue_key index), asked in blocks: an employer's bundle may hold
+    more notices than a statement may have parameters."""
+    found: set[str] = set()
+    for i in range(0, len(keys), block):
+        found.update(session.scalars(select(IssuedDocument.issue_key).where(
+            IssuedDocument.issue_key.in_(keys[i:i + block]))))
+    return found
+
+
 def _issued_keys(session: Session, prefix: str) -> set[str]:
     return set(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.like(prefix + "%"))))
 
@@ -366,23 +376,22 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
             s.commit()
         run_id, insurer_id = run.id, insurer.id
         employers = registry.list_employers(s, insurer_id=insurer_id)
+        changed = None if since is None else set(s.scalars(select(RegistryChange.qualification_id).where(
+            RegistryChange.insurer_id == insurer_id, RegistryChange.received_at >= japan_day_start(since))))
     report.run_id = run_id
     run_dir = out_dir / "mailing" / f"{insurer_number}_{run_name}"
     manifest_rows = []
     for emp in employers:
-        with factory() as s:
-            members = [qv for qv in registry.qualification_versions(s, insurer_id=insurer_id, about_day=issue)
-                       if qv.employer_id == emp.id]
-            if since is not None:
-                changed = set(s.scalars(select(RegistryChange.qualification_id).where(
-                    RegistryChange.insurer_id == insurer_id,
-                    RegistryChange.received_at >= japan_day_start(since))))
+        with factory() as s:  # one employer's members (ix_qv_employer_current), not the whole insurer's each time
+            members = registry.qualification_versions(s, insurer_id=insurer_id, about_day=issue, employer_id=emp.id)
+            if changed is not None:
                 members = [qv for qv in members if qv.qualification_id in changed]
-            done = _issued_keys(s, f"notice:{run_key}:")
             path = run_dir / f"{emp.symbol}.pdf"
             if not members:
                 continue
-            if all(f"notice:{run_key}:{qv.qualification_id}" in done for qv in members):
+            keys = [f"notice:{run_key}:{qv.qualification_id}" for qv in members]
+            done = _already_issued(s, keys)
+            if len(done) == len(keys):
                 report.skipped += len(members)
                 manifest_rows.append((emp.symbol, emp.name, len(members), str(path)))
                 if progress:

@@ -144,6 +144,8 @@ class QualificationVersion(Base):
         ),
         Index("ix_qv_qualification_current", "qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),
         Index("ix_qv_person", "person_id"),
+        # the current members of a 事業所: a mailing run reads one employer's bundle at a time
+        Index("ix_qv_employer_current", "employer_id", sqlite_where=CURRENT, postgresql_where=CURRENT),
         # dependents only: a member's (被保険者) own versions have no member to look up
         Index("ix_qv_member_current", "member_qualification_id", sqlite_where=CURRENT_DEPENDENT,
               postgresql_where=CURRENT_DEPENDENT),

@@ -72,11 +72,12 @@ def list_employers(session: Session, *, insurer_id: int) -> list[Employer]:
 def qualification_versions(
     session: Session, *, recorded_at: datetime | None = None, about_day: date | None = None,
     person_id: int | None = None, insurer_id: int | None = None, qualification_id: int | None = None,
-    numbers: tuple[str, str, str | None] | None = None,
+    numbers: tuple[str, str, str | None] | None = None, employer_id: int | None = None,
 ) -> list[QualificationVersion]:
     """What the registry knew at *recorded_at* (None = now) about qualifications covering *about_day*.
 
-    *numbers* is ``(記号, 番号, 枝番 or None)`` within *insurer_id*.
+    *numbers* is ``(記号, 番号, 枝番 or None)`` within *insurer_id*; *employer_id* the 事業所 (its current
+    members through ``ix_qv_employer_current``, e.g. for a mailing run's bundle).
     """
     q = select(QualificationVersion).where(known_at(QualificationVersion, recorded_at))
     if about_day is not None:
@@ -93,6 +94,8 @@ def qualification_versions(
         q = q.where(QualificationVersion.symbol == symbol, QualificationVersion.number == number)
         if branch is not None:
             q = q.where(QualificationVersion.branch == branch)
+    if employer_id is not None:
+        q = q.where(QualificationVersion.employer_id == employer_id)
     return list(session.scalars(q.order_by(QualificationVersion.acquisition_date, QualificationVersion.id)))
 
 
