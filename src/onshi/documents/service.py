@@ -107,6 +107,91 @@ def notice_data(session: Session, qv: QualificationVersion, issue: date, employe
         insurer_address=insurer.address)
 
 
+def _blocks(ids, size: int = 5000):
+    ids = sorted(ids)
+    return (ids[i:i + size] for i in range(0, len(ids), size))
+
+
+def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,
+                 employer: Employer | None) -> list[NoticeData]:
+    """:func:`notice_data` for a whole bundle: the same values, read in a handful of statements per bundle rather
+    than seven or eight per notice (a mailing run on PostgreSQL spent most of its time in those round trips).
+
+    Tested equal to :func:`notice_data` member by member on the demo population, where every rule appears."""
+    from onshi.registry.models import LimitCertificateVersion, PersonVersion, RemunerationVersion
+    from onshi.rules.co_pay import co_pay_ratio
+
+    if not qvs:
+        return []
+    member_qids = {qv.member_qualification_id for qv in qvs
+                   if qv.role == Role.dependent and qv.member_qualification_id is not None}
+    member_qv: dict[int, QualificationVersion] = {}  # as registry.member_birth_date: the last current version
+    for block in _blocks(member_qids):
+        for q in session.scalars(select(QualificationVersion).where(
+                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(block))
+                .order_by(QualificationVersion.acquisition_date, QualificationVersion.id)):
+            member_qv[q.qualification_id] = q
+    person_ids = {qv.person_id for qv in qvs} | {q.person_id for q in member_qv.values()}
+    versions: dict[int, list[PersonVersion]] = {}
+    persons: dict[int, Person] = {}
+    for block in _blocks(person_ids):
+        for pv in session.scalars(select(PersonVersion).where(PersonVersion.superseded_at.is_(None),
+                                                              PersonVersion.person_id.in_(block))):
+            versions.setdefault(pv.person_id, []).append(pv)
+        persons.update((p.id, p) for p in session.scalars(select(Person).where(Person.id.in_(block))))
+    blocked: set[int] = set()
+    for block in _blocks({qv.person_id for qv in qvs if persons[qv.person_id].my_number_enc is not None}):
+        blocked |= linkage.blocked_person_ids(session, set(block))
+
+    def latest(person_id: int, day: date | None = None) -> PersonVersion | None:  # as registry.person_on
+        rows = [pv for pv in versions.get(person_id, ())
+                if day is None or (pv.valid_from <= day and (pv.valid_to is None or pv.valid_to > day))]
+        return max(rows, key=lambda pv: pv.valid_from) if rows else None
+
+    def valid_rows(model, qids):  # the current rows valid on the issue day, by qualification
+        out = {}
+        for block in _blocks(qids):
+            for row in session.scalars(select(model).where(
+                    model.superseded_at.is_(None), model.qualification_id.in_(block), model.valid_from <= issue,
+                    (model.valid_to.is_(None)) | (model.valid_to > issue))):
+                out.setdefault(row.qualification_id, row)
+        return out
+
+    own = {qv.member_qualification_id or qv.qualification_id if qv.role == Role.dependent else qv.qualification_id
+           for qv in qvs}
+    limits = valid_rows(LimitCertificateVersion, own)
+    pays = valid_rows(RemunerationVersion, own)
+    insurer = session.get(Insurer, qvs[0].insurer_id)
+    out = []
+    for qv in qvs:
+        pv, person = latest(qv.person_id), persons[qv.person_id]
+        last4 = None
+        if person.my_number_enc is not None and qv.person_id not in blocked:
+            last4 = vault().last4(person.my_number_enc)
+        dependent = qv.role == Role.dependent
+        key = (qv.member_qualification_id or qv.qualification_id) if dependent else qv.qualification_id
+        lc = limits.get(key)
+        member = member_qv.get(qv.member_qualification_id) if dependent else None
+        member_pv = latest(member.person_id) if member is not None else None
+        pay = pays.get(key) if (not dependent or qv.member_qualification_id) else None
+        try:
+            ratio = co_pay_ratio(
+                birth_date=(latest(qv.person_id, issue) or pv).birth_date, on=issue,
+                member_birth_date=member_pv.birth_date if member_pv else None,
+                member_monthly_remuneration=(pay.monthly_amount if pay else None) or 0,
+                income_exemption_from=lc.valid_from if (lc is not None and lc.income_exemption) else None,
+                acquisition_date=qv.acquisition_date).ratio_tenths
+        except ValueError:
+            ratio = None
+        out.append(NoticeData(
+            symbol=qv.symbol, number=qv.number, branch=qv.branch, name=pv.name, name_kana=pv.name_kana,
+            birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
+            co_pay_ratio_tenths=ratio, qualification_date=qv.acquisition_date, my_number_last4=last4,
+            postal_code=pv.postal_code, address_line1=pv.address, employer_name=employer.name if employer else None,
+            insurer_address=insurer.address))
+    return out
+
+
 def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, issue: date, valid: date | None,
             reason: str, layout: str, data, pdf: bytes | None, path: Path | None, run_id: int | None,
             warnings) -> IssuedDocument:
@@ -135,9 +220,8 @@ def _already_issued(session: Session, keys: list[str], block: int = 5000) -> set
     """Which of *keys* are recorded (the unique issue_key index), asked in blocks: an employer's bundle may hold
     more notices than a statement may have parameters."""
     found: set[str] = set()
-    for i in range(0, len(keys), block):
-        found.update(session.scalars(select(IssuedDocument.issue_key).where(
-            IssuedDocument.issue_key.in_(keys[i:i + block]))))
+    for part in _blocks(keys, block):
+        found.update(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.in_(part))))
     return found
 
 
@@ -400,7 +484,7 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
             if not emp.address:
                 report.lines.append(f"事業所 {emp.symbol} {emp.name}: 所在地がありません (no address) — "
                                     "the bundle is printed without it")
-            notices = [notice_data(s, qv, issue, emp) for qv in members]
+            notices = notices_data(s, members, issue, emp)
             cover = CoverLetterData(employer_name=emp.name, insurer_name=insurer.name, issue_date=issue,
                                     employer_postal_code=emp.postal_code, employer_address_line1=emp.address,
                                     insurer_number=insurer_number)
