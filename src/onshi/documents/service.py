@@ -194,7 +194,7 @@ def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,
 
 def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, issue: date, valid: date | None,
             reason: str, layout: str, data, pdf: bytes | None, path: Path | None, run_id: int | None,
-            warnings) -> IssuedDocument:
+            warnings, flush: bool = True) -> IssuedDocument:
     """Record one issued document: what was printed (*data*), the layout's fingerprint, and the SHA-256 of its own
     PDF — *pdf* None for a notice printed only inside an employer's bundle, which has no PDF of its own."""
     doc = IssuedDocument(kind=kind, issue_key=key, person_id=qv.person_id, qualification_id=qv.qualification_id,
@@ -205,7 +205,8 @@ def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, 
                          file=str(path) if path else None, run_id=run_id,
                          warnings=[f"{w.field}: {w.message}" for w in warnings])
     session.add(doc)
-    session.flush()
+    if flush:  # a mailing run leaves a bundle's records to its commit: one batched INSERT, not one per notice
+        session.flush()
     return doc
 
 
@@ -493,7 +494,7 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
             for qv, data in zip(members, notices):
                 _record(s, kind="notice", key=f"notice:{run_key}:{qv.qualification_id}", qv=qv, issue=issue,
                         valid=None, reason="mailing", layout=NOTICE_LAYOUT, data=data,
-                        pdf=None, path=path, run_id=run_id, warnings=())  # printed in the bundle only
+                        pdf=None, path=path, run_id=run_id, warnings=(), flush=False)  # printed in the bundle only
             report.lines.extend(f"{w.document}: {w.field}: {w.message}" for w in pdf.warnings)
             report.issued += len(members)
             report.files.append(str(path))
