@@ -115,3 +115,41 @@ def test_a_bundle_s_notice_data_equals_one_notice_at_a_time(seeded, session):
                for qv in registry.qualification_versions(session, about_day=TODAY)
                if qv.person_id in doubtful]
     assert printed and all(n.my_number_last4 is None for n in printed)
+
+
+def test_the_daily_run_s_bulk_reads_answer_as_the_one_at_a_time_checks(seeded, session):
+    """documents.service._Facts (what a daily run reads for all holders and enrolments at once) gives the same
+    certificate need and co-pay ratio as certificate_need and co_pay_on — with cards valid, in their grace period,
+    expired and cancelled, before and after the year end (29 Dec – 3 Jan, a card expiring on 31 Dec)."""
+    from onshi.documents import service as documents
+    from onshi.exchange import cards as card_service
+    from onshi.privacy.crypto import vault
+    from onshi.registry.models import Person
+
+    people = session.scalars(select(Person).where(Person.my_number_enc.is_not(None)).order_by(Person.id)
+                             .limit(40)).all()
+    expiries = [date(2026, 12, 31), date(2026, 9, 30), date(2025, 1, 31), date(2030, 5, 5)]
+    with unit_of_work() as s:
+        for i, person in enumerate(people):
+            card_service.register_card(s, my_number=vault().reveal(person.my_number_enc),
+                                       certificate_serial=f"SERIAL{i:04d}", certificate_expires_on=expiries[i % 4],
+                                       now=datetime(2024, 1, 1))
+            if i % 5 == 0:
+                card_service.cancel_card(s, f"SERIAL{i:04d}", reason="lost", now=datetime(2026, 11, 1))
+    with_card = {p.id for p in people}
+    qvs = [qv for i, qv in enumerate(registry.qualification_versions(session))  # a third, and every card holder
+           if i % 3 == 0 or qv.person_id in with_card]
+    for day in (TODAY, date(2027, 1, 4)):
+        facts = documents._Facts(session, qvs, day, cards=True)
+        needs, expected = [], []
+        for qv in qvs:
+            needs.append(facts.need(qv))
+            expected.append(documents.certificate_need(session, qv, day))
+            try:
+                ratio = registry.co_pay_on(session, qv, day).ratio_tenths
+            except ValueError:
+                ratio = None
+            assert facts.ratio(qv) == ratio, (qv.qualification_id, day)
+        assert needs == expected
+        assert {None, "no_card", "no_my_number", "card_cancelled"} <= set(needs)
+    assert "card_expired" in {documents._Facts(session, qvs, date(2027, 6, 1), cards=True).need(qv) for qv in qvs}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -112,83 +113,133 @@ def _blocks(ids, size: int = 5000):
     return (ids[i:i + size] for i in range(0, len(ids), size))
 
 
+def _currents(session: Session, qualification_ids) -> dict[int, QualificationVersion]:
+    """:func:`_current` of many qualifications in a few statements: qualification id -> its current version."""
+    out: dict[int, QualificationVersion] = {}
+    for block in _blocks(set(qualification_ids)):
+        for q in session.scalars(select(QualificationVersion).where(
+                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(block))
+                .order_by(QualificationVersion.acquisition_date, QualificationVersion.id)):
+            out[q.qualification_id] = q  # the last, as qualification_versions(...)[-1]
+    return out
+
+
+class _Facts:
+    """What documents need to know of many qualifications at once on one *day* — the people and their versions,
+    the members of dependents, limit certificates and 標準報酬月額 in force, cards, links in doubt — read in a few
+    statements for the whole set (a bundle, a daily run) instead of several per person.
+
+    Each answer is what the one-at-a-time function gives: :meth:`ratio` ``registry.co_pay_on(...).ratio_tenths``,
+    :meth:`need` :func:`certificate_need`, :meth:`last4` the digits :func:`notice_data` prints (tested equal on a
+    seeded registry, and by the daily-run tests at their boundaries)."""
+
+    def __init__(self, session: Session, qvs, day: date, *, cards: bool = False) -> None:
+        from onshi.exchange.models import InsuranceCard
+        from onshi.registry.models import LimitCertificateVersion, PersonVersion, RemunerationVersion
+
+        qvs = list(qvs)
+        self.day = day
+        self.member_qv = _currents(session, {qv.member_qualification_id for qv in qvs
+                                             if qv.role == Role.dependent and qv.member_qualification_id})
+        person_ids = {qv.person_id for qv in qvs} | {q.person_id for q in self.member_qv.values()}
+        self.versions: dict[int, list[PersonVersion]] = {}
+        self.persons: dict[int, Person] = {}
+        self.cards: dict[int, list[InsuranceCard]] = {}
+        for block in _blocks(person_ids):
+            for pv in session.scalars(select(PersonVersion).where(PersonVersion.superseded_at.is_(None),
+                                                                  PersonVersion.person_id.in_(block))):
+                self.versions.setdefault(pv.person_id, []).append(pv)
+            self.persons.update((p.id, p) for p in session.scalars(select(Person).where(Person.id.in_(block))))
+            if cards:
+                for card in session.scalars(select(InsuranceCard).where(InsuranceCard.person_id.in_(block))
+                                            .order_by(InsuranceCard.registered_at)):
+                    self.cards.setdefault(card.person_id, []).append(card)
+        self.blocked: set[int] = set()
+        for block in _blocks({pid for pid in person_ids if self.persons[pid].my_number_enc is not None}):
+            self.blocked |= linkage.blocked_person_ids(session, set(block))
+        own = {self._own(qv) for qv in qvs}
+        self.limits = self._valid_rows(session, LimitCertificateVersion, own, day)
+        self.pays = self._valid_rows(session, RemunerationVersion, own, day)
+
+    @staticmethod
+    def _own(qv: QualificationVersion) -> int:
+        """The qualification whose limit certificate and remuneration count: a dependent's member's."""
+        return (qv.member_qualification_id or qv.qualification_id) if qv.role == Role.dependent else qv.qualification_id
+
+    @staticmethod
+    def _valid_rows(session: Session, model, qids, day: date) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for block in _blocks(qids):
+            for row in session.scalars(select(model).where(
+                    model.superseded_at.is_(None), model.qualification_id.in_(block), model.valid_from <= day,
+                    (model.valid_to.is_(None)) | (model.valid_to > day))):
+                out.setdefault(row.qualification_id, row)
+        return out
+
+    def person_on(self, person_id: int, day: date | None = None):
+        """As ``registry.person_on`` (the version valid on *day*, else the latest)."""
+        rows = [pv for pv in self.versions.get(person_id, ())
+                if day is None or (pv.valid_from <= day and (pv.valid_to is None or pv.valid_to > day))]
+        return max(rows, key=lambda pv: pv.valid_from) if rows else None
+
+    def ratio(self, qv: QualificationVersion) -> int | None:
+        """一部負担金の割合 on the day, or None where the rules give none (``co_pay_on`` raised)."""
+        from onshi.rules.co_pay import co_pay_ratio
+
+        dependent = qv.role == Role.dependent
+        lc = self.limits.get(self._own(qv))
+        member = self.member_qv.get(qv.member_qualification_id) if dependent else None
+        member_pv = self.person_on(member.person_id) if member is not None else None
+        pay = self.pays.get(self._own(qv)) if (not dependent or qv.member_qualification_id) else None
+        try:
+            return co_pay_ratio(
+                birth_date=(self.person_on(qv.person_id, self.day) or self.person_on(qv.person_id)).birth_date,
+                on=self.day, member_birth_date=member_pv.birth_date if member_pv else None,
+                member_monthly_remuneration=(pay.monthly_amount if pay else None) or 0,
+                income_exemption_from=lc.valid_from if (lc is not None and lc.income_exemption) else None,
+                acquisition_date=qv.acquisition_date).ratio_tenths
+        except ValueError:
+            return None
+
+    def last4(self, qv: QualificationVersion) -> str | None:
+        """My Number's last 4 digits as printed: blank when unregistered or the link is in doubt."""
+        person = self.persons[qv.person_id]
+        if person.my_number_enc is None or qv.person_id in self.blocked:
+            return None
+        return vault().last4(person.my_number_enc)
+
+    def need(self, qv: QualificationVersion) -> str | None:
+        """As :func:`certificate_need` on the day (load with ``cards=True``)."""
+        if self.persons[qv.person_id].my_number_hash is None:
+            return "no_my_number"
+        cards = self.cards.get(qv.person_id, [])
+        if not cards:
+            return "no_card"
+        states = [card_service.card_state(c, self.day) for c in cards]
+        if any(st.usable for st in states):
+            return None
+        return "card_cancelled" if any(st.reason == "cancelled" for st in states) else "card_expired"
+
+
 def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,
                  employer: Employer | None) -> list[NoticeData]:
     """:func:`notice_data` for a whole bundle: the same values, read in a handful of statements per bundle rather
     than seven or eight per notice (a mailing run on PostgreSQL spent most of its time in those round trips).
 
     Tested equal to :func:`notice_data` member by member on the demo population, where every rule appears."""
-    from onshi.registry.models import LimitCertificateVersion, PersonVersion, RemunerationVersion
-    from onshi.rules.co_pay import co_pay_ratio
-
     if not qvs:
         return []
-    member_qids = {qv.member_qualification_id for qv in qvs
-                   if qv.role == Role.dependent and qv.member_qualification_id is not None}
-    member_qv: dict[int, QualificationVersion] = {}  # as registry.member_birth_date: the last current version
-    for block in _blocks(member_qids):
-        for q in session.scalars(select(QualificationVersion).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(block))
-                .order_by(QualificationVersion.acquisition_date, QualificationVersion.id)):
-            member_qv[q.qualification_id] = q
-    person_ids = {qv.person_id for qv in qvs} | {q.person_id for q in member_qv.values()}
-    versions: dict[int, list[PersonVersion]] = {}
-    persons: dict[int, Person] = {}
-    for block in _blocks(person_ids):
-        for pv in session.scalars(select(PersonVersion).where(PersonVersion.superseded_at.is_(None),
-                                                              PersonVersion.person_id.in_(block))):
-            versions.setdefault(pv.person_id, []).append(pv)
-        persons.update((p.id, p) for p in session.scalars(select(Person).where(Person.id.in_(block))))
-    blocked: set[int] = set()
-    for block in _blocks({qv.person_id for qv in qvs if persons[qv.person_id].my_number_enc is not None}):
-        blocked |= linkage.blocked_person_ids(session, set(block))
-
-    def latest(person_id: int, day: date | None = None) -> PersonVersion | None:  # as registry.person_on
-        rows = [pv for pv in versions.get(person_id, ())
-                if day is None or (pv.valid_from <= day and (pv.valid_to is None or pv.valid_to > day))]
-        return max(rows, key=lambda pv: pv.valid_from) if rows else None
-
-    def valid_rows(model, qids):  # the current rows valid on the issue day, by qualification
-        out = {}
-        for block in _blocks(qids):
-            for row in session.scalars(select(model).where(
-                    model.superseded_at.is_(None), model.qualification_id.in_(block), model.valid_from <= issue,
-                    (model.valid_to.is_(None)) | (model.valid_to > issue))):
-                out.setdefault(row.qualification_id, row)
-        return out
-
-    own = {qv.member_qualification_id or qv.qualification_id if qv.role == Role.dependent else qv.qualification_id
-           for qv in qvs}
-    limits = valid_rows(LimitCertificateVersion, own)
-    pays = valid_rows(RemunerationVersion, own)
+    facts = _Facts(session, qvs, issue)
     insurer = session.get(Insurer, qvs[0].insurer_id)
     out = []
     for qv in qvs:
-        pv, person = latest(qv.person_id), persons[qv.person_id]
-        last4 = None
-        if person.my_number_enc is not None and qv.person_id not in blocked:
-            last4 = vault().last4(person.my_number_enc)
-        dependent = qv.role == Role.dependent
-        key = (qv.member_qualification_id or qv.qualification_id) if dependent else qv.qualification_id
-        lc = limits.get(key)
-        member = member_qv.get(qv.member_qualification_id) if dependent else None
-        member_pv = latest(member.person_id) if member is not None else None
-        pay = pays.get(key) if (not dependent or qv.member_qualification_id) else None
-        try:
-            ratio = co_pay_ratio(
-                birth_date=(latest(qv.person_id, issue) or pv).birth_date, on=issue,
-                member_birth_date=member_pv.birth_date if member_pv else None,
-                member_monthly_remuneration=(pay.monthly_amount if pay else None) or 0,
-                income_exemption_from=lc.valid_from if (lc is not None and lc.income_exemption) else None,
-                acquisition_date=qv.acquisition_date).ratio_tenths
-        except ValueError:
-            ratio = None
+        pv = facts.person_on(qv.person_id)
         out.append(NoticeData(
             symbol=qv.symbol, number=qv.number, branch=qv.branch, name=pv.name, name_kana=pv.name_kana,
             birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
-            co_pay_ratio_tenths=ratio, qualification_date=qv.acquisition_date, my_number_last4=last4,
-            postal_code=pv.postal_code, address_line1=pv.address, employer_name=employer.name if employer else None,
-            insurer_address=insurer.address))
+            co_pay_ratio_tenths=facts.ratio(qv), qualification_date=qv.acquisition_date,
+            my_number_last4=facts.last4(qv), postal_code=pv.postal_code, address_line1=pv.address,
+            employer_name=employer.name if employer else None, insurer_address=insurer.address))
     return out
 
 
@@ -238,26 +289,40 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
     done = _issued_keys(session, "certificate:")
     due: list[tuple[str, QualificationVersion, str]] = []
 
-    def changes(*kinds: T):
-        q = select(RegistryChange).where(RegistryChange.kind.in_(kinds), RegistryChange.qualification_id.is_not(None))
+    def changes(*kinds: T):  # the few columns needed: a daily run reads every enrolment ever recorded
+        q = select(RegistryChange.id, RegistryChange.qualification_id, RegistryChange.received_at).where(
+            RegistryChange.kind.in_(kinds), RegistryChange.qualification_id.is_not(None))
         if insurer_id is not None:
             q = q.where(RegistryChange.insurer_id == insurer_id)
         if qualification_id is not None:
             q = q.where(RegistryChange.qualification_id == qualification_id)
-        return session.scalars(q)
+        return session.execute(q.order_by(RegistryChange.id))
+
+    issue_days: dict[date, date] = {}
+
+    def issued_by(received_at) -> bool:  # the issue day (next business day after receipt) has come
+        got = japan_date(received_at)
+        if got not in issue_days:
+            issue_days[got] = issue_rules.issue_date_for(got)
+        return issue_days[got] <= day
 
     def in_scope(qv: QualificationVersion | None) -> bool:
         return qv is not None and (insurer_id is None or qv.insurer_id == insurer_id)
 
-    # (a) enrolments: the next business day after the filing was received, for people without a working card
+    # (a) enrolments: the next business day after the filing was received, for people without a working card.
+    # What the check needs is read for all open enrolments at once (_Facts), not person by person.
+    pending: dict[int, str] = {}  # qualification id -> issue key, in the order the enrolments were recorded
     for ch in changes(T.acquisition, T.dependent):
         key = f"certificate:{ch.qualification_id}:enrol"
-        if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
+        if key in done or ch.qualification_id in pending or not issued_by(ch.received_at):
             continue
-        qv = _current(session, ch.qualification_id)
-        if not in_scope(qv) or (qv.loss_date and qv.loss_date <= day):
-            continue
-        reason = certificate_need(session, qv, day)
+        pending[ch.qualification_id] = key
+    currents = _currents(session, pending)
+    candidates = [(key, currents.get(qid)) for qid, key in pending.items()]
+    candidates = [(key, qv) for key, qv in candidates if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day)]
+    facts = _Facts(session, [qv for _, qv in candidates], day, cards=True)
+    for key, qv in candidates:
+        reason = facts.need(qv)
         if reason:
             due.append((key, qv, reason))
             done.add(key)
@@ -274,14 +339,14 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
             due.append((key, qv, f"application:{app.reason}"))
             done.add(key)
     # (c) reissue on a change of name for holders of a certificate (the 氏名変更届)
+    holders = set(session.scalars(select(IssuedDocument.qualification_id).where(
+        IssuedDocument.kind == "certificate").distinct()))
     for ch in changes(T.name_change):
         key = f"certificate:{ch.qualification_id}:change:{ch.id}"
-        if key in done or issue_rules.issue_date_for(japan_date(ch.received_at)) > day:
+        if key in done or ch.qualification_id not in holders or not issued_by(ch.received_at):
             continue
-        held = session.scalar(select(IssuedDocument.id).where(IssuedDocument.kind == "certificate",
-                                                               IssuedDocument.qualification_id == ch.qualification_id))
         qv = _current(session, ch.qualification_id)
-        if held and in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
+        if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, "reissue:name_change"))
             done.add(key)
     # (d) reissue when what the latest certificate printed no longer holds: the 記号・番号・枝番 (recorded as changed
@@ -295,10 +360,12 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
         held_q = held_q.where(IssuedDocument.qualification_id == qualification_id)
     for doc in session.scalars(held_q.order_by(IssuedDocument.issue_date, IssuedDocument.id)):
         latest[doc.qualification_id] = doc
-    for qid, doc in latest.items():
-        qv = _current(session, qid)
-        if not in_scope(qv) or (qv.loss_date and qv.loss_date <= day):
-            continue
+    currents = _currents(session, latest)
+    held = [(doc, currents.get(qid)) for qid, doc in latest.items()]
+    held = [(doc, qv) for doc, qv in held if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day)]
+    facts = _Facts(session, [qv for doc, qv in held if doc.data.get("co_pay_ratio_tenths") is not None], day)
+    for doc, qv in held:
+        qid = qv.qualification_id
         if _numbers_changed(doc, qv) and issue_rules.issue_date_for(_change_received(session, qv)) <= day:
             key = f"certificate:{qid}:numbers:{qv.symbol}-{qv.number}-{qv.branch}:{doc.id}"
             if key not in done:
@@ -308,9 +375,8 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
         printed = doc.data.get("co_pay_ratio_tenths")
         if printed is None:
             continue
-        try:
-            now_ratio = registry.co_pay_on(session, qv, day).ratio_tenths
-        except ValueError:
+        now_ratio = facts.ratio(qv)  # registry.co_pay_on, read for every holder at once
+        if now_ratio is None:
             continue
         key = f"certificate:{qid}:ratio:{now_ratio}:{doc.id}"
         if now_ratio != printed and key not in done:
@@ -347,8 +413,12 @@ def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None)
     replaced_by: dict[int, list[tuple[int, date]]] = {}
     for doc_id, qualification_id, issued in session.execute(reissues):
         replaced_by.setdefault(qualification_id, []).append((doc_id, issued))
-    for doc in session.scalars(q):
-        qv = _current(session, doc.qualification_id)
+    docs = list(session.scalars(q))
+    currents = _currents(session, {doc.qualification_id for doc in docs})
+    facts = _Facts(session, [qv for qv in currents.values() if not (qv.loss_date and qv.loss_date <= day)], day,
+                   cards=True)
+    for doc in docs:
+        qv = currents.get(doc.qualification_id)
         replaced = min((issued for doc_id, issued in replaced_by.get(doc.qualification_id, ()) if doc_id > doc.id),
                        default=None)
         if qv is not None and qv.loss_date and qv.loss_date <= day:
@@ -357,7 +427,7 @@ def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None)
         elif replaced is not None:
             doc.due_back_since = replaced
             n += 1
-        elif qv is not None and certificate_need(session, qv, day) is None and not doc.reason.startswith("application"):
+        elif qv is not None and facts.need(qv) is None and not doc.reason.startswith("application"):
             doc.due_back_since = day
             n += 1
     return n
