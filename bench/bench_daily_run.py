@@ -21,25 +21,18 @@ import json
 import argparse
 import os
 import platform
-import resource
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _seeded import child, peak_mb, pct, seeded_database  # noqa: E402
+
 SEEDED_ON = date(2026, 11, 20)  # a Friday: day 1 is Tuesday 24 Nov (23 Nov is 勤労感謝の日), day 2 the 25th
 DAY1, DAY2 = date(2026, 11, 24), date(2026, 11, 25)
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run(day: date, out: str) -> dict:
@@ -49,7 +42,7 @@ def _run(day: date, out: str) -> dict:
     t = time.perf_counter()
     with unit_of_work() as s:
         report = daily_run(s, day, Path(out), actor="bench")
-    return {"seconds": time.perf_counter() - t, "items": report.issued, "peak_rss_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - t, "items": report.issued, "peak_rss_mb": peak_mb()}
 
 
 def child_day1(out: str) -> dict:
@@ -87,7 +80,7 @@ def child_render() -> dict:
         t = time.perf_counter()
         render_certificate(d, layout)
         lat.append(time.perf_counter() - t)
-    return {"seconds": time.perf_counter() - t0, "items": len(datas), "lat": lat, "peak_rss_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "items": len(datas), "lat": lat, "peak_rss_mb": peak_mb()}
 
 
 def child_read() -> dict:
@@ -98,17 +91,7 @@ def child_read() -> dict:
     t = time.perf_counter()
     with unit_of_work() as s:
         n = len(registry.qualification_versions(s))
-    return {"seconds": time.perf_counter() - t, "items": n, "peak_rss_mb": _peak_mb()}
-
-
-def _child(kind: str, env: dict, *args: str) -> dict:
-    out = subprocess.check_output([sys.executable, __file__, "--child", kind, *args], env=env)
-    return json.loads(out.decode().strip().splitlines()[-1])
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
+    return {"seconds": time.perf_counter() - t, "items": n, "peak_rss_mb": peak_mb()}
 
 
 def main() -> None:
@@ -124,33 +107,12 @@ def main() -> None:
         print(json.dumps(fn(*rest)))
         return
 
-    import bench_intake as bi
-
-    env = bi.bench_env()
-    work = Path(tempfile.mkdtemp(prefix="onshi-bench-daily-"))
-    name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
-    url = f"sqlite:///{work / 'bench.db'}" if args.sqlite else bi.create_db(name)
-    env = dict(env, ONSHI_DATABASE_URL=url, ONSHI_VAR_DIR=str(work / "var"))
-    try:
-        from onshi.store import migrate
-
-        migrate.upgrade(url)
-        print(f"seeding {args.members:,} members …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "onshi.cli", "demo", "seed", "--members", str(args.members),
-                        "--seed", str(args.seed), "--today", SEEDED_ON.isoformat()],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        print("day 1 …", file=sys.stderr)
-        day1 = _child("day1", env, str(work / "out"))
-        print("render only …", file=sys.stderr)
-        render = _child("render", env)
-        print("read the registry …", file=sys.stderr)
-        read = _child("read", env)
-        print("day 2 …", file=sys.stderr)
-        day2 = _child("day2", env, str(work / "out"))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if not args.sqlite:
-            bi.drop_db(name)
+    with seeded_database(members=args.members, seed=args.seed, today=SEEDED_ON, pg=not args.sqlite,
+                         prefix="daily") as env:
+        day1 = child(__file__, "day1", env, env["ONSHI_WORK"])
+        render = child(__file__, "render", env)
+        read = child(__file__, "read", env)
+        day2 = child(__file__, "day2", env, env["ONSHI_WORK"])
 
     rate = lambda r, n=None: (n if n is not None else r["items"]) / r["seconds"]  # noqa: E731
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")

@@ -23,11 +23,7 @@ import argparse
 import json
 import os
 import platform
-import resource
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date
@@ -36,12 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _seeded import child, peak_mb, pct, seeded_database  # noqa: E402
+
 ISSUE = date(2026, 12, 1)
 TODAY = date(2026, 11, 23)
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child_render(insurer: str) -> dict:
@@ -69,7 +63,7 @@ def child_render(insurer: str) -> dict:
                                       insurer_number=insurer), notices)
         per_notice.append((time.perf_counter() - t) / len(notices))
         n += len(notices)
-    return {"seconds": time.perf_counter() - t0, "notices": n, "per_notice": per_notice, "peak_rss_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "notices": n, "per_notice": per_notice, "peak_rss_mb": peak_mb()}
 
 
 def child_mail(insurer: str, out: str) -> dict:
@@ -88,7 +82,7 @@ def child_mail(insurer: str, out: str) -> dict:
     report = mailing_run(session_factory(), insurer, Path(out), actor="bench", run_name=f"bench-{uuid.uuid4().hex[:6]}",
                          issue=ISSUE, progress=progress)
     return {"seconds": time.perf_counter() - t, "notices": report.issued, "per_notice": stamps,
-            "peak_rss_mb": _peak_mb(), "files": len(report.files)}
+            "peak_rss_mb": peak_mb(), "files": len(report.files)}
 
 
 def child_single(insurer: str, n: str) -> dict:
@@ -109,17 +103,7 @@ def child_single(insurer: str, n: str) -> dict:
         t = time.perf_counter()
         render_notice(d, NOTICE_LAYOUT)
         times.append(time.perf_counter() - t)
-    return {"seconds": time.perf_counter() - t0, "notices": len(data), "per_notice": times, "peak_rss_mb": _peak_mb()}
-
-
-def _child(kind: str, env: dict, *args: str) -> dict:
-    out = subprocess.check_output([sys.executable, __file__, "--child", kind, *args], env=env)
-    return json.loads(out.decode().strip().splitlines()[-1])
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
+    return {"seconds": time.perf_counter() - t0, "notices": len(data), "per_notice": times, "peak_rss_mb": peak_mb()}
 
 
 def main() -> None:
@@ -136,31 +120,10 @@ def main() -> None:
         print(json.dumps(fn(*rest)))
         return
 
-    import bench_intake as bi
-
-    env = bi.bench_env()
-    work = Path(tempfile.mkdtemp(prefix="onshi-bench-mailing-"))
-    name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
-    url = bi.create_db(name) if args.pg else f"sqlite:///{work / 'bench.db'}"
-    env = dict(env, ONSHI_DATABASE_URL=url, ONSHI_VAR_DIR=str(work / "var"))
-    try:
-        from onshi.store import migrate
-
-        migrate.upgrade(url)
-        print(f"seeding {args.members:,} members …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "onshi.cli", "demo", "seed", "--members", str(args.members),
-                        "--seed", str(args.seed), "--today", TODAY.isoformat()],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        print("rendering only …", file=sys.stderr)
-        base = _child("render", env, args.insurer)
-        print("mailing run …", file=sys.stderr)
-        mail = _child("mail", env, args.insurer, str(work / "out"))
-        print("one notice on its own …", file=sys.stderr)
-        single = _child("single", env, args.insurer, str(min(base["notices"], 500)))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if args.pg:
-            bi.drop_db(name)
+    with seeded_database(members=args.members, seed=args.seed, today=TODAY, pg=args.pg, prefix="mailing") as env:
+        base = child(__file__, "render", env, args.insurer)
+        mail = child(__file__, "mail", env, args.insurer, env["ONSHI_WORK"])
+        single = child(__file__, "single", env, args.insurer, str(min(base["notices"], 500)))
 
     rate = lambda r: r["notices"] / r["seconds"]  # noqa: E731
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
