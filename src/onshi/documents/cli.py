@@ -64,7 +64,8 @@ def mail(insurer: str, run_name: str = typer.Option(..., help="name of the run; 
 
 @documents_app.command("reprint")
 def reprint_cmd(document_id: int, out: Path = typer.Option(...)) -> None:
-    """Reprint an issued document identically (checked against its recorded SHA-256)."""
+    """Reprint an issued document on its own: byte for byte where its SHA-256 was recorded (資格確認書), checked
+    against its layout fingerprint where it was printed only in an employer bundle (mailed notices)."""
     from onshi.documents.service import reprint
 
     with unit_of_work() as s:
