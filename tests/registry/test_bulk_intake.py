@@ -133,6 +133,22 @@ def test_clashes_between_quoted_and_plain_rows_end_the_same_either_way(registry,
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("reader", [False, True])
+def test_the_import_turns_jit_off_for_itself_only(registry, monkeypatch, reader):
+    """Staging turns PostgreSQL's JIT off (it costs 25 ms a chunk for nothing); the caller's transaction gets its own
+    setting back when the import ends."""
+    monkeypatch.setattr(get_settings(), "intake_parallel_min_bytes", 0 if reader else 10**12)
+    path = write(registry, f"jit{reader}.csv", T.acquisition, _mixed_rows())
+    with session_factory()() as s:
+        s.execute(text("SET jit = on"))
+        s.execute(text("SELECT set_config('jit', 'on', true)"))
+        rep = intake.import_file(s, path, T.acquisition)
+        assert rep.applied > 0
+        assert s.scalar(text("SELECT current_setting('jit')")) == "on"
+        s.rollback()
+
+
+@pytest.mark.postgres
 def test_a_file_the_reader_cannot_read_is_refused_whole(registry, session, monkeypatch):
     monkeypatch.setattr(get_settings(), "intake_parallel_min_bytes", 0)
     bad = registry / "bad.csv"

@@ -122,6 +122,17 @@ def sharing(keys: Sequence[tuple[str, Any, str | None]]) -> list[bool]:
     return [hashes[h] > 1 or numbers[n] > 1 or (m is not None and persons[m] > 1) for h, n, m in keys]
 
 
+_JIT_KEY = "onshi.bulk.jit"
+
+
+def restore_jit(session: Session) -> None:
+    """Put back the JIT setting :func:`stage` turned off, for the rest of the caller's transaction (a rolled-back
+    transaction needs nothing: the setting was local to it)."""
+    if _JIT_KEY in session.info:
+        with _pg(session).cursor() as cur:
+            cur.execute("SELECT set_config('jit', %s, true)", (session.info.pop(_JIT_KEY),))
+
+
 def stage(session: Session, candidates: Sequence[Candidate] = (), payload: Iterable[bytes] = ()) -> None:
     """PostgreSQL: put a chunk into the staging table, as candidates or as ``COPY`` text lines already made (with
     their ``shares_key`` flag, see :func:`sharing`)."""
@@ -139,8 +150,10 @@ def stage(session: Session, candidates: Sequence[Candidate] = (), payload: Itera
                     f"change_id bigint DEFAULT nextval({changes}::regclass), "
                     "new_person boolean DEFAULT true) ON COMMIT DROP")
         cur.execute(f"TRUNCATE {_STAGE}")
-        # the index probes below add up to a plan cost that invites JIT compilation: 25 ms per chunk, for nothing
-        cur.execute("SET LOCAL jit = off")
+        # the index probes below add up to a plan cost that invites JIT compilation: 25 ms per chunk, for nothing.
+        # Off for this transaction only; the caller's setting is kept and put back by restore_jit().
+        cur.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+        session.info.setdefault(_JIT_KEY, cur.fetchone()[0])
         with cur.copy(f"COPY {_STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
             shared = sharing([(c.row_hash, (c.insurer_id, c.symbol, c.number, c.branch), c.my_number_hash)
                               for c in candidates])

@@ -1024,6 +1024,7 @@ def _import_rows(session: Session, path: Path, ntype: NotificationType, report: 
             chunk = []
     if chunk:
         account(store(chunk))
+    bulk.restore_jit(session)  # the import's `jit = off` ends with it, not with the caller's transaction
     if report.rows_total == 0:
         raise IntakeFileError("データ行がありません (the file has a header but no rows)")
     if filed_for is not None:
