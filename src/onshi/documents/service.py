@@ -145,7 +145,7 @@ class _Facts:
         from onshi.registry.models import LimitCertificateVersion, PersonVersion, RemunerationVersion
 
         qvs = list(qvs)
-        self.day = day
+        self.day, self.with_cards = day, cards
         self.member_qv = _currents(session, {qv.member_qualification_id for qv in qvs
                                              if qv.role == Role.dependent and qv.member_qualification_id})
         person_ids = {qv.person_id for qv in qvs} | {q.person_id for q in self.member_qv.values()}
@@ -223,6 +223,8 @@ class _Facts:
 
     def need(self, qv: QualificationVersion) -> str | None:
         """As :func:`certificate_need` on the day (load with ``cards=True``)."""
+        if not self.with_cards:
+            raise RuntimeError("_Facts read without cards cannot tell whether a マイナ保険証 works")
         if self.persons[qv.person_id].my_number_hash is None:
             return "no_my_number"
         cards = self.cards.get(qv.person_id, [])
