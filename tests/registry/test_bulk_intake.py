@@ -141,7 +141,6 @@ def test_the_import_turns_jit_off_for_itself_only(registry, monkeypatch, reader)
     path = write(registry, f"jit{reader}.csv", T.acquisition, _mixed_rows())
     with session_factory()() as s:
         s.execute(text("SET jit = on"))
-        s.execute(text("SELECT set_config('jit', 'on', true)"))
         rep = intake.import_file(s, path, T.acquisition)
         assert rep.applied > 0
         assert s.scalar(text("SELECT current_setting('jit')")) == "on"

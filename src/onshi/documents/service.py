@@ -54,15 +54,20 @@ def _current(session: Session, qualification_id: int) -> QualificationVersion | 
 def certificate_need(session: Session, qv: QualificationVersion, day: date) -> str | None:
     """Why this person needs a 資格確認書 without applying (職権), or None when the マイナ保険証 works."""
     person = session.get(Person, qv.person_id)
+    cards = card_service.cards_of(session, qv.person_id) if person.my_number_hash is not None else []
+    return _need(person, cards, day)
+
+
+def _need(person: Person, cards, day: date) -> str | None:
+    """:func:`certificate_need` from the person and their cards, already read."""
     if person.my_number_hash is None:
         return "no_my_number"
-    cards = card_service.cards_of(session, qv.person_id)
     if not cards:
         return "no_card"
     states = [card_service.card_state(c, day) for c in cards]
-    if any(s.usable for s in states):
+    if any(st.usable for st in states):
         return None
-    return "card_cancelled" if any(s.reason == "cancelled" for s in states) else "card_expired"
+    return "card_cancelled" if any(st.reason == "cancelled" for st in states) else "card_expired"
 
 
 def certificate_data(session: Session, qv: QualificationVersion, issue: date,
@@ -81,13 +86,8 @@ def certificate_data(session: Session, qv: QualificationVersion, issue: date,
         common_expiry=date.fromisoformat(common) if common else None, member_birth_date=member_birth,
         voluntary_continuation_from=qv.acquisition_date if qv.voluntary_continuation else None)
     ratio = None
-    if settings.get("print_co_pay_ratio", True) and facts is not None:
-        ratio = facts.ratio(qv)
-    elif settings.get("print_co_pay_ratio", True):
-        try:
-            ratio = registry.co_pay_on(session, qv, issue).ratio_tenths
-        except ValueError:
-            ratio = None
+    if settings.get("print_co_pay_ratio", True):
+        ratio = _ratio_on(session, qv, issue) if facts is None else facts.ratio(qv)
     return CertificateData(
         name=pv.name, name_kana=pv.name_kana, birth_date=pv.birth_date, sex=SEX[pv.sex], symbol=qv.symbol,
         number=qv.number, branch=qv.branch, insurer_number=insurer.number, insurer_name=insurer.name,
@@ -103,10 +103,19 @@ def notice_data(session: Session, qv: QualificationVersion, issue: date, employe
     last4 = None
     if person.my_number_enc is not None and not linkage.is_blocked(session, qv.person_id):
         last4 = vault().last4(person.my_number_enc)  # blank when unregistered or the link is in doubt
+    return _notice(qv, pv, insurer, issue, _ratio_on(session, qv, issue), last4, employer)
+
+
+def _ratio_on(session: Session, qv: QualificationVersion, day: date) -> int | None:
+    """The ratio printed: ``co_pay_on``'s, or None where the rules give none."""
     try:
-        ratio = registry.co_pay_on(session, qv, issue).ratio_tenths
+        return registry.co_pay_on(session, qv, day).ratio_tenths
     except ValueError:
-        ratio = None
+        return None
+
+
+def _notice(qv: QualificationVersion, pv, insurer: Insurer, issue: date, ratio: int | None, last4: str | None,
+            employer: Employer | None) -> NoticeData:
     return NoticeData(
         symbol=qv.symbol, number=qv.number, branch=qv.branch, name=pv.name, name_kana=pv.name_kana,
         birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
@@ -164,14 +173,9 @@ class _Facts:
         self.blocked: set[int] = set()
         for block in _blocks({pid for pid in person_ids if self.persons[pid].my_number_enc is not None}):
             self.blocked |= linkage.blocked_person_ids(session, set(block))
-        own = {self._own(qv) for qv in qvs}
+        own = {registry.limit_qualification_id(qv) for qv in qvs}  # a dependent's member's: limits and pay
         self.limits = self._valid_rows(session, LimitCertificateVersion, own, day)
         self.pays = self._valid_rows(session, RemunerationVersion, own, day)
-
-    @staticmethod
-    def _own(qv: QualificationVersion) -> int:
-        """The qualification whose limit certificate and remuneration count: a dependent's member's."""
-        return (qv.member_qualification_id or qv.qualification_id) if qv.role == Role.dependent else qv.qualification_id
 
     @staticmethod
     def _valid_rows(session: Session, model, qids, day: date) -> dict[int, Any]:
@@ -199,18 +203,13 @@ class _Facts:
 
     def ratio(self, qv: QualificationVersion) -> int | None:
         """一部負担金の割合 on the day, or None where the rules give none (``co_pay_on`` raised)."""
-        from onshi.rules.co_pay import co_pay_ratio
-
-        dependent = qv.role == Role.dependent
-        lc = self.limits.get(self._own(qv))
-        pay = self.pays.get(self._own(qv)) if (not dependent or qv.member_qualification_id) else None
+        own = registry.limit_qualification_id(qv)
+        pay = self.pays.get(own) if (qv.role != Role.dependent or qv.member_qualification_id) else None
+        pv = self.person_on(qv.person_id, self.day) or self.person_on(qv.person_id)
         try:
-            return co_pay_ratio(
-                birth_date=(self.person_on(qv.person_id, self.day) or self.person_on(qv.person_id)).birth_date,
-                on=self.day, member_birth_date=self.member_birth(qv),
-                member_monthly_remuneration=(pay.monthly_amount if pay else None) or 0,
-                income_exemption_from=lc.valid_from if (lc is not None and lc.income_exemption) else None,
-                acquisition_date=qv.acquisition_date).ratio_tenths
+            return registry.co_pay_from(qv, self.day, birth_date=pv.birth_date, member_birth_date=self.member_birth(qv),
+                                        member_monthly_remuneration=pay.monthly_amount if pay else None,
+                                        limit_certificate=self.limits.get(own)).ratio_tenths
         except ValueError:
             return None
 
@@ -225,15 +224,7 @@ class _Facts:
         """As :func:`certificate_need` on the day (load with ``cards=True``)."""
         if not self.with_cards:
             raise RuntimeError("_Facts read without cards cannot tell whether a マイナ保険証 works")
-        if self.persons[qv.person_id].my_number_hash is None:
-            return "no_my_number"
-        cards = self.cards.get(qv.person_id, [])
-        if not cards:
-            return "no_card"
-        states = [card_service.card_state(c, self.day) for c in cards]
-        if any(st.usable for st in states):
-            return None
-        return "card_cancelled" if any(st.reason == "cancelled" for st in states) else "card_expired"
+        return _need(self.persons[qv.person_id], self.cards.get(qv.person_id, []), self.day)
 
 
 def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,
@@ -246,16 +237,8 @@ def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,
         return []
     facts = _Facts(session, qvs, issue)
     insurer = session.get(Insurer, qvs[0].insurer_id)
-    out = []
-    for qv in qvs:
-        pv = facts.person_on(qv.person_id)
-        out.append(NoticeData(
-            symbol=qv.symbol, number=qv.number, branch=qv.branch, name=pv.name, name_kana=pv.name_kana,
-            birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
-            co_pay_ratio_tenths=facts.ratio(qv), qualification_date=qv.acquisition_date,
-            my_number_last4=facts.last4(qv), postal_code=pv.postal_code, address_line1=pv.address,
-            employer_name=employer.name if employer else None, insurer_address=insurer.address))
-    return out
+    return [_notice(qv, facts.person_on(qv.person_id), insurer, issue, facts.ratio(qv), facts.last4(qv), employer)
+            for qv in qvs]
 
 
 def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, issue: date, valid: date | None,

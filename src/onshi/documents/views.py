@@ -161,7 +161,8 @@ class DocumentOut(BaseModel):
         return cls(id=doc.id, kind=doc.kind, person_id=doc.person_id, qualification_id=doc.qualification_id,
                    name=d.get("name"), symbol=d.get("symbol"), number=d.get("number"), branch=d.get("branch"),
                    issue_date=doc.issue_date, valid_until=doc.valid_until, reason=doc.reason, layout=doc.layout,
-                   sha256=doc.sha256, layout_fingerprint=doc.layout_fingerprint, run_id=doc.run_id, due_back_since=doc.due_back_since,
+                   sha256=doc.sha256, layout_fingerprint=doc.layout_fingerprint, run_id=doc.run_id,
+                   due_back_since=doc.due_back_since,
                    returned_at=doc.returned_at, recorded_at=doc.recorded_at, warnings=list(doc.warnings or []),
                    pdf=f"/api/v1/documents/{doc.id}/pdf")
 

@@ -190,17 +190,27 @@ def member_birth_date(session: Session, qv: QualificationVersion) -> date | None
 
 def co_pay_on(session: Session, qv: QualificationVersion, day: date):
     """一部負担金の割合 of this qualification on *day*, from the rules and the registry's data."""
+    pv = person_on(session, qv.person_id, day) or person_on(session, qv.person_id)
+    return co_pay_from(qv, day, birth_date=pv.birth_date, member_birth_date=member_birth_date(session, qv),
+                       member_monthly_remuneration=member_remuneration_on(session, qv, day),
+                       limit_certificate=limit_certificate_on(session, limit_qualification_id(qv), day))
+
+
+def limit_qualification_id(qv: QualificationVersion) -> int:
+    """Whose 限度額 certificate counts for *qv*: a dependent's member's, else its own."""
+    return (qv.member_qualification_id or qv.qualification_id) if qv.role == Role.dependent else qv.qualification_id
+
+
+def co_pay_from(qv: QualificationVersion, day: date, *, birth_date: date, member_birth_date: date | None,
+                member_monthly_remuneration: int | None, limit_certificate: LimitCertificateVersion | None):
+    """:func:`co_pay_on` from facts already read (a whole bundle's or daily run's, read at once)."""
     from onshi.rules.co_pay import co_pay_ratio
 
-    pv = person_on(session, qv.person_id, day) or person_on(session, qv.person_id)
-    lc = limit_certificate_on(session, qv.member_qualification_id or qv.qualification_id, day) \
-        if qv.role == Role.dependent else limit_certificate_on(session, qv.qualification_id, day)
-    income_exemption_from = lc.valid_from if (lc is not None and lc.income_exemption) else None
+    lc = limit_certificate
     return co_pay_ratio(
-        birth_date=pv.birth_date, on=day,
-        member_birth_date=member_birth_date(session, qv),
-        member_monthly_remuneration=member_remuneration_on(session, qv, day) or 0,
-        income_exemption_from=income_exemption_from,
+        birth_date=birth_date, on=day, member_birth_date=member_birth_date,
+        member_monthly_remuneration=member_monthly_remuneration or 0,
+        income_exemption_from=lc.valid_from if (lc is not None and lc.income_exemption) else None,
         acquisition_date=qv.acquisition_date,
     )
 
