@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -56,6 +56,7 @@ os.environ["ONSHI_DATABASE_URL"] = f"sqlite:///{_TMP / 'bench.sqlite3'}"
 
 from lxml import etree  # noqa: E402
 
+from onshi.store.clock import japan_now  # noqa: E402
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers, answer_name  # noqa: E402
 from onshi.verify.result import (  # noqa: E402
     CardClassification,
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     base = servers[0].name
     print(f"\nterminal file exchange, request appears in req/ → answer in res/ — "
           f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} cores; poll {args.poll * 1000:.0f} ms; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+          f"{os.cpu_count()} cores; poll {args.poll * 1000:.0f} ms; {japan_now():%Y-%m-%d %H:%M} JST "
           f"(setup {setup:.1f} s)")
     print(f"{'server':40} {'mode':7} {'files':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8} "
           f"{'p50 vs base':>12} {'p99 vs base':>12} {'files/s':>8}")

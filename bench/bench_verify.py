@@ -258,11 +258,11 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         years = _birth_lua()
-        from datetime import date
+        from onshi.store.clock import japan_today
 
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(years + LUA % {"rows": args.rows, "token": token, "seed": 1,
-                                    "today": date.today().isoformat()})
+                                    "today": japan_today().isoformat()})
             script = fh.name
         wrk(f"{base}/bench/fixed", 3, args.connections)  # warm up
         wrk(base, 3, args.connections, script)

@@ -113,3 +113,14 @@ def test_traffic_rises_from_about_5_to_about_30_percent_and_does_not_double(sess
     assert again.verifications == report.verifications
     assert session.scalar(select(func.count()).select_from(VerificationLogEntry)) == rows
     assert _count(session) == claims
+
+
+@pytest.mark.parametrize(("utc", "accepted"), [("2026-11-30T14:59:00Z", False), ("2026-11-30T15:00:00Z", True)])
+def test_the_current_month_is_japans(utc, accepted):
+    """December's claims become possible at 00:00 JST on 1 December (15:00 UTC on 30 November), not at UTC midnight."""
+    from onshi.analytics.claims import parse
+    from onshi.store import clock
+
+    with clock.frozen_at(utc):
+        rows, errors = parse(b"institution_code,month,setting,claims\n1310000011,2026-12,outpatient,5\n")
+    assert (len(rows), len(errors)) == ((1, 0) if accepted else (0, 1))

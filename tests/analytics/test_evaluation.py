@@ -128,3 +128,12 @@ def test_sheet_from_database_with_previous_year_and_system_figures(session, tmp_
     assert rows["p6_mail_application"].target.value == 97.5 and rows["p6_mail_application"].achieved is False
     assert rows["p6_usage_rate"].actual == 31.0 and rows["p6_usage_rate"].actual_source == "system"
     assert "p6_homepage_access" not in rows  # nationwide count: not on a 支部's sheet
+
+
+@pytest.mark.parametrize(("utc", "day"), [("2026-12-04T14:59:59Z", date(2026, 12, 4)),
+                                          ("2026-12-04T15:00:00Z", date(2026, 12, 5))])
+def test_the_sheet_is_dated_by_japans_day(utc, day):
+    from onshi.store import clock
+
+    with clock.frozen_at(utc):
+        assert build_sheet(CAT, 2024, "00", ACTUALS).generated_on == day

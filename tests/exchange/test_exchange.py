@@ -141,6 +141,24 @@ def test_cli_received_at_is_read_as_japan_time(world, session):
     assert f.received_at == SATURDAY_MORNING_JST  # stored as UTC
 
 
+def test_sla_board_shows_japan_times(world, session):
+    """A filing received at 08:30 JST on Saturday (23:30 UTC on Friday) shows as received on Saturday, 08:30 —
+    on the CLI board as on the web one; its deadline counts from that Japanese day."""
+    from typer.testing import CliRunner
+
+    from onshi.cli import app
+    from onshi.store import clock
+
+    load(write(world, "sat.csv", T.acquisition, [acquisition(number="201", my_number="")]), T.acquisition,
+         received_at=SATURDAY_MORNING_JST)
+    with clock.frozen_at("2026-12-29T16:00:00Z"):  # 01:00 JST on the 30th
+        res = CliRunner().invoke(app, ["exchange", "sla", INSURER], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    [line] = [ln for ln in res.output.splitlines() if "due_soon" in ln]
+    assert "2026-12-26 08:30" in line and "2026-12-31" in line
+    assert "2026-12-25 23:30" not in res.output and "received (JST)" in res.output
+
+
 def test_linkage_clear_records_utc_decision_time(world, session):
     from onshi.store.clock import utcnow
 

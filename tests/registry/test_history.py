@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
 
 from onshi.registry import service
 from onshi.registry.models import NotificationType as T
+from onshi.store.clock import utcnow
 from onshi.store.db import unit_of_work
 
 from .helpers import INSURER, SYMBOL, acquisition, load, numbers, setup_insurers, write
@@ -26,7 +27,7 @@ def _covering(session, day, recorded_at=None):
 
 def test_retroactive_loss_keeps_what_was_known_before(registry, session):
     load(write(registry, "a.csv", T.acquisition, [acquisition()]), T.acquisition)
-    before_loss_recorded = datetime.utcnow() + timedelta(seconds=0)
+    before_loss_recorded = utcnow()
     # a loss on 1 Oct recorded weeks later
     import time
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +11,8 @@ from lxml import etree
 
 from onshi.exchange.publish import publish_all
 from onshi.registry.models import NotificationType as T
+from onshi.store import clock
+from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work
 from onshi.verify import service
 from onshi.web.app import create_app
@@ -18,7 +20,7 @@ from onshi.web.app import create_app
 from tests.registry.helpers import acquisition, load, setup_insurers, write
 
 CLINIC = "1310000011"
-TODAY = date.today()
+TODAY = japan_today()
 
 
 @pytest.fixture
@@ -171,5 +173,7 @@ def test_reference_number_and_eligibility_claim_and_rerouting(api):
                                                      "phone": "03-0000-0000", "employer_hint": "株式会社テスト"},
                  headers=auth(api.token))
     assert c.status_code == 201 and c.json()["id"] > 0
+    recorded = datetime.fromisoformat(c.json()["recorded_at"])  # Japan time, with its offset: unambiguous
+    assert recorded.utcoffset() == timedelta(hours=9) and abs(recorded - clock.japan_now()) < timedelta(minutes=5)
     rr = api.post("/api/v1/claim-rerouting", json={**{k: v for k, v in body().items()}}, headers=auth(api.token))
     assert rr.status_code == 200 and rr.json()["reroute"] is False

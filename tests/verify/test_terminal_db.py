@@ -10,6 +10,7 @@ import pytest
 from onshi.exchange import cards
 from onshi.exchange.publish import publish_all
 from onshi.registry.models import NotificationType as T
+from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work
 from onshi.verify import service
 from onshi.verify.terminal import make_terminal, run_terminal, serve_once
@@ -17,7 +18,7 @@ from onshi.verify.terminal import make_terminal, run_terminal, serve_once
 from tests.registry.helpers import MN_TARO, acquisition, load, setup_insurers, write
 from tests.verify.test_api import CLINIC, xml_request
 
-TODAY = date.today()
+TODAY = japan_today()
 
 
 @pytest.fixture

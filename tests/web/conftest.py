@@ -7,11 +7,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from onshi.store.clock import japan_today, utcnow
 from tests.registry.helpers import (
     INSURER,
     MN_HANAKO,
@@ -57,9 +58,9 @@ def world(engine, tmp_path) -> World:
     from onshi.verify.service import add_institution
     from onshi.web import users
 
-    today = date.today()
+    today = japan_today()
     setup_insurers(tmp_path)
-    old = datetime.now().replace(microsecond=0) - timedelta(days=12)
+    old = utcnow().replace(microsecond=0) - timedelta(days=12)
     load(write(tmp_path, "acq_other.csv", T.acquisition, [acquisition(
         insurer_number=OTHER_INSURER, employer_symbol="9001", number="77", my_number=_valid_my_number("23456789012"),
         name="転職　一郎", name_kana="テンショク　イチロウ", birth_date="1985-06-15", acquisition_date="2020-04-01")]),
@@ -74,7 +75,7 @@ def world(engine, tmp_path) -> World:
     load(write(tmp_path, "limit.csv", T.limit_application, [{
         "insurer_number": INSURER, "employer_symbol": SYMBOL, "number": "101", "branch": "00",
         "application_date": today.replace(day=1).isoformat(), "tax_exempt": "0", "low_income_1": "0",
-        "income_exemption": "0"}]), T.limit_application, received_at=datetime.now().replace(microsecond=0)
+        "income_exemption": "0"}]), T.limit_application, received_at=utcnow().replace(microsecond=0)
         - timedelta(days=1))
     publish_all()
     # filed twelve days ago and still not registered: overdue on the SLA board, 資格情報なし at the clinic
@@ -128,9 +129,9 @@ def server(engine, world):
                                         log_level="warning", lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.time() + 15
+    deadline = time.monotonic() + 15
     while not srv.started:
-        if time.time() > deadline or not thread.is_alive():
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"

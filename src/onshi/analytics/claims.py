@@ -30,6 +30,7 @@ from onshi.analytics.imports import CsvFileError as ClaimFileError  # noqa: F401
 from onshi.analytics.imports import ImportReport, RowError, csv_rows
 from onshi.analytics.models import ClaimCount
 from onshi.numbers import institution_code, insurer_number
+from onshi.store.clock import japan_today
 
 HEADERS = {
     "institution_code": ("institution_code", "医療機関コード"),
@@ -63,7 +64,7 @@ def _month(v: str, today: date) -> str:
 def parse(data: bytes, *, today: date | None = None) -> tuple[list[dict], list[ClaimRowError]]:
     """Read and check a claim-count file; returns the good rows and every error (row numbers count the header
     as row 1, as a spreadsheet shows them)."""
-    today = today or date.today()
+    today = today or japan_today()
     rows: list[dict] = []
     errors: list[ClaimRowError] = []
     seen: dict[tuple, int] = {}

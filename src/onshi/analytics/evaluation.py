@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from onshi.store.clock import japan_today
 from onshi.analytics.kpi import (
     KpiCatalogue,
     KpiResult,
@@ -135,7 +136,7 @@ def build_sheet(catalogue: KpiCatalogue, fiscal_year: int, branch: str, actuals:
     """The sheet of a fiscal year and 支部 from actuals (kpi_code → value) and, optionally, last year's actuals."""
     branch = normalize_branch(branch)
     results = evaluate(catalogue, fiscal_year, branch, actuals, previous, sources=sources)
-    return EvaluationSheet(fiscal_year, branch, tuple(results), generated_on or date.today())
+    return EvaluationSheet(fiscal_year, branch, tuple(results), generated_on or japan_today())
 
 
 def sheet_from_database(session: Session, fiscal_year: int, branch: str, *, catalogue: KpiCatalogue | None = None,

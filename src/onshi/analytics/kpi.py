@@ -38,6 +38,7 @@ from onshi.analytics.imports import CsvFileError as KpiFileError
 from onshi.analytics.imports import ImportReport, RowError, csv_rows
 from onshi.analytics.models import KpiActual
 from onshi.numbers.prefectures import PREFECTURE_CODES, PREFECTURES
+from onshi.store.clock import japan_today
 
 __all__ = [
     "BRANCHES", "COMPUTED_BY", "CatalogueError", "Kpi", "KpiCatalogue", "KpiFileError", "KpiImportReport",
@@ -474,7 +475,7 @@ def parse_actuals(data: bytes, catalogue: KpiCatalogue, *, today: date | None = 
                   ) -> tuple[list[dict], list[KpiRowError]]:
     """Read and check an actuals file; the good rows and every error (row 1 is the header, as a spreadsheet
     shows it)."""
-    today = today or date.today()
+    today = today or japan_today()
     rows: list[dict] = []
     errors: list[KpiRowError] = []
     seen: dict[tuple, int] = {}

@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 from sqlalchemy.orm import Session
 
 from onshi.documents import service
@@ -34,13 +34,15 @@ from onshi.documents.models import CertificateApplication, DocumentRun, IssuedDo
 from onshi.privacy import audit
 from onshi.registry import service as registry
 from onshi.registry.models import Insurer
-from onshi.store.clock import japan_today, utcnow
+from onshi.store.clock import japan_iso, japan_today, utcnow
 from onshi.web.auth import current_user_or_none
 from onshi.web.deps import DB, get_session
 from onshi.web.models import WebUser
 from onshi.web.users import INSURER_ROLES
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
+#: A recorded time (stored naive UTC) as the API answers it: ISO 8601 in Japan time with its offset.
+RecordedTime = Annotated[datetime, PlainSerializer(japan_iso, return_type=str)]
 PDF = {201: {"content": {"application/pdf": {}}, "description": "the PDF"},
        200: {"content": {"application/pdf": {}}, "description": "the PDF"}}
 
@@ -151,7 +153,7 @@ class DocumentOut(BaseModel):
     run_id: int | None
     due_back_since: date | None = Field(description="返納: the certificate must come back since this day")
     returned_at: date | None = Field(description="返納: the day it came back")
-    recorded_at: datetime = Field(description="UTC")
+    recorded_at: RecordedTime = Field(description="when it was recorded, Japan time with offset (+09:00)")
     warnings: list[str]
     pdf: str = Field(description="path of the PDF (reprint)")
 
@@ -199,7 +201,7 @@ class MailingOut(BaseModel):
     total: int | None = Field(description="members to mail, when started here")
     done: int | None
     documents: int = Field(description="notices produced so far (recorded)")
-    finished_at: datetime | None = Field(description="UTC")
+    finished_at: RecordedTime | None = Field(description="Japan time with offset (+09:00)")
     files: int
     message: str = ""
     status: str = Field(description="where to poll")
@@ -226,7 +228,7 @@ class ApplicationOut(BaseModel):
     applicant: str
     applied_on: date
     channel: str
-    recorded_at: datetime
+    recorded_at: RecordedTime
 
 
 def _pdf(data: bytes, doc: IssuedDocument, status_code: int = 200, extra: dict | None = None) -> Response:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onshi.registry.cli import _progress
+from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import unit_of_work
 
 console = Console()
@@ -50,11 +51,12 @@ def sla(insurer: str = typer.Argument(..., help="保険者番号"),
             raise typer.Exit(2)
         statuses = None if all_ else {"late", "overdue", "due_soon"}
         rows = sla_records(s, insurer_id=ins.id, today=today.date() if today else None, statuses=statuses)
-    t = Table("change", "kind", "received", "deadline", "registered", "status", title=f"5-day SLA — {ins.name}")
+    t = Table("change", "kind", "received (JST)", "deadline", "registered (JST)", "status",
+              title=f"5-day SLA — {ins.name}")
     colour = {"late": "red", "overdue": "bold red", "due_soon": "yellow", "on_time": "green", "pending": ""}
     for r in rows:
-        t.add_row(str(r.change_id), r.kind, f"{r.received_at:%Y-%m-%d %H:%M}", f"{r.deadline}",
-                  f"{r.registered_at:%Y-%m-%d %H:%M}" if r.registered_at else "—",
+        t.add_row(str(r.change_id), r.kind, f"{to_japan_time(r.received_at):%Y-%m-%d %H:%M}", f"{r.deadline}",
+                  f"{to_japan_time(r.registered_at):%Y-%m-%d %H:%M}" if r.registered_at else "—",
                   f"[{colour[r.status]}]{r.status}[/]" if colour[r.status] else r.status)
     console.print(t)
 
@@ -84,10 +86,10 @@ def linkage_suspects() -> None:
     from onshi.registry import service
 
     with unit_of_work() as s:
-        t = Table("check", "person", "氏名", "differs in", "checked")
+        t = Table("check", "person", "氏名", "differs in", "checked (JST)")
         for c in suspects(s):
             pv = service.person_on(s, c.person_id)
-            t.add_row(str(c.id), str(c.person_id), pv.name, ", ".join(c.mismatches), f"{c.checked_at:%Y-%m-%d}")
+            t.add_row(str(c.id), str(c.person_id), pv.name, ", ".join(c.mismatches), f"{japan_date(c.checked_at):%Y-%m-%d}")
     console.print(t)
 
 

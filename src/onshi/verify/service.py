@@ -660,7 +660,7 @@ def submit_bulk(session: Session, institution: Institution, requests: list[Verif
     from onshi.verify.models import BulkRequest
 
     now = now or utcnow()
-    reception = f"{now:%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+    reception = f"{to_japan_time(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"  # the clinic reads it: JST
     session.add(BulkRequest(reception_number=reception, institution_code=institution.code, received_at=now,
                             status="received",
                             requests=[base64.b64encode(pickle.dumps(r)).decode() for r in requests]))

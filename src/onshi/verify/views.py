@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import DBAPIError
 
-from onshi.store.clock import japan_date
+from onshi.store.clock import japan_date, japan_iso
 from onshi.store.db import utcnow
 from onshi.verify import service
 from onshi.verify.models import Institution
@@ -432,7 +432,7 @@ def eligibility_claim(body: EligibilityClaimIn, inst: Inst, session: DB) -> dict
         claim = service.record_eligibility_claim(session, inst, **body.model_dump())
     except FieldError as exc:
         raise HTTPException(status_code=422, detail=[{"loc": ["body"], "msg": exc.reason, "type": "value_error"}])
-    return {"id": claim.id, "recorded_at": claim.recorded_at.isoformat()}
+    return {"id": claim.id, "recorded_at": japan_iso(claim.recorded_at)}
 
 
 class ReroutingQuery(BaseModel):

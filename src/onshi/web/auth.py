@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from onshi.store.clock import epoch_seconds
 from onshi.web.deps import get_session
 from onshi.web.models import WebUser
 
@@ -68,7 +68,7 @@ async def check_csrf(request: Request) -> None:
 def sign_in(request: Request, user: WebUser) -> None:
     """Start a fresh session (nothing of the anonymous session is kept: no fixation)."""
     request.session.clear()
-    now = int(time.time())
+    now = epoch_seconds()
     request.session.update({"uid": user.id, "sv": user.session_version, "at": now, "seen": now,
                             "csrf": secrets.token_urlsafe(32)})
 
@@ -83,7 +83,7 @@ def current_user_or_none(request: Request, session: Session) -> WebUser | None:
     uid = request.session.get("uid")
     if not uid:
         return None
-    now = int(time.time())
+    now = epoch_seconds()
     if now - int(request.session.get("seen", 0)) > IDLE_TIMEOUT or now - int(request.session.get("at", 0)) > SESSION_MAX_AGE:
         request.session.clear()
         return None

@@ -6,10 +6,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from onshi.store.clock import to_japan_time
 from onshi.store.db import unit_of_work
 
 console = Console()
 err = Console(stderr=True)
+
+
+def _jst(moment) -> str:
+    """A recorded time (naive UTC) as the admin reads it: Japan time, to the minute; empty for none."""
+    return f"{to_japan_time(moment):%Y-%m-%d %H:%M}" if moment else ""
 user_app = typer.Typer(help="Users of the web screens (ユーザー).", no_args_is_help=True)
 
 
@@ -40,10 +46,10 @@ def list_() -> None:
     from onshi.web import users
 
     with unit_of_work() as s:
-        t = Table("username", "name", "role", "scope", "last login (UTC)", "locked until (UTC)")
+        t = Table("username", "name", "role", "scope", "last login (JST)", "locked until (JST)")
         for u in users.list_users(s):
             t.add_row(u.username, u.display_name, u.role, u.institution_code or (str(u.insurer_id or "") and
-                      f"insurer #{u.insurer_id}"), str(u.last_login_at or ""), str(u.locked_until or ""))
+                      f"insurer #{u.insurer_id}"), _jst(u.last_login_at), _jst(u.locked_until))
     console.print(t)
 
 

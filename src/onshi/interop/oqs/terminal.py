@@ -46,6 +46,7 @@ from typing import Callable
 
 from onshi.interop.oqs import xmlmsg
 from onshi.interop.oqs.xmlmsg import ErrorCode
+from onshi.store import clock
 from onshi.verify.result import (
     ReferenceClass,
     ReferenceRegistration,
@@ -107,7 +108,7 @@ def face_file_name(day_sequence: str, when: datetime) -> str:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.utcnow().replace(tzinfo=timezone.utc)
 
 
 @dataclass

@@ -30,7 +30,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, Iterable, Literal, Sequence, Union
 
@@ -49,6 +49,7 @@ from onshi.interop.oqs.codes import (
     label,
     wire,
 )
+from onshi.store import clock
 from onshi.verify.result import (
     Consent,
     ConsentKind,
@@ -76,7 +77,7 @@ Encoding = Literal["utf-8", "shift_jis"]
 
 MAX_DAYS_AHEAD = 31  #: the furthest a clinic looks ahead (a bulk check of next month's appointments)
 SUBSTITUTE = "\u3013"  #: 〓, written for a character the output encoding (or XML) cannot carry
-JST = timezone(timedelta(hours=9), "JST")
+JST = clock.JST
 
 
 class ErrorCode(str, Enum):
@@ -201,9 +202,7 @@ def _norm(encoding: str) -> Encoding:
 
 
 def _jst(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(JST)
+    return clock.to_japan_time(moment)
 
 
 def _ymd(day: date | None) -> str | None:
@@ -515,7 +514,7 @@ def _parse_header(header: dict, today: date | None, *, care_date_required: bool 
         if care_date_required:
             raise _err(ErrorCode.MISSING, "資格確認日(QualificationConfirmationDate)がありません "
                                           "(QualificationConfirmationDate is required)", "QualificationConfirmationDate")
-        care = today or datetime.now(JST).date()
+        care = today or clock.japan_today()
     else:
         care = _date(raw, "QualificationConfirmationDate", "資格確認日")
     if today is not None and care > today + timedelta(days=MAX_DAYS_AHEAD):
