@@ -27,7 +27,7 @@ from onshi.exchange.models import IndexedQualification, LinkageCheck
 from onshi.privacy.models import AuditEntry
 from onshi.privacy.crypto import vault
 from onshi.rules.co_pay import co_pay_ratio, late_elderly_transition
-from onshi.store.clock import japan_date
+from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import utcnow
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
 from onshi.verify.result import (
