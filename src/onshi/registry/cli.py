@@ -40,7 +40,7 @@ def db_upgrade(revision: str = "head") -> None:
     migrate.upgrade(url, revision)
     path = sqlite_file(url)
     where = str(path) if path is not None else url.split("@")[-1]
-    console.print(f"schema at [bold]{revision}[/] on {where}", markup=True, highlight=False)
+    typer.echo(f"schema at {revision} on {where}")  # plain: the path is not wrapped at the terminal's width
 
 
 @insurer_app.command("add")

@@ -67,7 +67,7 @@ def parse_datetime_option(value: Any) -> datetime:
         return datetime.combine(value, time())
     from onshi.registry.fields import FieldError, half_width, parse_date
 
-    text = half_width(str(value))
+    text = half_width(str(value)).replace("\u3000", " ")
     day_text, _sep, time_text = text.replace("T", " ", 1).partition(" ")
     try:
         day = parse_date(day_text)
