@@ -25,7 +25,6 @@ card_app = typer.Typer(help="マイナ保険証 registration (利用登録).", n
 def publish(insurer: Optional[str] = typer.Option(None, help="only this insurer's changes")) -> None:
     """Publish every pending registry change to the verification index."""
     from onshi.exchange.publish import pending_count, publish_all
-    from onshi.registry import service
 
     with unit_of_work() as s:
         ins_id = insurer_or_refuse(s, insurer).id if insurer else None
