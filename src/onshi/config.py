@@ -1,7 +1,9 @@
 """Settings, read from the environment (``ONSHI_*``) and an optional ``.env`` file.
 
-The embedded default is a SQLite file under ``./var``; production sets
-``ONSHI_DATABASE_URL`` to a PostgreSQL URL (``postgresql+psycopg://…``).
+The embedded default is the SQLite file ``onshi.sqlite3`` in the data folder ``ONSHI_VAR_DIR`` (default
+``./var``, relative to the folder the command runs in); production sets ``ONSHI_DATABASE_URL`` to a PostgreSQL URL
+(``postgresql+psycopg://…``).  Only ``onshi db upgrade`` and ``onshi demo …`` create the SQLite file; every other
+command refuses, naming the absolute path it looked at, when it is missing (docs/cli.md).
 
 Keys for My Number protection (個人番号の暗号化・鍵付きハッシュ) come from
 ``ONSHI_MY_NUMBER_KEY`` and ``ONSHI_MY_NUMBER_HASH_KEY`` (32 bytes each,
@@ -26,8 +28,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONSHI_", env_file=".env", extra="ignore")
 
-    var_dir: Path = Field(default=Path("var"), description="where the embedded database, keys and outputs live")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///var/onshi.sqlite3")
+    var_dir: Path = Field(default=Path("var"), description="where the embedded database, keys and outputs live "
+                                                        "(relative: to the current folder)")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<var_dir>/onshi.sqlite3")
     my_number_key: str | None = Field(default=None, description="AES-256-GCM key for My Number at rest (base64)")
     my_number_hash_key: str | None = Field(default=None, description="HMAC-SHA256 key for the My Number lookup hash (base64)")
     session_secret: str | None = Field(default=None, description="secret for signed web sessions")
@@ -42,9 +45,10 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
+        """The configured URL, or the SQLite file in :attr:`var_dir`.  Creates nothing: the file is made only by
+        :func:`onshi.store.migrate.upgrade`."""
         if self.database_url:
             return self.database_url
-        self.var_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.var_dir / 'onshi.sqlite3').as_posix()}"
 
     def _keyfile(self) -> dict[str, str]:

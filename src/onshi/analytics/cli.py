@@ -50,15 +50,11 @@ def rates(basis: str = typer.Option("online", help="online | receipt | kyokai"),
           month: list[str] = typer.Option(None, help="YYYY-MM (repeat); default all months"),
           parquet: Path | None = typer.Option(None, help="read an export instead of the database")) -> None:
     """Usage rates (マイナ保険証利用率) broken down as asked."""
-    from onshi.analytics.usage import BASES, AnalyticsError
+    from onshi.analytics.usage import BASES
 
     ua = _source(parquet)
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    try:
-        rows = ua.rates(basis=basis, by=dims, months=month or None)
-    except AnalyticsError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+    rows = ua.rates(basis=basis, by=dims, months=month or None)  # an AnalyticsError is reported by onshi.cli
     t = Table(title=BASES[basis])
     for d in dims:
         t.add_column(d)
@@ -113,11 +109,7 @@ def chart(kind: str = typer.Argument(..., help="trend | ranking | distribution")
 
     fmt = out.suffix.lstrip(".").lower()
     ua = _source(parquet)
-    try:
-        data = chart_bytes(ua, kind, fmt=fmt, month=month, basis=basis)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+    data = chart_bytes(ua, kind, fmt=fmt, month=month, basis=basis)  # a ValueError is reported by onshi.cli
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     console.print(f"{out} ({len(data):,} bytes)")
@@ -130,10 +122,6 @@ def incentives(institution: str = typer.Option(..., help="医療機関コード"
     from onshi.analytics.dashboard import institution_incentives
 
     ua = _source(None)
-    try:
-        lines = institution_incentives(ua, institution, billing_month=billing_month)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+    lines = institution_incentives(ua, institution, billing_month=billing_month)
     for label, text in lines:
         console.print(f"[bold]{label}[/]: {text}")

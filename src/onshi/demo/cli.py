@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +14,7 @@ from onshi.registry.models import NotificationType
 from onshi.store.clock import japan_today, utcnow
 from onshi.store.db import unit_of_work
 from onshi.registry.cli import _progress, print_report
+from onshi.registry.cli_common import date_option
 
 console = Console(soft_wrap=True)
 demo_app = typer.Typer(help="Synthetic demo data (デモデータ).", no_args_is_help=True)
@@ -48,11 +49,15 @@ def seed_database(members: int, seed: int, today: date | None = None, files_dir:
 @demo_app.command("seed")
 def seed_cmd(members: int = typer.Option(1000, help="number of insured members (dependents come on top)"),
              seed: int = typer.Option(42, help="random seed: same seed and --today, same population"),
-             today: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"], help="reference date"),
+             today: Optional[date] = date_option(None, help="reference date"),
              write_files: Optional[Path] = typer.Option(None, help="also keep the intake files in this folder"),
              encoding: str = typer.Option("utf-8", help="utf-8 or cp932 for the written files")) -> None:
-    """Generate a synthetic population and import it through the intake files."""
-    seed_database(members, seed, today.date() if today else None, write_files, encoding)
+    """Generate a synthetic population and import it through the intake files (creates and migrates the database
+    first, like `onshi db upgrade`)."""
+    from onshi.store import migrate
+
+    migrate.upgrade(get_settings().resolved_database_url)
+    seed_database(members, seed, today, write_files, encoding)
 
 
 def register(app: typer.Typer) -> None:
@@ -91,6 +96,7 @@ def ensure_demo(members: int = 2000, seed: int = 42) -> dict:
 
     settings = get_settings()
     migrate.upgrade(settings.resolved_database_url)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     state_file = settings.var_dir / "demo.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     with unit_of_work() as s:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onshi.config import get_settings
+from onshi.registry.cli_common import EXIT_FOUND, date_option
 from onshi.store.clock import japan_today
 from onshi.store.db import session_factory, unit_of_work
 
@@ -30,25 +31,21 @@ def _print(report) -> None:
 
 
 @documents_app.command("run")
-def run(date_: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="the day to issue for"),
+def run(date_: date = date_option(..., "--date", help="the day to issue for"),
         insurer: Optional[str] = typer.Option(None, help="only this insurer's members (保険者番号); default all"),
         out: Optional[Path] = None, actor: str = "cli") -> None:
     """Issue every 資格確認書 due that day (idempotent: nothing is issued twice)."""
     from onshi.documents.service import daily_run
 
-    try:
-        with unit_of_work() as s:
-            report = daily_run(s, date_.date(), _out(out), actor=actor, insurer=insurer)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        report = daily_run(s, date_, _out(out), actor=actor, insurer=insurer)
     _print(report)
 
 
 @documents_app.command("mail")
 def mail(insurer: str, run_name: str = typer.Option(..., help="name of the run; the same name resumes it"),
-         issue: datetime = typer.Option(..., formats=["%Y-%m-%d"], help="発行日 printed on the notices"),
-         since: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"], help="only members changed since"),
+         issue: date = date_option(..., help="発行日 printed on the notices"),
+         since: Optional[date] = date_option(None, help="only members changed since"),
          out: Optional[Path] = None, actor: str = "cli") -> None:
     """All 資格情報のお知らせ of an insurer, one bundle per employer, with a manifest (resumable)."""
     from onshi.documents.service import mailing_run
@@ -57,7 +54,7 @@ def mail(insurer: str, run_name: str = typer.Option(..., help="name of the run; 
     with _progress() as prog:
         task = prog.add_task(f"notices {insurer}", total=None)
         report = mailing_run(session_factory(), insurer, _out(out), actor=actor, run_name=run_name,
-                             issue=issue.date(), since=since.date() if since else None,
+                             issue=issue, since=since,
                              progress=lambda n: prog.advance(task, n))
     _print(report)
 
@@ -76,38 +73,30 @@ def reprint_cmd(document_id: int, out: Path = typer.Option(...)) -> None:
 
 @documents_app.command("apply")
 def apply(qualification_id: int, reason: str = typer.Option(..., help="card_lost | card_renewal | needs_support | other"),
-          applicant: str = typer.Option(...), applied_on: datetime = typer.Option(..., formats=["%Y-%m-%d"]),
+          applicant: str = typer.Option(...), applied_on: date = date_option(..., help="申請日"),
           channel: str = typer.Option("employer", help="employer | direct (任意継続)")) -> None:
     """Record an application for a 資格確認書."""
     from onshi.documents.service import apply_for_certificate
 
-    try:
-        with unit_of_work() as s:
-            app = apply_for_certificate(s, qualification_id=qualification_id, applied_on=applied_on.date(),
-                                        reason=reason, applicant=applicant, channel=channel)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        app = apply_for_certificate(s, qualification_id=qualification_id, applied_on=applied_on,
+                                    reason=reason, applicant=applicant, channel=channel)
     console.print(f"application {app.id} recorded")
 
 
 @documents_app.command("national-list")
 def national_list(file: Path = typer.Argument(..., exists=True, dir_okay=False),
-                  listed_on: datetime = typer.Option(..., formats=["%Y-%m-%d"])) -> None:
+                  listed_on: date = date_option(..., help="the list's date")) -> None:
     """Import the national system's monthly list of people who cannot use マイナ保険証."""
     from onshi.documents.service import import_national_list
 
-    try:
-        with unit_of_work() as s:
-            added, problems = import_national_list(s, file.read_bytes(), listed_on=listed_on.date())
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        added, problems = import_national_list(s, file.read_bytes(), listed_on=listed_on)
     console.print(f"{added} members listed for a 資格確認書")
     for p in problems:
         console.print(f"  [red]![/] {p}")
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)
 
 
 @documents_app.command("returns")

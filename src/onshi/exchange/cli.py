@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from onshi.registry.cli import _progress
+from onshi.registry.cli import _progress, insurer_or_refuse
+from onshi.registry.cli_common import EXIT_FOUND, date_option
 from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import unit_of_work
 
@@ -25,10 +26,9 @@ card_app = typer.Typer(help="マイナ保険証 registration (利用登録).", n
 def publish(insurer: Optional[str] = typer.Option(None, help="only this insurer's changes")) -> None:
     """Publish every pending registry change to the verification index."""
     from onshi.exchange.publish import pending_count, publish_all
-    from onshi.registry import service
 
     with unit_of_work() as s:
-        ins_id = service.get_insurer(s, number=insurer).id if insurer else None
+        ins_id = insurer_or_refuse(s, insurer).id if insurer else None
         pending = pending_count(s, ins_id)
     with _progress() as prog:
         task = prog.add_task("publishing", total=pending)
@@ -38,19 +38,15 @@ def publish(insurer: Optional[str] = typer.Option(None, help="only this insurer'
 
 @exchange_app.command("sla")
 def sla(insurer: str = typer.Argument(..., help="保険者番号"),
-        today: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"]),
+        today: Optional[date] = date_option(None, help="the day to judge on (default: today in Japan)"),
         all_: bool = typer.Option(False, "--all", help="also list records registered on time")) -> None:
     """Records not registered within 5 days of receipt, and those about to miss it."""
     from onshi.exchange.sla import sla_records
-    from onshi.registry import service
 
     with unit_of_work() as s:
-        ins = service.get_insurer(s, number=insurer)
-        if ins is None:
-            err.print(f"[red]unknown insurer {insurer}[/]")
-            raise typer.Exit(2)
+        ins = insurer_or_refuse(s, insurer)
         statuses = None if all_ else {"late", "overdue", "due_soon"}
-        rows = sla_records(s, insurer_id=ins.id, today=today.date() if today else None, statuses=statuses)
+        rows = sla_records(s, insurer_id=ins.id, today=today, statuses=statuses)
     t = Table("change", "kind", "received (JST)", "deadline", "registered (JST)", "status",
               title=f"5-day SLA — {ins.name}")
     colour = {"late": "red", "overdue": "bold red", "due_soon": "yellow", "on_time": "green", "pending": ""}
@@ -76,7 +72,7 @@ def linkage_import(file: Path = typer.Argument(..., exists=True, dir_okay=False)
     for row, col, why in rep.errors:
         console.print(f"  row {row} {col}: {why}")
     if rep.errors:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)
 
 
 @linkage_app.command("suspects")
@@ -98,42 +94,30 @@ def linkage_clear(check_id: int, reason: str = typer.Option(...), user: str = ty
     """Mark a mismatch 「理由付き疑いなし」 with a reason."""
     from onshi.exchange.linkage import clear
 
-    try:
-        with unit_of_work() as s:
-            clear(s, check_id, reason=reason, user=user)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        clear(s, check_id, reason=reason, user=user)
     console.print(f"check {check_id} cleared by {user}")
 
 
 @card_app.command("register")
 def card_register(serial: str = typer.Option(..., help="certificate serial"),
-                  expires: datetime = typer.Option(..., formats=["%Y-%m-%d"], help="certificate expiry"),
+                  expires: date = date_option(..., help="certificate expiry"),
                   my_number: str = typer.Option(..., prompt=True, hide_input=True,
                                                 help="read from the card; used once to find the person")) -> None:
     """Register a マイナンバーカード as insurance card."""
-    from onshi.exchange.cards import CardError, register_card
+    from onshi.exchange.cards import register_card
 
-    try:
-        with unit_of_work() as s:
-            register_card(s, my_number=my_number, certificate_serial=serial, certificate_expires_on=expires.date())
-    except CardError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        register_card(s, my_number=my_number, certificate_serial=serial, certificate_expires_on=expires)
     console.print(f"card {serial} registered")
 
 
 @card_app.command("cancel")
 def card_cancel(serial: str, reason: str = typer.Option(...)) -> None:
-    from onshi.exchange.cards import CardError, cancel_card
+    from onshi.exchange.cards import cancel_card
 
-    try:
-        with unit_of_work() as s:
-            cancel_card(s, serial, reason=reason)
-    except CardError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        cancel_card(s, serial, reason=reason)
     console.print(f"card {serial} cancelled")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +14,7 @@ from rich.table import Table
 from onshi.config import get_settings
 from onshi.registry import intake as intake_mod
 from onshi.registry import service
+from onshi.registry.cli_common import EXIT_FOUND, CliError, checked, date_option, datetime_option
 from onshi.registry.models import NotificationType, Role
 from onshi.store.clock import from_japan_time, japan_today, to_japan_time
 from onshi.store.db import unit_of_work
@@ -33,9 +34,13 @@ def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema (Alembic)."""
     from onshi.store import migrate
 
+    from onshi.store.db import sqlite_file
+
     url = get_settings().resolved_database_url
     migrate.upgrade(url, revision)
-    console.print(f"schema at [bold]{revision}[/] on {url.split('@')[-1]}")
+    path = sqlite_file(url)
+    where = str(path) if path is not None else url.split("@")[-1]
+    typer.echo(f"schema at {revision} on {where}")  # plain: the path is not wrapped at the terminal's width
 
 
 @insurer_app.command("add")
@@ -43,16 +48,10 @@ def insurer_add(number: str, name: str, kind: str = typer.Option("kumiai", help=
                 address: Optional[str] = None, postal_code: Optional[str] = None,
                 validity_years: int = typer.Option(5, help="資格確認書の有効期間 (1–5 years)")) -> None:
     """Register an insurer (保険者番号 is validated, check digit included)."""
-    from stdnum.exceptions import ValidationError
-
-    try:
-        with unit_of_work() as s:
-            ins = service.add_insurer(s, number=number, name=name, kind=kind, address=address,
-                                      postal_code=postal_code, settings={"certificate_validity_years": validity_years})
-            console.print(f"added {ins.number} {ins.name}")
-    except (ValidationError, service.RegistryError) as exc:
-        err.print(f"[red]error[/]: {getattr(exc, 'message', exc)}")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        ins = service.add_insurer(s, number=number, name=name, kind=kind, address=address,
+                                  postal_code=postal_code, settings={"certificate_validity_years": validity_years})
+        console.print(f"added {ins.number} {ins.name}")
 
 
 @insurer_app.command("list")
@@ -67,19 +66,25 @@ def insurer_list() -> None:
 @employer_app.command("list")
 def employer_list(insurer_number: str) -> None:
     with unit_of_work() as s:
-        ins = service.get_insurer(s, number=insurer_number)
-        if ins is None:
-            err.print(f"[red]unknown insurer {insurer_number}[/]")
-            raise typer.Exit(2)
+        ins = insurer_or_refuse(s, insurer_number)
         t = Table("記号", "名称", "所在地")
         for e in service.list_employers(s, insurer_id=ins.id):
             t.add_row(e.symbol, e.name, e.address or "")
     console.print(t)
 
 
+def insurer_or_refuse(s, number: str):
+    """The registered insurer with this 保険者番号, or a refusal saying so (for every command that takes one)."""
+    ins = service.get_insurer(s, number=number)
+    if ins is None:
+        raise CliError(f"保険者番号 {number} の保険者は登録されていません（`onshi insurer list` で確認してください）")
+    return ins
+
+
 def _progress() -> Progress:
+    """A progress bar on stderr — only on a terminal: piped or logged, the command's stderr stays its errors."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err, transient=False)
+                    console=err, transient=False, disable=not err.is_terminal)
 
 
 def print_report(report: intake_mod.IntakeReport) -> None:
@@ -104,8 +109,9 @@ def print_report(report: intake_mod.IntakeReport) -> None:
 def intake(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file (UTF-8 or Shift_JIS)"),
     type: NotificationType = typer.Option(..., "--type", "-t", help="notification type (see docs/intake.md)"),
-    received_at: Optional[datetime] = typer.Option(None, help="when the filing was received, in Japan time "
-                                                              "(starts the 5-day clock); default now"),
+    received_at: Optional[datetime] = datetime_option(None, help="when the filing was received, in Japan time "
+                                                                 "(starts the 5-day clock), e.g. \"2026-11-20 09:30\"; "
+                                                                 "default now"),
     actor: str = typer.Option("cli", help="who imports (recorded)"),
 ) -> None:
     """Import a notification file.  Exit status 1 when any row was rejected, 2 when the file is unreadable."""
@@ -118,11 +124,10 @@ def intake(
             report = intake_mod.import_file(s, file, type, received_at=received, actor=actor,
                                             progress=lambda n: prog.advance(task, n))
     except intake_mod.IntakeFileError as exc:
-        err.print(f"[red]{file.name}: rejected as a whole, nothing applied[/]: {exc}")
-        raise typer.Exit(2)
+        raise CliError(f"{file.name}: ファイル全体を受け付けませんでした（何も反映していません）: {exc}") from None
     print_report(report)
     if report.rejected:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)
 
 
 @quarantine_app.command("list")
@@ -137,6 +142,18 @@ def quarantine_list(file_id: Optional[int] = None) -> None:
     console.print(t)
 
 
+def _open_row(s, row_id: int) -> None:
+    """Refuse, in the clerk's terms, a quarantine id that does not exist or was dealt with already."""
+    from onshi.registry.models import QuarantinedRow
+
+    row = s.get(QuarantinedRow, row_id)
+    if row is None:
+        raise CliError(f"エラー行 {row_id} はありません（`onshi quarantine list` で番号を確認してください）")
+    if row.status != "open":
+        done = {"resolved": "訂正して反映済み", "withdrawn": "取り下げ済み"}.get(row.status, row.status)
+        raise CliError(f"エラー行 {row_id} は{done}です（`onshi quarantine list` に残っている行だけを直せます）")
+
+
 @quarantine_app.command("fix")
 def quarantine_fix(row_id: int, set_: list[str] = typer.Option(..., "--set", help="column=value, repeatable"),
                    actor: str = "cli") -> None:
@@ -144,65 +161,72 @@ def quarantine_fix(row_id: int, set_: list[str] = typer.Option(..., "--set", hel
     corrections = {}
     for item in set_:
         if "=" not in item:
-            err.print(f"[red]--set needs column=value, got {item!r}[/]")
-            raise typer.Exit(2)
+            raise CliError(f"--set 「{item}」: 列名=値 の形で書いてください（例: --set birth_date=1970-02-28）")
         k, v = item.split("=", 1)
         corrections[k.strip()] = v
-    try:
-        with unit_of_work() as s:
-            report = intake_mod.resubmit(s, row_id, corrections, actor=actor)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        _open_row(s, row_id)
+        report = intake_mod.resubmit(s, row_id, corrections, actor=actor)
     print_report(report)
     if report.rejected:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)
 
 
 @quarantine_app.command("withdraw")
 def quarantine_withdraw(row_id: int, actor: str = "cli") -> None:
     with unit_of_work() as s:
+        _open_row(s, row_id)
         intake_mod.withdraw(s, row_id, actor=actor)
     console.print(f"row {row_id} withdrawn")
 
 
+def _numbers():
+    from onshi.numbers import insured_card, insurer_number as ins_no
+
+    return insured_card, ins_no
+
+
 @member_app.command("show")
 def member_show(
-    insurer_number: Optional[str] = typer.Option(None, "--insurer"), symbol: Optional[str] = typer.Option(None),
-    number: Optional[str] = typer.Option(None), branch: Optional[str] = typer.Option(None),
-    name: Optional[str] = typer.Option(None), birth_date: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"]),
-    as_of: Optional[datetime] = typer.Option(
+    insurer_number: Optional[str] = typer.Option(None, "--insurer", help="保険者番号",
+                                                 parser=checked(lambda v: _numbers()[1].validate(v))),
+    symbol: Optional[str] = typer.Option(None, help="記号", parser=checked(lambda v: _numbers()[0].compact_symbol(v))),
+    number: Optional[str] = typer.Option(None, help="番号", parser=checked(lambda v: _numbers()[0].compact_number(v))),
+    branch: Optional[str] = typer.Option(None, help="枝番", parser=checked(lambda v: _numbers()[0].compact_branch(v))),
+    name: Optional[str] = typer.Option(None, help="氏名 (with --birth-date)"),
+    birth_date: Optional[date] = date_option(None, help="生年月日 (with --name)"),
+    as_of: Optional[datetime] = datetime_option(
         None, help="what we knew at this time (recorded time, Japan time: 2026-11-20 or 2026-11-20T09:30)"),
-    on: Optional[datetime] = typer.Option(None, formats=["%Y-%m-%d"], help="about this day (valid time)"),
+    on: Optional[date] = date_option(None, help="about this day (valid time)"),
     actor: str = "cli",
 ) -> None:
     """Show a member by numbers, or by name + birth date.  The My Number is masked; the read is audited.
 
     ``--as-of`` is typed in Japan time, as a clerk reads a 受付日時; a date alone means 00:00 JST on that
     day.  Recorded times are shown in Japan time."""
-    from onshi.numbers import insured_card, insurer_number as ins_no
-
+    by_numbers = insurer_number is not None or number is not None or symbol is not None or branch is not None
+    if by_numbers and not (insurer_number and number):
+        missing = "--insurer" if not insurer_number else "--number"
+        raise CliError(f"番号で探すには --insurer と --number（あれば --symbol, --branch）が要ります: {missing} "
+                       f"がありません（例: onshi member show --insurer 01130012 --symbol 10000001 --number 1）")
+    if not by_numbers and not (name and birth_date):
+        missing = "--birth-date" if name else "--name" if birth_date else "--insurer/--number か --name/--birth-date"
+        raise CliError(f"氏名で探すには --name と --birth-date の両方が要ります: {missing} がありません"
+                       f"（例: onshi member show --name \"厚労 太郎\" --birth-date 1970-01-01）")
     as_of = from_japan_time(as_of) if as_of is not None else None
     with unit_of_work() as s:
-        person_ids: list[int] = []
-        if insurer_number and number:
+        if by_numbers:
             found = service.find_by_numbers(
-                s, insurer_number=ins_no.validate(insurer_number), symbol=insured_card.compact_symbol(symbol or ""),
-                number=insured_card.compact_number(number),
-                branch=insured_card.compact_branch(branch) if branch else None, recorded_at=as_of,
-                about_day=on.date() if on else None)
+                s, insurer_number=insurer_number, symbol=symbol or "", number=number, branch=branch or None,
+                recorded_at=as_of, about_day=on)
             person_ids = sorted({q.person_id for q in found})
-        elif name and birth_date:
-            person_ids = service.find_persons_by_name_birth(s, name, birth_date.date())
         else:
-            err.print("[red]give --insurer/--symbol/--number[/--branch] or --name/--birth-date[/]")
-            raise typer.Exit(2)
+            person_ids = service.find_persons_by_name_birth(s, name, birth_date)
         if not person_ids:
-            err.print("該当者なし (no such member)")
-            raise typer.Exit(1)
+            raise CliError("該当者なし — 番号・氏名・生年月日を確かめてください", EXIT_FOUND)
         for pid in person_ids:
             view = service.member_view(s, pid, actor_kind="cli", actor_id=actor)
-            _print_member(s, view, as_of=as_of, on=on.date() if on else None)
+            _print_member(s, view, as_of=as_of, on=on)
 
 
 def _print_member(s, view: service.MemberView, *, as_of, on) -> None:

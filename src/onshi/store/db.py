@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import LargeBinary, MetaData, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -63,9 +65,33 @@ def make_engine(url: str | None = None, **kw: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kw)
 
 
+class DatabaseMissing(RuntimeError):
+    """The SQLite file the settings name does not exist.  Only ``onshi db upgrade`` and ``onshi demo …`` create
+    one (through :mod:`onshi.store.migrate`); every other use refuses rather than start an empty database in
+    whatever folder it was run from (docs/cli.md)."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"SQLite database {path} does not exist")
+        self.path = path
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (absolute), or None for another database or an in-memory one."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
+            or u.database.startswith("file:"):
+        return None
+    return Path(u.database).absolute()
+
+
 @lru_cache
 def default_engine() -> Engine:
-    return make_engine()
+    """The engine of the configured database; a SQLite file must exist already (:class:`DatabaseMissing`)."""
+    url = get_settings().resolved_database_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise DatabaseMissing(path)
+    return make_engine(url)
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

@@ -18,6 +18,13 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Create or migrate the schema; for SQLite this creates the file (and its folder) when it is missing — the
+    one way a SQLite database comes into being (``onshi db upgrade``, ``onshi demo …``, the tests)."""
+    from onshi.store.db import sqlite_file
+
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
 
 

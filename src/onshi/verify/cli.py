@@ -20,16 +20,10 @@ institution_app = typer.Typer(help="Medical institutions and pharmacies (医療�
 def institution_add(code: str, name: str,
                     facility_type: str = typer.Option(..., help="hospital | clinic | dental | pharmacy")) -> None:
     """Register an institution and print its API token (shown once; only a digest is stored)."""
-    from stdnum.exceptions import ValidationError
-
     from onshi.verify.service import add_institution
 
-    try:
-        with unit_of_work() as s:
-            inst, token = add_institution(s, code=code, name=name, facility_type=facility_type)
-    except (ValidationError, ValueError) as exc:
-        err.print(f"[red]{getattr(exc, 'message', exc)}[/]")
-        raise typer.Exit(2)
+    with unit_of_work() as s:
+        inst, token = add_institution(s, code=code, name=name, facility_type=facility_type)
     console.print(f"added {inst.code} {inst.name}\ntoken: {token}")
 
 
@@ -64,6 +58,16 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
 
     import uvicorn
 
+    from sqlalchemy import inspect
+
+    from onshi.store.db import default_engine
+
+    with default_engine().connect() as conn:  # a missing or unmigrated database is said here, not in uvicorn's log
+        if not inspect(conn).has_table("alembic_version"):
+            from onshi.registry.cli_common import EXIT_DATABASE, CliError
+
+            raise CliError("データベースの表がまだ作られていません — `onshi db upgrade` を実行してください",
+                           EXIT_DATABASE)
     s = get_settings()
     host, port = host or s.host, port or s.port
     os.environ["ONSHI_PUBLISH_INTERVAL"] = str(publish_every)
