@@ -575,6 +575,10 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
             recorded = True
         if recorded or rows[0].has_consents:
             consents = _consents(conn, person_id, institution.code, now)
+        if not by_card and not req.limit_consent:
+            # a numbers request carries its own 限度額 consent flag: 0 sends nothing of it, whatever consent an
+            # earlier request or the card reader left on record (docs/oqs.md, "限度額")
+            consents.pop(ConsentKind.LIMIT.value, None)
     answers = tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
     method = "card" if by_card else "numbers"
     log = {"occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
