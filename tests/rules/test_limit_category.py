@@ -97,3 +97,89 @@ def test_categories_without_an_employee_insurance_ceiling(code):
 def test_negative_cost():
     with pytest.raises(ValueError):
         monthly_ceiling("A03", -1, on=DAY)
+
+
+# ---------------------------------------------------------------- registered_limit: 区分 without an application
+
+from datetime import timedelta  # noqa: E402
+
+from onshi.rules.co_pay import NotCovered, elderly_start  # noqa: E402
+from onshi.rules.limit_category import INCOME_BASED_CATEGORIES, registered_limit  # noqa: E402
+
+CARE = date(2026, 11, 20)
+REM_FROM = date(2026, 9, 1)
+
+
+def reg(remuneration, *, birth=date(1980, 5, 5), on=CARE, **kw):
+    return registered_limit(on=on, birth_date=birth, member_monthly_remuneration=remuneration,
+                            remuneration_from=kw.pop("remuneration_from", REM_FROM), **kw)
+
+
+# the grades at each boundary of the 標準報酬月額 table (健康保険法 §40): 83万 / 79万, 53万 / 50万, 28万 / 26万
+@pytest.mark.parametrize("remuneration, under_70, active_70", [
+    (1_390_000, "A01", "B01"), (830_000, "A01", "B01"), (790_000, "A02", "B02"), (530_000, "A02", "B02"),
+    (500_000, "A03", "B03"), (280_000, "A03", "B03"), (260_000, "A04", "B04"), (58_000, "A04", "B04"),
+])
+def test_registered_bands_at_each_threshold(remuneration, under_70, active_70):
+    assert reg(remuneration).category_code == under_70
+    # a member of 71: 高齢受給者, 現役並み from 28万
+    assert reg(remuneration, birth=date(1955, 5, 5)).category_code == active_70
+
+
+@pytest.mark.parametrize("remuneration, expected", [(830_000, "A01"), (530_000, "A02"), (280_000, "A03"),
+                                                    (260_000, "A04")])
+def test_a_dependent_follows_the_member(remuneration, expected):
+    # the child's 区分 is the member's band: the remuneration passed is the member's
+    assert reg(remuneration, birth=date(2015, 6, 1), member_birth_date=date(1980, 5, 5)).category_code == expected
+
+
+def test_a_70_plus_dependent_of_a_member_under_70_is_ippan_whatever_the_remuneration():
+    got = reg(830_000, birth=date(1955, 5, 5), member_birth_date=date(1970, 1, 1))
+    assert got.category_code == "B04"
+    # the member is 高齢受給者 only from 2040-01-01; the dependent's 75th birthday (2030-05-05) comes first
+    assert got.valid_to == date(2030, 5, 4)
+    young = reg(830_000, birth=date(1955, 5, 5), member_birth_date=date(1956, 11, 2), on=date(2026, 11, 30))
+    assert young.category_code == "B04" and young.valid_to == date(2026, 11, 30)  # the member's start: 1 Dec
+    assert reg(830_000, birth=date(1955, 5, 5), member_birth_date=date(1956, 11, 2),
+               on=date(2026, 12, 1)).category_code == "B01"
+    both = reg(830_000, birth=date(1955, 5, 5), member_birth_date=date(1954, 1, 1))
+    assert both.category_code == "B01"
+
+
+def test_income_exemption_makes_a_genekinami_member_ippan_from_its_month():
+    assert reg(530_000, birth=date(1955, 5, 5), income_exemption_from=date(2026, 11, 25)).category_code == "B04"
+    assert reg(530_000, birth=date(1955, 5, 5), income_exemption_from=date(2026, 12, 1)).category_code == "B02"
+
+
+def test_never_an_income_based_category():
+    for remuneration in (0, 58_000, 260_000, 280_000, 830_000):
+        for birth in (date(1980, 5, 5), date(1955, 5, 5)):
+            assert reg(remuneration, birth=birth).category_code not in INCOME_BASED_CATEGORIES
+
+
+@pytest.mark.parametrize("birth", [date(1956, 11, 1), date(1956, 11, 2), date(1956, 11, 15), date(1956, 11, 30),
+                                   date(1956, 12, 1), date(1956, 2, 29)])
+def test_70_plus_exactly_when_the_co_pay_rule_says(birth):
+    start = elderly_start(birth)
+    for on in (start - timedelta(days=1), start):
+        got = reg(410_000, birth=birth, on=on, remuneration_from=date(2026, 1, 1))
+        assert got.category_code == ("B03" if on >= start else "A03"), (birth, on)
+    before = reg(410_000, birth=birth, on=start - timedelta(days=1), remuneration_from=date(2026, 1, 1))
+    assert before.valid_to == start - timedelta(days=1)
+    assert reg(410_000, birth=birth, on=start, remuneration_from=date(2026, 1, 1)).valid_from == start
+
+
+def test_the_period_is_the_remuneration_period_within_the_qualification():
+    got = reg(410_000, remuneration_from=date(2026, 9, 1), remuneration_to=date(2027, 9, 1),
+              acquisition_date=date(2024, 4, 1), loss_date=date(2027, 3, 1))
+    assert (got.valid_from, got.valid_to) == (date(2026, 9, 1), date(2027, 2, 28))
+    late = reg(410_000, remuneration_from=date(2024, 1, 1), acquisition_date=date(2024, 4, 1))
+    # under 70 the 区分 holds until the day before 高齢受給者 starts (born 5 May: 1 June 2050)
+    assert late.valid_from == date(2024, 4, 1) and late.valid_to == date(2050, 5, 31)
+    old = reg(410_000, birth=date(1955, 5, 5), remuneration_from=date(2024, 1, 1))
+    assert old.valid_to == date(2030, 5, 4)  # 70+: until the day before the 75th birthday (後期高齢者医療)
+
+
+def test_75_or_older_is_not_employee_insurance():
+    with pytest.raises(NotCovered):
+        reg(410_000, birth=date(1951, 11, 20))

@@ -87,10 +87,12 @@ def test_limit_consent_is_recorded_with_the_answer(api, session):
     assert res["limit_consent"]["status"] == 1 and res["limit"]["category_code"] == "A03"
     assert [c.kind for c in session.scalars(select(ConsentRecord))] == ["limit"]
     assert session.scalar(select(VerificationLogEntry.validity)) == 1
-    # the next request without the flag still sees the consent (has_consents in the lookup)
+    # a numbers request carries its own flag: the next one without it gets nothing of the 限度額, although the
+    # consent stays on record (docs/rules.md, "限度額 in the answer")
     again = api.post("/api/v1/verifications/numbers", json=body(care_date=day),
                      headers=auth(api.token)).json()["results"][0]
-    assert again["limit_consent"]["status"] == 1 and again["limit"] is not None
+    assert again["limit_consent"] is None and again["limit"] is None
+    assert [c.kind for c in session.scalars(select(ConsentRecord))] == ["limit"]
 
 
 def test_reference_number_comes_from_the_lookup(api):

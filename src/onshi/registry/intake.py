@@ -809,7 +809,7 @@ def _apply_one(ctx: _Context, ntype: NotificationType, n: int, r: _Row) -> _Outc
             return _Outcome(n, "duplicate")
         return _Outcome(n, "applied", change_id=ch.id)
     if ntype is T.limit_application:
-        from onshi.rules.age import age_on
+        from onshi.rules.co_pay import elderly_start
         from onshi.rules.limit_category import limit_category
 
         day = vals["application_date"]
@@ -818,7 +818,9 @@ def _apply_one(ctx: _Context, ntype: NotificationType, n: int, r: _Row) -> _Outc
             return _Outcome(n, "rejected", r.errors)
         pv = service.person_on(session, qv.person_id)
         remuneration = service.remuneration_on(session, qv.qualification_id, day) or 0
-        code = limit_category(on=day, age_70_plus=age_on(pv.birth_date, day) >= 70,
+        # 70歳以上の区分 from the day the person is 高齢受給者 (the 1st of the month after reaching 70, the birthday
+        # when it is the 1st) — the co-pay rule's day, not the legal age, which is 70 from the day before the birthday
+        code = limit_category(on=day, age_70_plus=day >= elderly_start(pv.birth_date, qv.acquisition_date),
                               monthly_remuneration=remuneration, tax_exempt=bool(vals.get("tax_exempt")),
                               low_income_1=bool(vals.get("low_income_1")))
         start = day.replace(day=1)

@@ -3,6 +3,21 @@
 健康保険法施行令 §41–42; insurance-rules.md.  By the member's 標準報酬月額: ア/現役並みⅢ ≥ 83万, イ/現役並みⅡ
 53–79万, ウ/現役並みⅠ 28–50万, エ/一般 ≤ 26万; オ (under 70) and 低所得Ⅱ/Ⅰ (70–74) when 住民税非課税.
 The 1 % term of the ceiling is rounded to the nearest yen (1円未満四捨五入).
+Sources of the thresholds and amounts: 健康保険法施行令 §41 (高額療養費算定基準額) and §42 as amended with effect
+from 1 August 2018 (the 70–74 現役並み split into Ⅲ/Ⅱ/Ⅰ); the same bands as published by 協会けんぽ
+(「高額な医療費を支払ったとき」, 70歳未満 and 70歳以上 tables) and shared/reference/insurance-rules.md
+("Limit categories"): the boundaries are the grades of the 標準報酬月額 table — 83万 is the first grade of ア,
+53万 of イ, 28万 of ウ; 79万, 50万 and 26万 are the grades just below them.
+
+What an insurer registers for online verification (:func:`registered_limit`): with the patient's consent the
+clinic receives the 区分 derived from the member's 標準報酬月額 on the date of care, without any application —
+under 70 ア–エ; at 70–74 現役並みⅢ/Ⅱ/Ⅰ when the person is 現役並み所得者 (the co-pay rule: the member is also
+高齢受給者 with 標準報酬月額 ≥ 28万 and no 基準収入額適用), else 一般.  A dependent follows the member.  The
+income-based 区分 (オ, 低所得Ⅱ/Ⅰ: 住民税非課税) only come from an application.
+
+>>> registered_limit(on=date(2026, 11, 20), birth_date=date(1980, 5, 5), member_monthly_remuneration=830000,
+...                  remuneration_from=date(2026, 9, 1)).category_code
+'A01'
 
 >>> limit_category(on=date(2026, 11, 1), age_70_plus=False, monthly_remuneration=410000)
 'A03'
@@ -14,9 +29,11 @@ The 1 % term of the ceiling is rounded to the nearest yen (1円未満四捨五�
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import NamedTuple
 
+from onshi.rules.co_pay import co_pay_ratio, elderly_start, late_elderly_transition
 from onshi.rules.dated import DatedTable
 
 LIMIT_CATEGORY_NAMES = {
@@ -93,3 +110,58 @@ def monthly_ceiling(code: str, total_medical_cost: int, *, on: date, many_times:
     if ceiling.over is None:
         return ceiling.base
     return ceiling.base + (max(total_medical_cost - ceiling.over, 0) + 50) // 100
+
+
+#: the OQSCD012 codes that only an application (住民税非課税の認定) can give
+INCOME_BASED_CATEGORIES = frozenset({"A05", "A06", "B05", "B06", "B07", "B08"})
+
+
+@dataclass(frozen=True)
+class RegisteredLimit:
+    """The 限度額適用区分 derived from registered data on a day, and the period around that day over which the
+    same data give the same 区分 (``valid_to`` the last day, None when open)."""
+
+    category_code: str
+    valid_from: date
+    valid_to: date | None
+
+
+def registered_limit(*, on: date, birth_date: date, member_monthly_remuneration: int, remuneration_from: date,
+                     remuneration_to: date | None = None, member_birth_date: date | None = None,
+                     acquisition_date: date | None = None, loss_date: date | None = None,
+                     income_exemption_from: date | None = None) -> RegisteredLimit:
+    """The 区分 of the person born on *birth_date* on the day of care *on*, from the member's 標準報酬月額.
+
+    ``member_monthly_remuneration`` is the member's 標準報酬月額 in force on *on* (for a dependent, the member's),
+    registered for ``remuneration_from`` ≤ day < ``remuneration_to``.  ``member_birth_date``: for a dependent.
+    ``acquisition_date`` / ``loss_date`` (exclusive): the qualification.  ``income_exemption_from``: a
+    基準収入額適用 (from the 1st of its month the person is 一般, not 現役並み).  70+ is decided exactly as the
+    co-pay ratio decides it (:func:`onshi.rules.co_pay.co_pay_ratio`: 高齢受給者 from the 1st of the month after
+    the 70th birthday, the birthday itself when it is the 1st).  Raises :class:`~onshi.rules.co_pay.NotCovered`
+    from 75 and :class:`~onshi.rules.dated.NotInForce` before the bands' first row.
+    """
+    cp = co_pay_ratio(birth_date=birth_date, on=on, member_birth_date=member_birth_date,
+                      member_monthly_remuneration=member_monthly_remuneration,
+                      income_exemption_from=income_exemption_from, acquisition_date=acquisition_date)
+    if cp.elderly and cp.basis != "現役並み所得者":
+        code = limit_category(on=on, age_70_plus=True, monthly_remuneration=0)  # 一般 (≤ 26万 band: B04)
+    else:
+        code = limit_category(on=on, age_70_plus=cp.elderly, monthly_remuneration=member_monthly_remuneration)
+    # the days around *on* on which the same facts hold: the remuneration period, the qualification, the
+    # person's (and for a 70+ dependent the member's) 70+ boundary, the 基準収入額適用 month, the bands' row
+    starts = [remuneration_from, BANDS.effective_from(on)]
+    ends = [remuneration_to, loss_date, late_elderly_transition(birth_date)]
+    if acquisition_date:
+        starts.append(acquisition_date)
+    own = elderly_start(birth_date, acquisition_date)
+    (starts if on >= own else ends).append(own)
+    if cp.elderly:
+        if member_birth_date is not None:
+            member_start = elderly_start(member_birth_date)
+            (starts if on >= member_start else ends).append(member_start)
+            ends.append(late_elderly_transition(member_birth_date))
+        if income_exemption_from is not None:
+            exempt = income_exemption_from.replace(day=1)
+            (starts if on >= exempt else ends).append(exempt)
+    end = min((d for d in ends if d is not None), default=None)
+    return RegisteredLimit(code, max(starts), end - timedelta(days=1) if end else None)

@@ -28,7 +28,7 @@ from typing import Any
 
 __all__ = [
     "Validity", "ReferenceClass", "Sex", "PersonalFamily", "CardClassification", "LossReason",
-    "ConsentStatus", "ConsentKind", "Consent", "ElderlyInfo", "LimitInfo", "QualificationAnswer",
+    "ConsentStatus", "ConsentKind", "Consent", "ElderlyInfo", "LimitSource", "LimitInfo", "QualificationAnswer",
     "VerificationRequest", "VerificationOutcome", "VerificationError", "ReferenceRegistration",
 ]
 
@@ -126,11 +126,20 @@ class ElderlyInfo:
     ratio_tenths: int | None
 
 
+class LimitSource(str, Enum):
+    """Where the 限度額適用区分 of an answer comes from (not an OQS code table: see docs/oqs.md for the wire)."""
+
+    REMUNERATION = "remuneration"  #: derived from the registered 標準報酬月額 on the date of care (no application)
+    APPLICATION = "application"    #: a 限度額適用(・標準負担額減額)認定 applied for and registered by the insurer
+
+
 @dataclass(frozen=True)
 class LimitInfo:
     """限度額適用認定証関連情報, given only with the patient's consent.
 
-    ``classification_code`` is OQSCD011 (``"01"``…), ``category_code`` OQSCD012 (``"A01"``…).
+    ``classification_code`` is OQSCD011 (``"01"``…), ``category_code`` OQSCD012 (``"A01"``…).  ``source`` says
+    whether the 区分 was derived from the registered 標準報酬月額 (then ``certificate_date`` is None: no 認定 was
+    issued) or comes from an application.  ``valid_to`` is the last valid day.
     """
 
     classification_code: str
@@ -139,6 +148,7 @@ class LimitInfo:
     valid_from: date | None = None
     valid_to: date | None = None
     long_term_date: date | None = None  #: 長期入院該当年月日
+    source: LimitSource = LimitSource.APPLICATION
 
 
 @dataclass(frozen=True)

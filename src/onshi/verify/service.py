@@ -26,7 +26,9 @@ from onshi.exchange import cards as card_service
 from onshi.exchange.models import IndexedQualification, LinkageCheck
 from onshi.privacy.models import AuditEntry
 from onshi.privacy.crypto import vault
-from onshi.rules.co_pay import co_pay_ratio, late_elderly_transition
+from onshi.rules.co_pay import NotCovered, co_pay_ratio, late_elderly_transition
+from onshi.rules.dated import NotInForce
+from onshi.rules.limit_category import registered_limit
 from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import utcnow
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
@@ -37,6 +39,7 @@ from onshi.verify.result import (
     ConsentStatus,
     ElderlyInfo,
     LimitInfo,
+    LimitSource,
     LossReason,
     PersonalFamily,
     QualificationAnswer,
@@ -188,6 +191,54 @@ def _remuneration_on(periods: list, day: date) -> int:
     return 0
 
 
+def _remuneration_period(periods: list, day: date) -> tuple[date, date | None, int] | None:
+    """The registered 標準報酬月額 period in force on *day*: (from, to exclusive, yen), or None when none is."""
+    for start, end, amount in periods:
+        if date.fromisoformat(start) <= day and (end is None or day < date.fromisoformat(end)):
+            return date.fromisoformat(start), date.fromisoformat(end) if end else None, amount
+    return None
+
+
+#: OQSCD011 限度額認定証区分 sent with a 区分 derived from the 標準報酬月額: 01 限度額適用 (see docs/oqs.md)
+DERIVED_LIMIT_CLASSIFICATION = "01"
+_GENEKINAMI = frozenset({"B01", "B02", "B03"})
+
+
+def limit_info(row, day: date, cp, income_exemption_from: date | None) -> LimitInfo | None:
+    """限度額 information of an index row on the day of care — the caller gives it only with consent.
+
+    *cp* is the co-pay of the row on *day* (None when the qualification does not cover the day: then nothing).
+    An application (限度額適用(・標準負担額減額)認定 registered by the insurer) valid on the day answers when its
+    区分 is of the day's age group (an under-70 認定 ends when 高齢受給者 starts) and is not a 現役並み 区分 on a
+    certificate that itself records a 基準収入額適用; otherwise the 区分 is derived from the member's 標準報酬月額
+    registered for the day (:func:`onshi.rules.limit_category.registered_limit`).  No registered 標準報酬月額 on
+    the day: nothing (the 区分 cannot be told).
+    """
+    if cp is None:
+        return None
+    cert = _limit_on(row.limit_certificates, day)
+    if (cert is not None and cert["category"][:1] == ("B" if cp.elderly else "A")
+            and not (cert.get("income_exemption") and cert["category"] in _GENEKINAMI)):
+        return LimitInfo(classification_code=cert["classification"], category_code=cert["category"],
+                         certificate_date=date.fromisoformat(cert["certificate_date"]),
+                         valid_from=date.fromisoformat(cert["from"]),
+                         valid_to=date.fromisoformat(cert["to"]) - timedelta(days=1) if cert["to"] else None,
+                         long_term_date=None, source=LimitSource.APPLICATION)
+    period = _remuneration_period(row.remuneration, day)
+    if period is None:
+        return None
+    try:
+        derived = registered_limit(on=day, birth_date=row.birth_date, member_monthly_remuneration=period[2],
+                                   remuneration_from=period[0], remuneration_to=period[1],
+                                   member_birth_date=row.member_birth_date, acquisition_date=row.acquisition_date,
+                                   loss_date=row.loss_date, income_exemption_from=income_exemption_from)
+    except (NotCovered, NotInForce):
+        return None
+    return LimitInfo(classification_code=DERIVED_LIMIT_CLASSIFICATION, category_code=derived.category_code,
+                     certificate_date=None, valid_from=derived.valid_from, valid_to=derived.valid_to,
+                     long_term_date=None, source=LimitSource.REMUNERATION)
+
+
 def _limit_on(certs: list, day: date) -> dict | None:
     for c in certs:
         if date.fromisoformat(c["from"]) <= day and (c["to"] is None or day < date.fromisoformat(c["to"])):
@@ -233,22 +284,16 @@ def build_answer(row, req: VerificationRequest, consents: dict[str, Consent],
     """One answer from an index row (the lookup's columns), the patient's consents here and the 照会番号."""
     day = req.care_date
     cp = None
+    income_cert = next((c for c in row.limit_certificates if c.get("income_exemption")), None)
+    income_exemption_from = date.fromisoformat(income_cert["from"]) if income_cert else None
     if row.acquisition_date <= day and (row.loss_date is None or day < row.loss_date):
-        income_cert = next((c for c in row.limit_certificates if c.get("income_exemption")), None)
         cp = co_pay_ratio(birth_date=row.birth_date, on=day, member_birth_date=row.member_birth_date,
                           member_monthly_remuneration=_remuneration_on(row.remuneration, day),
-                          income_exemption_from=date.fromisoformat(income_cert["from"]) if income_cert else None,
-                          acquisition_date=row.acquisition_date)
+                          income_exemption_from=income_exemption_from, acquisition_date=row.acquisition_date)
     limit_consent = consents.get(ConsentKind.LIMIT.value)
     limit = None
-    if limit_consent is not None and limit_consent.status == ConsentStatus.GIVEN:
-        cert = _limit_on(row.limit_certificates, day)
-        if cert is not None:
-            limit = LimitInfo(classification_code=cert["classification"], category_code=cert["category"],
-                              certificate_date=date.fromisoformat(cert["certificate_date"]),
-                              valid_from=date.fromisoformat(cert["from"]),
-                              valid_to=date.fromisoformat(cert["to"]) - timedelta(days=1) if cert["to"] else None,
-                              long_term_date=None)
+    if limit_consent is not None and limit_consent.status == ConsentStatus.GIVEN:  # nothing of it without consent
+        limit = limit_info(row, day, cp, income_exemption_from)
     elderly = None
     if cp is not None and cp.elderly:
         elderly = ElderlyInfo(certificate_date=cp.elderly_valid_from, valid_from=cp.elderly_valid_from,
@@ -530,6 +575,10 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
             recorded = True
         if recorded or rows[0].has_consents:
             consents = _consents(conn, person_id, institution.code, now)
+        if not by_card and not req.limit_consent:
+            # a numbers request carries its own 限度額 consent flag: 0 sends nothing of it, whatever consent an
+            # earlier request or the card reader left on record (docs/oqs.md, "限度額")
+            consents.pop(ConsentKind.LIMIT.value, None)
     answers = tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
     method = "card" if by_card else "numbers"
     log = {"occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,

@@ -10,6 +10,11 @@ top-level models are R5).
   ``subscriberId`` = ``記号:番号``, ``dependent`` = 枝番, ``relationship``
   1 被保険者 / 2 被扶養者 (``urn:oid:1.2.392.100495.20.2.62``), ``period`` the
   qualification, ``costToBeneficiary`` the co-pay percent, ``payor`` → the insurer.
+  限度額 (only when the answer carries it, i.e. with the patient's consent): one ``Coverage.class`` of type
+  ``class`` (``http://terminology.hl7.org/CodeSystem/coverage-class``) whose ``value`` is the OQSCD012 code
+  (``A03``) and ``name`` its label (``ウ``), with the extension :data:`EXT_LIMIT_SOURCE` (``remuneration``
+  / ``application``) and :data:`EXT_LIMIT_PERIOD` (valuePeriod: the days it holds).  JP Core defines no
+  element for it; the extensions are onshi's own (docs/oqs.md, "FHIR").
 * ``Organization`` (JP_Organization): 保険者番号 in ``urn:oid:1.2.392.100495.20.3.61``.
 * ``Patient`` (JP_Patient): the institution's patient id in
   ``urn:oid:1.2.392.100495.20.3.51.1`` + 医療機関コード; kanji and kana names
@@ -39,12 +44,19 @@ from fhir.resources.R4B.coverage import Coverage
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 
-from onshi.verify.result import QualificationAnswer, Sex, PersonalFamily, Validity, VerificationOutcome
+from onshi.verify.result import (
+    ConsentStatus,
+    PersonalFamily,
+    QualificationAnswer,
+    Sex,
+    Validity,
+    VerificationOutcome,
+)
 
 __all__ = [
     "coverage", "insurer_organization", "patient", "answer_to_bundle", "outcome_to_bundle",
     "EXT_SYMBOL", "EXT_NUMBER", "EXT_SUB_NUMBER", "MEMBER_ID_SYSTEM", "INSURER_SYSTEM", "PATIENT_SYSTEM_PREFIX",
-    "RELATIONSHIP_SYSTEM",
+    "RELATIONSHIP_SYSTEM", "COVERAGE_CLASS_SYSTEM", "EXT_LIMIT_SOURCE", "EXT_LIMIT_PERIOD",
 ]
 
 _EXT = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/"
@@ -57,6 +69,10 @@ PATIENT_SYSTEM_PREFIX = "urn:oid:1.2.392.100495.20.3.51.1"     #: + 10-digit 医
 RELATIONSHIP_SYSTEM = "urn:oid:1.2.392.100495.20.2.62"         #: 被保険者区分: 1 被保険者, 2 被扶養者
 EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
 _PROFILE = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+COVERAGE_CLASS_SYSTEM = "http://terminology.hl7.org/CodeSystem/coverage-class"
+_ONSHI_EXT = "urn:onshi:fhir:extension:"  #: onshi's own (no published profile)
+EXT_LIMIT_SOURCE = _ONSHI_EXT + "limit-category-source"  #: valueCode remuneration | application
+EXT_LIMIT_PERIOD = _ONSHI_EXT + "limit-category-period"  #: valuePeriod, the days the 区分 holds
 _GENDER = {Sex.MALE: "male", Sex.FEMALE: "female", Sex.UNSET: "unknown"}
 
 
@@ -147,7 +163,26 @@ def coverage(answer: QualificationAnswer, *, beneficiary: str, payor: str, valid
                                  "code": "copaypct"}]},
             "valueQuantity": {"value": answer.co_pay_ratio_tenths * 10, "unit": "%",
                               "system": "http://unitsofmeasure.org", "code": "%"}}]
+    limit = _limit_class(answer)
+    if limit is not None:
+        data["class"] = [limit]
     return Coverage.model_validate(data)
+
+
+def _limit_class(answer: QualificationAnswer) -> dict[str, Any] | None:
+    """限度額適用区分 as a ``Coverage.class`` — only with consent (the answer carries none without it)."""
+    from onshi.rules.limit_category import LIMIT_CATEGORY_NAMES
+
+    lim, consent = answer.limit, answer.limit_consent
+    if lim is None or consent is None or consent.status != ConsentStatus.GIVEN:
+        return None
+    period = {k: v.isoformat() for k, v in (("start", lim.valid_from), ("end", lim.valid_to)) if v}
+    ext = [{"url": EXT_LIMIT_SOURCE, "valueCode": lim.source.value}]
+    if period:
+        ext.append({"url": EXT_LIMIT_PERIOD, "valuePeriod": period})
+    return {"extension": ext,
+            "type": {"coding": [{"system": COVERAGE_CLASS_SYSTEM, "code": "class", "display": "限度額適用区分"}]},
+            "value": lim.category_code, "name": LIMIT_CATEGORY_NAMES.get(lim.category_code, lim.category_code)}
 
 
 def answer_to_bundle(answer: QualificationAnswer, *, institution_code: str, patient_id: str | None = None,

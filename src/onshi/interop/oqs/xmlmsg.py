@@ -799,6 +799,8 @@ def _answer_nodes(a: QualificationAnswer, request: VerificationRequest | None) -
         li: list[Node] = []
         _add(li, "LimitApplicationCertificateClassification", LimitCertificateClassification(a.limit.classification_code))
         _add(li, "LimitApplicationCertificateClassificationFlag", LimitCategory(a.limit.category_code))
+        # 交付年月日 only for an application's 認定: a 区分 derived from the registered 標準報酬月額 has no
+        # certificate, and its absence is how the wire tells the two apart (docs/oqs.md, "限度額")
         _add(li, "LimitApplicationCertificateDate", _ymd(a.limit.certificate_date))
         _add(li, "LimitApplicationCertificateValidStartDate", _ymd(a.limit.valid_from))
         _add(li, "LimitApplicationCertificateValidEndDate", _ymd(a.limit.valid_to))

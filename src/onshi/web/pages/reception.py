@@ -130,7 +130,7 @@ def next_steps(outcome: VerificationOutcome, method: str) -> tuple[list[str], bo
     if v == Validity.VALID:
         steps = ["資格は有効です。表示の負担割合で受け付けてください。"]
         if a is not None and a.limit is None and method == "card":
-            steps.append("限度額情報は同意がないか、認定がありません。")
+            steps.append("限度額情報は同意がないか、この日の情報がありません。")
         return steps, False
     if v == Validity.INVALID:
         lost = f"（資格喪失日 {wareki(a.disqualification_date)}）" if a and a.disqualification_date else ""
