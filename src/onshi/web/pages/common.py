@@ -30,7 +30,7 @@ def today() -> date:
 
 
 def wareki(d: date | None) -> str:
-    from onshi.documents.wareki import format_wareki
+    from onshi.rules.wareki import format_wareki
 
     if d is None:
         return ""
