@@ -217,7 +217,7 @@ def _check_era(value: str, era: Era, year: int, month: int, day: int) -> date:
 
 def _calendar_date(value: str, year: int, month: int, day: int, year_label: str) -> date:
     if not 1 <= month <= 12:
-        raise DateError(value, f"{month}月はありません（月は1〜12）", f"month {month} out of range 1-12")
+        raise DateError(value, f"存在しない日付です（{month}月はありません）", f"month {month} out of range 1-12")
     if not 1 <= year <= 9999:
         raise DateError(value, f"{year}年は扱えません", f"year {year} out of range")
     last = calendar.monthrange(year, month)[1]
