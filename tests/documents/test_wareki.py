@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from onshi.documents.wareki import DATE_STYLES, era_of, format_date
+from onshi.rules.wareki import DATE_STYLES, era_of, format_date
 
 
 @pytest.mark.parametrize(

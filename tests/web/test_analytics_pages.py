@@ -121,7 +121,10 @@ def test_incentives_page_computes_2024_money_from_the_log(client, world):
     unknown = client.get("/analytics/incentives", params={"institution": "1319999999"})
     assert "照会記録がありません" in unknown.text
     bad = client.get("/analytics/incentives", params={"institution": hospital, "billing_month": "11/2024"})
-    assert "YYYY-MM" in bad.text
+    assert bad.status_code == 422 and "算定月「11/2024」: 年月として読めません" in bad.text
+    assert 'aria-invalid="true" aria-describedby="err-billing_month"' in bad.text
+    wareki = client.get("/analytics/incentives", params={"institution": hospital, "billing_month": "令和６年１１月"})
+    assert wareki.status_code == 200 and "医療DX推進体制整備加算 2024-11" in wareki.text
 
 
 def test_kpi_page_and_sheet(client, traffic):

@@ -96,21 +96,32 @@ def incentives_page(request: Request, user: Analyst, institution: str | None = N
     """支援金・一時金・医療DX推進体制整備加算・医療情報取得加算 of one institution, from its log and claims."""
     from onshi.analytics.dashboard import institution_incentives
 
-    lines, errors = [], None
-    if institution:
-        if billing_month and not (len(billing_month) == 7 and billing_month[4] == "-"
-                                  and billing_month.replace("-", "").isdigit()):
-            errors = [f"算定月は YYYY-MM で入力してください ({billing_month!r})"]
-        else:
-            ua = _ua(request)
-            try:
-                lines = institution_incentives(ua, institution.strip(), billing_month=billing_month or None)
-            except ValueError as exc:
-                errors = [str(exc)]
-            finally:
-                ua.close()
+    from onshi.analytics.incentives import OutsideKnownPeriod
+    from onshi.numbers.messages import japanese
+    from onshi.registry.fields import FieldError, date_message, parse_month
+
+    lines, errors, invalid = [], None, {}
+    month = None
+    if billing_month and billing_month.strip():
+        try:  # 2025-04, 202504, R7.4, 令和7年4月, full width: the one input layer
+            month = f"{parse_month(billing_month):%Y-%m}"
+        except FieldError as exc:
+            invalid["billing_month"] = date_message("算定月", billing_month, exc)
+    if institution and not invalid:
+        ua = _ua(request)
+        try:
+            lines = institution_incentives(ua, institution.strip(), billing_month=month)
+        except OutsideKnownPeriod:
+            errors = [f"算定月「{billing_month}」: この月の判定基準（告示の表）がまだ登録されていません。"
+                      "システム管理者に連絡してください"]
+        except (ValueError, LookupError) as exc:
+            message = japanese(str(exc))
+            errors = [message if not message.isascii() else "算定できませんでした。入力を確かめてください"]
+        finally:
+            ua.close()
     return render(request, "analytics/incentives.html", {
-        "institution": institution or "", "billing_month": billing_month or "", "lines": lines, "errors": errors})
+        "institution": institution or "", "billing_month": billing_month or "", "lines": lines, "errors": errors,
+        "invalid": invalid}, status_code=422 if invalid else 200)
 
 
 def _sheet(request: Request, fiscal_year: int, branch: str):

@@ -58,7 +58,7 @@ from onshi.documents.layouts import (
     load_layout,
     template_parts,
 )
-from onshi.documents.wareki import format_date
+from onshi.rules.wareki import format_date
 
 __all__ = [
     "CertificateData",

@@ -48,16 +48,21 @@ def check_digit_21(digits: str) -> str:
 
 
 def error(cls: type[E], message: str) -> E:
-    """A stdnum exception whose ``str()`` and ``.message`` both carry *message*.
+    """A stdnum exception whose ``str()`` and ``.message`` both carry *message* (``日本語 (english)``, for logs and
+    the API's machine-readable errors) and whose ``.ja`` has the Japanese alone, for screens.
 
     (stdnum's ``.message`` is a class attribute in English; callers read either.)
 
     >>> from stdnum.exceptions import InvalidLength
-    >>> error(InvalidLength, "8桁です").message
-    '8桁です'
+    >>> e = error(InvalidLength, "8桁です (length must be 8)")
+    >>> e.message, e.ja
+    ('8桁です (length must be 8)', '8桁です')
     """
+    from onshi.numbers.messages import japanese
+
     exc = cls(message)
     exc.message = message
+    exc.ja = japanese(message)
     return exc
 
 

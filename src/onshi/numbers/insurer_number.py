@@ -26,7 +26,7 @@ stdnum.exceptions.InvalidChecksum: 保険者番号の検証番号が一致しま
 >>> validate('0113001')
 Traceback (most recent call last):
   ...
-stdnum.exceptions.InvalidLength: 保険者番号は8桁(国保は6桁)です (7 digits given; length must be 8, or 6 for 国保)
+stdnum.exceptions.InvalidLength: 保険者番号は8桁(国保は6桁)です (7 digits given; length must be 8, or 6 for National Health Insurance)
 >>> validate('12130014')
 Traceback (most recent call last):
   ...
@@ -89,7 +89,7 @@ def validate(number: str) -> str:
         raise error(InvalidFormat, "保険者番号は数字だけです (digits only)")
     if len(number) not in (6, 8):
         raise error(InvalidLength, f"保険者番号は8桁(国保は6桁)です ({len(number)} digits given; "
-                                   "length must be 8, or 6 for 国保)")
+                                   "length must be 8, or 6 for National Health Insurance)")
     if len(number) == 8 and number[:2] not in LAW_NAMES:
         raise error(InvalidComponent, f"法別番号 {number[:2]} は医療保険者の番号ではありません "
                                       f"(law code {number[:2]} is not an insurer's)")

@@ -129,6 +129,23 @@ def _decode(data: bytes) -> tuple[str, str]:
             f"文字コードが UTF-8 でも Shift_JIS でもありません (byte {exc.start}: not UTF-8 or Shift_JIS)") from None
 
 
+def _unknown_column(i: int, key: str, ntype: NotificationType, by_label: dict[str, str]) -> str:
+    """``列名「生年月日x」は使えません。「生年月日」ですか？`` — the nearest accepted name (difflib), in Japanese,
+    then the English for logs."""
+    import difflib
+
+    layout = LAYOUTS[ntype]
+    near = difflib.get_close_matches(key, list(by_label), n=1, cutoff=0.5)
+    hint = ""
+    if near:
+        name = by_label[near[0]]
+        hint = f"「{layout[name] if near[0] == layout.get(name) else near[0]}」ですか？"
+    else:
+        hint = f"使える列名: {'、'.join(layout.values())}"
+    return (f"{i}列目の列名「{key}」は使えません。{hint} (unexpected column {i}; expected: "
+            f"{', '.join(layout)})")
+
+
 def _header_map(header: list[str], ntype: NotificationType) -> list[str]:
     layout = LAYOUTS[ntype]
     by_label = {ja: name for name, ja in layout.items()} | {name: name for name in layout}
@@ -136,8 +153,7 @@ def _header_map(header: list[str], ntype: NotificationType) -> list[str]:
     for i, raw in enumerate(header, start=1):
         key = raw.strip().lstrip("\ufeff")
         if key not in by_label:
-            raise IntakeFileError(f"列 {i} 「{key}」 は {ntype.value} の様式にありません (unexpected column; "
-                                  f"expected: {', '.join(layout)})")
+            raise IntakeFileError(_unknown_column(i, key, ntype, by_label))
         names.append(by_label[key])
     missing = [n for n in layout if n not in names]
     if missing:

@@ -431,7 +431,7 @@ def eligibility_claim(body: EligibilityClaimIn, inst: Inst, session: DB) -> dict
     try:
         claim = service.record_eligibility_claim(session, inst, **body.model_dump())
     except FieldError as exc:
-        raise HTTPException(status_code=422, detail=[{"loc": ["body"], "msg": exc.reason, "type": "value_error"}])
+        raise HTTPException(status_code=422, detail=[{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
     return {"id": claim.id, "recorded_at": japan_iso(claim.recorded_at)}
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from onshi.documents.wareki import DATE_STYLES
+from onshi.rules.wareki import DATE_STYLES
 
 __all__ = [
     "DATE_FIELDS",

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.interop.oqs.codes import LABELS as OQS_LABELS
 from onshi.privacy import audit
 from onshi.registry import intake
 from onshi.registry import service as registry
@@ -28,7 +29,7 @@ from onshi.store.clock import from_japan_time, utcnow
 from onshi.web.auth import require
 from onshi.web.deps import DB
 from onshi.web.models import WebUser
-from onshi.web.pages.common import render, today, wareki
+from onshi.web.pages.common import FormError, read_date, render, today, wareki
 
 router = APIRouter(include_in_schema=False, prefix="/office")
 Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
@@ -110,33 +111,40 @@ class Hit:
 @router.get("/members")
 def member_search(request: Request, user: Staff, session: DB, name: str = "", birth_date: str = "",
                   symbol: str = "", number: str = "", branch: str = ""):
-    from onshi.web.pages.reception import parse_day
+    from stdnum.exceptions import ValidationError
+
+    from onshi.numbers import insured_card
 
     ins = insurer_of(session, user)
-    errors, hits, searched = [], [], False
+    invalid: dict[str, str] = {}
+    hits, searched = [], False
     person_ids: list[int] = []
     if symbol.strip() or number.strip():
-        searched = True
-        from onshi.numbers import insured_card
-
-        try:
-            sym = insured_card.compact_symbol(symbol) if symbol.strip() else ""
-            num = insured_card.compact_number(number)
-            br = insured_card.compact_branch(branch) if branch.strip() else None
+        parts = {}
+        for field_name, label, value, read in (
+                ("symbol", "記号", symbol, lambda v: insured_card.compact_symbol(v) if v.strip() else ""),
+                ("number", "番号", number, insured_card.compact_number),
+                ("branch", "枝番", branch, lambda v: insured_card.compact_branch(v) if v.strip() else None)):
+            try:
+                parts[field_name] = read(value)
+            except ValidationError as exc:
+                invalid[field_name] = f"{label}「{value}」: {exc.ja}" if value.strip() else f"{label}: {exc.ja}"
+        if not invalid:
+            searched = True
             person_ids = list(dict.fromkeys(q.person_id for q in registry.find_by_numbers(
-                session, insurer_number=ins.number, symbol=sym, number=num, branch=br)))
-        except Exception as exc:  # noqa: BLE001 - stdnum ValidationError: say which field
-            errors.append(f"記号・番号・枝番: {getattr(exc, 'message', exc)}")
+                session, insurer_number=ins.number, symbol=parts["symbol"], number=parts["number"],
+                branch=parts["branch"])))
     elif name.strip() or birth_date.strip():
-        searched = True
+        if not name.strip():
+            invalid["name"] = "氏名: 入力してください"
         try:
-            birth = parse_day(birth_date, "生年月日")
+            birth = read_date(birth_date, "birth_date", "生年月日")
+        except FormError as exc:
+            invalid[exc.field] = exc.message
+        if not invalid:
+            searched = True
             person_ids = [p for p in registry.find_persons_by_name_birth(session, name, birth)
                           if _person_in_scope(session, p, ins.id)]
-            if not name.strip():
-                errors.append("氏名を入力してください")
-        except Exception as exc:  # noqa: BLE001
-            errors.append(getattr(exc, "reason", None) or str(exc))
     for pid in person_ids[:50]:
         pv = registry.person_on(session, pid)
         qs = registry.qualification_versions(session, person_id=pid, insurer_id=ins.id)
@@ -149,7 +157,7 @@ def member_search(request: Request, user: Staff, session: DB, name: str = "", bi
                           subject_kind="person", subject_id=pid)
     return render(request, "office/members.html", {
         "q": {"name": name, "birth_date": birth_date, "symbol": symbol, "number": number, "branch": branch},
-        "hits": hits, "errors": errors, "searched": searched}, session=session)
+        "hits": hits, "invalid": invalid, "searched": searched}, session=session, status_code=422 if invalid else 200)
 
 
 @dataclass
@@ -320,8 +328,8 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
             # typed in Japan time; stored like the default (utcnow): UTC without tzinfo
             received = from_japan_time(datetime.fromisoformat(received_at.strip().replace("T", " ")))
         except ValueError:
-            return _intake_page(request, session, user, ntype=ntype, status_code=422,
-                                errors=["受付日時は 2026-11-20 09:30 の形で入力してください"])
+            return _intake_page(request, session, user, ntype=ntype, status_code=422, invalid={
+                "received_at": f"受付日時「{received_at}」: 2026-11-20 09:30 の形で入力してください"})
     data = await file.read()
     name = Path(file.filename or "upload.csv").name or "upload.csv"
     try:
@@ -353,6 +361,12 @@ def quarantine_form(request: Request, user: Staff, session: DB, qid: int):
     return _quarantine_page(request, session, row, row.errors)
 
 
+#: Coded columns of a notification row, corrected with a <select> of their labels (from the one code tables).
+CODED_COLUMNS = {"sex": OQS_LABELS["OQSCD007"], "card_classification": OQS_LABELS["OQSCD010"],
+                 "voluntary_continuation": {"0": "いいえ（任意継続ではない）", "1": "はい（任意継続）"},
+                 "loss_reason": intake.LOSS_REASONS}
+
+
 def _quarantine_page(request: Request, session: Session, row, errors: list[dict], status_code: int = 200,
                      values: dict | None = None):
     from onshi.registry.models import IntakeFile
@@ -363,7 +377,8 @@ def _quarantine_page(request: Request, session: Session, row, errors: list[dict]
     return render(request, "office/quarantine.html", {
         "row": row, "file": session.get(IntakeFile, row.file_id), "layout": layout, "values": shown,
         "row_errors": errors, "bad": bad, "secret": intake.SECRET_COLUMNS, "ntypes": NTYPE_LABELS,
-        "optional": intake.OPTIONAL}, session=session, status_code=status_code)
+        "optional": intake.OPTIONAL, "choices": {c: v for c, v in CODED_COLUMNS.items() if c in layout}},
+        session=session, status_code=status_code)
 
 
 @router.post("/quarantine/{qid}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
@@ -33,7 +32,7 @@ from onshi.verify.result import (
 from onshi.web.auth import require
 from onshi.web.deps import DB
 from onshi.web.models import WebUser
-from onshi.web.pages.common import render, today, wareki
+from onshi.web.pages.common import FormError, FormErrors, pydantic_message, read_date, render, today, wareki
 
 router = APIRouter(include_in_schema=False)
 Clinic = Annotated[WebUser, Depends(require("clinic"))]
@@ -51,38 +50,6 @@ CARD_CLASSES = OQS_LABELS["OQSCD010"]  # 被保険者証区分
 
 
 # ---------------------------------------------------------------- helpers
-
-_ERAS = {"M": ("明治", 1867), "T": ("大正", 1911), "S": ("昭和", 1925), "H": ("平成", 1988), "R": ("令和", 2018)}
-_ERA_NAMES = {name: (letter, base) for letter, (name, base) in _ERAS.items()}
-
-
-def parse_day(text: str, label: str) -> date:
-    """A date as reception types it: 1970-01-01, 19700101, 1970/1/1, S45.1.1, S450101 or 昭和45年1月1日.
-
-    >>> parse_day("S45.1.1", "生年月日"), parse_day("昭和45年1月1日", "x"), parse_day("19700101", "x")
-    (datetime.date(1970, 1, 1), datetime.date(1970, 1, 1), datetime.date(1970, 1, 1))
-    >>> parse_day("h1.1.8", "x"), parse_day("R010501", "x")
-    (datetime.date(1989, 1, 8), datetime.date(2019, 5, 1))
-    """
-    from onshi.registry.fields import FieldError, half_width, parse_date
-
-    raw = half_width(text or "").replace(" ", "")
-    if not raw:
-        raise ValueError(f"{label}を入力してください")
-    m = re.match(r"^([MTSHR])(\d{2})(\d{2})(\d{2})$", raw, re.IGNORECASE) or re.match(
-        r"^(明治|大正|昭和|平成|令和|[MTSHR])(元|\d{1,2})[.年/-](\d{1,2})[.月/-](\d{1,2})日?$", raw, re.IGNORECASE)
-    if m:
-        era, y, month, day = m.groups()
-        base = _ERAS[era.upper()][1] if era.isascii() else _ERA_NAMES[era][1]
-        try:
-            return date(base + (1 if y == "元" else int(y)), int(month), int(day))
-        except ValueError:
-            raise ValueError(f"{label}: 存在しない日付です ({text})") from None
-    try:
-        return parse_date(raw)
-    except FieldError as exc:
-        raise ValueError(f"{label}: {exc.reason.split(' (')[0]}（例 1970-01-01、19700101、S45.1.1）") from None
-
 
 def institution_of(session: Session, user: WebUser):
     from onshi.verify.models import Institution
@@ -164,15 +131,15 @@ def show(outcome: VerificationOutcome, care_date: date, method: str) -> Shown:
 
 def _numbers_request(form: dict, institution_code: str, care_date: date, limit_consent: bool,
                      arbitrary_identifier: str | None = None) -> VerificationRequest:
-    """Validate the typed numbers with the REST API's own rules; ValueError names every bad field."""
+    """Validate the typed numbers with the REST API's own rules; :class:`FormErrors` names every bad field."""
     from onshi.verify.views import NumbersQuery
 
     labels = {"insurer_number": "保険者番号", "symbol": "記号", "number": "番号", "branch": "枝番"}
-    errors = []
+    invalid = {}
     try:
-        birth = parse_day(form.get("birth_date", ""), "生年月日")
-    except ValueError as exc:
-        errors.append(str(exc))
+        birth = read_date(form.get("birth_date", ""), "birth_date", "生年月日")
+    except FormError as exc:
+        invalid[exc.field] = exc.message
         birth = None
     try:
         q = NumbersQuery(insurer_number=form.get("insurer_number", "").strip(), symbol=form.get("symbol", ""),
@@ -182,20 +149,20 @@ def _numbers_request(form: dict, institution_code: str, care_date: date, limit_c
     except ValidationError as exc:
         for e in exc.errors():
             field = str(e["loc"][0]) if e["loc"] else ""
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] in ("string_too_short", "missing"):
-                msg = "入力してください"
-            errors.append(f"{labels.get(field, field)}: {msg}")
+            value = str(form.get(field) or "").strip()
+            shown_value = f"「{value}」" if value and e["type"] not in ("string_too_short", "missing") else ""
+            invalid.setdefault(field, f"{labels.get(field, field)}{shown_value}: {pydantic_message(e)}")
         q = None
-    if errors:
-        raise ValueError("\n".join(errors))
+    if invalid:
+        order = list(labels) + ["birth_date"]
+        raise FormErrors(dict(sorted(invalid.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)))
     return q.to_request(institution_code)
 
 
 def _care_date(value: str | None) -> date:
     if not value:
         return today()
-    return parse_day(value, "診療日")
+    return read_date(value, "care_date", "診療日")
 
 
 # ---------------------------------------------------------------- the screen
@@ -219,13 +186,22 @@ async def verify_numbers(request: Request, user: Clinic, session: DB):
     form = dict(await request.form())
     form.pop("csrf_token", None)
     inst = institution_of(session, user)
+    invalid: dict[str, str] = {}
+    care = None
     try:
         care = _care_date(form.get("care_date"))
-        req = _numbers_request(form, inst.code, care, limit_consent=bool(form.get("limit_consent")))
+    except FormError as exc:
+        invalid[exc.field] = exc.message
+    try:
+        req = _numbers_request(form, inst.code, care or today(), limit_consent=bool(form.get("limit_consent")))
+        if invalid:
+            raise FormErrors({})
         outcome = verify_service.verify(session, req, inst)
-    except (ValueError, VerificationError) as exc:
-        message = exc.message if isinstance(exc, VerificationError) else str(exc)
-        return _page(request, session, user, form=form, errors=message.split("\n"),
+    except FormErrors as exc:
+        return _page(request, session, user, form=form, invalid={**exc.invalid, **invalid},
+                     care_date=form.get("care_date") or today().isoformat(), status_code=422)
+    except VerificationError as exc:
+        return _page(request, session, user, form=form, errors=[exc.message],
                      care_date=form.get("care_date") or today().isoformat(), status_code=422)
     return _page(request, session, user, form=form, shown=show(outcome, care, "numbers"),
                  care_date=care.isoformat())
@@ -241,8 +217,8 @@ async def verify_card(request: Request, user: Clinic, session: DB):
     ctx = {"tab": "card", "card_form": {"card_serial": serial, "reader": outcome_kind, "consents": consents}}
     try:
         care = _care_date(form.get("care_date"))
-    except ValueError as exc:
-        return _page(request, session, user, errors=[str(exc)], status_code=422, **ctx)
+    except FormError as exc:
+        return _page(request, session, user, errors=[exc.message], status_code=422, **ctx)
     if not serial:
         return _page(request, session, user, errors=["カードを選ぶか、証明書シリアル番号を入力してください"],
                      status_code=422, **ctx)
@@ -285,19 +261,20 @@ async def claim_submit(request: Request, user: Clinic, session: DB):
     from onshi.registry.fields import FieldError
 
     form = {k: (v.strip() if isinstance(v, str) else v) for k, v in (await request.form()).items()}
-    errors = []
-    try:
-        birth = parse_day(form.get("birth_date", ""), "生年月日")
-    except ValueError as exc:
-        errors.append(str(exc))
-    try:
-        care = _care_date(form.get("care_date"))
-    except ValueError as exc:
-        errors.append(str(exc))
+    errors: list[str] = []
+    invalid: dict[str, str] = {}
     for f, label in (("name", "氏名"), ("name_kana", "フリガナ")):
         if not form.get(f):
-            errors.append(f"{label}を入力してください")
-    if not errors:
+            invalid[f] = f"{label}: 入力してください"
+    try:
+        birth = read_date(form.get("birth_date", ""), "birth_date", "生年月日")
+    except FormError as exc:
+        invalid[exc.field] = exc.message
+    try:
+        care = _care_date(form.get("care_date"))
+    except FormError as exc:
+        invalid[exc.field] = exc.message
+    if not invalid:
         try:
             with session.begin_nested():
                 claim = verify_service.record_eligibility_claim(
@@ -306,9 +283,10 @@ async def claim_submit(request: Request, user: Clinic, session: DB):
                     phone=form.get("phone") or None, insurer_hint=form.get("insurer_hint") or None,
                     employer_hint=form.get("employer_hint") or None, note=form.get("note") or None)
         except FieldError as exc:
-            errors.append(exc.reason.split(" (")[0])
-    if errors:
-        return render(request, "claim.html", {"form": form, "errors": errors}, session=session, status_code=422)
+            errors.append(exc.reason)
+    if errors or invalid:
+        return render(request, "claim.html", {"form": form, "errors": errors, "invalid": invalid}, session=session,
+                      status_code=422)
     return render(request, "claim.html", {"form": form, "claim": claim}, session=session)
 
 
@@ -390,9 +368,14 @@ async def bulk_submit(request: Request, user: Clinic, session: DB, file: Annotat
     ctx = {"care_date": care_date, "columns": BULK_COLUMNS}
     try:
         care = _care_date(care_date or (today() + timedelta(days=1)).isoformat())
+    except FormError as exc:
+        return render(request, "bulk.html", {**ctx, "invalid": {exc.field: exc.message}}, session=session,
+                      status_code=422)
+    try:
         rows = read_bulk_csv(await file.read())
     except ValueError as exc:
-        return render(request, "bulk.html", {**ctx, "errors": [str(exc)]}, session=session, status_code=422)
+        return render(request, "bulk.html", {**ctx, "invalid": {"file": f"予約一覧（{file.filename}）: {exc}"}},
+                      session=session, status_code=422)
     results = []
     for n, row in rows:
         pid = (row.get("patient_id") or "").strip()[:50]
@@ -403,9 +386,10 @@ async def bulk_submit(request: Request, user: Clinic, session: DB, file: Annotat
             with session.begin_nested():
                 outcome = verify_service.verify(session, req, inst)
             results.append(BulkRow(n, pid, numbers, show(outcome, care, "numbers"), None))
-        except (ValueError, VerificationError) as exc:
-            msg = exc.message if isinstance(exc, VerificationError) else str(exc).replace("\n", "／")
-            results.append(BulkRow(n, pid, numbers, None, msg))
+        except FormErrors as exc:
+            results.append(BulkRow(n, pid, numbers, None, "／".join(exc.invalid.values())))
+        except VerificationError as exc:
+            results.append(BulkRow(n, pid, numbers, None, exc.message))
     summary = {}
     for r in results:
         key = r.shown.label if r.shown else "入力エラー"
