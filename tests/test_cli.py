@@ -202,6 +202,9 @@ BAD_BYTES = b"insurer_number,name\n01130012,\x82\xa0\xff\xfe\x80\n"
      ["--received-at", "2026-11-31 09:30"]),
     (["intake", "."], EXIT_REFUSED, []),
     (["analytics", "rates", "--basis", "nope"], EXIT_REFUSED, ["nope"]),
+    (["user", "add", "x", "--role", "nope", "--password", "long-enough-pw"], EXIT_REFUSED, ["役割", "nope"]),
+    (["user", "unlock", "nobody"], EXIT_REFUSED, ["nobody", "いません"]),
+    (["user", "passwd", "nobody", "--password", "long-enough-pw"], EXIT_REFUSED, ["nobody"]),
 ])
 def test_typed_errors_are_one_line(migrated, args, code, words):
     cwd, env = migrated

@@ -489,7 +489,7 @@ def daily_run(session: Session, day: date, out_dir: Path, *, actor: str, insurer
     if insurer is not None:
         ins = registry.get_insurer(session, number=insurer)
         if ins is None:
-            raise ValueError(f"unknown insurer {insurer}")
+            raise ValueError(f"保険者番号 {insurer} は登録されていません — `onshi insurer list` (unknown insurer {insurer})")
         insurer_id, run_key = ins.id, f"{run_key}:{ins.number}"
     run = session.scalar(select(DocumentRun).where(DocumentRun.run_key == run_key))
     if run is None:
@@ -523,7 +523,7 @@ def mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
     with factory() as s:
         insurer = registry.get_insurer(s, number=insurer_number)
         if insurer is None:
-            raise ValueError(f"unknown insurer {insurer_number}")
+            raise ValueError(f"保険者番号 {insurer_number} は登録されていません — `onshi insurer list` (unknown insurer {insurer_number})")
         run = s.scalar(select(DocumentRun).where(DocumentRun.run_key == run_key))
         if run is None:
             run = DocumentRun(kind="mailing", insurer_id=insurer.id, run_key=run_key, started_by=actor)
@@ -603,7 +603,7 @@ def reprint(session: Session, document_id: int) -> bytes:
     is refused when the layout's fingerprint (layout, font, renderer) differs from the one recorded at issue."""
     doc = session.get(IssuedDocument, document_id)
     if doc is None:
-        raise ValueError(f"document {document_id} not found")
+        raise ValueError(f"文書 {document_id} はありません (document {document_id} not found)")
     values = {k: (date.fromisoformat(v) if (k.endswith("date") or k == "valid_until") and isinstance(v, str) else v)
               for k, v in doc.data.items()}
     if doc.kind == "certificate":
@@ -625,7 +625,7 @@ def apply_for_certificate(session: Session, *, qualification_id: int, applied_on
         raise ValueError("reason must be card_lost, card_renewal, needs_support or other")
     qv = _current(session, qualification_id)
     if qv is None:
-        raise ValueError(f"qualification {qualification_id} not found")
+        raise ValueError(f"資格 {qualification_id} はありません (qualification {qualification_id} not found)")
     exists = session.scalar(select(CertificateApplication.id).where(
         CertificateApplication.qualification_id == qualification_id, CertificateApplication.reason == reason,
         CertificateApplication.applied_on == applied_on))
@@ -643,7 +643,7 @@ def apply_for_certificate(session: Session, *, qualification_id: int, applied_on
 def record_return(session: Session, document_id: int, returned_on: date) -> None:
     doc = session.get(IssuedDocument, document_id)
     if doc is None or doc.kind != "certificate":
-        raise ValueError(f"certificate {document_id} not found")
+        raise ValueError(f"資格確認書 {document_id} はありません (certificate {document_id} not found)")
     doc.returned_at = returned_on
 
 

@@ -81,7 +81,7 @@ def register_card(session: Session, *, my_number: str, certificate_serial: str, 
 def cancel_card(session: Session, certificate_serial: str, *, reason: str, now: datetime | None = None) -> InsuranceCard:
     card = get_card(session, certificate_serial)
     if card is None:
-        raise CardError("unknown certificate serial")
+        raise CardError("この証明書シリアル番号のマイナ保険証は登録されていません (unknown certificate serial)")
     card.cancelled_at, card.cancel_reason = now or utcnow(), reason
     return card
 

@@ -195,7 +195,7 @@ def clear(session: Session, check_id: int, *, reason: str, user: str) -> Linkage
         raise ValueError("理由を入力してください (a reason is required)")
     check = session.get(LinkageCheck, check_id)
     if check is None or check.status != "mismatch":
-        raise ValueError(f"linkage check {check_id} is not a mismatch")
+        raise ValueError(f"照合 {check_id} は不一致ではありません — `onshi linkage suspects` で番号を確認してください (linkage check {check_id} is not a mismatch)")
     check.decision, check.decision_reason, check.decided_by, check.decided_at = "cleared", reason.strip(), user, \
         utcnow()
     return check

@@ -247,7 +247,7 @@ def member_view(session: Session, person_id: int, *, actor_kind: str, actor_id: 
     """Read a person's record for a user; the read is written to the audit log."""
     person = session.get(Person, person_id)
     if person is None:
-        raise RegistryError(f"person {person_id} not found")
+        raise RegistryError(f"個人 {person_id} はいません (person {person_id} not found)")
     current = person_on(session, person_id)
     last4 = vault().last4(person.my_number_enc)
     audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="member.view",

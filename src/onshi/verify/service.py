@@ -93,7 +93,7 @@ def authenticate(session: Session, token: str | None) -> Institution:
 def revoke_institution(session: Session, code: str) -> None:
     inst = session.scalar(select(Institution).where(Institution.code == code))
     if inst is None:
-        raise ValueError(f"unknown institution {code}")
+        raise ValueError(f"医療機関コード {code} は登録されていません — `onshi institution list` で確認してください (unknown institution {code})")
     inst.revoked_at = utcnow()
     institution_cache.discard(inst.token_digest)
 

@@ -10,7 +10,6 @@ from onshi.store.clock import to_japan_time
 from onshi.store.db import unit_of_work
 
 console = Console()
-err = Console(stderr=True)
 
 
 def _jst(moment) -> str:
@@ -30,14 +29,10 @@ def add(username: str,
     """Add a user; the password is stored only as an argon2 hash."""
     from onshi.web import users
 
-    try:
-        with unit_of_work() as s:
-            u = users.add_user(s, username=username, password=password, role=role, display_name=name,
-                               institution_code=institution, insurer_number=insurer)
-            console.print(f"added [bold]{u.username}[/] ({users.ROLES[u.role]})")
-    except users.UserError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+    with unit_of_work() as s:  # a UserError is a refusal: one line and exit 2 (onshi.cli)
+        u = users.add_user(s, username=username, password=password, role=role, display_name=name,
+                           institution_code=institution, insurer_number=insurer)
+        console.print(f"added [bold]{u.username}[/] ({users.ROLES[u.role]})")
 
 
 @user_app.command("list")
@@ -58,12 +53,8 @@ def unlock(username: str) -> None:
     """Lift a lock-out after repeated failed sign-ins."""
     from onshi.web import users
 
-    try:
-        with unit_of_work() as s:
-            users.unlock(s, username)
-    except users.UserError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+    with unit_of_work() as s:
+        users.unlock(s, username)
     console.print(f"{username} unlocked")
 
 
@@ -73,12 +64,8 @@ def passwd(username: str, password: str = typer.Option(..., prompt=True, hide_in
     """Set a new password (ends every open session of the user)."""
     from onshi.web import users
 
-    try:
-        with unit_of_work() as s:
-            users.set_password(s, username, password)
-    except users.UserError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+    with unit_of_work() as s:
+        users.set_password(s, username, password)
     console.print(f"password of {username} changed")
 
 
