@@ -318,3 +318,10 @@ def test_datetime_option_reads_a_time_of_day(text, hms):
 def test_datetime_option_refuses(text):
     with pytest.raises(typer.BadParameter):
         parse_datetime_option(text)
+
+
+@pytest.mark.parametrize("text, ymd", [("T2/1/1", (1913, 1, 1)), ("T2.1.1 09:30", (1913, 1, 1)),
+                                       ("2026-11-20T09:30", (2026, 11, 20))])
+def test_taisho_letter_is_an_era_not_the_iso_time_separator(text, ymd):
+    dt = parse_datetime_option(text)
+    assert (dt.year, dt.month, dt.day) == ymd

@@ -54,6 +54,7 @@ def parse_date_option(value: Any) -> date:
         raise typer.BadParameter(f"「{value}」: {exc.reason}") from None
 
 
+_ISO_T = re.compile(r"(?<=\d)[Tt](?=\d{1,2}:)")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$")
 
 
@@ -68,7 +69,9 @@ def parse_datetime_option(value: Any) -> datetime:
     from onshi.registry.fields import FieldError, half_width, parse_date
 
     text = half_width(str(value)).replace("\u3000", " ")
-    day_text, _sep, time_text = text.replace("T", " ", 1).partition(" ")
+    # ISO's "T" between date and time (2026-11-20T09:30) — but never the Taishō era letter (T2/1/1)
+    text = _ISO_T.sub(" ", text, count=1)
+    day_text, _sep, time_text = text.partition(" ")
     try:
         day = parse_date(day_text)
     except FieldError as exc:
