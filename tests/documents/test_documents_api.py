@@ -16,6 +16,7 @@ from onshi.documents.models import IssuedDocument
 from onshi.privacy.models import AuditEntry
 from onshi.registry import service as registry
 from onshi.registry.models import NotificationType as T
+from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work
 
 from tests.registry.helpers import (
@@ -251,3 +252,59 @@ def wait_for(client, path: str, timeout: float = 60) -> dict:
         if status["state"] != "running" or time.monotonic() > deadline:
             return status
         time.sleep(0.1)
+
+
+@pytest.fixture
+def held_run(monkeypatch):
+    """Mailing runs that wait for the test to let them finish (the run's real work is tested above): a run stays
+    "running" exactly as long as the test needs it to."""
+    import threading
+
+    from onshi.documents import service
+
+    release, started = threading.Event(), threading.Event()
+    real = service.mailing_run
+
+    def held(*args, **kwargs):
+        started.set()
+        assert release.wait(30), "the test never released the run"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "mailing_run", held)
+    yield release, started
+    release.set()
+
+
+def _page_start(client, run_name: str) -> str:
+    """Start a mailing run from the back-office page; returns the flash the page shows afterwards."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/office/documents").text).group(1)
+    r = client.post("/office/documents/mailing", data={"run_name": run_name, "csrf_token": token})
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+@pytest.mark.parametrize("first", ["api", "page"])
+def test_one_registry_of_runs_for_the_api_and_the_page(app, world, held_run, first):
+    """A run started from one side is "already running" for the other (there were two registries, and the second
+    run died on the unique run key after writing the same PDFs); when it ends, the page's history says 完了 with
+    its documents."""
+    release, started = held_run
+    supervisor = client_of(app, "supervisor")
+    body = {"run_name": "202612", "issue_date": japan_today().isoformat()}
+    if first == "api":
+        assert supervisor.post(f"{API}/mailing-runs", json=body).status_code == 202
+        assert started.wait(10)
+        assert "送付回 202612 は実行中です" in _page_start(supervisor, "202612")
+    else:
+        assert "送付回 202612 を開始しました" in _page_start(supervisor, "202612")
+        assert started.wait(10)
+        assert supervisor.post(f"{API}/mailing-runs", json=body).status_code == 409
+    assert supervisor.get(f"{API}/mailing-runs/202612").json()["state"] == "running"
+    release.set()
+    status = wait_for(supervisor, f"{API}/mailing-runs/202612")
+    assert status["state"] == "done" and status["documents"] == 2, status
+    page = supervisor.get("/office/documents").text
+    row = re.search(r"<tr><td class=\"nowrap\">一斉送付</td><td>202612</td>.*?</tr>", page, re.S).group(0)
+    assert "実行中" not in row and re.search(r'<td class="num">2</td>', row), row
+    progress = supervisor.get("/office/documents/progress.json").json()
+    assert [(p["state"], p["message"]) for p in progress if p["run"] == "202612"] == [("done", "2件作成、0件は作成済み")]

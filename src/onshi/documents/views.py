@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hmac
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,8 +28,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, PlainSerializer
 from sqlalchemy.orm import Session
 
-from onshi.documents import service
-from onshi.documents.models import CertificateApplication, DocumentRun, IssuedDocument
+from onshi.documents import runs, service
+from onshi.documents.models import CertificateApplication, IssuedDocument
 from onshi.privacy import audit
 from onshi.registry import service as registry
 from onshi.registry.models import Insurer
@@ -326,69 +325,42 @@ def daily_run(body: DailyRunIn, staff: Supervisor, session: DB) -> RunOut:
                   lines=report.lines)
 
 
-# -- mailing runs: in the background, one per insurer and name at a time; progress in this process
-
-@dataclass
-class _Progress:
-    total: int
-    done: int = 0
-    state: str = "running"
-    message: str = ""
-    started: datetime = field(default_factory=utcnow)
-
-
-_MAILINGS: dict[tuple[int, str], _Progress] = {}
-_MAILINGS_LOCK = threading.Lock()
-
-
-def _mailing_key(insurer: Insurer, run_name: str) -> str:
-    return f"mailing:{insurer.number}:{run_name}"
-
+# -- mailing runs: in the background, one per insurer and name at a time (documents/runs.py, shared with the page)
 
 @router.post("/mailing-runs", status_code=202, response_model=MailingOut,
              summary="Start (or resume) a mailing run of 資格情報のお知らせ (supervisor)")
 def start_mailing(body: MailingIn, request: Request, staff: Supervisor, session: DB) -> MailingOut:
     """``onshi documents mail`` for the supervisor's insurer, in the background: one bundle per employer, a
     manifest, resumable — starting a run of the same name again produces only what is missing.  202 and where to
-    poll; 409 while a run of that name is going."""
-    key = (staff.insurer.id, body.run_name)
-    issue = body.issue_date or japan_today()
-    with _MAILINGS_LOCK:
-        if key in _MAILINGS and _MAILINGS[key].state == "running":
-            raise HTTPException(409, f"mailing run {body.run_name} is running")
-        total = len(registry.qualification_versions(session, insurer_id=staff.insurer.id, about_day=issue))
-        progress = _MAILINGS[key] = _Progress(total)
-    factory, number, actor = request.app.state.session_factory, staff.insurer.number, staff.actor
+    poll; 409 while a run of that name is going (started here or from the back-office page)."""
+    try:
+        progress = runs.start_mailing(session, request.app.state.session_factory, insurer_id=staff.insurer.id,
+                                      insurer_number=staff.insurer.number, run_name=body.run_name,
+                                      issue=body.issue_date or japan_today(), since=body.since, out_dir=_out_dir(),
+                                      actor=staff.actor)
+    except runs.RunAlreadyRunning:
+        raise HTTPException(409, f"mailing run {body.run_name} is running") from None
+    return MailingOut(run_name=body.run_name, state="running", total=progress.total, done=0, documents=0,
+                      finished_at=None, files=0, status=f"/api/v1/documents/mailing-runs/{body.run_name}")
 
-    def work() -> None:
-        def step(n: int) -> None:
-            progress.done = min(progress.total, progress.done + n)
 
-        try:
-            report = service.mailing_run(factory, number, _out_dir(), actor=actor, run_name=body.run_name,
-                                         issue=issue, since=body.since, progress=step)
-            progress.done, progress.state = progress.total, "done"
-            progress.message = f"{report.issued} issued, {report.skipped} already issued"
-        except Exception as exc:  # noqa: BLE001 - reported by the status endpoint; the run resumes when restarted
-            progress.state, progress.message = "failed", f"{type(exc).__name__}: {exc}"
-
-    threading.Thread(target=work, name=f"mailing-{body.run_name}", daemon=True).start()
-    return MailingOut(run_name=body.run_name, state="running", total=total, done=0, documents=0, finished_at=None,
-                      files=0, status=f"/api/v1/documents/mailing-runs/{body.run_name}")
+def _message(progress: runs.RunProgress | None) -> str:
+    if progress is None or progress.state == "running":
+        return ""
+    return progress.error if progress.state == "failed" else \
+        f"{progress.issued} issued, {progress.skipped} already issued"
 
 
 @router.get("/mailing-runs/{run_name}", response_model=MailingOut, summary="A mailing run's progress and record")
 def mailing_status(run_name: str, staff: Staff, session: DB) -> MailingOut:
-    from sqlalchemy import select
-
-    progress = _MAILINGS.get((staff.insurer.id, run_name))
-    run = session.scalar(select(DocumentRun).where(DocumentRun.run_key == _mailing_key(staff.insurer, run_name)))
+    progress = runs.progress_of(staff.insurer.id, run_name)
+    run = runs.run_record(session, staff.insurer.number, run_name)
     if progress is None and run is None:
         raise HTTPException(404, f"no mailing run {run_name} of this insurer")
     return MailingOut(run_name=run_name, state=progress.state if progress else "recorded",
                       total=progress.total if progress else None, done=progress.done if progress else None,
                       documents=run.documents if run else 0, finished_at=run.finished_at if run else None,
-                      files=len(run.files or []) if run else 0, message=progress.message if progress else "",
+                      files=len(run.files or []) if run else 0, message=_message(progress),
                       status=f"/api/v1/documents/mailing-runs/{run_name}")
 
 

@@ -8,9 +8,8 @@ Every screen is scoped to the user's insurer.  Each read of a person's data is w
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +24,7 @@ from onshi.privacy import audit
 from onshi.registry import intake
 from onshi.registry import service as registry
 from onshi.registry.models import NotificationType
-from onshi.store.clock import from_japan_time, utcnow
+from onshi.store.clock import from_japan_time
 from onshi.web.auth import require
 from onshi.web.deps import DB
 from onshi.web.models import WebUser
@@ -515,20 +514,6 @@ def linkage_clear(request: Request, user: Supervisor, session: DB, check_id: int
 
 # ---------------------------------------------------------------- documents
 
-@dataclass
-class RunProgress:
-    run_name: str
-    total: int
-    done: int = 0
-    state: str = "running"  # running | done | failed
-    message: str = ""
-    started: datetime = field(default_factory=utcnow)
-
-
-_RUNS: dict[tuple[int, str], RunProgress] = {}
-_RUNS_LOCK = threading.Lock()
-
-
 def _out_dir() -> Path:
     from onshi.config import get_settings
 
@@ -537,8 +522,8 @@ def _out_dir() -> Path:
 
 @router.get("/documents")
 def documents_page(request: Request, user: Staff, session: DB):
+    from onshi.documents import runs as document_runs
     from onshi.documents import service as documents
-    from onshi.documents.models import DocumentRun
 
     ins = insurer_of(session, user)
     due = []
@@ -549,13 +534,11 @@ def documents_page(request: Request, user: Staff, session: DB):
         due.append((qv, pv, reason))
         if len(due) >= 200:
             break
-    runs = list(session.scalars(select(DocumentRun).where(
-        (DocumentRun.insurer_id == ins.id) | DocumentRun.insurer_id.is_(None))
-        .order_by(DocumentRun.started_at.desc()).limit(20)))
+    runs = document_runs.history(session, ins.id)
     returns = documents.outstanding_returns(session, ins.id)[:100]
-    live = [p for (iid, _n), p in _RUNS.items() if iid == ins.id]
+    live = document_runs.live_runs(ins.id)
     return render(request, "office/documents.html", {
-        "due": due, "runs": runs, "returns": returns, "live": live, "reasons": DOC_REASONS,
+        "due": due, "runs": runs, "returns": returns, "live": live, "run_message": run_message, "reasons": DOC_REASONS,
         "today": today(), "flash": _take_flash(request), "doc_kinds": DOC_KINDS,
         "default_run": f"{today():%Y%m}"}, session=session)
 
@@ -575,41 +558,36 @@ def documents_daily(request: Request, user: Supervisor, session: DB):
 @router.post("/documents/mailing")
 def documents_mailing(request: Request, user: Supervisor, session: DB, run_name: Annotated[str, Form()] = ""):
     """Start a mailing run of 資格情報のお知らせ in the background; progress is polled by the page."""
-    from onshi.documents import service as documents
+    from onshi.documents import runs as document_runs
 
     ins = insurer_of(session, user)
     run_name = "".join(ch for ch in run_name.strip() if ch.isalnum() or ch in "-_")[:40]
     if not run_name:
         _flash(request, "送付回の名前（英数字）を入力してください")
         return RedirectResponse("/office/documents", status_code=303)
-    key = (ins.id, run_name)
-    with _RUNS_LOCK:
-        if key in _RUNS and _RUNS[key].state == "running":
-            _flash(request, f"送付回 {run_name} は実行中です")
-            return RedirectResponse("/office/documents", status_code=303)
-        total = len(registry.qualification_versions(session, insurer_id=ins.id, about_day=today()))
-        progress = _RUNS[key] = RunProgress(run_name, total)
-    factory, number, issue, actor = request.app.state.session_factory, ins.number, today(), _actor(user)
-
-    def work() -> None:
-        def step(n: int) -> None:
-            progress.done = min(progress.total, progress.done + n)
-
-        try:
-            report = documents.mailing_run(factory, number, _out_dir(), actor=actor, run_name=run_name, issue=issue,
-                                           progress=step)
-            progress.done, progress.state = progress.total, "done"
-            progress.message = f"{report.issued}件作成、{report.skipped}件は作成済み"
-        except Exception as exc:  # noqa: BLE001 - shown on the page; the run resumes when started again
-            progress.state, progress.message = "failed", f"{type(exc).__name__}: {exc}"
-
-    threading.Thread(target=work, name=f"mailing-{run_name}", daemon=True).start()
+    try:
+        progress = document_runs.start_mailing(session, request.app.state.session_factory, insurer_id=ins.id,
+                                               insurer_number=ins.number, run_name=run_name, issue=today(),
+                                               out_dir=_out_dir(), actor=_actor(user))
+    except document_runs.RunAlreadyRunning:
+        _flash(request, f"送付回 {run_name} は実行中です")
+        return RedirectResponse("/office/documents", status_code=303)
+    total = progress.total
     _flash(request, f"送付回 {run_name} を開始しました（{total}件）")
     return RedirectResponse("/office/documents", status_code=303)
 
 
 @router.get("/documents/progress.json")
 def documents_progress(user: Staff):
+    from onshi.documents import runs as document_runs
+
     return JSONResponse([{"run": p.run_name, "total": p.total, "done": p.done, "state": p.state,
-                          "message": p.message} for (iid, _n), p in _RUNS.items() if iid == user.insurer_id],
+                          "message": run_message(p)} for p in document_runs.live_runs(user.insurer_id)],
                         headers={"Cache-Control": "no-store"})
+
+
+def run_message(progress) -> str:
+    """What the page says of a run of this process: counts when done, the error when it failed."""
+    if progress.state == "done":
+        return f"{progress.issued}件作成、{progress.skipped}件は作成済み"
+    return progress.error if progress.state == "failed" else ""

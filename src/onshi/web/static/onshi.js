@@ -26,6 +26,7 @@
   // mailing-run progress
   var live = document.getElementById("live");
   if (live && live.dataset.progressUrl) {
+    var wasRunning = false;
     var tick = function () {
       fetch(live.dataset.progressUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (runs) {
         var running = false;
@@ -39,7 +40,8 @@
           el.querySelector(".msg").textContent = p.message;
           if (p.state === "running") running = true;
         });
-        if (running) setTimeout(tick, 1000);
+        if (running) { wasRunning = true; setTimeout(tick, 1000); }
+        else if (wasRunning) { location.reload(); }  // the run ended: show its record (完了, documents) in the history
       }).catch(function () {});
     };
     if (live.querySelector("[data-run]")) tick();

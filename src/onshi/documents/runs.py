@@ -1,0 +1,114 @@
+"""Background document runs (一斉送付 of 資格情報のお知らせ): start, progress, status and history — one registry for
+the REST API (``documents/views.py``) and the back-office page (``web/pages/office.py``) alike.
+
+A run is known twice: by its record in the database (:class:`~onshi.documents.models.DocumentRun`, which survives
+the process and says what was produced) and, while this process runs it, by its :class:`RunProgress` here (how far
+it is).  Both the API and the page start runs through :func:`start_mailing`, so a run started from one is
+"already running" for the other — before, each kept its own registry and a second run of the same name started
+from the other side died on the unique run key after writing the same PDFs.
+
+The run itself is :func:`onshi.documents.service.mailing_run` (resumable, one transaction per employer bundle);
+this module only starts it in a thread and keeps its progress.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onshi.documents.models import DocumentRun
+from onshi.registry import service as registry
+from onshi.store.clock import utcnow
+
+__all__ = ["RunAlreadyRunning", "RunProgress", "history", "live_runs", "mailing_key", "progress_of", "run_record",
+           "start_mailing"]
+
+
+@dataclass
+class RunProgress:
+    """How far a run of this process has got."""
+
+    run_name: str
+    total: int
+    done: int = 0
+    state: str = "running"  # running | done | failed
+    issued: int = 0
+    skipped: int = 0
+    error: str = ""
+    started: datetime = field(default_factory=utcnow)
+
+
+class RunAlreadyRunning(Exception):
+    """A run of that insurer and name is going in this process."""
+
+    def __init__(self, run_name: str):
+        super().__init__(f"送付回 {run_name} は実行中です (mailing run {run_name} is running)")
+        self.run_name = run_name
+
+
+_RUNS: dict[tuple[int, str], RunProgress] = {}
+_LOCK = threading.Lock()
+
+
+def mailing_key(insurer_number: str, run_name: str) -> str:
+    """The run's unique key in ``document_runs`` (the one :func:`service.mailing_run` records)."""
+    return f"mailing:{insurer_number}:{run_name}"
+
+
+def start_mailing(session: Session, factory: Callable[[], Session], *, insurer_id: int, insurer_number: str,
+                  run_name: str, issue: date, out_dir: Path, actor: str, since: date | None = None) -> RunProgress:
+    """Start (or resume) the mailing run *run_name* of an insurer in a background thread and return its progress.
+
+    Raises :class:`RunAlreadyRunning` while a run of that insurer and name is going in this process, whoever
+    started it."""
+    key = (insurer_id, run_name)
+    with _LOCK:
+        if key in _RUNS and _RUNS[key].state == "running":
+            raise RunAlreadyRunning(run_name)
+        total = len(registry.qualification_versions(session, insurer_id=insurer_id, about_day=issue))
+        progress = _RUNS[key] = RunProgress(run_name, total)
+
+    def work() -> None:
+        from onshi.documents import service
+
+        def step(n: int) -> None:
+            progress.done = min(progress.total, progress.done + n)
+
+        try:
+            report = service.mailing_run(factory, insurer_number, out_dir, actor=actor, run_name=run_name,
+                                         issue=issue, since=since, progress=step)
+            progress.issued, progress.skipped = report.issued, report.skipped
+            progress.done, progress.state = progress.total, "done"
+        except Exception as exc:  # noqa: BLE001 - reported by the status endpoint and the page; resumes when restarted
+            progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"
+
+    threading.Thread(target=work, name=f"mailing-{run_name}", daemon=True).start()
+    return progress
+
+
+def progress_of(insurer_id: int, run_name: str) -> RunProgress | None:
+    """The progress of a run this process started, or None."""
+    return _RUNS.get((insurer_id, run_name))
+
+
+def live_runs(insurer_id: int) -> list[RunProgress]:
+    """The runs of an insurer this process started (running, done or failed), oldest first."""
+    return [p for (iid, _name), p in _RUNS.items() if iid == insurer_id]
+
+
+def run_record(session: Session, insurer_number: str, run_name: str) -> DocumentRun | None:
+    """The database record of a mailing run, by insurer and name."""
+    return session.scalar(select(DocumentRun).where(DocumentRun.run_key == mailing_key(insurer_number, run_name)))
+
+
+def history(session: Session, insurer_id: int, *, limit: int = 20) -> list[DocumentRun]:
+    """The latest runs (daily and mailing) of an insurer, and runs of every insurer, newest first."""
+    return list(session.scalars(select(DocumentRun).where(
+        (DocumentRun.insurer_id == insurer_id) | DocumentRun.insurer_id.is_(None))
+        .order_by(DocumentRun.started_at.desc()).limit(limit)))
