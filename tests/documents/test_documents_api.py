@@ -42,7 +42,7 @@ def world(engine, tmp_path):
     at 06139992; a user of every role and a clinic token."""
     from onshi.exchange import cards
     from onshi.verify.service import add_institution
-    from onshi.web import users
+    from onshi.auth import users
 
     setup_insurers(tmp_path)
     load(write(tmp_path, "a.csv", T.acquisition, [

@@ -232,7 +232,7 @@ def test_fhir(api):
 
 
 def test_reception_screen(api):
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:
         users.add_user(s, username="uketsuke", password="correct-horse-battery", role="clinic",

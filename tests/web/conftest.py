@@ -56,7 +56,7 @@ def world(engine, tmp_path) -> World:
     from onshi.registry.models import NotificationType as T
     from onshi.store.db import unit_of_work
     from onshi.verify.service import add_institution
-    from onshi.web import users
+    from onshi.auth import users
 
     today = japan_today()
     setup_insurers(tmp_path)

@@ -14,7 +14,7 @@ from tests.web.test_auth import login
 def traffic(world):
     """Three months of simulated traffic (small) and an analyst."""
     from onshi.demo.traffic import simulate_traffic
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:
         report = simulate_traffic(s, months=12, until="2026-10", scale=0.08)
@@ -104,7 +104,7 @@ def test_dashboard_in_chromium(page, traffic):
 
 def test_incentives_page_computes_2024_money_from_the_log(client, world):
     from onshi.demo.traffic import simulate_traffic, traffic_institutions
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:
         simulate_traffic(s, months=14, until="2024-11", scale=0.3)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from onshi.store.db import unit_of_work
-from onshi.web import users
-from onshi.web.models import WebUser
+from onshi.auth import users
+from onshi.auth.models import WebUser
 from tests.web.conftest import PASSWORD
 
 OFFICE_PAGES = ["/office", "/office/members", "/office/members/1", "/office/intake", "/office/sla",

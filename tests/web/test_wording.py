@@ -66,7 +66,7 @@ def english_on(text: str) -> list[str]:
 def test_no_english_fragment_on_any_page(client, tmp_path):
     from onshi.registry.models import NotificationType as T
     from onshi.store.db import unit_of_work
-    from onshi.web import users
+    from onshi.auth import users
     from tests.registry.helpers import acquisition, load, write
     from tests.web.conftest import PASSWORD
 

@@ -16,9 +16,9 @@ from onshi.analytics.dashboard import BASIS_LABELS, KYOKAI_TARGET, chart_bytes, 
 from onshi.analytics.usage import BASES, DIMENSIONS, FACILITY_TYPES, AnalyticsError, UsageAnalytics
 from sqlalchemy.orm import Session
 
-from onshi.web.auth import current_user_or_none, require
-from onshi.web.deps import get_session
-from onshi.web.models import WebUser
+from onshi.auth.sessions import current_user_or_none, require
+from onshi.auth.deps import get_session
+from onshi.auth.models import WebUser
 from onshi.web.pages.common import render
 
 router = APIRouter(include_in_schema=False, prefix="/analytics")

@@ -15,6 +15,7 @@ from onshi.store.clock import japan_today, utcnow
 from onshi.store.db import unit_of_work
 from onshi.registry.cli import _progress, print_report
 from onshi.registry.cli_common import date_option
+from onshi.demo.institutions import DEMO_INSTITUTIONS, demo_institution_codes
 
 console = Console(soft_wrap=True)
 demo_app = typer.Typer(help="Synthetic demo data (デモデータ).", no_args_is_help=True)
@@ -64,22 +65,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(demo_app, name="demo")
 
 
-DEMO_INSTITUTIONS = [
-    # 医療機関コード body (pref + 点数表 + 6 digits); the check digit is computed
-    ("13", "1", "000001", "オンシ内科クリニック", "clinic"),
-    ("13", "1", "000002", "オンシ総合病院", "hospital"),
-    ("13", "3", "000003", "オンシ歯科医院", "dental"),
-    ("04", "4", "000004", "オンシ薬局 仙台店", "pharmacy"),
-]
-
-
-def demo_institution_codes() -> list[str]:
-    from onshi.numbers import institution_code
-
-    return [body_pref + kind + body + institution_code.calc_check_digit(body_pref + kind + body)
-            for body_pref, kind, body, _n, _t in DEMO_INSTITUTIONS]
-
-
 def ensure_demo(members: int = 2000, seed: int = 42) -> dict:
     """Make the demo database ready: schema, population, index, institutions, cards.  Idempotent."""
     import json
@@ -125,13 +110,10 @@ def ensure_demo(members: int = 2000, seed: int = 42) -> dict:
                                   certificate_expires_on=expires)
                     cards.append(serial)
         state["cards"] = cards[:50]
-    try:  # the web screens' demo users (one per role), when the web domain is installed
-        from onshi.web.users import ensure_demo_users
-    except ImportError:  # pragma: no cover
-        ensure_demo_users = None
-    if ensure_demo_users is not None:
-        with unit_of_work() as s:
-            state["users"] = [[u.username, u.password, u.role, u.scope] for u in ensure_demo_users(s)]
+    from onshi.demo.users import ensure_demo_users  # the web screens' demo users, one per role
+
+    with unit_of_work() as s:
+        state["users"] = [[u.username, u.password, u.role, u.scope] for u in ensure_demo_users(s)]
     ensure_traffic(state)
     state_file.write_text(json.dumps(state, ensure_ascii=False, indent=1))
     return state

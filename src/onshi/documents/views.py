@@ -34,10 +34,10 @@ from onshi.privacy import audit
 from onshi.registry import service as registry
 from onshi.registry.models import Insurer
 from onshi.store.clock import japan_iso, japan_today, utcnow
-from onshi.web.auth import current_user_or_none
-from onshi.web.deps import DB, get_session
-from onshi.web.models import WebUser
-from onshi.web.users import INSURER_ROLES
+from onshi.auth.sessions import current_user_or_none
+from onshi.auth.deps import DB, get_session
+from onshi.auth.models import WebUser
+from onshi.auth.users import INSURER_ROLES
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 #: A recorded time (stored naive UTC) as the API answers it: ISO 8601 in Japan time with its offset.
@@ -241,7 +241,7 @@ def _pdf(data: bytes, doc: IssuedDocument, status_code: int = 200, extra: dict |
 
 @router.get("/session", response_model=SessionInfo, summary="Who is signed in, and the CSRF token for POSTs")
 def session_info(request: Request, staff: Staff) -> SessionInfo:
-    from onshi.web.auth import csrf_token
+    from onshi.auth.sessions import csrf_token
 
     return SessionInfo(username=staff.user.username, role=staff.user.role, insurer_number=staff.insurer.number,
                        insurer_name=staff.insurer.name, csrf_token=csrf_token(request))

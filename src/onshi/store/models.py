@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover
     pass
 try:
-    from onshi.web import models as _web  # noqa: F401
+    from onshi.auth import models as _auth  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 

@@ -23,7 +23,7 @@ from onshi.store.db import utcnow
 from onshi.verify import service
 from onshi.verify.models import Institution
 from onshi.verify.result import ReferenceClass, VerificationError, VerificationOutcome, VerificationRequest
-from onshi.web.deps import DB, current_institution, unauthorized, verifying_institution
+from onshi.auth.deps import DB, current_institution, unauthorized, verifying_institution
 
 router = APIRouter()
 Inst = Annotated[Institution, Depends(current_institution)]
@@ -279,7 +279,7 @@ def _hot_path(engine) -> tuple[_AutocommitConnection, _GroupCommit]:
 
 async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution
                  ) -> VerificationOutcome:
-    """Verify for an institution from :func:`onshi.web.deps.verifying_institution`.
+    """Verify for an institution from :func:`onshi.auth.deps.verifying_institution`.
 
     On PostgreSQL, when the request records no consent, the lookup runs here on the loop (one statement on
     the process's autocommit connection) and the log rows go to the process's :class:`_GroupCommit`; the
@@ -332,7 +332,7 @@ async def _verify_numbers_directly(request: Request) -> Response | None:
     content type, a body that does not parse or validate — which FastAPI then handles exactly as before."""
     from pydantic import ValidationError
 
-    from onshi.web.deps import bearer_token
+    from onshi.auth.deps import bearer_token
 
     headers = request.headers
     token = bearer_token(headers.get("authorization"), headers.get("x-onshi-token"))
@@ -474,7 +474,7 @@ async def oqs_json(request: Request) -> Response:
 def _oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
     """Parse, authenticate, verify, render — every failure becomes SegmentOfResult 9, never a 500."""
     from onshi.interop.oqs import xmlmsg
-    from onshi.web.deps import bearer_token
+    from onshi.auth.deps import bearer_token
 
     now = utcnow()
     encoding = xmlmsg.detect_encoding(data) if form == "xml" else "utf-8"

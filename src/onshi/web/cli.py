@@ -27,7 +27,7 @@ def add(username: str,
         password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
                                      help="at least 10 characters (prompted when omitted)")) -> None:
     """Add a user; the password is stored only as an argon2 hash."""
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:  # a UserError is a refusal: one line and exit 2 (onshi.cli)
         u = users.add_user(s, username=username, password=password, role=role, display_name=name,
@@ -38,7 +38,7 @@ def add(username: str,
 @user_app.command("list")
 def list_() -> None:
     """Users, their roles, scope and lock state."""
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:
         t = Table("username", "name", "role", "scope", "last login (JST)", "locked until (JST)")
@@ -51,7 +51,7 @@ def list_() -> None:
 @user_app.command("unlock")
 def unlock(username: str) -> None:
     """Lift a lock-out after repeated failed sign-ins."""
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:
         users.unlock(s, username)
@@ -62,7 +62,7 @@ def unlock(username: str) -> None:
 def passwd(username: str, password: str = typer.Option(..., prompt=True, hide_input=True,
                                                        confirmation_prompt=True)) -> None:
     """Set a new password (ends every open session of the user)."""
-    from onshi.web import users
+    from onshi.auth import users
 
     with unit_of_work() as s:
         users.set_password(s, username, password)

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from onshi.web.auth import (
+from onshi.auth.sessions import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
     Forbidden,

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from onshi.web import users
-from onshi.web.auth import require
-from onshi.web.deps import DB
-from onshi.web.models import WebUser
+from onshi.auth import users
+from onshi.auth.sessions import require
+from onshi.auth.deps import DB
+from onshi.auth.models import WebUser
 from onshi.web.pages.common import render
 
 router = APIRouter(include_in_schema=False, prefix="/admin")

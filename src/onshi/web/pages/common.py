@@ -15,9 +15,9 @@ from starlette.templating import Jinja2Templates
 from onshi.interop.oqs.codes import screen_label
 from onshi.numbers.messages import japanese
 from onshi.store.clock import japan_today, to_japan_time
-from onshi.web.auth import csrf_token
-from onshi.web.models import WebUser
-from onshi.web.users import ROLES
+from onshi.auth.sessions import csrf_token
+from onshi.auth.models import WebUser
+from onshi.auth.users import ROLES
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from onshi.web import users
-from onshi.web.auth import (
+from onshi.auth import users
+from onshi.auth.sessions import (
     Forbidden,
     check_csrf,
     current_user_or_none,
     sign_in,
     sign_out,
 )
-from onshi.web.deps import DB
+from onshi.auth.deps import DB
 from onshi.web.pages.common import jst, render
 
 router = APIRouter(include_in_schema=False)

@@ -25,9 +25,9 @@ from onshi.registry import intake
 from onshi.registry import service as registry
 from onshi.registry.models import NotificationType
 from onshi.store.clock import from_japan_time
-from onshi.web.auth import require
-from onshi.web.deps import DB
-from onshi.web.models import WebUser
+from onshi.auth.sessions import require
+from onshi.auth.deps import DB
+from onshi.auth.models import WebUser
 from onshi.web.pages.common import FormError, read_date, render, today, wareki
 
 router = APIRouter(include_in_schema=False, prefix="/office")

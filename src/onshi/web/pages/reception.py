@@ -29,9 +29,9 @@ from onshi.verify.result import (
     VerificationOutcome,
     VerificationRequest,
 )
-from onshi.web.auth import require
-from onshi.web.deps import DB
-from onshi.web.models import WebUser
+from onshi.auth.sessions import require
+from onshi.auth.deps import DB
+from onshi.auth.models import WebUser
 from onshi.web.pages.common import FormError, FormErrors, pydantic_message, read_date, render, today, wareki
 
 router = APIRouter(include_in_schema=False)

@@ -19,8 +19,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from onshi.store.clock import epoch_seconds
-from onshi.web.deps import get_session
-from onshi.web.models import WebUser
+from onshi.auth.deps import get_session
+from onshi.auth.models import WebUser
 
 SESSION_COOKIE = "onshi_session"
 SESSION_MAX_AGE = 12 * 3600
@@ -78,7 +78,7 @@ def sign_out(request: Request) -> None:
 
 
 def current_user_or_none(request: Request, session: Session) -> WebUser | None:
-    from onshi.web.users import get_user
+    from onshi.auth.users import get_user
 
     uid = request.session.get("uid")
     if not uid:
