@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from onshi.registry.cli import _progress
+from onshi.registry.cli_common import progress_bar
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -91,7 +91,7 @@ def export(out: Path = typer.Option(Path("var/analytics/log"), help="folder for 
     """Write the verification log as Parquet, partitioned by month of care (re-export replaces a month)."""
     from onshi.analytics.export import export_log
 
-    with _progress() as prog:
+    with progress_bar() as prog:
         task = prog.add_task("verification_log → Parquet", total=None)
         done = export_log(out, months=month or None,
                           progress=lambda m, n: prog.update(task, description=f"{m}", completed=n))

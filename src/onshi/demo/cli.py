@@ -13,7 +13,8 @@ from onshi.config import get_settings
 from onshi.registry.models import NotificationType
 from onshi.store.clock import japan_today, utcnow
 from onshi.store.db import unit_of_work
-from onshi.registry.cli import _progress, print_report
+from onshi.registry.cli import print_report
+from onshi.registry.cli_common import progress_bar
 from onshi.registry.cli_common import date_option
 from onshi.demo.institutions import DEMO_INSTITUTIONS, demo_institution_codes
 
@@ -38,7 +39,7 @@ def seed_database(members: int, seed: int, today: date | None = None, files_dir:
                                     settings={"certificate_validity_years": 5 if kind == "kyokai" else 2})
     totals = {}
     for ntype, path in files:
-        with unit_of_work() as s, _progress() as prog:
+        with unit_of_work() as s, progress_bar() as prog:
             task = prog.add_task(path.name, total=len(pop.files[ntype]))
             report = intake.import_file(s, path, ntype, received_at=utcnow().replace(microsecond=0),
                                         actor="demo", progress=lambda n: prog.advance(task, n))
@@ -126,7 +127,7 @@ def traffic_cmd(months: int = typer.Option(12, min=1, max=60, help="how many mon
     """Simulate verification logs and claim counts (5% → 30% card use in a year) for the analytics pages."""
     from onshi.demo.traffic import simulate_traffic
 
-    with unit_of_work() as s, _progress() as prog:
+    with unit_of_work() as s, progress_bar() as prog:
         task = prog.add_task("traffic", total=None)
         report = simulate_traffic(s, months=months, until=until, seed=seed, scale=scale,
                                   progress=lambda n, total: prog.update(task, completed=n, total=total))
@@ -140,7 +141,7 @@ def ensure_traffic(state: dict) -> None:
 
     if state.get("traffic"):
         return
-    with unit_of_work() as s, _progress() as prog:
+    with unit_of_work() as s, progress_bar() as prog:
         task = prog.add_task("demo traffic (12 months)", total=None)
         report = simulate_traffic(s, months=12, progress=lambda n, total: prog.update(task, completed=n, total=total))
     state["traffic"] = [report.months[0], report.months[-1]]

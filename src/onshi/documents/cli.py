@@ -49,9 +49,9 @@ def mail(insurer: str, run_name: str = typer.Option(..., help="name of the run; 
          out: Optional[Path] = None, actor: str = "cli") -> None:
     """All 資格情報のお知らせ of an insurer, one bundle per employer, with a manifest (resumable)."""
     from onshi.documents.service import mailing_run
-    from onshi.registry.cli import _progress
+    from onshi.registry.cli_common import progress_bar
 
-    with _progress() as prog:
+    with progress_bar() as prog:
         task = prog.add_task(f"notices {insurer}", total=None)
         report = mailing_run(session_factory(), insurer, _out(out), actor=actor, run_name=run_name,
                              issue=issue, since=since,

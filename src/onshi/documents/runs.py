@@ -27,7 +27,7 @@ from onshi.registry import service as registry
 from onshi.store.clock import utcnow
 
 __all__ = ["RunAlreadyRunning", "RunProgress", "history", "live_runs", "mailing_key", "progress_of", "run_record",
-           "start_mailing"]
+           "start_mailing", "wait_idle"]
 
 
 @dataclass
@@ -53,6 +53,7 @@ class RunAlreadyRunning(Exception):
 
 
 _RUNS: dict[tuple[int, str], RunProgress] = {}
+_THREADS: list[threading.Thread] = []
 _LOCK = threading.Lock()
 
 
@@ -88,8 +89,33 @@ def start_mailing(session: Session, factory: Callable[[], Session], *, insurer_i
         except Exception as exc:  # noqa: BLE001 - reported by the status endpoint and the page; resumes when restarted
             progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"
 
-    threading.Thread(target=work, name=f"mailing-{run_name}", daemon=True).start()
+    thread = threading.Thread(target=work, name=f"mailing-{run_name}", daemon=True)
+    with _LOCK:
+        _THREADS[:] = [t for t in _THREADS if t.is_alive()]
+        _THREADS.append(thread)
+    thread.start()
     return progress
+
+
+def wait_idle(timeout: float = 120.0, *, forget: bool = False) -> bool:
+    """Wait until no run of this process is going (at most *timeout* seconds in all); True when none is left.
+
+    A run cut off by the end of the process resumes when it is started again, so the server does not wait; the
+    tests call it before they empty the database, so that no run of one test writes into the next one's tables.
+    With *forget*, the finished runs' progress is dropped too."""
+    from time import monotonic
+
+    deadline = monotonic() + timeout
+    with _LOCK:
+        threads = list(_THREADS)
+    for thread in threads:
+        thread.join(max(0.0, deadline - monotonic()))
+    with _LOCK:
+        _THREADS[:] = [t for t in _THREADS if t.is_alive()]
+        idle = not _THREADS
+        if forget and idle:
+            _RUNS.clear()
+    return idle
 
 
 def progress_of(insurer_id: int, run_name: str) -> RunProgress | None:

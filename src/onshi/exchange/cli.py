@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from onshi.registry.cli import _progress, insurer_or_refuse
+from onshi.registry.cli import insurer_or_refuse
+from onshi.registry.cli_common import progress_bar
 from onshi.registry.cli_common import EXIT_FOUND, date_option
 from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import unit_of_work
@@ -30,7 +31,7 @@ def publish(insurer: Optional[str] = typer.Option(None, help="only this insurer'
     with unit_of_work() as s:
         ins_id = insurer_or_refuse(s, insurer).id if insurer else None
         pending = pending_count(s, ins_id)
-    with _progress() as prog:
+    with progress_bar() as prog:
         task = prog.add_task("publishing", total=pending)
         n = publish_all(insurer_id=ins_id, progress=lambda k: prog.advance(task, k))
     console.print(f"published {n} changes")

@@ -49,7 +49,7 @@ def calc_check_digit(first11: str) -> str:
 _WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
 
-def _valid_plain(number: str) -> bool:
+def valid_plain(number: str) -> bool:
     """Fast path for the usual case (12 half-width digits, nothing to normalise): the same check as ``in_``.
 
     The digits' code points less 48 (``"0"``) each, times the weights, which add up to 47."""
@@ -59,7 +59,7 @@ def _valid_plain(number: str) -> bool:
 
 def validate(number: str) -> str:
     """Length, digits and check digit by ``stdnum.jp.in_``; re-raised with a message that never echoes the value."""
-    if len(number) == 12 and number.isascii() and number.isdigit() and _valid_plain(number):
+    if len(number) == 12 and number.isascii() and number.isdigit() and valid_plain(number):
         return number
     try:
         return in_.validate(compact(number))

@@ -8,13 +8,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from onshi.config import get_settings
 from onshi.registry import intake as intake_mod
 from onshi.registry import service
-from onshi.registry.cli_common import EXIT_FOUND, CliError, checked, date_option, datetime_option
+from onshi.registry.cli_common import EXIT_FOUND, CliError, checked, date_option, datetime_option, progress_bar
 from onshi.registry.models import NotificationType, Role
 from onshi.store.clock import from_japan_time, japan_today, to_japan_time
 from onshi.store.db import unit_of_work
@@ -81,10 +80,6 @@ def insurer_or_refuse(s, number: str):
     return ins
 
 
-def _progress() -> Progress:
-    """A progress bar on stderr — only on a terminal: piped or logged, the command's stderr stays its errors."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err, transient=False, disable=not err.is_terminal)
 
 
 def print_report(report: intake_mod.IntakeReport) -> None:
@@ -117,7 +112,7 @@ def intake(
     """Import a notification file.  Exit status 1 when any row was rejected, 2 when the file is unreadable."""
     try:
         total = max(sum(1 for _ in file.open("rb")) - 1, 0)
-        with unit_of_work() as s, _progress() as prog:
+        with unit_of_work() as s, progress_bar() as prog:
             task = prog.add_task(f"{file.name}", total=total)
             # typed in Japan time, stored as UTC like the default (and like the web intake form)
             received = from_japan_time(received_at) if received_at is not None else None

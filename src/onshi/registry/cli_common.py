@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 # The exit codes of every ``onshi`` command (docs/cli.md).
 EXIT_OK = 0
@@ -114,3 +116,12 @@ def checked(validate: Callable[[str], Any]) -> Callable[[str], Any]:
             raise typer.BadParameter(f"「{value}」: {reason}") from None
 
     return parse
+
+
+_ERR = Console(stderr=True)
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr — only on a terminal: piped or logged, the command's stderr stays its errors."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=_ERR, transient=False, disable=not _ERR.is_terminal)

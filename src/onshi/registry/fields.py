@@ -72,7 +72,7 @@ _KATAKANA = re.compile(r"^[\u30A0-\u30FF\u3000 ]+$")
 _KATAKANA_WORDS = re.compile("[\u30A0-\u30FF]+(?:\u3000[\u30A0-\u30FF]+)*")
 
 
-def _single_spaced(value: str) -> bool:
+def single_spaced(value: str) -> bool:
     """Whether *value* has no surrounding white space and its inner spaces are single full-width ones already:
     then ``re.sub(r"[ \\u3000]+", "\\u3000", value.strip())`` would give it back unchanged."""
     return (bool(value) and not value[0].isspace() and not value[-1].isspace() and " " not in value
@@ -94,7 +94,7 @@ def parse_kana(value: str) -> str:
 
 
 def parse_name(value: str) -> str:
-    text = value if _single_spaced(value) else re.sub(r"[ \u3000]+", "\u3000", value.strip())
+    text = value if single_spaced(value) else re.sub(r"[ \u3000]+", "\u3000", value.strip())
     if not text:
         raise FieldError("氏名が空です", "name is empty")
     # printable text has no control/format characters (category C); only the rest needs the per-character look
@@ -141,5 +141,5 @@ def parse_flag(value: str) -> bool:
 
 
 def parse_address(value: str) -> str | None:
-    text = value if _single_spaced(value) else re.sub(r"[ \u3000]+", "\u3000", value.strip())
+    text = value if single_spaced(value) else re.sub(r"[ \u3000]+", "\u3000", value.strip())
     return text or None

@@ -39,8 +39,8 @@ from typing import Any
 
 from stdnum.exceptions import ValidationError
 
-from onshi.numbers.my_number import _valid_plain
-from onshi.registry.fields import _single_spaced
+from onshi.numbers.my_number import valid_plain
+from onshi.registry.fields import single_spaced
 
 CHUNK = 20_000
 _NULL = "\\N"
@@ -164,11 +164,11 @@ class PlainRows:
             if hit is None:
                 return None
             number = hit[0]
-        if _single_spaced(address):  # F.parse_address would return it as it is
+        if single_spaced(address):  # F.parse_address would return it as it is
             place = address, encode_basestring(address), address.translate(_ESCAPES)
         elif (place := self.resolve(_ADDRESS, address)) is None:
             return None
-        if len(my_number) == 12 and my_number.isascii() and my_number.isdigit() and _valid_plain(my_number):
+        if len(my_number) == 12 and my_number.isascii() and my_number.isdigit() and valid_plain(my_number):
             return hits, number, my_number, place
         hit = self.resolve(_MY_NUMBER, my_number)
         return None if hit is None else (hits, number, hit[0], place)
