@@ -112,7 +112,7 @@ def _engines():
 def engine(database_url, _engines, monkeypatch):
     """The engine for one test; every table is emptied afterwards so no test sees another's rows."""
     import onshi.store.db as db
-    from onshi.store.models import metadata
+    from onshi.schema import metadata
 
     eng = _engines.get(database_url)
     if eng is None:

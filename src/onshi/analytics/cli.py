@@ -16,11 +16,9 @@ analytics_app = typer.Typer(help="Analytics (マイナ保険証利用率, incent
 
 
 def register(app: typer.Typer) -> None:
+    from onshi.analytics.kpi_cli import kpi_app
+
     app.add_typer(analytics_app, name="analytics")
-    try:
-        from onshi.analytics.kpi_cli import kpi_app
-    except ImportError:  # pragma: no cover - the KPI module is optional while it is being built
-        return
     analytics_app.add_typer(kpi_app, name="kpi")
 
 

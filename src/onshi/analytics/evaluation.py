@@ -176,13 +176,11 @@ def render_html(sheet: EvaluationSheet, *, embed_font: bool = True) -> str:
 
 @lru_cache(maxsize=8)
 def _font_face(chars: frozenset[str]) -> str:
-    """``@font-face`` for IPAex Gothic subset to *chars* (fontTools comes with matplotlib); '' without it."""
+    """``@font-face`` for IPAex Gothic subset to *chars* (fontTools, a declared dependency)."""
     import base64
 
-    try:
-        from fontTools import subset
-    except ImportError:  # pragma: no cover - matplotlib brings fontTools
-        return ""
+    from fontTools import subset
+
     from onshi.documents.render import builtin_font_path
 
     options = subset.Options()

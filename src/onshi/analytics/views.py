@@ -193,8 +193,3 @@ def usage_rates(request: Request, user: ApiAnalyst, basis: str = "online",
 def install(app) -> None:
     app.include_router(router)
     app.include_router(api)
-    try:
-        from onshi.analytics.pages import router as more
-    except ImportError:
-        return
-    app.include_router(more)

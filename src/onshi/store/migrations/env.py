@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 
 from onshi.store.db import make_engine
-from onshi.store.models import metadata
+from onshi.schema import metadata
 
 config = context.config
 
