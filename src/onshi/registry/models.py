@@ -33,10 +33,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onshi.store.db import Base, HexDigest, utcnow
+from onshi.store.history import CURRENT_SQL, ValidTime, Versioned, current_index_where
 
 PK = BigInteger().with_variant(Integer, "sqlite")
-CURRENT = text("superseded_at IS NULL")
-CURRENT_DEPENDENT = text("superseded_at IS NULL AND member_qualification_id IS NOT NULL")
+CURRENT = current_index_where()
+CURRENT_DEPENDENT = text(f"{CURRENT_SQL} AND member_qualification_id IS NOT NULL")
 
 
 class Role(str, enum.Enum):
@@ -100,16 +101,12 @@ class Person(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class PersonVersion(Base):
+class PersonVersion(ValidTime, Versioned, Base):
     """Name, reading, birth date, sex and address of a person over valid and recorded time."""
 
     __tablename__ = "person_versions"
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime)
-    superseded_at: Mapped[datetime | None] = mapped_column(DateTime)
     name: Mapped[str] = mapped_column(String(100))
     name_kana: Mapped[str] = mapped_column(String(200))
     birth_date: Mapped[date] = mapped_column(Date)
@@ -129,7 +126,7 @@ class Qualification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class QualificationVersion(Base):
+class QualificationVersion(Versioned, Base):
     """What the registry knew, from ``recorded_at`` to ``superseded_at``, about one qualification.
 
     Its valid time is ``[acquisition_date, loss_date)``; ``loss_date`` is the 資格喪失日
@@ -152,8 +149,6 @@ class QualificationVersion(Base):
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime)
-    superseded_at: Mapped[datetime | None] = mapped_column(DateTime)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     insurer_id: Mapped[int] = mapped_column(ForeignKey("insurers.id"))
     employer_id: Mapped[int | None] = mapped_column(ForeignKey("employers.id"))
@@ -170,32 +165,24 @@ class QualificationVersion(Base):
     change_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class RemunerationVersion(Base):
+class RemunerationVersion(ValidTime, Versioned, Base):
     """標準報酬月額 (standard monthly remuneration) of an insured member over time."""
 
     __tablename__ = "remuneration_versions"
     __table_args__ = (Index("ix_rv_current", "qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),)
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"))
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime)
-    superseded_at: Mapped[datetime | None] = mapped_column(DateTime)
     monthly_amount: Mapped[int] = mapped_column(Integer)
     change_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class LimitCertificateVersion(Base):
+class LimitCertificateVersion(ValidTime, Versioned, Base):
     """限度額適用認定 on application: category (OQSCD012) and validity, and 基準収入額適用."""
 
     __tablename__ = "limit_certificate_versions"
     __table_args__ = (Index("ix_lcv_current", "qualification_id", sqlite_where=CURRENT, postgresql_where=CURRENT),)
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"))
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime)
-    superseded_at: Mapped[datetime | None] = mapped_column(DateTime)
     classification: Mapped[str] = mapped_column(String(2), default="01")  # OQSCD011
     category_code: Mapped[str] = mapped_column(String(3))  # OQSCD012
     certificate_date: Mapped[date] = mapped_column(Date)

@@ -2,6 +2,12 @@
 
 A versioned row is current while ``superseded_at IS NULL``.  Nothing is ever
 updated in place except ``superseded_at`` (and that only once, from NULL).
+
+A versioned model takes its two kinds of time from the mixins here — :class:`Versioned` (recorded time: what onshi
+knew, ``[recorded_at, superseded_at)``) and :class:`ValidTime` (valid time: when the fact holds,
+``[valid_from, valid_to)``) — and a query says "the current row" with :func:`current`, "as known then" with
+:func:`known_at` and "in force on a day" with :func:`valid_on`, never by spelling the columns out.  SQL text that
+cannot use them (partial indexes, the PostgreSQL fast paths) uses :data:`CURRENT_SQL`.
 """
 
 from __future__ import annotations
@@ -9,14 +15,42 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Date, DateTime, and_, or_, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+#: The current-row condition as SQL text, for partial indexes and hand-written statements.
+CURRENT_SQL = "superseded_at IS NULL"
+
+
+class Versioned:
+    """Recorded time (記録時点): a row states what onshi knew from ``recorded_at`` until ``superseded_at``
+    (stored UTC; NULL while current)."""
+
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ValidTime:
+    """Valid time (有効期間): the fact holds on ``[valid_from, valid_to)``; ``valid_to`` NULL = open-ended."""
+
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+def current(model):
+    """Filter: the rows of *model* (a :class:`Versioned` model or alias) that are current now."""
+    return model.superseded_at.is_(None)
+
+
+def current_index_where():
+    """The ``WHERE`` of a partial index over the current rows (``sqlite_where=`` / ``postgresql_where=``)."""
+    return text(CURRENT_SQL)
 
 
 def known_at(model, recorded_at: datetime | None):
     """Filter: the rows onshi knew at *recorded_at* (None = now)."""
     if recorded_at is None:
-        return model.superseded_at.is_(None)
+        return current(model)
     return and_(model.recorded_at <= recorded_at,
                 or_(model.superseded_at.is_(None), model.superseded_at > recorded_at))
 
@@ -40,10 +74,10 @@ def change_valid_period(
     left alone, so a retroactive change does not erase what came after it.
     Returns the new version, or None when the values are already in force.
     """
-    current = list(session.scalars(
-        select(model).where(*[getattr(model, k) == v for k, v in key.items()], model.superseded_at.is_(None))
+    rows = list(session.scalars(
+        select(model).where(*[getattr(model, k) == v for k, v in key.items()], current(model))
         .order_by(model.valid_from)))
-    covering = next((v for v in current if v.valid_from <= effective_from
+    covering = next((v for v in rows if v.valid_from <= effective_from
                      and (v.valid_to is None or v.valid_to > effective_from)), None)
     if covering is not None:
         if all(getattr(covering, k) == v for k, v in values.items()):
@@ -58,7 +92,7 @@ def change_valid_period(
         new = model(**{**carried, **values}, valid_from=effective_from, valid_to=end, recorded_at=now,
                     change_id=change_id)
     else:
-        later = [v for v in current if v.valid_from > effective_from]
+        later = [v for v in rows if v.valid_from > effective_from]
         end = later[0].valid_from if later else None
         new = model(**key, **values, valid_from=effective_from, valid_to=end, recorded_at=now, change_id=change_id)
     session.add(new)
