@@ -133,7 +133,7 @@ def _minimal_page(c: rl_canvas.Canvas, font: str, i: int) -> None:
 
 
 def run_baseline_stream(n: int, chunk: int) -> dict:
-    font = render._register_font(render.BUILTIN_FONT)
+    font = render.register_font(render.BUILTIN_FONT)
     stamps: list[float] = []
     t0 = time.perf_counter()
     done = 0
@@ -153,7 +153,7 @@ def run_baseline_stream(n: int, chunk: int) -> dict:
 
 
 def run_baseline_single(n: int) -> dict:
-    font = render._register_font(render.BUILTIN_FONT)
+    font = render.register_font(render.BUILTIN_FONT)
     stamps: list[float] = []
     t0 = time.perf_counter()
     for i in timed_pull(range(n), stamps):
