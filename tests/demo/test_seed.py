@@ -125,7 +125,7 @@ def outcome(fn, *args):
 
 
 def test_the_daily_run_s_bulk_reads_answer_as_the_one_at_a_time_checks(seeded, session):
-    """documents.service._Facts (what a daily run reads for all holders and enrolments at once) gives the same
+    """documents.facts.Facts (what a daily run reads for all holders and enrolments at once) gives the same
     certificate need, co-pay ratio and printed certificate as certificate_need, co_pay_on and certificate_data — with cards valid, in their grace period,
     expired and cancelled, before and after the year end (29 Dec – 3 Jan, a card expiring on 31 Dec)."""
     from onshi.documents import service as documents
@@ -147,7 +147,7 @@ def test_the_daily_run_s_bulk_reads_answer_as_the_one_at_a_time_checks(seeded, s
     qvs = [qv for i, qv in enumerate(registry.qualification_versions(session))  # a third, and every card holder
            if i % 3 == 0 or qv.person_id in with_card]
     for day in (TODAY, date(2027, 1, 4)):
-        facts = documents._Facts(session, qvs, day, cards=True)
+        facts = documents.Facts(session, qvs, day, cards=True)
         needs, expected = [], []
         for qv in qvs:
             needs.append(facts.need(qv))
@@ -161,4 +161,4 @@ def test_the_daily_run_s_bulk_reads_answer_as_the_one_at_a_time_checks(seeded, s
                 outcome(documents.certificate_data, session, qv, day)
         assert needs == expected
         assert {None, "no_card", "no_my_number", "card_cancelled"} <= set(needs)
-    assert "card_expired" in {documents._Facts(session, qvs, date(2027, 6, 1), cards=True).need(qv) for qv in qvs}
+    assert "card_expired" in {documents.Facts(session, qvs, date(2027, 6, 1), cards=True).need(qv) for qv in qvs}

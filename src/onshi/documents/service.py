@@ -14,27 +14,24 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onshi.documents import issue_rules
+from onshi.documents.facts import (  # noqa: F401 - certificate_need, notice_data: part of this module's API too
+    Facts, blocks, certificate_data, certificate_need, current_version, current_versions, notice_data, notices_data)
 from onshi.documents.models import CertificateApplication, DocumentRun, IssuedDocument
 from onshi.documents.render import (CertificateData, CoverLetterData, NoticeData, layout_fingerprint, render_bundle,
                                     render_certificate)
-from onshi.exchange import cards as card_service
-from onshi.exchange import linkage
-from onshi.privacy.crypto import vault
 from onshi.registry import service as registry
-from onshi.registry.models import Employer, Insurer, Person, QualificationVersion, RegistryChange, Role
+from onshi.registry.models import QualificationVersion, RegistryChange
 from onshi.registry.models import NotificationType as T
 from onshi.store.clock import japan_date, japan_day_start
 from onshi.store.db import utcnow
 
 CERTIFICATE_LAYOUT = "default_certificate"
 NOTICE_LAYOUT = "kyokai_notice"
-SEX = {1: "男", 2: "女", 3: ""}
 
 
 @dataclass
@@ -44,201 +41,6 @@ class RunReport:
     skipped: int = 0
     files: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # what a clerk must look at
-
-
-def _current(session: Session, qualification_id: int) -> QualificationVersion | None:
-    rows = registry.qualification_versions(session, qualification_id=qualification_id)
-    return rows[-1] if rows else None
-
-
-def certificate_need(session: Session, qv: QualificationVersion, day: date) -> str | None:
-    """Why this person needs a 資格確認書 without applying (職権), or None when the マイナ保険証 works."""
-    person = session.get(Person, qv.person_id)
-    cards = card_service.cards_of(session, qv.person_id) if person.my_number_hash is not None else []
-    return _need(person, cards, day)
-
-
-def _need(person: Person, cards, day: date) -> str | None:
-    """:func:`certificate_need` from the person and their cards, already read."""
-    if person.my_number_hash is None:
-        return "no_my_number"
-    if not cards:
-        return "no_card"
-    states = [card_service.card_state(c, day) for c in cards]
-    if any(st.usable for st in states):
-        return None
-    return "card_cancelled" if any(st.reason == "cancelled" for st in states) else "card_expired"
-
-
-def certificate_data(session: Session, qv: QualificationVersion, issue: date,
-                     facts: _Facts | None = None) -> CertificateData:
-    """What a 資格確認書 prints.  *facts* (read for a whole daily run, on *issue*) answers instead of the registry
-    queries, with the same values (tested)."""
-    insurer = session.get(Insurer, qv.insurer_id)
-    if facts is not None and facts.day != issue:
-        raise ValueError("facts read for another day")
-    pv = registry.person_on(session, qv.person_id) if facts is None else facts.person_on(qv.person_id)
-    settings = insurer.settings or {}
-    member_birth = registry.member_birth_date(session, qv) if facts is None else facts.member_birth(qv)
-    common = settings.get("certificate_common_expiry")
-    valid = issue_rules.valid_until(
-        issue=issue, birth_date=pv.birth_date, validity_years=int(settings.get("certificate_validity_years", 5)),
-        common_expiry=date.fromisoformat(common) if common else None, member_birth_date=member_birth,
-        voluntary_continuation_from=qv.acquisition_date if qv.voluntary_continuation else None)
-    ratio = None
-    if settings.get("print_co_pay_ratio", True):
-        ratio = _ratio_on(session, qv, issue) if facts is None else facts.ratio(qv)
-    return CertificateData(
-        name=pv.name, name_kana=pv.name_kana, birth_date=pv.birth_date, sex=SEX[pv.sex], symbol=qv.symbol,
-        number=qv.number, branch=qv.branch, insurer_number=insurer.number, insurer_name=insurer.name,
-        issue_date=issue, valid_until=valid, personal_family="本人" if qv.role == Role.insured else "家族",
-        insurer_address=insurer.address, co_pay_ratio_tenths=ratio,
-        qualification_date=qv.acquisition_date if settings.get("print_qualification_date", True) else None)
-
-
-def notice_data(session: Session, qv: QualificationVersion, issue: date, employer: Employer | None) -> NoticeData:
-    insurer = session.get(Insurer, qv.insurer_id)
-    pv = registry.person_on(session, qv.person_id)
-    person = session.get(Person, qv.person_id)
-    last4 = None
-    if person.my_number_enc is not None and not linkage.is_blocked(session, qv.person_id):
-        last4 = vault().last4(person.my_number_enc)  # blank when unregistered or the link is in doubt
-    return _notice(qv, pv, insurer, issue, _ratio_on(session, qv, issue), last4, employer)
-
-
-def _ratio_on(session: Session, qv: QualificationVersion, day: date) -> int | None:
-    """The ratio printed: ``co_pay_on``'s, or None where the rules give none."""
-    try:
-        return registry.co_pay_on(session, qv, day).ratio_tenths
-    except ValueError:
-        return None
-
-
-def _notice(qv: QualificationVersion, pv, insurer: Insurer, issue: date, ratio: int | None, last4: str | None,
-            employer: Employer | None) -> NoticeData:
-    return NoticeData(
-        symbol=qv.symbol, number=qv.number, branch=qv.branch, name=pv.name, name_kana=pv.name_kana,
-        birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
-        co_pay_ratio_tenths=ratio, qualification_date=qv.acquisition_date, my_number_last4=last4,
-        postal_code=pv.postal_code, address_line1=pv.address, employer_name=employer.name if employer else None,
-        insurer_address=insurer.address)
-
-
-def _blocks(ids, size: int = 5000):
-    ids = sorted(ids)
-    return (ids[i:i + size] for i in range(0, len(ids), size))
-
-
-def _currents(session: Session, qualification_ids) -> dict[int, QualificationVersion]:
-    """:func:`_current` of many qualifications in a few statements: qualification id -> its current version."""
-    out: dict[int, QualificationVersion] = {}
-    for block in _blocks(set(qualification_ids)):
-        for q in session.scalars(select(QualificationVersion).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(block))
-                .order_by(QualificationVersion.acquisition_date, QualificationVersion.id)):
-            out[q.qualification_id] = q  # the last, as qualification_versions(...)[-1]
-    return out
-
-
-class _Facts:
-    """What documents need to know of many qualifications at once on one *day* — the people and their versions,
-    the members of dependents, limit certificates and 標準報酬月額 in force, cards, links in doubt — read in a few
-    statements for the whole set (a bundle, a daily run) instead of several per person.
-
-    Each answer is what the one-at-a-time function gives: :meth:`ratio` ``registry.co_pay_on(...).ratio_tenths``,
-    :meth:`need` :func:`certificate_need`, :meth:`last4` the digits :func:`notice_data` prints (tested equal on a
-    seeded registry, and by the daily-run tests at their boundaries)."""
-
-    def __init__(self, session: Session, qvs, day: date, *, cards: bool = False) -> None:
-        from onshi.exchange.models import InsuranceCard
-        from onshi.registry.models import LimitCertificateVersion, PersonVersion, RemunerationVersion
-
-        qvs = list(qvs)
-        self.day, self.with_cards = day, cards
-        self.member_qv = _currents(session, {qv.member_qualification_id for qv in qvs
-                                             if qv.role == Role.dependent and qv.member_qualification_id})
-        person_ids = {qv.person_id for qv in qvs} | {q.person_id for q in self.member_qv.values()}
-        self.versions: dict[int, list[PersonVersion]] = {}
-        self.persons: dict[int, Person] = {}
-        self.cards: dict[int, list[InsuranceCard]] = {}
-        for block in _blocks(person_ids):
-            for pv in session.scalars(select(PersonVersion).where(PersonVersion.superseded_at.is_(None),
-                                                                  PersonVersion.person_id.in_(block))):
-                self.versions.setdefault(pv.person_id, []).append(pv)
-            self.persons.update((p.id, p) for p in session.scalars(select(Person).where(Person.id.in_(block))))
-            if cards:
-                for card in session.scalars(select(InsuranceCard).where(InsuranceCard.person_id.in_(block))
-                                            .order_by(InsuranceCard.registered_at)):
-                    self.cards.setdefault(card.person_id, []).append(card)
-        self.blocked: set[int] = set()
-        for block in _blocks({pid for pid in person_ids if self.persons[pid].my_number_enc is not None}):
-            self.blocked |= linkage.blocked_person_ids(session, set(block))
-        own = {registry.limit_qualification_id(qv) for qv in qvs}  # a dependent's member's: limits and pay
-        self.limits = self._valid_rows(session, LimitCertificateVersion, own, day)
-        self.pays = self._valid_rows(session, RemunerationVersion, own, day)
-
-    @staticmethod
-    def _valid_rows(session: Session, model, qids, day: date) -> dict[int, Any]:
-        out: dict[int, Any] = {}
-        for block in _blocks(qids):
-            for row in session.scalars(select(model).where(
-                    model.superseded_at.is_(None), model.qualification_id.in_(block), model.valid_from <= day,
-                    (model.valid_to.is_(None)) | (model.valid_to > day))):
-                out.setdefault(row.qualification_id, row)
-        return out
-
-    def person_on(self, person_id: int, day: date | None = None):
-        """As ``registry.person_on`` (the version valid on *day*, else the latest)."""
-        rows = [pv for pv in self.versions.get(person_id, ())
-                if day is None or (pv.valid_from <= day and (pv.valid_to is None or pv.valid_to > day))]
-        return max(rows, key=lambda pv: pv.valid_from) if rows else None
-
-    def member_birth(self, qv: QualificationVersion) -> date | None:
-        """As ``registry.member_birth_date``: a dependent's member's birth date."""
-        if qv.role != Role.dependent or qv.member_qualification_id is None:
-            return None
-        member = self.member_qv.get(qv.member_qualification_id)
-        member_pv = self.person_on(member.person_id) if member is not None else None
-        return member_pv.birth_date if member_pv else None
-
-    def ratio(self, qv: QualificationVersion) -> int | None:
-        """一部負担金の割合 on the day, or None where the rules give none (``co_pay_on`` raised)."""
-        own = registry.limit_qualification_id(qv)
-        pay = self.pays.get(own) if (qv.role != Role.dependent or qv.member_qualification_id) else None
-        pv = self.person_on(qv.person_id, self.day) or self.person_on(qv.person_id)
-        try:
-            return registry.co_pay_from(qv, self.day, birth_date=pv.birth_date, member_birth_date=self.member_birth(qv),
-                                        member_monthly_remuneration=pay.monthly_amount if pay else None,
-                                        limit_certificate=self.limits.get(own)).ratio_tenths
-        except ValueError:
-            return None
-
-    def last4(self, qv: QualificationVersion) -> str | None:
-        """My Number's last 4 digits as printed: blank when unregistered or the link is in doubt."""
-        person = self.persons[qv.person_id]
-        if person.my_number_enc is None or qv.person_id in self.blocked:
-            return None
-        return vault().last4(person.my_number_enc)
-
-    def need(self, qv: QualificationVersion) -> str | None:
-        """As :func:`certificate_need` on the day (load with ``cards=True``)."""
-        if not self.with_cards:
-            raise RuntimeError("_Facts read without cards cannot tell whether a マイナ保険証 works")
-        return _need(self.persons[qv.person_id], self.cards.get(qv.person_id, []), self.day)
-
-
-def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,
-                 employer: Employer | None) -> list[NoticeData]:
-    """:func:`notice_data` for a whole bundle: the same values, read in a handful of statements per bundle rather
-    than seven or eight per notice (a mailing run on PostgreSQL spent most of its time in those round trips).
-
-    Tested equal to :func:`notice_data` member by member on the demo population, where every rule appears."""
-    if not qvs:
-        return []
-    facts = _Facts(session, qvs, issue)
-    insurer = session.get(Insurer, qvs[0].insurer_id)
-    return [_notice(qv, facts.person_on(qv.person_id), insurer, issue, facts.ratio(qv), facts.last4(qv), employer)
-            for qv in qvs]
 
 
 def _record(session: Session, *, kind: str, key: str, qv: QualificationVersion, issue: date, valid: date | None,
@@ -270,7 +72,7 @@ def _already_issued(session: Session, keys: list[str], block: int = 5000) -> set
     """Which of *keys* are recorded (the unique issue_key index), asked in blocks: an employer's bundle may hold
     more notices than a statement may have parameters."""
     found: set[str] = set()
-    for part in _blocks(keys, block):
+    for part in blocks(keys, block):
         found.update(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.in_(part))))
     return found
 
@@ -308,17 +110,17 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
         return qv is not None and (insurer_id is None or qv.insurer_id == insurer_id)
 
     # (a) enrolments: the next business day after the filing was received, for people without a working card.
-    # What the check needs is read for all open enrolments at once (_Facts), not person by person.
+    # What the check needs is read for all open enrolments at once (Facts), not person by person.
     pending: dict[int, str] = {}  # qualification id -> issue key, in the order the enrolments were recorded
     for ch in changes(T.acquisition, T.dependent):
         key = f"certificate:{ch.qualification_id}:enrol"
         if key in done or ch.qualification_id in pending or not issued_by(ch.received_at):
             continue
         pending[ch.qualification_id] = key
-    currents = _currents(session, pending)
+    currents = current_versions(session, pending)
     candidates = [(key, currents.get(qid)) for qid, key in pending.items()]
     candidates = [(key, qv) for key, qv in candidates if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day)]
-    facts = _Facts(session, [qv for _, qv in candidates], day, cards=True)
+    facts = Facts(session, [qv for _, qv in candidates], day, cards=True)
     for key, qv in candidates:
         reason = facts.need(qv)
         if reason:
@@ -332,7 +134,7 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
         key = f"certificate:{app.qualification_id}:application:{app.id}"
         if key in done or issue_rules.issue_date_for(app.applied_on) > day:
             continue
-        qv = _current(session, app.qualification_id)
+        qv = current_version(session, app.qualification_id)
         if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, f"application:{app.reason}"))
             done.add(key)
@@ -343,7 +145,7 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
         key = f"certificate:{ch.qualification_id}:change:{ch.id}"
         if key in done or ch.qualification_id not in holders or not issued_by(ch.received_at):
             continue
-        qv = _current(session, ch.qualification_id)
+        qv = current_version(session, ch.qualification_id)
         if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day):
             due.append((key, qv, "reissue:name_change"))
             done.add(key)
@@ -358,10 +160,10 @@ def due_certificates(session: Session, day: date, *, insurer_id: int | None = No
         held_q = held_q.where(IssuedDocument.qualification_id == qualification_id)
     for doc in session.scalars(held_q.order_by(IssuedDocument.issue_date, IssuedDocument.id)):
         latest[doc.qualification_id] = doc
-    currents = _currents(session, latest)
+    currents = current_versions(session, latest)
     held = [(doc, currents.get(qid)) for qid, doc in latest.items()]
     held = [(doc, qv) for doc, qv in held if in_scope(qv) and not (qv.loss_date and qv.loss_date <= day)]
-    facts = _Facts(session, [qv for doc, qv in held if doc.data.get("co_pay_ratio_tenths") is not None], day)
+    facts = Facts(session, [qv for doc, qv in held if doc.data.get("co_pay_ratio_tenths") is not None], day)
     for doc, qv in held:
         qid = qv.qualification_id
         if _numbers_changed(doc, qv) and issue_rules.issue_date_for(_change_received(session, qv)) <= day:
@@ -412,8 +214,8 @@ def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None)
     for doc_id, qualification_id, issued in session.execute(reissues):
         replaced_by.setdefault(qualification_id, []).append((doc_id, issued))
     docs = list(session.scalars(q))
-    currents = _currents(session, {doc.qualification_id for doc in docs})
-    facts = _Facts(session, [qv for qv in currents.values() if not (qv.loss_date and qv.loss_date <= day)], day,
+    currents = current_versions(session, {doc.qualification_id for doc in docs})
+    facts = Facts(session, [qv for qv in currents.values() if not (qv.loss_date and qv.loss_date <= day)], day,
                    cards=True)
     for doc in docs:
         qv = currents.get(doc.qualification_id)
@@ -432,7 +234,7 @@ def mark_due_back(session: Session, day: date, *, insurer_id: int | None = None)
 
 
 def _issue_certificate(session: Session, key: str, qv: QualificationVersion, reason: str, day: date, out_dir: Path,
-                       *, run_id: int | None, report: RunReport, facts: _Facts | None = None) -> IssuedDocument | None:
+                       *, run_id: int | None, report: RunReport, facts: Facts | None = None) -> IssuedDocument | None:
     """Render, write and record one 資格確認書; a record that cannot be rendered is a report line (None)."""
     try:
         data = certificate_data(session, qv, day, facts)
@@ -498,7 +300,7 @@ def daily_run(session: Session, day: date, out_dir: Path, *, actor: str, insurer
         session.flush()
     report.run_id = run.id
     due = due_certificates(session, day, insurer_id=insurer_id)
-    facts = _Facts(session, [qv for _, qv, _ in due], day)  # what the certificates print, read at once
+    facts = Facts(session, [qv for _, qv, _ in due], day)  # what the certificates print, read at once
     for key, qv, reason in due:
         _issue_certificate(session, key, qv, reason, day, out_dir, run_id=run.id, report=report, facts=facts)
     due_back = mark_due_back(session, day, insurer_id=insurer_id)
@@ -623,7 +425,7 @@ def apply_for_certificate(session: Session, *, qualification_id: int, applied_on
                           channel: str = "employer") -> CertificateApplication:
     if reason not in ("card_lost", "card_renewal", "needs_support", "national_list", "other"):
         raise ValueError("reason must be card_lost, card_renewal, needs_support or other")
-    qv = _current(session, qualification_id)
+    qv = current_version(session, qualification_id)
     if qv is None:
         raise ValueError(f"資格 {qualification_id} はありません (qualification {qualification_id} not found)")
     exists = session.scalar(select(CertificateApplication.id).where(
