@@ -21,6 +21,7 @@ from onshi.documents.render import CertificateData, NoticeData
 from onshi.exchange import cards as card_service
 from onshi.exchange import linkage
 from onshi.privacy.crypto import vault
+from onshi.store.history import current, valid_on
 from onshi.registry import service as registry
 from onshi.registry.models import Employer, Insurer, Person, QualificationVersion, Role
 
@@ -115,7 +116,7 @@ def current_versions(session: Session, qualification_ids) -> dict[int, Qualifica
     out: dict[int, QualificationVersion] = {}
     for block in blocks(set(qualification_ids)):
         for q in session.scalars(select(QualificationVersion).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(block))
+                current(QualificationVersion), QualificationVersion.qualification_id.in_(block))
                 .order_by(QualificationVersion.acquisition_date, QualificationVersion.id)):
             out[q.qualification_id] = q  # the last, as qualification_versions(...)[-1]
     return out
@@ -143,7 +144,7 @@ class Facts:
         self.persons: dict[int, Person] = {}
         self.cards: dict[int, list[InsuranceCard]] = {}
         for block in blocks(person_ids):
-            for pv in session.scalars(select(PersonVersion).where(PersonVersion.superseded_at.is_(None),
+            for pv in session.scalars(select(PersonVersion).where(current(PersonVersion),
                                                                   PersonVersion.person_id.in_(block))):
                 self.versions.setdefault(pv.person_id, []).append(pv)
             self.persons.update((p.id, p) for p in session.scalars(select(Person).where(Person.id.in_(block))))
@@ -163,8 +164,7 @@ class Facts:
         out: dict[int, Any] = {}
         for block in blocks(qids):
             for row in session.scalars(select(model).where(
-                    model.superseded_at.is_(None), model.qualification_id.in_(block), model.valid_from <= day,
-                    (model.valid_to.is_(None)) | (model.valid_to > day))):
+                    current(model), model.qualification_id.in_(block), valid_on(model, day))):
                 out.setdefault(row.qualification_id, row)
         return out
 
