@@ -13,10 +13,15 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from onshi.config import get_settings
-from onshi.registry import bulk, intake
+from onshi.registry import intake, service
 from onshi.registry import fields as F
 from onshi.privacy.crypto import vault
-from onshi.registry.intake_worker import PlainRows, copy_text, raw_rows, records
+from onshi.registry.intake.acquisitions import acquisition_candidate
+from onshi.registry.intake.context import ApplyContext
+from onshi.registry.intake.importer import check_filed_for
+from onshi.registry.intake.pg import bulk
+from onshi.registry.intake.pg.worker import PlainRows, copy_text, raw_rows, records
+from onshi.registry.intake.rows import parse_value
 from onshi.registry.models import NotificationType as T
 from onshi.store.db import session_factory, unit_of_work
 
@@ -70,7 +75,7 @@ def test_the_reading_process_gives_the_same_result_as_one_process(registry, sess
         one = intake.import_file(s, path, T.acquisition)
         s.rollback()
     monkeypatch.setattr(settings, "intake_parallel_min_bytes", 0)  # a second process reads
-    monkeypatch.setattr("onshi.registry.intake_worker.CHUNK", 7)  # several chunks, clashes across them
+    monkeypatch.setattr("onshi.registry.intake.pg.worker.CHUNK", 7)  # several chunks, clashes across them
     before = counts(session)
     with unit_of_work() as s:
         two = intake.import_file(s, path, T.acquisition)
@@ -121,7 +126,7 @@ def test_clashes_between_quoted_and_plain_rows_end_the_same_either_way(registry,
         s.rollback()
     assert {e.row: e.column for e in one.errors} == {3: "my_number", 5: "number", 6: "birth_date", 8: "my_number"}
     monkeypatch.setattr(settings, "intake_parallel_min_bytes", 0)
-    monkeypatch.setattr("onshi.registry.intake_worker.CHUNK", chunk)
+    monkeypatch.setattr("onshi.registry.intake.pg.worker.CHUNK", chunk)
     with unit_of_work() as s:
         two = intake.import_file(s, path, T.acquisition)
     assert {e.row: e.column for e in two.errors} == {e.row: e.column for e in one.errors}
@@ -257,12 +262,12 @@ def test_the_fast_path_accepts_exactly_what_the_ordinary_path_accepts(registry, 
         values = [choices[0] for choices in _VARIANTS]
         for i, value in changed:
             values[i] = value
-        ctx = intake._Context(session=session, file_id=None, received_at=now, now=now, actor="test")
+        ctx = ApplyContext(session=session, file_id=None, received_at=now, now=now, actor="test")
         plain = PlainRows(ctx, v.hash_key, v.encrypt, filed_for)
         row = intake.validate_row(T.acquisition, dict(zip(columns, values)))
         if filed_for:
-            intake._check_filed_for(row, intake.service.get_insurer(session, number=filed_for))
-        expected = None if row.errors else intake._acquisition_candidate(ctx, 7, row)
+            check_filed_for(row, service.get_insurer(session, number=filed_for))
+        expected = None if row.errors else acquisition_candidate(ctx, 7, row)
         parsed = plain.parse(list(values))
         if parsed is not None:
             ctx.load_employers(plain.employers_to_load([parsed]))
@@ -306,10 +311,10 @@ def test_raw_rows_give_back_plain_and_quoted_rows():
 @given(st.sampled_from([F.parse_date, F.parse_kana, F.parse_name, F.parse_yen, F.parse_postal_code, F.parse_flag]),
        st.text(max_size=12))
 def test_the_parse_cache_answers_exactly_what_the_parser_answers(parser, value):
-    first = intake._parse("column", parser, value)
+    first = parse_value("column", parser, value)
     try:
         expected = (True, parser(value))
     except F.FieldError as exc:
         expected = (False, exc.reason)
     assert first == expected
-    assert intake._parse("column", parser, value) == expected  # from the cache now
+    assert parse_value("column", parser, value) == expected  # from the cache now

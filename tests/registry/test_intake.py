@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from onshi.registry import intake, service
+from onshi.registry.intake import appliers, importer
 from onshi.registry.models import (
     IntakeFile,
     LimitCertificateVersion,
@@ -329,9 +330,9 @@ def test_resubmission_that_is_still_wrong_stays_open(registry, session):
 
 def test_a_crash_midway_applies_nothing(registry, session, monkeypatch):
     rows = [acquisition(number=str(200 + i), my_number="", name=f"試験　{i}") for i in range(12)]
-    monkeypatch.setattr(intake, "CHUNK", 5)
+    monkeypatch.setattr(importer, "CHUNK", 5)
     calls = {"n": 0}
-    real = intake._apply_acquisitions
+    real = appliers.apply_acquisitions
 
     def failing(ctx, chunk):
         calls["n"] += 1
@@ -339,11 +340,11 @@ def test_a_crash_midway_applies_nothing(registry, session, monkeypatch):
             raise RuntimeError("power cut")
         return real(ctx, chunk)
 
-    monkeypatch.setattr(intake, "_apply_acquisitions", failing)
+    monkeypatch.setattr(appliers, "apply_acquisitions", failing)
     before = counts(session)
     with pytest.raises(RuntimeError):
         load(write(registry, "big.csv", T.acquisition, rows), T.acquisition)
     assert counts(session) == before
-    monkeypatch.setattr(intake, "_apply_acquisitions", real)
+    monkeypatch.setattr(appliers, "apply_acquisitions", real)
     rep = load(write(registry, "big.csv", T.acquisition, rows), T.acquisition)
     assert rep.applied == 12

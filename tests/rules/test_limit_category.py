@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onshi.rules.dated import NotInForce
-from onshi.rules.limit_category import LIMIT_CATEGORY_NAMES, limit_category, monthly_ceiling
+from onshi.rules.limit_category import (
+    CERTIFICATE_YEAR,
+    LIMIT_CATEGORY_NAMES,
+    certificate_period,
+    limit_category,
+    monthly_ceiling,
+)
 
 DAY = date(2026, 11, 1)
 
@@ -183,3 +189,29 @@ def test_the_period_is_the_remuneration_period_within_the_qualification():
 def test_75_or_older_is_not_employee_insurance():
     with pytest.raises(NotCovered):
         reg(410_000, birth=date(1951, 11, 20))
+
+
+@pytest.mark.parametrize("applied_on, valid_from, valid_to", [
+    (date(2026, 7, 1), date(2026, 7, 1), date(2026, 8, 1)),  # the last month of a certificate year
+    (date(2026, 7, 31), date(2026, 7, 1), date(2026, 8, 1)),
+    (date(2026, 8, 1), date(2026, 8, 1), date(2027, 8, 1)),  # a new certificate year: a full year
+    (date(2026, 8, 31), date(2026, 8, 1), date(2027, 8, 1)),
+    (date(2026, 12, 31), date(2026, 12, 1), date(2027, 8, 1)),  # across the calendar year
+    (date(2027, 1, 1), date(2027, 1, 1), date(2027, 8, 1)),
+    (date(2028, 2, 29), date(2028, 2, 1), date(2028, 8, 1)),
+    (date(2010, 4, 15), date(2010, 4, 1), date(2010, 8, 1)),  # before the 限度額 bands' first row: still a period
+])
+def test_certificate_period_runs_from_the_application_month_to_31_july(applied_on, valid_from, valid_to):
+    assert certificate_period(applied_on) == (valid_from, valid_to)
+
+
+def test_certificate_year_is_a_dated_table_in_force_on_every_day():
+    assert CERTIFICATE_YEAR.at(date.min).first_month == 8
+    assert CERTIFICATE_YEAR.effective_from(date(2026, 11, 1)) == date.min
+
+
+@given(st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31)))
+def test_certificate_period_contains_the_application_day_and_ends_on_1_august(applied_on):
+    valid_from, valid_to = certificate_period(applied_on)
+    assert valid_from == applied_on.replace(day=1) <= applied_on < valid_to
+    assert (valid_to.month, valid_to.day) == (8, 1) and (valid_to - valid_from).days <= 366

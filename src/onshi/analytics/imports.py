@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onshi.registry.intake import IntakeFileError as CsvFileError
-from onshi.registry.intake import _decode  # one decoder for every CSV the insurer hands us
+from onshi.registry.intake import decode_text  # one decoder for every CSV the insurer hands us
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def csv_rows(data: bytes, headers: Mapping[str, Sequence[str]], required: Sequen
     named by ``headers`` (key → accepted header spellings).  Whole-file faults (encoding, empty, unknown, doubled
     or missing headers) raise :class:`CsvFileError`; a row with the wrong number of cells goes to ``errors``;
     blank rows are skipped.  Row numbers count the header as row 1, as a spreadsheet shows them."""
-    text, _encoding = _decode(data)
+    text, _encoding = decode_text(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         cols = _header(next(reader), headers, required)

@@ -463,9 +463,9 @@ def import_national_list(session: Session, data: bytes, *, listed_on: date) -> t
     """The national system's monthly list of people who cannot use マイナ保険証 (CSV: insurer_number, symbol,
     number, branch): each listed member gets a 資格確認書 in the next daily run.  Idempotent per day."""
     from onshi.numbers import insured_card, insurer_number
-    from onshi.registry.intake import _decode
+    from onshi.registry.intake import decode_text
 
-    text, _enc = _decode(data)
+    text, _enc = decode_text(data)
     rows = list(csv.reader(text.splitlines()))
     if not rows or [h.strip() for h in rows[0]] != NATIONAL_LIST_COLUMNS:
         raise ValueError(f"columns must be {','.join(NATIONAL_LIST_COLUMNS)}")

@@ -94,14 +94,14 @@ def compare(person_version, extract: dict) -> list[str]:
 def import_extract(session: Session, data: bytes, filename: str) -> LinkageReport:
     """Check every person in the extract; idempotent per file content."""
     from onshi.numbers import my_number as mn
-    from onshi.registry.intake import IntakeFileError, _decode
+    from onshi.registry.intake import IntakeFileError, decode_text
 
     report = LinkageReport(filename=filename)
     digest = hashlib.sha256(data).hexdigest()
     if session.scalar(select(ResidentExtract).where(ResidentExtract.sha256 == digest)):
         report.already_imported = True
         return report
-    text, _enc = _decode(data)
+    text, _enc = decode_text(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
     if header != EXTRACT_COLUMNS:

@@ -25,6 +25,15 @@ income-based 区分 (オ, 低所得Ⅱ/Ⅰ: 住民税非課税) only come from a
 ('ウ', 87430)
 >>> monthly_ceiling('B04', 1_000_000, on=date(2026, 11, 1), outpatient_only=True)
 18000
+
+The period of a 限度額適用認定 (認定証の有効期間) applied for through an intake file: from the 1st of the
+application month to the end of the certificate year, 31 July (:data:`CERTIFICATE_YEAR`, :func:`certificate_period`).
+Source: no rule in shared/reference/insurance-rules.md sets the end; **Choice** recorded in docs/rules.md
+("限度額適用認定 validity"): the usual end of the certificate year — the 住民税 year on which 住民税非課税 is judged
+turns on 1 August.  A change (e.g. a one-year validity) is a new row.
+
+>>> certificate_period(date(2026, 7, 31)), certificate_period(date(2026, 8, 1))
+((datetime.date(2026, 7, 1), datetime.date(2026, 8, 1)), (datetime.date(2026, 8, 1), datetime.date(2027, 8, 1)))
 """
 
 from __future__ import annotations
@@ -110,6 +119,27 @@ def monthly_ceiling(code: str, total_medical_cost: int, *, on: date, many_times:
     if ceiling.over is None:
         return ceiling.base
     return ceiling.base + (max(total_medical_cost - ceiling.over, 0) + 50) // 100
+
+
+class CertificateYear(NamedTuple):
+    """The year a 限度額適用認定 runs in: it starts on the 1st of *first_month*; a certificate ends with its year."""
+
+    first_month: int  # 8: the year runs from 1 August to 31 July
+
+
+# **Choice** (docs/rules.md): one row from the start — intake has applied it to every application date since onshi
+# began, and a first row of a later date would refuse older applications that are applied today.
+CERTIFICATE_YEAR: DatedTable[CertificateYear] = DatedTable("限度額適用認定証の有効期間 (認定年度)", (
+    (date.min, CertificateYear(first_month=8)),
+))
+
+
+def certificate_period(application_date: date) -> tuple[date, date]:
+    """``(valid_from, valid_to)`` of a 限度額適用認定 applied for on *application_date*: from the 1st of its month to
+    the end of its certificate year, *valid_to* exclusive (the day after the last valid day: 1 August)."""
+    start = application_date.replace(day=1)
+    first_month = CERTIFICATE_YEAR.at(application_date).first_month
+    return start, date(start.year + (1 if start.month >= first_month else 0), first_month, 1)
 
 
 #: the OQSCD012 codes that only an application (住民税非課税の認定) can give

@@ -330,10 +330,10 @@ class BulkRow:
 
 
 def read_bulk_csv(data: bytes) -> list[tuple[int, dict]]:
-    from onshi.registry.intake import IntakeFileError, _decode
+    from onshi.registry.intake import IntakeFileError, decode_text
 
     try:
-        text, _enc = _decode(data)
+        text, _enc = decode_text(data)
     except IntakeFileError as exc:
         raise ValueError(str(exc)) from None
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))

@@ -1,13 +1,15 @@
-"""The reading half of a large 資格取得届 import on PostgreSQL, run in a second process (並列取込).
+"""Fast path of onshi.registry.intake.rows.validate_row and acquisitions.acquisition_candidate; held equal by tests/registry/test_bulk_intake.py::test_the_fast_path_accepts_exactly_what_the_ordinary_path_accepts.
+
+The reading half of a large 資格取得届 import on PostgreSQL, run in a second process (並列取込).
 
 One Python process cannot both parse a million rows and keep PostgreSQL busy, so the importing process starts this
 worker, which reads the file and turns every *plain* row into one line of ``COPY`` text for the staging table; the
 importing process streams those lines into PostgreSQL, inside its one transaction, and runs the checks against the
-database on the rows that need them (:mod:`onshi.registry.bulk`).
+database on the rows that need them (:mod:`onshi.registry.intake.pg.bulk`).
 
 A plain row (:class:`PlainRows`) is a record — a line split at its commas, or what ``csv.reader`` made of a line
 with quotes — whose every value is accepted by the same parsers, in the same order, as
-:func:`onshi.registry.intake.validate_row` (``intake.ACQUISITION_FIELDS``), whose insurer and employer exist, and
+:func:`onshi.registry.intake.rows.validate_row` (``rows.ACQUISITION_FIELDS``), whose insurer and employer exist, and
 that passes the age check; its parsed values are cached by value, its row hash is written straight from those
 values, and nothing is built per row that the line does not need.  Every other row — invalid, of the wrong shape,
 naming an unknown employer, too old — goes back as it was read, and the importing process handles it exactly as a
@@ -40,7 +42,14 @@ from typing import Any
 from stdnum.exceptions import ValidationError
 
 from onshi.numbers.my_number import valid_plain
-from onshi.registry.fields import single_spaced
+from onshi.privacy.crypto import MyNumberVault
+from onshi.registry.fields import FieldError, single_spaced
+from onshi.registry.intake.context import ApplyContext
+from onshi.registry.intake.pg.bulk import sharing
+from onshi.registry.intake.rows import ACQUISITION_FIELDS, OPTIONAL, IntakeFileError, header_map, row_record
+from onshi.registry.models import NotificationType
+from onshi.rules.age import age_on
+from onshi.store.db import make_engine, session_factory
 
 CHUNK = 20_000
 _NULL = "\\N"
@@ -86,7 +95,7 @@ class Quoted(list):
     """A record ``csv.reader`` read (its line had a quote): its values may hold commas and line breaks."""
 
 
-# json.dumps(value, default=str, ensure_ascii=False) as intake.row_hash writes each value, without building an
+# json.dumps(value, default=str, ensure_ascii=False) as context.row_hash writes each value, without building an
 # encoder per call
 _json = JSONEncoder(default=str, ensure_ascii=False).encode
 
@@ -98,22 +107,19 @@ class PlainRows:
     """The fast path of the reading process: a plain row of a 資格取得届 straight to its ``COPY`` line.
 
     ``parse(values)`` checks a row's values (in the file's column order, *order* giving where each column of
-    ``intake.ACQUISITION_FIELDS`` is) and returns them resolved, or None; ``line(row_number, parsed)`` then returns
+    ``rows.ACQUISITION_FIELDS`` is) and returns them resolved, or None; ``line(row_number, parsed)`` then returns
     the staging table's line, or None when the row must take the ordinary path.  A row is accepted only where
-    :func:`onshi.registry.intake.validate_row` and :func:`onshi.registry.intake._acquisition_candidate` accept it,
+    :func:`onshi.registry.intake.rows.validate_row` and :func:`onshi.registry.intake.acquisitions.acquisition_candidate`
+    accept it,
     with the same values and the same row hash (tested on generated rows)."""
 
     def __init__(self, ctx, hash_key: bytes, encrypt, filed_for: str | None, order: list[int] | None = None):
-        from onshi.registry import intake
-        from onshi.rules.age import age_on
-
-        self.intake = intake
         self.age_on = age_on
         self.ctx = ctx
         self.hash_key = hash_key
         self.encrypt = encrypt
         self.filed_for = filed_for
-        self.fields = intake.ACQUISITION_FIELDS
+        self.fields = ACQUISITION_FIELDS
         order = order or list(range(len(self.fields)))
         self.cached = [i for i in range(len(self.fields)) if i not in (_NUMBER, _MY_NUMBER, _ADDRESS)]
         self.pick = itemgetter(*(order[i] for i in self.cached))
@@ -125,16 +131,16 @@ class PlainRows:
         self.employer_ids: dict[tuple[str, str], str | None] = {}
 
     def resolve(self, i: int, value: str) -> tuple[Any, str, str] | None:
-        """What ``_Row.take`` makes of *value* in column *i*: ``(parsed, json, copy)``, or None."""
+        """What ``ParsedRow.take`` makes of *value* in column *i*: ``(parsed, json, copy)``, or None."""
         column, parser = self.fields[i]
         if not value.strip():
-            if column not in self.intake.OPTIONAL:
+            if column not in OPTIONAL:
                 return None
             parsed = None
-        else:  # as intake._parse, which this cache stands in for
+        else:  # as rows.parse_value, which this cache stands in for
             try:
                 parsed = parser(value)
-            except (self.intake.F.FieldError, ValidationError):
+            except (FieldError, ValidationError):
                 return None
         if column == "card_classification":  # stored as 01 when not given; hashed as given
             return parsed, _json(parsed), copy_text(parsed or "01")
@@ -186,7 +192,7 @@ class PlainRows:
 
     def line(self, n: int, parsed: tuple[list[Any], str, str | None, tuple[Any, str, str]]) -> tuple[str, tuple] | None:
         """The row's ``COPY`` line but its last column (``shares_key``, known once the chunk is read), and its keys
-        for :func:`onshi.registry.bulk.sharing`; None when it must take the ordinary path."""
+        for :func:`onshi.registry.intake.pg.bulk.sharing`; None when it must take the ordinary path."""
         hits, num, mn, (addr, addr_j, addr_c) = parsed
         (ins, ins_j, _), (sym, sym_j, sym_c), (br, br_j, br_c), (name, name_j, name_c), (kana, kana_j, kana_c), \
             (birth, birth_j, birth_c), (sex, sex_j, sex_c), (postal, postal_j, postal_c), \
@@ -214,7 +220,7 @@ class PlainRows:
         else:
             mn_hash = hmac.digest(self.hash_key, mn.encode(), "sha256").hex()
             mn_j, mn_c, mn_hash = f'"{mn_hash}"', _BYTEA + self.encrypt(mn).hex(), _BYTEA + mn_hash
-        # intake.row_hash: json.dumps(["acquisition", values with sorted keys], ensure_ascii=False, default=str)
+        # context.row_hash: json.dumps(["acquisition", values with sorted keys], ensure_ascii=False, default=str)
         blob = (f'["acquisition", {{"acquisition_date": {acq_j}, "address": {addr_j}, "birth_date": {birth_j}, '
                 f'"branch": {br_j}, "card_classification": {card_j}, "employer_symbol": {sym_j}, '
                 f'"insurer_number": {ins_j}, "monthly_remuneration": {pay_j}, "my_number": {mn_j}, "name": {name_j}, '
@@ -235,8 +241,6 @@ def run(conn, job: dict[str, Any]) -> None:
     try:
         _run(conn, job)
     except Exception as exc:  # noqa: BLE001 - everything reaches the parent, which decides
-        from onshi.registry.intake import IntakeFileError
-
         if isinstance(exc, IntakeFileError):
             conn.send(("file-error", str(exc)))
         else:
@@ -246,17 +250,11 @@ def run(conn, job: dict[str, Any]) -> None:
 
 
 def _run(conn, job: dict[str, Any]) -> None:
-    from onshi.privacy import crypto
-    from onshi.registry import intake
-    from onshi.registry.models import NotificationType
-    from onshi.store.db import make_engine, session_factory
-
-    crypto._vault = crypto.MyNumberVault(job["enc_key"], job["hash_key"])
-    v = crypto.vault()
+    v = MyNumberVault(job["enc_key"], job["hash_key"])  # the parent's keys, for this process only
     engine = make_engine(job["database_url"])
     session = session_factory(engine)()
     try:
-        ctx = intake._Context(session=session, file_id=None, received_at=None, now=None, actor="worker")
+        ctx = ApplyContext(session=session, file_id=None, received_at=None, now=None, actor="worker")
         path = Path(job["path"])
         encoding = "utf-8-sig" if job["encoding"] == "utf-8" else job["encoding"]
         named: set[str] = set()
@@ -265,9 +263,9 @@ def _run(conn, job: dict[str, Any]) -> None:
             try:
                 header = next(rows)
             except (StopIteration, csv.Error) as exc:
-                raise intake.IntakeFileError(f"ヘッダー行が読めません (cannot read the header: {exc})") from None
-            names = intake._header_map(header, NotificationType.acquisition)
-            order = [names.index(column) for column, _ in intake.ACQUISITION_FIELDS]
+                raise IntakeFileError(f"ヘッダー行が読めません (cannot read the header: {exc})") from None
+            names = header_map(header, NotificationType.acquisition)
+            order = [names.index(column) for column, _ in ACQUISITION_FIELDS]
             plain = PlainRows(ctx, v.hash_key, v.encrypter(), job["filed_for"], order)
             conn.send(("names", names))
             numbered = enumerate(rows, start=2)
@@ -280,10 +278,8 @@ def _run(conn, job: dict[str, Any]) -> None:
 
 
 def _chunk(plain: PlainRows, batch: list[tuple[int, list[str]]], names: list[str], named: set[str]) -> tuple:
-    """One chunk's message: the ``COPY`` text of its plain rows, the rest as read (``intake._record``), how many
+    """One chunk's message: the ``COPY`` text of its plain rows, the rest as read (``rows.row_record``), how many
     records the chunk had, and the plain rows' numbers and lines (the raw rows, for the few the database rejects)."""
-    from onshi.registry import bulk, intake
-
     width = len(names)
     parsed: list[tuple[int, list[str], Any]] = []
     others: list[tuple[int, dict[str, str]]] = []
@@ -295,7 +291,7 @@ def _chunk(plain: PlainRows, batch: list[tuple[int, list[str]]], names: list[str
                 continue
             if (number := plain.insurer_number(values)) is not None:
                 named.add(number)
-        if (record := intake._record(n, values, names)) is not None:
+        if (record := row_record(n, values, names)) is not None:
             others.append(record)
     named.update(p[0][0][0] for _, _, p in parsed)
     plain.ctx.load_employers(plain.employers_to_load([p for _, _, p in parsed]))
@@ -318,7 +314,7 @@ def _chunk(plain: PlainRows, batch: list[tuple[int, list[str]]], names: list[str
             raw_lines.append("")
             quoted[n] = list(values)
     others.sort(key=lambda item: item[0])
-    flags = ("\tt" if shared else "\tf" for shared in bulk.sharing(keys))
+    flags = ("\tt" if shared else "\tf" for shared in sharing(keys))
     payload = "".join(map(str.__add__, lines, map(str.__add__, flags, repeat("\n")))).encode()
     return ("chunk", payload, others, len(batch), (staged, "\n".join(raw_lines), quoted))
 
@@ -330,7 +326,7 @@ def raw_rows(names: list[str], staged: tuple[list[int], str, dict[int, list[str]
             for n, line in zip(numbers, text.split("\n"))}
 
 
-class _Sender:
+class Sender:
     """Messages to the parent: pickles on this process's standard output."""
 
     def __init__(self, stream):
@@ -349,7 +345,7 @@ class Worker:
 
     def __init__(self, job: dict[str, Any]):
         # a fresh interpreter, not a fork: the parent holds database connections a forked child must not share
-        self.proc = subprocess.Popen([sys.executable, "-m", "onshi.registry.intake_worker"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "onshi.registry.intake.pg"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         pickle.dump(job, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         self.proc.stdin.close()
@@ -365,7 +361,3 @@ class Worker:
             self.proc.terminate()
         self.proc.wait(timeout=10)
         self.proc.stdout.close()
-
-
-if __name__ == "__main__":
-    run(_Sender(sys.stdout.buffer), pickle.load(sys.stdin.buffer))
