@@ -23,7 +23,13 @@ import typer
 from typer.core import TyperGroup
 
 from onshi import __version__
+from onshi.analytics.cli import register as register_analytics
+from onshi.demo.cli import register as register_demo
+from onshi.documents.cli import register as register_documents
+from onshi.exchange.cli import register as register_exchange
 from onshi.registry.cli import register as register_registry
+from onshi.verify.cli import register as register_verify
+from onshi.web.cli import register as register_web
 from onshi.registry.cli_common import (EXIT_DATABASE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED,
                                        CliError)
 
@@ -322,15 +328,10 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 register_registry(app)
 
-for _module in ("onshi.demo.cli", "onshi.exchange.cli", "onshi.verify.cli", "onshi.documents.cli",
-                "onshi.analytics.cli", "onshi.web.cli"):
-    try:
-        _mod = __import__(_module, fromlist=["register"])
-    except ModuleNotFoundError as exc:  # a domain not built yet
-        if exc.name != _module:
-            raise
-        continue
-    _mod.register(app)
+# Every domain's commands, named explicitly: a command module that fails to import fails here, at start-up.
+for _register in (register_demo, register_exchange, register_verify, register_documents, register_analytics,
+                  register_web):
+    _register(app)
 
 
 def main() -> None:

@@ -23,11 +23,9 @@ BRANCH_HELP = "00 = 全国, or the 支部 as prefecture code (08) or name (茨�
 
 
 def _system_actuals():
-    """The system's own figures, if the usage module provides them (it may not yet)."""
-    try:
-        from onshi.analytics.usage import system_actuals
-    except (ImportError, AttributeError):
-        return None
+    """The system's own figures (:func:`onshi.analytics.kpi_actuals.system_actuals`)."""
+    from onshi.analytics.kpi_actuals import system_actuals
+
     return system_actuals
 
 
