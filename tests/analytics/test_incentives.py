@@ -10,8 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onshi.analytics.incentives import (
-    DX_THRESHOLDS,
-    LUMP_SUM_2024,
     OutsideKnownPeriod,
     dx_promotion_tier,
     dx_promotion_tier_from_rates,
@@ -21,6 +19,7 @@ from onshi.analytics.incentives import (
     support_money_2024,
 )
 from onshi.rules.dated import NotInForce
+from onshi.rules.incentives import DX_THRESHOLDS, LUMP_SUM_2024
 
 P1, P2 = date(2024, 1, 1), date(2024, 6, 1)
 

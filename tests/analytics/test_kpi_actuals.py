@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from onshi.analytics.kpi_actuals import certificate_next_business_day, registration_within_5_days, system_actuals
+from onshi.analytics.kpi_actuals import certificate_next_business_day, registration_within_5_days
+from onshi.analytics.usage import system_actuals
 from onshi.registry.models import NotificationType as T
 from onshi.registry.models import RegistryChange
 from onshi.store.db import unit_of_work

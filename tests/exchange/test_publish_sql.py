@@ -1,4 +1,5 @@
-"""The one-statement publisher on PostgreSQL builds exactly the index rows the Python publisher builds.
+"""The one-statement publisher on PostgreSQL (publish_pg) builds exactly the index rows the Python publisher
+(publish, the reference) builds; its SQL copy of the 75th-birthday rule equals the rule on every boundary day.
 
 Each stage of registry events is published twice from the same state: by :func:`publish_batch_python` (rolled
 back after the rows are read) and by :func:`publish_batch` (PostgreSQL's statement, kept), and the index rows
@@ -8,15 +9,17 @@ compared — dependents, a member's 75th birthday, 29 February, losses, a job ch
 from __future__ import annotations
 
 import hashlib
-
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from onshi.exchange.models import IndexedQualification
 from onshi.exchange.publish import publish_batch, publish_batch_python
+from onshi.exchange.publish_pg import birthday_sql, late_elderly_transition_sql
 from onshi.registry.models import NotificationType as T
+from onshi.rules.age import birthday
+from onshi.rules.co_pay import late_elderly_transition
 from onshi.store.db import session_factory
 
 from tests.registry.helpers import (
@@ -122,3 +125,80 @@ def test_the_statement_builds_the_rows_python_builds(engine, tmp_path, batch):
     third = _publish_both_ways(engine, batch)
     assert len(third) == 7 and all(r["person_id"] != spouse_pid for r in third)
     assert MN_HANAKO and INSURER  # the helpers' fixtures, named for readers
+
+
+# ------------------------------------------------------------------ the 75th birthday (後期高齢者医療) in SQL
+
+def _boundary_births() -> list[date]:
+    """Every day of two leap years (one a century: 2000) and of the common years around one: each 1st of a month,
+    each month end, 28/29 February and 1 March."""
+    days = []
+    for year in (1947, 1948, 1949, 1950, 1951, 1952, 2000):
+        d = date(year, 1, 1)
+        while d.year == year:
+            days.append(d)
+            d += timedelta(days=1)
+    return days
+
+
+@pytest.mark.postgres  # the SQL copy of the rule runs on PostgreSQL only
+def test_the_sql_75th_birthday_is_the_rule_on_every_boundary_day(engine):
+    births = _boundary_births()
+    with engine.connect() as c:
+        got = dict(c.exec_driver_sql(
+            f"SELECT b, {late_elderly_transition_sql('b')} FROM unnest(%(b)s::date[]) AS t(b)", {"b": births}).all())
+    assert len(got) == len(births)
+    wrong = {b: (got[b], late_elderly_transition(b)) for b in births if got[b] != late_elderly_transition(b)}
+    assert not wrong, list(wrong.items())[:5]
+    assert got[date(1952, 2, 29)] == date(2027, 3, 1) and got[date(2000, 2, 29)] == date(2075, 3, 1)
+    assert got[date(1951, 3, 1)] == date(2026, 3, 1) and got[date(1951, 2, 28)] == date(2026, 2, 28)
+
+
+@pytest.mark.postgres
+def test_the_sql_birthday_of_any_age_keeps_29_february_in_a_leap_year(engine):
+    with engine.connect() as c:
+        row = c.exec_driver_sql(f"SELECT {birthday_sql('%(b)s::date', 4)}, {birthday_sql('%(b)s::date', 1)}",
+                                {"b": date(2000, 2, 29)}).one()
+    assert tuple(row) == (birthday(date(2000, 2, 29), 4), birthday(date(2000, 2, 29), 1)) == \
+        (date(2004, 2, 29), date(2001, 3, 1))
+
+
+def test_the_index_loses_people_on_their_75th_birthday_on_both_databases(engine, tmp_path):
+    """Published on PostgreSQL by the statement, on SQLite in Python: the index's 資格喪失日 is the rule's — for
+    births on a 1st, a month end and 29 February, a member's dependents with him, and a recorded loss the day
+    before, of and after the 75th birthday (the earlier of the two wins; the recorded reason only when it does)."""
+    setup_insurers(tmp_path)
+    received = datetime(2026, 11, 20, 0, 30)
+    births = {"201": "1952-02-29", "202": "1951-03-01", "203": "1951-02-28", "204": "1951-01-01", "205": "1950-12-31",
+              "206": "1951-05-31", "207": "1951-06-01", "208": "1951-04-30", "209": "1951-12-01", "210": "1951-11-30"}
+    load(write(tmp_path, "a.csv", T.acquisition, [
+        acquisition(number=n, my_number="", name="境界　日生", name_kana="キョウカイ　ヒオ", birth_date=b,
+                    acquisition_date="2020-04-01") for n, b in births.items()]), T.acquisition, received_at=received)
+    load(write(tmp_path, "d.csv", T.dependent, [
+        dependent(number="201", branch="01", my_number="", name="境界　配偶", name_kana="キョウカイ　ハイグウ",
+                  birth_date="1960-01-01", effective_date="2020-04-01"),
+        dependent(number="204", branch="01", my_number="", name="境界　年上", name_kana="キョウカイ　トシウエ",
+                  birth_date="1950-06-15", effective_date="2020-04-01"),  # reaches 75 before the member
+    ]), T.dependent, received_at=received)
+    recorded = {"206": "2026-05-30", "207": "2026-06-01", "208": "2026-05-01"}  # before, of, after the birthday
+    load(write(tmp_path, "x.csv", T.loss, [numbers(number=n, loss_date=d, loss_reason="99")
+                                           for n, d in recorded.items()]), T.loss, received_at=received)
+    with session_factory(engine)() as s:
+        while publish_batch(s, now=NOW):
+            pass
+        rows = _rows(s)
+        s.commit()
+    assert len(rows) == len(births) + 2
+    for r in rows:
+        rule = [late_elderly_transition(r["birth_date"])]
+        if r["member_birth_date"] is not None:
+            rule.append(late_elderly_transition(r["member_birth_date"]))
+        own = date.fromisoformat(recorded[r["number"]]) if r["branch"] == "00" and r["number"] in recorded else None
+        expected = min(rule + ([own] if own else []))
+        assert (r["number"], r["branch"], r["loss_date"]) == (r["number"], r["branch"], expected)
+        assert r["loss_reason"] == ("99" if own == expected else "03")
+    by = {(r["number"], r["branch"]): r for r in rows}
+    assert by["201", "00"]["loss_date"] == by["201", "01"]["loss_date"] == date(2027, 3, 1)
+    assert by["204", "01"]["loss_date"] == date(2025, 6, 15) and by["204", "00"]["loss_date"] == date(2026, 1, 1)
+    assert by["206", "00"]["loss_reason"] == "99" and by["207", "00"]["loss_reason"] == "99"
+    assert by["208", "00"]["loss_reason"] == "03" and by["208", "00"]["loss_date"] == date(2026, 4, 30)

@@ -1,8 +1,9 @@
 """Incentives tied to a facility's マイナ保険証 usage: the 2024 support money, the May–July 2024 lump sum, and the
 two fee-schedule additions whose points depend on the card (医療DX推進体制整備加算, 医療情報取得加算).
 
-Pure functions over dated tables (:class:`onshi.rules.dated.DatedTable`): they take plain values and return a small
-frozen dataclass that says what was decided and why.  They never touch a database.
+Pure functions over the dated tables of :mod:`onshi.rules.incentives` (every threshold, price and point is there,
+with its source): they take plain values and return a small frozen dataclass that says what was decided and why.
+They never touch a database.
 
 **Units.**  Every usage rate here is in **percent** (``12.5`` means 12.5 %), and a rise is in **percentage points**
 (%pt); parameters say so in their names (``…_pct``).  Rates are compared exactly: a float is read through its
@@ -35,7 +36,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from onshi.rules.calendar import add_months, month_key, month_start
 from onshi.rules.dated import DatedTable, NotInForce
+from onshi.rules.incentives import (
+    DX_POINTS,
+    DX_THRESHOLDS,
+    LUMP_SUM_2024,
+    MEDICAL_INFORMATION_POINTS,
+    SUPPORT_MONEY_2024,
+    DxThresholds,
+    LumpSumBand,
+    LumpSumRules,
+    SupportPeriod,
+    format_pct,
+)
 
 Number = int | float | Decimal | str
 
@@ -61,25 +75,8 @@ def _rate(value: Number, what: str) -> Decimal:
     return d
 
 
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _add_months(month: date, n: int) -> date:
-    i = month.year * 12 + month.month - 1 + n
-    return date(i // 12, i % 12 + 1, 1)
-
-
 def _month_key(m: date | str) -> str:
-    if isinstance(m, date):
-        return f"{m.year:04d}-{m.month:02d}"
-    return m
-
-
-def _fmt(d: Decimal) -> str:
-    """``Decimal('5.0')`` → ``'5'``, ``Decimal('4.99')`` → ``'4.99'`` (for reasons in words)."""
-    s = format(d.normalize(), "f")
-    return s
+    return month_key(m) if isinstance(m, date) else m
 
 
 def _at(table: DatedTable, day: date, what: str):
@@ -94,42 +91,6 @@ def _at(table: DatedTable, day: date, what: str):
 
 
 # ============================================================================ 2024 support money (支援金)
-
-@dataclass(frozen=True)
-class SupportTier:
-    min_rise_pt: int  # rise over the October 2023 rate, in %pt, at least
-    unit_price_yen: int  # per card use (円/件)
-
-
-@dataclass(frozen=True)
-class SupportPeriod:
-    """One period of 利用率増加に応じた支援金: its months and its tiers (ascending)."""
-
-    label: str
-    first_month: date
-    last_month: date
-    tiers: tuple[SupportTier, ...]
-    note: str = ""
-
-
-def _tiers(*pairs: tuple[int, int]) -> tuple[SupportTier, ...]:
-    return tuple(SupportTier(r, p) for r, p in pairs)
-
-
-#: 利用率増加に応じた支援金 (seed 003, lines 1656–1705): the average usage rate of the period against the
-#: facility's October 2023 rate.  The seed's table has six rise rows (+5, +10, +20, +30, +40, +50 %pt) and two
-#: price columns; the second column lists five prices starting at 40円, read as starting at the +10 %pt row (no
-#: money for +5 %pt in the second period).  Rows are keyed by the first day of each period; ``None`` = ended.
-SUPPORT_MONEY_2024: DatedTable[SupportPeriod | None] = DatedTable("利用率増加に応じた支援金 (2024)", (
-    (date(2024, 1, 1), SupportPeriod("前半 2024年1月〜5月", date(2024, 1, 1), date(2024, 5, 1),
-                                     _tiers((5, 20), (10, 40), (20, 60), (30, 80), (40, 100), (50, 120)))),
-    (date(2024, 6, 1), SupportPeriod("後半 2024年6月〜11月", date(2024, 6, 1), date(2024, 11, 1),
-                                     _tiers((10, 40), (20, 60), (30, 80), (40, 100), (50, 120)),
-                                     note="seed 003 (lines 1614–1618): the second period was later replaced by "
-                                          "the May–July lump sum (一時金); this is the scheme as first announced")),
-    (date(2024, 12, 1), None),
-))
-
 
 @dataclass(frozen=True)
 class SupportMoney:
@@ -166,7 +127,7 @@ def support_money_2024(*, period_month: date, october_2023_rate_pct: Number, per
     avg = _rate(period_average_rate_pct, "period_average_rate_pct")
     rise = avg - oct_rate
     reached = [t for t in period.tiers if rise >= t.min_rise_pt]
-    head = (f"{period.label}: 平均利用率 {_fmt(avg)}% − 2023年10月 {_fmt(oct_rate)}% = {_fmt(rise)}%pt")
+    head = (f"{period.label}: 平均利用率 {format_pct(avg)}% − 2023年10月 {format_pct(oct_rate)}% = {format_pct(rise)}%pt")
     note = f" ({period.note})" if period.note else ""
     if not reached:
         return SupportMoney(period.label, rise, None, 0, card_uses, 0,
@@ -183,119 +144,6 @@ def support_money_2024(*, period_month: date, october_2023_rate_pct: Number, per
 FacilityType = Literal["hospital", "clinic", "dental", "pharmacy"]
 LumpSumScale = Literal["hospital", "clinic_pharmacy", "small"]
 
-
-@dataclass(frozen=True)
-class LumpSumTier:
-    min_increase: int  # more card users than in October 2023, at least
-    amount_yen: int
-    placeholder: bool = False  # True: not from a published table; replace from MHLW's leaflet
-
-
-@dataclass(frozen=True)
-class LumpSumBand:
-    """One row of a lump-sum scale: facilities whose October 2023 rate is in [rate_from_pct, rate_below_pct)."""
-
-    rate_from_pct: Decimal
-    rate_below_pct: Decimal | None
-    tiers: tuple[LumpSumTier, ...]  # ascending
-
-    def contains(self, rate: Decimal) -> bool:
-        return rate >= self.rate_from_pct and (self.rate_below_pct is None or rate < self.rate_below_pct)
-
-    @property
-    def label(self) -> str:
-        lo, hi = _fmt(self.rate_from_pct), self.rate_below_pct
-        if hi is None:
-            return f"{lo}%以上"
-        return f"{_fmt(hi)}%未満" if self.rate_from_pct == 0 else f"{lo}%以上{_fmt(hi)}%未満"
-
-
-@dataclass(frozen=True)
-class LumpSumRules:
-    """The lump-sum scheme as in force from a day: the months compared, the scales, the small-facility rules."""
-
-    months: tuple[str, ...]  # YYYY-MM: the best of these months counts
-    scales: Mapping[str, tuple[LumpSumBand, ...]]  # hospital | clinic_pharmacy | small
-    small_facility_max_receipts: int  # レセプト件数 in October 2023, at most
-    deemed_normal_amount: Mapping[str, int]  # small facility meeting the normal requirements: this amount
-    deemed_normal_placeholder: bool
-    caps: Mapping[str, int]  # 上限 by normal scale, for the reason text
-    source: str
-
-
-_BREAKS = (Decimal(0), Decimal(3), Decimal(5), Decimal(10), Decimal(20), Decimal(30), Decimal(40), None)
-#: Hospital, 20万円 tier: a secondary source (toushin-1.jp/articles/-/57214, quoting MHLW's leaflet of April 2024).
-_HOSPITAL_FULL = (450, 350, 250, 150, 80, 40, 10)
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _bands(rows: list[tuple[tuple[int, int, bool], ...]], breaks=_BREAKS) -> tuple[LumpSumBand, ...]:
-    return tuple(LumpSumBand(breaks[i], breaks[i + 1], tuple(LumpSumTier(*t) for t in row))
-                 for i, row in enumerate(rows))
-
-
-def _normal_scale(full: tuple[int, ...], amount: int, *, full_placeholder: bool, doubled: bool):
-    """A normal scale: half the amount at half the increase (placeholder), the full amount, and — after
-    2024-06-21 — twice the amount at twice the increase (placeholder threshold)."""
-    rows = []
-    for inc in full:
-        row = [(_ceil_div(inc, 2), amount // 2, True), (inc, amount, full_placeholder)]
-        if doubled:
-            row.append((inc * 2, amount * 2, True))
-        rows.append(tuple(row))
-    return _bands(rows)
-
-
-def _small_scale():
-    """小規模施設 (≤ 150 receipts in October 2023): single-digit increases, bands below 10 % only — at 10 % and
-    above a small facility meets the normal requirements (seed 003 line 1629).  All values are placeholders; the
-    doubling of 2024-06-21 raised the normal caps, so a small facility above this scale's 10万円 takes the normal
-    scale (seed 003 line 1633)."""
-    rows = [((4, 50_000, True), (8, 100_000, True)),  # under 5 %
-            ((3, 50_000, True), (6, 100_000, True))]  # 5 % to 10 % (10 more users: normal requirements met)
-    return _bands(rows, breaks=(Decimal(0), Decimal(5), Decimal(10)))
-
-
-def _lump_sum_rules(*, doubled: bool, months: tuple[str, ...], source: str) -> LumpSumRules:
-    clinic_full = tuple(_ceil_div(i, 2) for i in _HOSPITAL_FULL)  # placeholder: half the hospital increases
-    return LumpSumRules(
-        months=months,
-        scales={"hospital": _normal_scale(_HOSPITAL_FULL, 200_000, full_placeholder=False, doubled=doubled),
-                "clinic_pharmacy": _normal_scale(clinic_full, 100_000, full_placeholder=True, doubled=doubled),
-                "small": _small_scale()},
-        small_facility_max_receipts=150,
-        deemed_normal_amount={"hospital": 200_000, "clinic_pharmacy": 100_000},
-        deemed_normal_placeholder=True,
-        caps={"hospital": 400_000 if doubled else 200_000, "clinic_pharmacy": 200_000 if doubled else 100_000},
-        source=source,
-    )
-
-
-#: 一時金 (マイナ保険証利用促進集中取組月間), keyed by the day the rules were announced.
-#:
-#: * 2024-04-10 (MHLW; seed 003 lines 1605–1633 restate it on 2024-06-21 as 「現行の一時金」): the best of
-#:   May/June/July 2024 against October 2023, 最大10万円 (病院20万円).  The hospital 20万円 increases are from a
-#:   secondary source (see ``_HOSPITAL_FULL``).
-#: * 2024-06-21 (第179回医療保険部会; fp-soken.or.jp FPNews No.327; 支払基金 portal FAQ): caps doubled to
-#:   20万円 (病院40万円); the portal also extends the months to May–August.  The higher tier's increase is a
-#:   placeholder (twice the full-amount increase).
-#:
-#: PLACEHOLDERS, to be replaced from MHLW's leaflet (mhlw.go.jp/content/10200000/001259762.pdf): every
-#: clinic/pharmacy threshold (half the hospital increases for 10万円, a quarter for 5万円), every half-amount tier,
-#: every small-facility tier, the doubled tiers' increases and the amount paid to a small facility deemed to meet
-#: the normal requirements.  Each such tier has ``placeholder=True`` and a result decided by one says so.
-#: The small-facility limit is 150 receipts: seed 003's 「レセプト件数力江50件以下」 is OCR for 「が150件以下」
-#: (toushin-1.jp says 150 件以下 too).
-LUMP_SUM_2024: DatedTable[LumpSumRules] = DatedTable("マイナ保険証利用促進 一時金 (2024)", (
-    (date(2024, 4, 10), _lump_sum_rules(doubled=False, months=("2024-05", "2024-06", "2024-07"),
-                                        source="seed 003 lines 1605–1633; hospital column: toushin-1.jp")),
-    (date(2024, 6, 21), _lump_sum_rules(doubled=True, months=("2024-05", "2024-06", "2024-07", "2024-08"),
-                                        source="2024-06-21 医療保険部会: caps doubled; months to August "
-                                               "(支払基金 portal FAQ)")),
-))
 
 _SCALE_OF = {"hospital": "hospital", "clinic": "clinic_pharmacy", "dental": "clinic_pharmacy",
              "pharmacy": "clinic_pharmacy"}
@@ -366,7 +214,7 @@ def lump_sum_2024(*, facility_type: FacilityType, october_2023_rate_pct: Number,
     normal = _SCALE_OF[facility_type]
     small = october_2023_receipts <= rules.small_facility_max_receipts
     head = (f"{best_month} の利用人数 {best:,}人 − 2023年10月 {october_2023_users:,}人 = {increase:+,}人, "
-            f"2023年10月の利用率 {_fmt(rate)}%")
+            f"2023年10月の利用率 {format_pct(rate)}%")
 
     def result(amount, scale, band, tier, placeholder, why):
         return LumpSum(amount, best_month, best, increase, scale, band, tier, small, placeholder, rules_from,
@@ -387,13 +235,12 @@ def lump_sum_2024(*, facility_type: FacilityType, october_2023_rate_pct: Number,
             options.append((stier.amount_yen, "small", sband.label, stier.min_increase, stier.placeholder,
                             f"小規模施設の区分 {sband.label} で +{stier.min_increase}人以上 → "
                             f"{stier.amount_yen:,}円"))
-        deemed = (rate >= 10 and increase >= 1) or (5 <= rate < 10 and increase >= 10)
-        if deemed:
+        deemed = next((d for d in rules.deemed_normal if d.contains(rate) and increase >= d.min_increase), None)
+        if deemed is not None:
             amount = rules.deemed_normal_amount[normal]
-            options.append((amount, "deemed_normal", "10%以上" if rate >= 10 else "5%以上10%未満", None,
-                            rules.deemed_normal_placeholder,
-                            f"小規模施設だが通常の要件を満たす（2023年10月 {_fmt(rate)}%"
-                            f"{'' if rate >= 10 else ', +10人以上'}）→ {amount:,}円"))
+            options.append((amount, "deemed_normal", deemed.label, None, rules.deemed_normal_placeholder,
+                            f"小規模施設だが通常の要件を満たす（2023年10月 {format_pct(rate)}%"
+                            f"{'' if deemed.min_increase <= 1 else f', +{deemed.min_increase}人以上'}）→ {amount:,}円"))
     size = (f"小規模施設（2023年10月のレセプト {october_2023_receipts:,}件 ≤ "
             f"{rules.small_facility_max_receipts}件）" if small else _SCALE_NAMES[normal])
     if not options:
@@ -415,44 +262,6 @@ def lump_sum_2024(*, facility_type: FacilityType, october_2023_rate_pct: Number,
 # ============================================================================ 医療DX推進体制整備加算
 
 @dataclass(frozen=True)
-class DxThresholds:
-    """Usage-rate requirements (%) of 加算1/2/3 for billing months from a day, and whose rate counts."""
-
-    tier_rates_pct: tuple[int, int, int]  # 加算1, 加算2, 加算3: at least this usage rate
-    rate_lag_months: int  # the rate of the month this many months before the billing month counts
-
-
-@dataclass(frozen=True)
-class DxPoints:
-    """Points (医科, 初診) of tiers 1/2/3 with and without e-prescription (電子処方箋)."""
-
-    with_e_prescription: tuple[int, int, int]
-    without_e_prescription: tuple[int, int, int]
-    labels_with: tuple[str, str, str] = ("加算1", "加算2", "加算3")
-    labels_without: tuple[str, str, str] = ("加算1", "加算2", "加算3")
-
-
-#: 医療DX推進体制整備加算: usage-rate thresholds by billing month (insurance-rules.md).  The rate that counts for
-#: a billing month is that of the month three months earlier (e.g. July 2024 for October 2024): the usage rate
-#: is published with a delay, and the rule reads the 3-months-earlier rate.  From 2024-06 to 2024-09 the 加算
-#: had no usage-rate requirement; before 2024-10 and from 2026-06 the table knows nothing (an error, no guess).
-DX_THRESHOLDS: DatedTable[DxThresholds | None] = DatedTable("医療DX推進体制整備加算 利用率要件", (
-    (date(2024, 10, 1), DxThresholds((15, 10, 5), rate_lag_months=3)),
-    (date(2025, 1, 1), DxThresholds((30, 20, 10), rate_lag_months=3)),
-    (date(2025, 4, 1), DxThresholds((45, 30, 15), rate_lag_months=3)),
-    (date(2025, 10, 1), DxThresholds((60, 40, 25), rate_lag_months=3)),
-    (date(2026, 3, 1), DxThresholds((70, 50, 30), rate_lag_months=3)),
-    (date(2026, 6, 1), None),
-))
-#: Points of 医療DX推進体制整備加算 (医科, 初診時): 11/10/8 from 2024-10; from 2025-04 12/11/10 for a facility that
-#: issues e-prescriptions (加算1–3) and 10/9/8 for one that does not (加算4–6).
-DX_POINTS: DatedTable[DxPoints] = DatedTable("医療DX推進体制整備加算 点数", (
-    (date(2024, 10, 1), DxPoints((11, 10, 8), (11, 10, 8))),
-    (date(2025, 4, 1), DxPoints((12, 11, 10), (10, 9, 8), labels_without=("加算4", "加算5", "加算6"))),
-))
-
-
-@dataclass(frozen=True)
 class DxTier:
     """The 医療DX推進体制整備加算 tier a facility qualifies for in a billing month."""
 
@@ -472,8 +281,8 @@ def dx_rate_month(billing_month: date) -> date:
     >>> dx_rate_month(date(2024, 10, 15)), dx_rate_month(date(2025, 1, 1))
     (datetime.date(2024, 7, 1), datetime.date(2024, 10, 1))
     """
-    month = _month_start(billing_month)
-    return _add_months(month, -_at(DX_THRESHOLDS, month, "医療DX推進体制整備加算").rate_lag_months)
+    month = month_start(billing_month)
+    return add_months(month, -_at(DX_THRESHOLDS, month, "医療DX推進体制整備加算").rate_lag_months)
 
 
 def dx_promotion_tier(*, billing_month: date, usage_rate_pct: Number, with_e_prescription: bool = True) -> DxTier:
@@ -490,16 +299,16 @@ def dx_promotion_tier(*, billing_month: date, usage_rate_pct: Number, with_e_pre
       ...
     onshi.analytics.incentives.OutsideKnownPeriod: 医療DX推進体制整備加算: 2024-09-01 is before the first period ...
     """
-    month = _month_start(billing_month)
+    month = month_start(billing_month)
     th: DxThresholds = _at(DX_THRESHOLDS, month, "医療DX推進体制整備加算")
     pts = DX_POINTS.at(month)
     rate = _rate(usage_rate_pct, "usage_rate_pct")
-    rate_month = _add_months(month, -th.rate_lag_months)
+    rate_month = add_months(month, -th.rate_lag_months)
     points = pts.with_e_prescription if with_e_prescription else pts.without_e_prescription
     labels = pts.labels_with if with_e_prescription else pts.labels_without
     erx = "" if points == pts.without_e_prescription == pts.with_e_prescription else (
         "（電子処方箋あり）" if with_e_prescription else "（電子処方箋なし）")
-    head = (f"{month:%Y-%m} 算定: {rate_month:%Y-%m} の利用率 {_fmt(rate)}%, 要件 "
+    head = (f"{month:%Y-%m} 算定: {rate_month:%Y-%m} の利用率 {format_pct(rate)}%, 要件 "
             f"{th.tier_rates_pct[0]}/{th.tier_rates_pct[1]}/{th.tier_rates_pct[2]}%")
     for i, need in enumerate(th.tier_rates_pct):
         if rate >= need:
@@ -523,20 +332,6 @@ def dx_promotion_tier_from_rates(*, billing_month: date, monthly_rates_pct: Mapp
 
 
 # ============================================================================ 医療情報取得加算
-
-@dataclass(frozen=True)
-class InformationPoints:
-    without_card: int
-    with_card: int
-
-
-#: 医療情報取得加算 at a first visit (初診): 3 points without / 1 with マイナ保険証 from 2024-06 (seed 003, the
-#: 2024 revision replacing 医療情報・システム基盤整備体制充実加算 4/2); 1 point either way from 2024-12.
-MEDICAL_INFORMATION_POINTS: DatedTable[InformationPoints] = DatedTable("医療情報取得加算 (初診)", (
-    (date(2024, 6, 1), InformationPoints(without_card=3, with_card=1)),
-    (date(2024, 12, 1), InformationPoints(without_card=1, with_card=1)),
-))
-
 
 @dataclass(frozen=True)
 class InformationAcquisition:

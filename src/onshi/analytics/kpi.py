@@ -38,6 +38,7 @@ from onshi.analytics.imports import CsvFileError as KpiFileError
 from onshi.analytics.imports import ImportReport, RowError, csv_rows
 from onshi.analytics.models import KpiActual
 from onshi.numbers.prefectures import PREFECTURE_CODES, PREFECTURES
+from onshi.rules.calendar import fiscal_year_of
 from onshi.store.clock import japan_today
 
 __all__ = [
@@ -479,7 +480,7 @@ def parse_actuals(data: bytes, catalogue: KpiCatalogue, *, today: date | None = 
     rows: list[dict] = []
     errors: list[KpiRowError] = []
     seen: dict[tuple, int] = {}
-    last_year = today.year if today.month >= 4 else today.year - 1
+    last_year = fiscal_year_of(today)
     for n, v, raw in csv_rows(data, HEADERS, REQUIRED, errors):
         bad = len(errors)
         kpi = None

@@ -1,15 +1,15 @@
-"""KPI actuals the system computes from its own data (the rest are imported from CSV).
+"""KPI actuals the system computes from the registry and the documents it issued (the rest are imported from CSV).
 
-* ``usage_rate`` — 協会けんぽ's マイナ保険証 KPI (外来 card users ÷ 外来 claims), the fiscal year's last month
-  with data, in % (:func:`onshi.analytics.usage.usage_rate_kpi`);
 * ``registration_within_5_days`` — share of registry changes received in the fiscal year that reached the
   verification index by their deadline (5 days after receipt, :mod:`onshi.exchange.sla`), in %; changes still
   waiting and not yet overdue are not counted either way;
 * ``certificate_next_business_day`` — share of 資格確認書 issued on enrolment whose issue date is no later than
   the next business day after the enrolment data were received (seed 000), in %, by the due date's fiscal year.
 
-A figure the system has no data for is absent from the answer (never 0).  ``branch`` ``"00"`` is nationwide;
-otherwise the two-digit prefecture of the insurer number (協会けんぽ 支部).
+The usage-rate KPI (``usage_rate``) is :func:`onshi.analytics.usage.usage_rate_kpi`, and
+:func:`onshi.analytics.usage.system_actuals` gathers all three: this module imports nothing of the usage rates, so
+the two never import each other.  A figure the system has no data for is absent from the answer (never 0).
+``branch`` ``"00"`` is nationwide; otherwise the two-digit prefecture of the insurer number (協会けんぽ 支部).
 """
 
 from __future__ import annotations
@@ -19,16 +19,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.rules.calendar import fiscal_year_bounds, fiscal_year_of
 from onshi.store.clock import japan_date
-
-
-def fiscal_year_of(day: date) -> int:
-    """年度: April to March.
-
-    >>> fiscal_year_of(date(2025, 3, 31)), fiscal_year_of(date(2025, 4, 1))
-    (2024, 2025)
-    """
-    return day.year if day.month >= 4 else day.year - 1
 
 
 def _insurer_ids(session: Session, branch: str) -> set[int] | None:
@@ -45,7 +37,7 @@ def registration_within_5_days(session: Session, fiscal_year: int, branch: str =
 
     ids = _insurer_ids(session, branch)
     decided = on_time = 0
-    for r in sla_records(session, since=date(fiscal_year, 4, 1), today=today):
+    for r in sla_records(session, since=fiscal_year_bounds(fiscal_year)[0], today=today):
         if ids is not None and r.insurer_id not in ids:
             continue
         if fiscal_year_of(japan_date(r.received_at)) != fiscal_year or r.status in ("pending", "due_soon"):
@@ -77,15 +69,3 @@ def certificate_next_business_day(session: Session, fiscal_year: int, branch: st
         total += 1
         in_time += doc.issue_date <= due
     return round(100 * in_time / total, 2) if total else None
-
-
-def system_actuals(session: Session, fiscal_year: int, branch: str = "00") -> dict[str, float]:
-    """Every KPI actual the system can compute for the fiscal year and branch, keyed by ``computed_by``."""
-    from onshi.analytics.usage import usage_rate_kpi
-
-    values = {
-        "usage_rate": usage_rate_kpi(session.get_bind(), fiscal_year, branch),
-        "registration_within_5_days": registration_within_5_days(session, fiscal_year, branch),
-        "certificate_next_business_day": certificate_next_business_day(session, fiscal_year, branch),
-    }
-    return {k: v for k, v in values.items() if v is not None}

@@ -21,7 +21,12 @@ from pathlib import Path
 import duckdb
 
 from onshi.analytics.engine import DatabaseLog, LogSource, ParquetLog, connect, register_claims, register_institutions
+from onshi.analytics.kpi_actuals import certificate_next_business_day, registration_within_5_days
 from onshi.numbers.prefectures import PREFECTURES
+from onshi.rules.calendar import fiscal_year_months, month_range, previous_month
+
+__all__ = ["BASES", "DIMENSIONS", "FACILITY_TYPES", "AnalyticsError", "RankingRow", "Rate", "UsageAnalytics",
+           "month_range", "previous_month", "system_actuals", "usage_rate_kpi"]
 
 BASES = {
     "online": "オン資ベース (マイナ保険証利用件数 ÷ オンライン資格確認利用件数)",
@@ -93,30 +98,6 @@ class RankingRow:
         if self.rate is None or self.previous_rate is None:
             return None
         return round(100 * (self.rate - self.previous_rate), 2)
-
-
-def previous_month(month: str) -> str:
-    """The month before ``YYYY-MM``.
-
-    >>> previous_month('2025-01'), previous_month('2024-12')
-    ('2024-12', '2024-11')
-    """
-    y, m = int(month[:4]), int(month[5:])
-    return f"{y - (m == 1):04d}-{(m - 2) % 12 + 1:02d}"
-
-
-def month_range(first: str, last: str) -> list[str]:
-    """Every month from ``first`` to ``last``, both included.
-
-    >>> month_range('2024-11', '2025-02')
-    ['2024-11', '2024-12', '2025-01', '2025-02']
-    """
-    out, m = [], first
-    while m <= last:
-        out.append(m)
-        y, mm = int(m[:4]), int(m[5:])
-        m = f"{y + (mm == 12):04d}-{mm % 12 + 1:02d}"
-    return out
 
 
 class UsageAnalytics:
@@ -292,7 +273,7 @@ def usage_rate_kpi(engine, fiscal_year: int, branch: str = "00") -> float | None
     silently computed on another basis."""
     ua = UsageAnalytics(engine)
     try:
-        months = [m for m in month_range(f"{fiscal_year}-04", f"{fiscal_year + 1}-03")]
+        months = fiscal_year_months(fiscal_year)
         where = {"branch": branch} if branch != "00" else None
         rows = [r for r in ua.rates(basis="kyokai", by=("month",), months=months, where=where) if r.rate is not None]
         return round(100 * rows[-1].rate, 2) if rows else None
@@ -301,8 +282,12 @@ def usage_rate_kpi(engine, fiscal_year: int, branch: str = "00") -> float | None
 
 
 def system_actuals(session, fiscal_year: int, branch: str = "00") -> dict[str, float]:
-    """The KPI actuals the system computes itself, keyed by the catalogue's ``computed_by`` (see
-    :mod:`onshi.analytics.kpi_actuals`)."""
-    from onshi.analytics.kpi_actuals import system_actuals as compute
-
-    return compute(session, fiscal_year, branch)
+    """Every KPI actual the system computes for the fiscal year and branch, keyed by the catalogue's
+    ``computed_by``: the usage rate (:func:`usage_rate_kpi`) and the figures of :mod:`onshi.analytics.kpi_actuals`;
+    a figure without data is absent (never 0)."""
+    values = {
+        "usage_rate": usage_rate_kpi(session.get_bind(), fiscal_year, branch),
+        "registration_within_5_days": registration_within_5_days(session, fiscal_year, branch),
+        "certificate_next_business_day": certificate_next_business_day(session, fiscal_year, branch),
+    }
+    return {k: v for k, v in values.items() if v is not None}

@@ -2,9 +2,11 @@
 
 * Issue date: the next business day (行政機関の休日) after the enrollment data were received (seed 000:
   協会けんぽ issues it the next business day after the data arrive from 日本年金機構).
-* Validity: set per insurer — ``validity_years`` (1–5, at most 5) from the issue date, or a common expiry date
+* Validity: set per insurer — ``validity_years`` (1 to the legal maximum, 5 years:
+  :data:`onshi.rules.certificates.CERTIFICATE_MAX_YEARS`) from the issue date, or a common expiry date
   (``common_expiry``) when the insurer aligns them — and cut at the day before the 75th birthday (the member's,
-  for a dependent) and at the end of 任意継続 (2 years after its start).
+  for a dependent) and at the end of 任意継続 (2 years after its start:
+  :data:`onshi.rules.certificates.VOLUNTARY_CONTINUATION_YEARS`).
 
 >>> issue_date_for(date(2026, 11, 20))   # Friday; Monday 23 Nov is a holiday
 datetime.date(2026, 11, 24)
@@ -18,25 +20,27 @@ from datetime import date, timedelta
 
 from onshi.rules.age import birthday
 from onshi.rules.calendar import next_business_day
-
-MAX_YEARS = 5
-VOLUNTARY_CONTINUATION_YEARS = 2  # 任意継続被保険者: at most 2 years
+from onshi.rules.certificates import certificate_max_years, voluntary_continuation_last_day
+from onshi.rules.co_pay import late_elderly_transition
 
 
 def issue_date_for(received: date) -> date:
     return next_business_day(received)
 
 
-def valid_until(*, issue: date, birth_date: date, validity_years: int = MAX_YEARS, common_expiry: date | None = None,
+def valid_until(*, issue: date, birth_date: date, validity_years: int | None = None, common_expiry: date | None = None,
                 member_birth_date: date | None = None, voluntary_continuation_from: date | None = None) -> date:
-    if not 1 <= validity_years <= MAX_YEARS:
-        raise ValueError(f"資格確認書の有効期間は1〜{MAX_YEARS}年です (validity must be 1–{MAX_YEARS} years)")
-    end = birthday(issue, validity_years) - timedelta(days=1)
+    """The last day a 資格確認書 issued on *issue* is valid; *validity_years* None is the legal maximum."""
+    max_years = certificate_max_years(issue)
+    years = max_years if validity_years is None else validity_years
+    if not 1 <= years <= max_years:
+        raise ValueError(f"資格確認書の有効期間は1〜{max_years}年です (validity must be 1–{max_years} years)")
+    end = birthday(issue, years) - timedelta(days=1)
     if common_expiry is not None and issue <= common_expiry < end:
         end = common_expiry
     for b in (birth_date, member_birth_date):
         if b is not None:
-            end = min(end, birthday(b, 75) - timedelta(days=1))
+            end = min(end, late_elderly_transition(b) - timedelta(days=1))
     if voluntary_continuation_from is not None:
-        end = min(end, birthday(voluntary_continuation_from, VOLUNTARY_CONTINUATION_YEARS) - timedelta(days=1))
+        end = min(end, voluntary_continuation_last_day(voluntary_continuation_from))
     return end

@@ -4,7 +4,7 @@ The card is known by its certificate serial only.  At registration the holder's
 My Number (read from the card in the real flow) is used once to find the person
 through the keyed hash; it is not stored with the card.  The card keeps working
 for three months after the end of the month its certificate expires
-(電子証明書の有効期限切れ後3か月間の猶予).
+(電子証明書の有効期限切れ後3か月間の猶予: :data:`onshi.rules.certificates.CARD_GRACE_MONTHS`).
 """
 
 from __future__ import annotations
@@ -17,28 +17,18 @@ from sqlalchemy.orm import Session
 
 from onshi.exchange.models import InsuranceCard
 from onshi.registry import service
+from onshi.rules.certificates import card_usable_until
 from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
-
-GRACE_MONTHS = 3
 
 
 class CardError(ValueError):
     pass
 
 
-def _add_months_end(d: date, months: int) -> date:
-    """Last day of the month *months* after the month of *d*."""
-    y, m = divmod(d.month - 1 + months + 1, 12)
-    first_next = date(d.year + y, m + 1, 1)
-    from datetime import timedelta
-
-    return first_next - timedelta(days=1)
-
-
 def usable_until(certificate_expires_on: date) -> date:
     """Last day the card works as insurance card: end of the 3rd month after the expiry month."""
-    return _add_months_end(certificate_expires_on, GRACE_MONTHS)
+    return card_usable_until(certificate_expires_on)
 
 
 @dataclass(frozen=True)

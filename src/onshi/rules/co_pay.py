@@ -28,6 +28,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from onshi.rules.age import birthday, day_reaching_age
+from onshi.rules.calendar import add_months
 from onshi.rules.dated import DatedTable
 
 
@@ -50,6 +51,11 @@ ELDERLY_RATIO_BY_DAY_REACHING_70: DatedTable[int] = DatedTable("高齢受給者�
 ACTIVE_INCOME_THRESHOLD: DatedTable[int] = DatedTable("現役並み所得の標準報酬月額", (
     (date(2008, 4, 1), 280_000),
 ))
+#: 後期高齢者医療: everyone 75 or older is insured there from the 75th birthday (高齢者の医療の確保に関する法律
+#: §50 (i), §52), and so leaves employee insurance, which excludes those insured there (健康保険法 §3 ①).
+#: A plain constant: the age is asked before any day is known (it decides the day).  The SQL publisher
+#: (:mod:`onshi.exchange.publish_pg`) builds its copy of the rule from it.
+LATE_ELDERLY_AGE = 75
 
 
 class NotCovered(ValueError):
@@ -75,21 +81,17 @@ def preschool_until(birth: date) -> date:
     return date(reached.year if reached <= date(reached.year, 3, 31) else reached.year + 1, 3, 31)
 
 
-def _first_of_next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
 def elderly_start(birth: date, acquisition_date: date | None = None) -> date:
     """The first day as 高齢受給者: the 1st of the month after the month of reaching 70 (the day before the 70th
     birthday) — the birthday itself when it is the 1st; the acquisition date when that is later."""
-    start = _first_of_next_month(day_reaching_age(birth, 70))
+    start = add_months(day_reaching_age(birth, 70), 1)
     return max(start, acquisition_date) if acquisition_date else start
 
 
 def late_elderly_transition(birth: date) -> date:
     """The 75th birthday: the person joins 後期高齢者医療 and loses employee insurance (資格喪失日); a member's
     dependents lose dependent status on the member's 75th birthday."""
-    return birthday(birth, 75)
+    return birthday(birth, LATE_ELDERLY_AGE)
 
 
 def co_pay_ratio(*, birth_date: date, on: date, member_birth_date: date | None = None,
