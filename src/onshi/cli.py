@@ -322,8 +322,8 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 register_registry(app)
 
-for _module in ("onshi.demo.cli", "onshi.exchange.cli", "onshi.verify.cli", "onshi.documents.cli",
-                "onshi.analytics.cli", "onshi.web.cli"):
+for _module in ("onshi.demo.cli", "onshi.exchange.cli", "onshi.verify.cli", "onshi.interop.oqs.cli",
+                "onshi.documents.cli", "onshi.analytics.cli", "onshi.web.cli"):
     try:
         _mod = __import__(_module, fromlist=["register"])
     except ModuleNotFoundError as exc:  # a domain not built yet

@@ -98,6 +98,15 @@ def revoke_institution(session: Session, code: str) -> None:
     institution_cache.discard(inst.token_digest)
 
 
+def active_institution(session: Session, code: str) -> Institution:
+    """The institution with 医療機関コード *code*, unless unknown or revoked (then E0002): what a terminal serves."""
+    inst = session.scalar(select(Institution).where(Institution.code == code, Institution.revoked_at.is_(None)))
+    if inst is None:
+        raise VerificationError("E0002", "この端末の医療機関は登録されていないか停止されています "
+                                         "(institution unknown or revoked)", "MedicalInstitutionCode")
+    return inst
+
+
 @dataclass(frozen=True)
 class AuthenticatedInstitution:
     """What a verification needs of the institution behind a credential (a snapshot, not an ORM object)."""

@@ -1,8 +1,8 @@
 """HTTP routes of the verification service: REST/JSON.
 
 Routes are thin: parse, call :mod:`onshi.verify.service` (the verification endpoints through its shortcut,
-:mod:`onshi.verify.hotpath`), render.  The OQS XmlMsg routes are :mod:`onshi.interop.oqs.http`, the FHIR ones
-:mod:`onshi.interop.fhir.http`.
+:mod:`onshi.verify.hotpath`), render.  The OQS XmlMsg and FHIR routes belong to the interop layer above
+(its oqs/http.py and fhir/http.py), which builds on these.
 """
 
 from __future__ import annotations
