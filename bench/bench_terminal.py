@@ -12,7 +12,7 @@ measured in the same run:
   verification.  It is the floor set by polling and the file system.
 * ``onshi, in-memory service`` — onshi's :class:`~onshi.interop.oqs.terminal.Terminal` (XmlMsg parse and
   checks, the answer rendered, written atomically) over a verification service that answers from memory.
-* ``onshi, SQLite service`` — ``onshi terminal`` as shipped (:func:`onshi.verify.terminal.run_terminal`: the
+* ``onshi, SQLite service`` — ``onshi terminal`` as shipped (:func:`onshi.interop.oqs.terminal_service.run_terminal`: the
   real verification service on a SQLite database of ``--members`` members, usage log and audit rows written).
 
 Three ways of sending, each a row per server:
@@ -167,7 +167,7 @@ def sqlite_server(root: Path, members: int) -> Server:
     from onshi.store import migrate
     from onshi.store.db import default_engine, unit_of_work
     from onshi.verify.service import add_institution
-    from onshi.verify.terminal import make_terminal, run_terminal, serve_once
+    from onshi.interop.oqs.terminal_service import make_terminal, run_terminal, serve_once
 
     migrate.upgrade(os.environ["ONSHI_DATABASE_URL"])
     engine = default_engine()

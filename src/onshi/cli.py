@@ -27,6 +27,7 @@ from onshi.analytics.cli import register as register_analytics
 from onshi.demo.cli import register as register_demo
 from onshi.documents.cli import register as register_documents
 from onshi.exchange.cli import register as register_exchange
+from onshi.interop.oqs.cli import register as register_terminal
 from onshi.registry.cli import register as register_registry
 from onshi.verify.cli import register as register_verify
 from onshi.web.cli import register as register_web
@@ -329,8 +330,8 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 register_registry(app)
 
 # Every domain's commands, named explicitly: a command module that fails to import fails here, at start-up.
-for _register in (register_demo, register_exchange, register_verify, register_documents, register_analytics,
-                  register_web):
+for _register in (register_demo, register_exchange, register_verify, register_terminal, register_documents,
+                  register_analytics, register_web):
     _register(app)
 
 

@@ -13,7 +13,7 @@ from onshi.exchange.publish import publish_all
 from onshi.privacy.models import AuditEntry
 from onshi.registry.models import NotificationType as T
 from onshi.store.db import unit_of_work
-from onshi.verify import service, views
+from onshi.verify import hotpath, service, views
 from onshi.verify.models import ConsentRecord, Institution, VerificationLogEntry
 from onshi.web.app import create_app
 
@@ -119,7 +119,7 @@ def test_no_answer_when_the_log_cannot_be_written(api, engine, monkeypatch):
     async def broken(self, logs, audits):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(views._GroupCommit, "_write", broken)
+    monkeypatch.setattr(hotpath.GroupCommit, "_write", broken)
     client = TestClient(api.app, raise_server_exceptions=False)
     r = client.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token))
     assert r.status_code == 500 and "厚労" not in r.text

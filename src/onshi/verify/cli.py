@@ -1,8 +1,9 @@
-"""CLI of the verification service: ``onshi institution``, ``onshi serve``, ``onshi terminal``."""
+"""CLI of the verification service: ``onshi institution``, ``onshi serve``.
+
+``onshi terminal`` is the interop layer's (oqs/cli.py): it serves the terminal folder protocol.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -76,16 +77,6 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
                 log_level="warning", access_log=False)
 
 
-def terminal(dir: Path = typer.Option(..., "--dir", help="the OQS folder (req/res/face)"),
-             institution: str = typer.Option(..., help="医療機関コード this terminal serves"),
-             once: bool = typer.Option(False, help="answer what is waiting and exit")) -> None:
-    """Serve the verification terminal's file exchange on a folder."""
-    from onshi.verify.terminal import run_terminal
-
-    run_terminal(dir, institution, once=once)
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(institution_app, name="institution")
     app.command("serve")(serve)
-    app.command("terminal")(terminal)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, insert, or_, select, true
+from sqlalchemy import bindparam, insert, or_, select, true
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from onshi.exchange import cards as card_service
-from onshi.exchange.models import IndexedQualification, LinkageCheck
+from onshi.exchange import index
 from onshi.privacy.models import AuditEntry
 from onshi.privacy.crypto import vault
 from onshi.rules.co_pay import NotCovered, co_pay_ratio, late_elderly_transition
@@ -96,6 +96,15 @@ def revoke_institution(session: Session, code: str) -> None:
         raise ValueError(f"医療機関コード {code} は登録されていません — `onshi institution list` で確認してください (unknown institution {code})")
     inst.revoked_at = utcnow()
     institution_cache.discard(inst.token_digest)
+
+
+def active_institution(session: Session, code: str) -> Institution:
+    """The institution with 医療機関コード *code*, unless unknown or revoked (then E0002): what a terminal serves."""
+    inst = session.scalar(select(Institution).where(Institution.code == code, Institution.revoked_at.is_(None)))
+    if inst is None:
+        raise VerificationError("E0002", "この端末の医療機関は登録されていないか停止されています "
+                                         "(institution unknown or revoked)", "MedicalInstitutionCode")
+    return inst
 
 
 @dataclass(frozen=True)
@@ -324,104 +333,41 @@ def build_answer(row, req: VerificationRequest, consents: dict[str, Consent],
 
 # ---------------------------------------------------------------- the lookup: one statement
 
-#: the index columns an answer is built from
-ANSWER_COLUMNS = ("qualification_id", "person_id", "insurer_number", "insurer_name", "symbol", "number", "branch",
-                  "role", "card_classification", "name", "name_kana", "insured_name", "birth_date",
-                  "member_birth_date", "sex", "postal_code", "address", "acquisition_date", "loss_date",
-                  "loss_reason", "remuneration", "limit_certificates")
-
-
 @lru_cache(maxsize=None)
 def lookup_statement(by: str):
     """The one statement a verification reads with, built once per form (SQLAlchemy caches its compilation).
 
-    *by* is ``"numbers"``, ``"numbers_branch"`` (枝番 given) or ``"person"`` (a card).  It returns every index
-    row of the people the request matches — the answer and the rows that decide 無効（新しい資格あり） — each
-    with ``matched`` (the row itself matches the request), ``blocked`` (the latest 紐付け check of the person is
-    an uncleared mismatch: the rule of :func:`onshi.exchange.linkage.is_blocked`), ``has_consents`` (the
-    person has consents recorded at this institution) and ``reference_number`` (the institution's 照会番号 for
-    the row's numbers).  The rows hang off the institution's own row by a LEFT JOIN, so the statement always
-    returns at least one row and ``revoked_at`` says whether the credential was revoked meanwhile.
+    *by* is ``"numbers"``, ``"numbers_branch"`` (枝番 given) or ``"person"`` (a card).  The index rows come from
+    :func:`onshi.exchange.index.matching_rows` (every index row of the people the request matches, with
+    ``matched`` and ``blocked``); this adds ``has_consents`` (the person has consents recorded at this
+    institution) and ``reference_number`` (the institution's 照会番号 for the row's numbers).  The rows hang off
+    the institution's own row by a LEFT JOIN, so the statement always returns at least one row and
+    ``revoked_at`` says whether the credential was revoked meanwhile.
     Parameters: ``institution_id``, ``institution_code`` and ``person_id`` or ``insurer_number``, ``symbol``,
     ``number``, ``birth_date`` (, ``branch``).
     """
-    iq = IndexedQualification.__table__
     inst = Institution.__table__
-    lc, cr, rn = LinkageCheck.__table__, ConsentRecord.__table__, ReferenceNumber.__table__
-    if by == "person":
-        where = iq.c.person_id == bindparam("person_id")
-        matched = true()
-    else:
-        m = iq.alias("m")
-
-        def numbers(t):
-            conds = [t.c.insurer_number == bindparam("insurer_number"), t.c.symbol == bindparam("symbol"),
-                     t.c.number == bindparam("number"), t.c.birth_date == bindparam("birth_date")]
-            if by == "numbers_branch":
-                conds.append(t.c.branch == bindparam("branch"))
-            return and_(*conds)
-
-        where = iq.c.person_id.in_(select(m.c.person_id).where(numbers(m)))
-        matched = numbers(iq)
+    cr, rn = ConsentRecord.__table__, ReferenceNumber.__table__
     code = bindparam("institution_code")
-    blocked = (select(and_(lc.c.status == "mismatch", lc.c.decision.is_(None)))
-               .where(lc.c.person_id == iq.c.person_id)
-               .order_by(lc.c.checked_at.desc(), lc.c.id.desc()).limit(1).scalar_subquery())
-    # a LIMIT 1 probe rather than EXISTS: PostgreSQL would hash every consent of the institution for EXISTS
-    has_consents = (select(cr.c.id).where(cr.c.person_id == iq.c.person_id, cr.c.institution_code == code)
-                    .limit(1).scalar_subquery().is_not(None))
-    reference = (select(rn.c.reference_number)
-                 .where(rn.c.institution_code == code, rn.c.insurer_number == iq.c.insurer_number,
-                        rn.c.symbol == iq.c.symbol, rn.c.number == iq.c.number,
-                        or_(rn.c.branch == iq.c.branch, rn.c.branch.is_(None)))
-                 .limit(1).scalar_subquery())
-    rows = select(*(iq.c[c] for c in ANSWER_COLUMNS), matched.label("matched"), blocked.label("blocked"),
-                  has_consents.label("has_consents"), reference.label("reference_number")).where(where).subquery("r")
+
+    def of_this_institution(iq):
+        # a LIMIT 1 probe rather than EXISTS: PostgreSQL would hash every consent of the institution for EXISTS
+        has_consents = (select(cr.c.id).where(cr.c.person_id == iq.c.person_id, cr.c.institution_code == code)
+                        .limit(1).scalar_subquery().is_not(None))
+        reference = (select(rn.c.reference_number)
+                     .where(rn.c.institution_code == code, rn.c.insurer_number == iq.c.insurer_number,
+                            rn.c.symbol == iq.c.symbol, rn.c.number == iq.c.number,
+                            or_(rn.c.branch == iq.c.branch, rn.c.branch.is_(None)))
+                     .limit(1).scalar_subquery())
+        return has_consents.label("has_consents"), reference.label("reference_number")
+
+    rows = index.matching_rows(by, of_this_institution)
     return (select(inst.c.revoked_at, *rows.c).select_from(inst.outerjoin(rows, true()))
             .where(inst.c.id == bindparam("institution_id")))
 
 
-class _CompiledForDriver:
-    """A Core SELECT compiled once for PostgreSQL and run on the driver's cursor, as a prepared statement.
-
-    SQLAlchemy's per-execution work (cache key, parameter processing, result metadata from 27 column
-    descriptions) is about as much CPU as the round trip itself; psycopg already returns the Python types the
-    answer needs (dates, booleans, parsed JSON).  Rows are named tuples with the statement's column keys.
-    """
-
-    def __init__(self, stmt, dialect):
-        from collections import namedtuple
-
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.fixed = {k: v for k, v in compiled.construct_params(_check=False).items() if v is not None}
-        self.row = namedtuple("IndexRow", list(stmt.selected_columns.keys()))
-
-    def all(self, conn: Connection, params: dict) -> list:
-        from sqlalchemy.exc import DBAPIError
-
-        driver = conn.connection.driver_connection
-        try:
-            with driver.cursor() as cur:
-                cur.execute(self.sql, {**self.fixed, **params}, prepare=True)
-                return [self.row._make(r) for r in cur.fetchall()]
-        except driver.Error as exc:  # as SQLAlchemy would raise it, so that callers see one kind of error
-            broken = bool(getattr(driver, "broken", False) or driver.closed)
-            if broken:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(self.sql, params, exc, type(driver).Error, connection_invalidated=broken,
-                                      dialect=conn.dialect) from exc
-
-
-@lru_cache(maxsize=None)
-def _lookup_for_driver(by: str, dialect_name: str, dialect) -> _CompiledForDriver:
-    return _CompiledForDriver(lookup_statement(by), dialect)
-
-
 def _lookup(conn: Connection, by: str, params: dict) -> list:
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        return _lookup_for_driver(by, "postgresql", conn.dialect).all(conn, params)
-    return conn.execute(lookup_statement(by), params).all()
+    return index.fetch_all(conn, lookup_statement(by), params)
 
 
 # ---------------------------------------------------------------- the decision
@@ -598,7 +544,7 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
 
 def write_log_batch(conn: Connection, logs: list[dict], audits: list[dict]) -> None:
     """Write the usage-log and audit rows of several verifications (the group commit of
-    :mod:`onshi.verify.views` writes on its own connection; this is the same on a SQLAlchemy connection).  On
+    :mod:`onshi.verify.hotpath` writes on its own connection; this is the same on a SQLAlchemy connection).  On
     PostgreSQL one statement (:data:`LOG_BATCH_SQL`); elsewhere two executemany.  The caller commits.
     """
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
@@ -667,20 +613,15 @@ def record_eligibility_claim(session: Session, institution: Institution, *, care
 def claim_rerouting(session: Session, *, insurer_number: str, symbol: str, number: str, branch: str | None,
                     birth_date: date, care_date: date) -> dict:
     """レセプト振替: which insurer and numbers were responsible on the day of care, and whether to re-route."""
-    q = select(IndexedQualification).where(
-        IndexedQualification.insurer_number == insurer_number, IndexedQualification.symbol == symbol,
-        IndexedQualification.number == number, IndexedQualification.birth_date == birth_date)
-    if branch:
-        q = q.where(IndexedQualification.branch == branch)
-    billed = list(session.scalars(q))
+    billed = index.qualifications_by_numbers(session, insurer_number=insurer_number, symbol=symbol, number=number,
+                                             branch=branch, birth_date=birth_date)
     if any(_covers(b, care_date) for b in billed):
         return {"reroute": False, "reason": "billed qualification was valid on the day of care",
                 "responsible": _numbers_of(next(b for b in billed if _covers(b, care_date)))}
     persons = {b.person_id for b in billed}
     if not persons:
         return {"reroute": None, "reason": "billed numbers unknown: identify the person (不詳)", "responsible": None}
-    responsible = [r for r in session.scalars(select(IndexedQualification).where(
-        IndexedQualification.person_id.in_(persons))) if _covers(r, care_date)]
+    responsible = [r for r in index.qualifications_of_persons(session, persons) if _covers(r, care_date)]
     if not responsible:
         return {"reroute": None, "reason": "no registered qualification on the day of care", "responsible": None}
     best = max(responsible, key=lambda r: r.acquisition_date)
@@ -688,7 +629,7 @@ def claim_rerouting(session: Session, *, insurer_number: str, symbol: str, numbe
             "responsible": _numbers_of(best)}
 
 
-def _numbers_of(row: IndexedQualification) -> dict:
+def _numbers_of(row) -> dict:
     return {"insurer_number": row.insurer_number, "insurer_name": row.insurer_name, "symbol": row.symbol,
             "number": row.number, "branch": row.branch}
 

@@ -1,26 +1,24 @@
-"""HTTP routes of the verification service: REST/JSON, the OQS XmlMsg form (XML and JSON), FHIR.
+"""HTTP routes of the verification service: REST/JSON.
 
-Routes are thin: parse, call :mod:`onshi.verify.service`, render.
+Routes are thin: parse, call :mod:`onshi.verify.service` (the verification endpoints through its shortcut,
+:mod:`onshi.verify.hotpath`), render.  The OQS XmlMsg and FHIR routes belong to the interop layer above
+(its oqs/http.py and fhir/http.py), which builds on these.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
 import json
-import weakref
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy.exc import DBAPIError
 
-from onshi.store.clock import japan_date, japan_iso
-from onshi.store.db import utcnow
-from onshi.verify import service
+from onshi.store.clock import japan_iso
+from onshi.verify import hotpath, service
 from onshi.verify.models import Institution
 from onshi.verify.result import ReferenceClass, VerificationError, VerificationOutcome, VerificationRequest
 from onshi.auth.deps import DB, current_institution, unauthorized, verifying_institution
@@ -158,155 +156,18 @@ def json_response(data: Any, status_code: int = 200) -> Response:
                     .encode(), status_code=status_code, media_type="application/json")
 
 
-class _AutocommitConnection:
-    """One autocommit connection per process and database (PostgreSQL) for the verification endpoints.
-
-    They read on the event loop, one at a time, so one connection serves them all: no pool checkout and no
-    pre-ping per request (0.1 ms each).  A connection found dead is replaced and the request retried once —
-    only when the failing statement was the read, so that nothing is written twice.
-    """
-
-    def __init__(self, engine):
-        self.engine, self.conn, self.busy = engine, None, False
-
-    def run(self, fn):
-        if self.busy:  # not expected (the endpoints are on the loop); never share the connection
-            with self.engine.connect() as conn:
-                return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
-        self.busy = True
-        try:
-            for attempt in (1, 2):
-                if self.conn is None or self.conn.closed or self.conn.invalidated:
-                    self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                try:
-                    return fn(self.conn)
-                except DBAPIError as exc:
-                    if not exc.connection_invalidated:
-                        raise
-                    self.conn.close()
-                    self.conn = None
-                    if attempt == 2 or not (exc.statement or "").lstrip().upper().startswith("SELECT"):
-                        raise
-        finally:
-            self.busy = False
-
-
-class _GroupCommit:
-    """Group commit of the usage-log and audit rows of the REST verifications (PostgreSQL), on the event loop.
-
-    A request whose lookup is done awaits :meth:`commit`.  One task per process writes what has queued up —
-    every row that arrived while the previous write was in flight — in one statement on its own async
-    connection (autocommit: the statement is the commit), then wakes the requests.  The loop keeps serving
-    lookups while a write waits for PostgreSQL's WAL flush, so under load the flush is shared by many
-    answers; alone, a request waits for one write as before.  No thread is involved (a writer thread made
-    the loop wait for the GIL).
-
-    An answer is sent only after its rows are committed: a crash or a failed write loses no answered
-    verification — the waiting requests get an error instead.  A connection that breaks mid-write is
-    replaced and the batch written once more, so a row may (rarely) be written twice, never lost.
-    """
-
-    def __init__(self, engine):
-        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.pending: list = []
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.task: asyncio.Task | None = None
-        self.aconn = None
-        self.batches = self.rows = 0
-
-    async def commit(self, log: dict, audit: dict | None) -> None:
-        loop = asyncio.get_running_loop()
-        if self.loop is not loop:  # a new loop (tests start one per request); one server has one
-            if self.task is not None and not self.task.done():
-                raise _Busy  # another loop is writing right now: the caller writes itself
-            if self.aconn is not None:
-                self.aconn.pgconn.finish()  # belongs to the old loop; close without it
-            self.loop, self.aconn, self.task, self.pending = loop, None, None, []
-        fut = loop.create_future()
-        self.pending.append((log, audit, fut))
-        if self.task is None or self.task.done():
-            self.task = loop.create_task(self._run())
-        await fut
-
-    async def _run(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
-            try:
-                await self._write([b[0] for b in batch], [b[1] for b in batch if b[1] is not None])
-            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, none an answer
-                for *_, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            self.batches += 1
-            self.rows += len(batch)
-            for *_, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def _write(self, logs: list[dict], audits: list[dict]) -> None:
-        import psycopg
-
-        params = service.log_batch_params(logs, audits)
-        for attempt in (1, 2):
-            if self.aconn is None or self.aconn.closed or self.aconn.broken:
-                self.aconn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-            try:
-                async with self.aconn.cursor() as cur:
-                    await cur.execute(service.LOG_BATCH_SQL, params, prepare=True)
-                return
-            except psycopg.OperationalError:
-                if attempt == 2 or not (self.aconn.closed or self.aconn.broken):
-                    raise
-
-
-class _Busy(Exception):
-    pass
-
-
-_connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → _AutocommitConnection
-_group_commits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → _GroupCommit
-
-
-def _hot_path(engine) -> tuple[_AutocommitConnection, _GroupCommit]:
-    try:
-        return _connections[engine], _group_commits[engine]
-    except KeyError:
-        _connections[engine] = _AutocommitConnection(engine)
-        _group_commits[engine] = _GroupCommit(engine)
-        return _connections[engine], _group_commits[engine]
-
-
 async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution
                  ) -> VerificationOutcome:
-    """Verify for an institution from :func:`onshi.auth.deps.verifying_institution`.
-
-    On PostgreSQL, when the request records no consent, the lookup runs here on the loop (one statement on
-    the process's autocommit connection) and the log rows go to the process's :class:`_GroupCommit`; the
-    answer waits, without blocking the loop, until they are committed.  Otherwise one transaction, like
-    every other caller of :func:`onshi.verify.service.verify`.
-    """
-    engine = app.state.engine
-    writes_consents = req.limit_consent or bool(req.reader_outcome and req.reader_outcome.get("consents"))
+    """Verify for an institution from :func:`onshi.auth.deps.verifying_institution` through
+    :func:`onshi.verify.hotpath.answer`; a credential revoked meanwhile is answered 401."""
     try:
-        if engine.dialect.name == "postgresql" and not writes_consents:
-            conn, group = _hot_path(engine)
-            rows: list = []
-            outcome = conn.run(lambda c: service.verify(c, req, inst, check_revoked=True,
-                                                         record=lambda log, audit: rows.append((log, audit))))
-            for log, audit in rows:
-                try:
-                    await group.commit(log, audit)
-                except _Busy:
-                    conn.run(lambda c: service.write_log_batch(c, [log], [audit] if audit else []))
-            return outcome
-        with engine.begin() as conn:
-            return service.verify(conn, req, inst, check_revoked=True)
+        return await hotpath.answer(app.state.engine, req, inst)
     except service.AuthError:
         raise unauthorized() from None
 
 
-def _error(exc: VerificationError) -> HTTPException:
+def unprocessable(exc: VerificationError) -> HTTPException:
+    """A :class:`VerificationError` as FastAPI's 422 body (``loc`` names the field)."""
     return HTTPException(status_code=422, detail=[{"loc": ["body", exc.field or "request"], "msg": exc.message,
                                                    "type": exc.code}])
 
@@ -316,14 +177,14 @@ def _error(exc: VerificationError) -> HTTPException:
 # The verification endpoints are ``async def``: the lookup runs on the event loop (a blocking ~0.5 ms of CPU and
 # one round trip to the database) because a thread hop per request costs as much under load; while a request
 # waits for its log rows to be committed the loop serves others.  More concurrency comes from the worker
-# processes (``uvicorn --workers``).  See :func:`answer` and docs/performance.md.
+# processes (``uvicorn --workers``).  See :mod:`onshi.verify.hotpath` and docs/performance.md.
 
 async def verify_numbers(body: NumbersQuery, inst: VerifyingInst, request: Request) -> Response:
     req = body.to_request(inst.code)
     try:
         return json_response(outcome_json(await answer(request.app, req, inst)))
     except VerificationError as exc:
-        raise _error(exc) from None
+        raise unprocessable(exc) from None
 
 
 async def _verify_numbers_directly(request: Request) -> Response | None:
@@ -346,7 +207,7 @@ async def _verify_numbers_directly(request: Request) -> Response | None:
     try:
         return json_response(outcome_json(await answer(request.app, body.to_request(inst.code), inst)))
     except VerificationError as exc:
-        raise _error(exc) from None
+        raise unprocessable(exc) from None
 
 
 class _DirectFirstRoute(APIRoute):
@@ -382,7 +243,7 @@ async def verify_card(body: CardQuery, inst: VerifyingInst, request: Request) ->
     try:
         return json_response(outcome_json(await answer(request.app, req, inst)))
     except VerificationError as exc:
-        raise _error(exc) from None
+        raise unprocessable(exc) from None
 
 
 class ReferenceNumberIn(BaseModel):
@@ -406,7 +267,7 @@ def register_reference(body: ReferenceNumberIn, inst: Inst, session: DB) -> dict
                                           insurer_number=body.insurer_number, symbol=body.symbol,
                                           number=body.number, branch=body.branch)
     except VerificationError as exc:
-        raise _error(exc) from None
+        raise unprocessable(exc) from None
     return {"reference_number": body.reference_number, "registered": True}
 
 
@@ -452,70 +313,3 @@ class ReroutingQuery(BaseModel):
 @router.post("/api/v1/claim-rerouting", tags=["fallback"], summary="レセプト振替: who was responsible that day")
 def rerouting(body: ReroutingQuery, inst: Inst, session: DB) -> dict:
     return service.claim_rerouting(session, **body.model_dump())
-
-
-# ---------------------------------------------------------------- OQS XmlMsg over HTTP
-
-@router.post("/oqs/xml", tags=["oqs"], summary="OQS XmlMsg request in XML (UTF-8 or Shift_JIS)",
-             response_class=Response)
-async def oqs_xml(request: Request) -> Response:
-    data = await request.body()
-    body, media = await request.app.state.run_sync(_oqs_answer, request, data, "xml")
-    return Response(content=body, media_type=media)
-
-
-@router.post("/oqs/json", tags=["oqs"], summary="OQS XmlMsg request as JSON", response_class=Response)
-async def oqs_json(request: Request) -> Response:
-    data = await request.body()
-    body, media = await request.app.state.run_sync(_oqs_answer, request, data, "json")
-    return Response(content=body, media_type=media)
-
-
-def _oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
-    """Parse, authenticate, verify, render — every failure becomes SegmentOfResult 9, never a 500."""
-    from onshi.interop.oqs import xmlmsg
-    from onshi.auth.deps import bearer_token
-
-    now = utcnow()
-    encoding = xmlmsg.detect_encoding(data) if form == "xml" else "utf-8"
-    render_err = (lambda e, r: xmlmsg.render_error(e, r, encoding=encoding, processed_at=now)) if form == "xml" \
-        else (lambda e, r: xmlmsg.render_error_json(e, r, processed_at=now))
-    media = f"application/xml; charset={'Shift_JIS' if encoding != 'utf-8' else 'UTF-8'}" if form == "xml" \
-        else "application/json"
-    token = bearer_token(request.headers.get("authorization"), request.headers.get("x-onshi-token"))
-    session = request.app.state.session_factory()
-    try:
-        try:
-            inst = service.authenticate(session, token)
-        except service.AuthError:
-            raise HTTPException(status_code=401, detail="authentication required",
-                                headers={"WWW-Authenticate": "Bearer"}) from None
-        req = None
-        try:
-            req = xmlmsg.parse_request(data, today=japan_date(now)) if form == "xml" \
-                else xmlmsg.parse_request_json(data, today=japan_date(now))
-            outcome = service.verify(session, req, inst, now=now)
-            session.commit()
-        except VerificationError as exc:
-            session.rollback()
-            return render_err(exc, req), media
-        if form == "xml":
-            return xmlmsg.render_result(outcome, req, encoding=encoding, processed_at=now), media
-        return xmlmsg.render_result_json(outcome, req, processed_at=now), media
-    finally:
-        session.close()
-
-
-# ---------------------------------------------------------------- FHIR
-
-@router.post("/fhir/verify", tags=["fhir"], summary="Verify by numbers; answer as a JP Core Bundle (Coverage)")
-async def fhir_verify(body: NumbersQuery, inst: VerifyingInst, request: Request) -> Response:
-    from onshi.interop.fhir.coverage import outcome_to_bundle
-
-    req = body.to_request(inst.code)
-    try:
-        outcome = await answer(request.app, req, inst)
-    except VerificationError as exc:
-        raise _error(exc) from None
-    bundle = outcome_to_bundle(outcome, institution_code=inst.code)
-    return Response(content=bundle.model_dump_json(), media_type="application/fhir+json")

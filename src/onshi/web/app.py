@@ -70,9 +70,13 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
         and matched as early as they are (routes are tried in order; ~60 page routes cost ~70 µs)."""
         return {"status": "ok", "validity": 1}
 
+    from onshi.interop.fhir.http import router as fhir_router
+    from onshi.interop.oqs.http import router as oqs_router
     from onshi.verify.views import router as verify_router
 
     app.include_router(verify_router)
+    app.include_router(oqs_router)
+    app.include_router(fhir_router)
     for module in ("onshi.registry.views", "onshi.exchange.views", "onshi.documents.views",
                    "onshi.analytics.views", "onshi.web.pages"):
         try:

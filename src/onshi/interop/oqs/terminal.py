@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Callable
 
 from onshi.interop.oqs import xmlmsg
-from onshi.interop.oqs.xmlmsg import ErrorCode
+from onshi.interop.oqs import wire
+from onshi.interop.oqs.wire import ErrorCode
 from onshi.store import clock
 from onshi.verify.result import (
     ReferenceClass,
@@ -104,7 +105,7 @@ def face_file_name(day_sequence: str, when: datetime) -> str:
     >>> face_file_name("202611220001", datetime(2026, 11, 22, 0, 30, 15, tzinfo=timezone.utc))
     'OQSsiquc01res_face_202611220001_20261122093015.xml'
     """
-    return f"OQSsiquc01res_face_{day_sequence}_{xmlmsg._jst(when):%Y%m%d%H%M%S}.xml"
+    return f"OQSsiquc01res_face_{day_sequence}_{clock.to_japan_time(when):%Y%m%d%H%M%S}.xml"
 
 
 def _utcnow() -> datetime:
@@ -171,7 +172,7 @@ class Terminal:
             except Exception:  # never let one file stop the terminal, nor retry it forever
                 log.exception("unexpected failure on %s", name)
                 try:
-                    self._set_aside(name, b"", xmlmsg._err(ErrorCode.INTERNAL, "処理できませんでした (internal "
+                    self._set_aside(name, b"", wire.error(ErrorCode.INTERNAL, "処理できませんでした (internal "
                                                                                "error on this file)", None))
                     done.append(name)
                 except Exception:
@@ -201,7 +202,7 @@ class Terminal:
         prefix = next((p for p in PREFIXES if name.startswith(p)), None)
         encoding = xmlmsg.detect_encoding(data)
         if prefix is None:
-            self._set_aside(name, data, xmlmsg._err(
+            self._set_aside(name, data, wire.error(
                 ErrorCode.STRUCTURE, f"ファイル名の接頭辞が不明です (unknown request file prefix; expected one of "
                                      f"{', '.join(PREFIXES)})", "file name"))
             return True
@@ -231,7 +232,7 @@ class Terminal:
     def _answer(self, prefix: str, data: bytes, encoding: str) -> bytes:
         """Parse, call the service, render. ``VerificationError`` from parsing propagates (see _process)."""
         now = self.clock()
-        today = xmlmsg._jst(now).date()
+        today = clock.to_japan_time(now).date()
         if prefix == SINGLE:
             req = xmlmsg.parse_request(data, today=today)
             return self._guarded(req, encoding, lambda: xmlmsg.render_result(
@@ -249,7 +250,7 @@ class Terminal:
         if prefix in (REGISTER, REGISTER_BULK):
             reg = xmlmsg.parse_reference_registration(data)
             if prefix == REGISTER and len(reg.registrations) != 1:
-                raise xmlmsg._err(ErrorCode.STRUCTURE, "単件登録は1件です (one ReferenceNumberRegistrationInfo per "
+                raise wire.error(ErrorCode.STRUCTURE, "単件登録は1件です (one ReferenceNumberRegistrationInfo per "
                                                        f"{REGISTER} file; use {REGISTER_BULK} for more)",
                                   "ReferenceNumberRegistrationInfo")
             return self._guarded(reg, encoding, lambda: self._register(reg, bulk=prefix == REGISTER_BULK,
@@ -257,7 +258,7 @@ class Terminal:
         fetch = xmlmsg.parse_bulk_fetch(data)  # REGISTER_BULK_FETCH
         stored = self._registrations.get((fetch.institution_code, fetch.reception_number))
         if stored is None:
-            raise _with(xmlmsg._err(ErrorCode.UNKNOWN_RECEPTION, "この受付番号の登録結果はありません (unknown "
+            raise _with(wire.error(ErrorCode.UNKNOWN_RECEPTION, "この受付番号の登録結果はありません (unknown "
                                     "ReceptionNumber for 照会番号 registration)", "ReceptionNumber"), fetch)
         return xmlmsg.render_reference_registration_result(stored[0], stored[1], encoding=encoding,
                                                            processed_at=now, reception_number=fetch.reception_number)
@@ -272,7 +273,7 @@ class Terminal:
                 errors[i] = exc
         number = None
         if bulk:
-            number = f"{xmlmsg._jst(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+            number = f"{clock.to_japan_time(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
             self._registrations[(reg.institution_code, number)] = (reg, errors)
         return xmlmsg.render_reference_registration_result(reg, errors, encoding=encoding, processed_at=now,
                                                            reception_number=number)
@@ -285,7 +286,7 @@ class Terminal:
             return xmlmsg.render_error(exc, source, encoding=encoding, processed_at=self.clock())
         except Exception:
             log.exception("service failure")
-            exc = xmlmsg._err(ErrorCode.INTERNAL, "資格確認処理でエラーが発生しました。しばらくしてから再度照会してください "
+            exc = wire.error(ErrorCode.INTERNAL, "資格確認処理でエラーが発生しました。しばらくしてから再度照会してください "
                                                   "(internal error; retry later)", None)
             return xmlmsg.render_error(exc, source, encoding=encoding, processed_at=self.clock())
 
@@ -336,7 +337,7 @@ class Terminal:
         req = replace(request, reference_class=ReferenceClass.CARD, institution_code=institution_code)
         enc = encoding or self.face_encoding
         data = xmlmsg.render_result(outcome, req, encoding=enc, processed_at=when)
-        day = f"{xmlmsg._jst(when):%Y%m%d}"
+        day = f"{clock.to_japan_time(when):%Y%m%d}"
         with self._face_lock:
             pattern = re.compile(rf"^OQSsiquc01res_face_{day}(\d{{4}})_")
             used = [int(m.group(1)) for e in os.scandir(self.face) if (m := pattern.match(e.name))]

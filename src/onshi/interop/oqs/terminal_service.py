@@ -1,7 +1,7 @@
-"""``onshi terminal``: the verification terminal's folder served from the database.
+"""The verification terminal (資格確認端末) served from the database: what ``onshi terminal`` runs.
 
 Wires :class:`onshi.interop.oqs.terminal.Terminal` (pure file protocol) to the
-verification service.  Each request runs in its own transaction.  A folder
+verification service (:mod:`onshi.verify.service`).  Each request runs in its own transaction.  A folder
 ``OQS/reader`` stands in for the face-recognition card reader: a JSON file
 ``{"certificate_serial": "…", "method": "face", "consents": {"limit": true}}``
 dropped there is verified as a card use and the result is pushed to
@@ -18,35 +18,24 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
-
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers
 from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work, utcnow
 from onshi.verify import service
-from onshi.verify.models import Institution
 from onshi.verify.result import ReferenceClass, VerificationError, VerificationRequest
 
 log = logging.getLogger(__name__)
 
 
-def _institution(session, code: str) -> Institution:
-    inst = session.scalar(select(Institution).where(Institution.code == code, Institution.revoked_at.is_(None)))
-    if inst is None:
-        raise VerificationError("E0002", "この端末の医療機関は登録されていないか停止されています "
-                                         "(institution unknown or revoked)", "MedicalInstitutionCode")
-    return inst
-
-
 def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
     def verify(req: VerificationRequest):
         with unit_of_work(engine) as s:
-            inst = _institution(s, institution_code)
+            inst = service.active_institution(s, institution_code)
             return service.verify(s, req, inst)
 
     def register(code: str, reg) -> None:
         with unit_of_work(engine) as s:
-            inst = _institution(s, institution_code)
+            inst = service.active_institution(s, institution_code)
             if code and code != inst.code:
                 raise VerificationError("E0002", "医療機関コードが端末と一致しません", "MedicalInstitutionCode")
             service.register_reference_number(s, inst, reference_number=reg.reference_number,
@@ -55,13 +44,13 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
 
     def submit(code: str, requests):
         with unit_of_work(engine) as s:
-            return service.submit_bulk(s, _institution(s, institution_code), list(requests))
+            return service.submit_bulk(s, service.active_institution(s, institution_code), list(requests))
 
     def fetch(code: str, reception: str):
         with unit_of_work(engine) as s:
             service.process_bulk(s)
         with unit_of_work(engine) as s:
-            return service.fetch_bulk(s, _institution(s, institution_code), reception)
+            return service.fetch_bulk(s, service.active_institution(s, institution_code), reception)
 
     return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
                             fetch_bulk=fetch)

@@ -13,7 +13,7 @@ from onshi.registry.models import NotificationType as T
 from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work
 from onshi.verify import service
-from onshi.verify.terminal import make_terminal, run_terminal, serve_once
+from onshi.interop.oqs.terminal_service import make_terminal, run_terminal, serve_once
 
 from tests.registry.helpers import MN_TARO, acquisition, load, setup_insurers, write
 from tests.verify.test_api import CLINIC, xml_request

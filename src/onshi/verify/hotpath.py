@@ -1,0 +1,166 @@
+"""Shortcut of onshi.verify.service.verify for the REST endpoints; held to it by tests/verify/test_rest_fast_path.py::test_the_same_answer_as_the_service.
+
+The verification endpoints' fast path (PostgreSQL): one autocommit connection per process and database instead
+of a pool checkout per request, and a group commit of the usage-log and audit rows on the event loop
+(:class:`GroupCommit`).  The answer itself is always :func:`onshi.verify.service.verify`'s; only where it reads
+and when its rows are written differ.  Anything else (SQLite, a request that records a consent) takes the
+reference path: one transaction around :func:`~onshi.verify.service.verify`.  docs/performance.md has the
+measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from sqlalchemy.exc import DBAPIError
+
+from onshi.verify import service
+from onshi.verify.result import VerificationOutcome, VerificationRequest
+
+__all__ = ["AutocommitConnection", "GroupCommit", "GroupCommitBusy", "answer", "for_engine"]
+
+
+class AutocommitConnection:
+    """One autocommit connection per process and database (PostgreSQL) for the verification endpoints.
+
+    They read on the event loop, one at a time, so one connection serves them all: no pool checkout and no
+    pre-ping per request (0.1 ms each).  A connection found dead is replaced and the request retried once —
+    only when the failing statement was the read, so that nothing is written twice.
+    """
+
+    def __init__(self, engine):
+        self.engine, self.conn, self.busy = engine, None, False
+
+    def run(self, fn):
+        if self.busy:  # not expected (the endpoints are on the loop); never share the connection
+            with self.engine.connect() as conn:
+                return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
+        self.busy = True
+        try:
+            for attempt in (1, 2):
+                if self.conn is None or self.conn.closed or self.conn.invalidated:
+                    self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                try:
+                    return fn(self.conn)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    self.conn.close()
+                    self.conn = None
+                    if attempt == 2 or not (exc.statement or "").lstrip().upper().startswith("SELECT"):
+                        raise
+        finally:
+            self.busy = False
+
+
+class GroupCommitBusy(Exception):
+    """Another event loop's group commit is writing right now: the caller writes its rows itself."""
+
+
+class GroupCommit:
+    """Group commit of the usage-log and audit rows of the REST verifications (PostgreSQL), on the event loop.
+
+    A request whose lookup is done awaits :meth:`commit`.  One task per process writes what has queued up —
+    every row that arrived while the previous write was in flight — in one statement on its own async
+    connection (autocommit: the statement is the commit), then wakes the requests.  The loop keeps serving
+    lookups while a write waits for PostgreSQL's WAL flush, so under load the flush is shared by many
+    answers; alone, a request waits for one write as before.  No thread is involved (a writer thread made
+    the loop wait for the GIL).
+
+    An answer is sent only after its rows are committed: a crash or a failed write loses no answered
+    verification — the waiting requests get an error instead.  A connection that breaks mid-write is
+    replaced and the batch written once more, so a row may (rarely) be written twice, never lost.
+    """
+
+    def __init__(self, engine):
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.pending: list = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+        self.aconn = None
+        self.batches = self.rows = 0
+
+    async def commit(self, log: dict, audit: dict | None) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new loop (tests start one per request); one server has one
+            if self.task is not None and not self.task.done():
+                raise GroupCommitBusy  # another loop is writing right now: the caller writes itself
+            if self.aconn is not None:
+                self.aconn.pgconn.finish()  # belongs to the old loop; close without it
+            self.loop, self.aconn, self.task, self.pending = loop, None, None, []
+        fut = loop.create_future()
+        self.pending.append((log, audit, fut))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._run())
+        await fut
+
+    async def _run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await self._write([b[0] for b in batch], [b[1] for b in batch if b[1] is not None])
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, none an answer
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.batches += 1
+            self.rows += len(batch)
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _write(self, logs: list[dict], audits: list[dict]) -> None:
+        import psycopg
+
+        params = service.log_batch_params(logs, audits)
+        for attempt in (1, 2):
+            if self.aconn is None or self.aconn.closed or self.aconn.broken:
+                self.aconn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+            try:
+                async with self.aconn.cursor() as cur:
+                    await cur.execute(service.LOG_BATCH_SQL, params, prepare=True)
+                return
+            except psycopg.OperationalError:
+                if attempt == 2 or not (self.aconn.closed or self.aconn.broken):
+                    raise
+
+
+_connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → AutocommitConnection
+_group_commits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → GroupCommit
+
+
+def for_engine(engine) -> tuple[AutocommitConnection, GroupCommit]:
+    """The process's autocommit connection and group commit of *engine* (made on first use)."""
+    try:
+        return _connections[engine], _group_commits[engine]
+    except KeyError:
+        _connections[engine] = AutocommitConnection(engine)
+        _group_commits[engine] = GroupCommit(engine)
+        return _connections[engine], _group_commits[engine]
+
+
+async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedInstitution) -> VerificationOutcome:
+    """Verify for an institution authenticated by :func:`onshi.verify.service.authenticate_cached`.
+
+    On PostgreSQL, when the request records no consent, the lookup runs here on the loop (one statement on
+    the process's autocommit connection) and the log rows go to the process's :class:`GroupCommit`; the
+    answer waits, without blocking the loop, until they are committed.  Otherwise one transaction, like
+    every other caller of :func:`onshi.verify.service.verify`.  A credential revoked since it was cached
+    raises :class:`onshi.verify.service.AuthError` (the route answers 401).
+    """
+    writes_consents = req.limit_consent or bool(req.reader_outcome and req.reader_outcome.get("consents"))
+    if engine.dialect.name == "postgresql" and not writes_consents:
+        conn, group = for_engine(engine)
+        rows: list = []
+        outcome = conn.run(lambda c: service.verify(c, req, inst, check_revoked=True,
+                                                     record=lambda log, audit: rows.append((log, audit))))
+        for log, audit in rows:
+            try:
+                await group.commit(log, audit)
+            except GroupCommitBusy:
+                conn.run(lambda c: service.write_log_batch(c, [log], [audit] if audit else []))
+        return outcome
+    with engine.begin() as conn:
+        return service.verify(conn, req, inst, check_revoked=True)
