@@ -54,11 +54,11 @@ def test_every_answer_is_logged_and_audited_before_it_is_sent(api, session):
 
 def test_a_revocation_stops_a_cached_credential_at_once(api, engine):
     assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 200
-    assert service.institution_cache.get(service._digest(api.token)) is not None
+    assert service.institution_cache.get(service.token_digest(api.token)) is not None
     # revoked elsewhere (another worker, the CLI): this process's cache does not know
     with engine.begin() as c:
         c.execute(update(Institution).where(Institution.code == CLINIC).values(revoked_at=datetime(2026, 1, 1)))
-    assert service.institution_cache.get(service._digest(api.token)) is not None
+    assert service.institution_cache.get(service.token_digest(api.token)) is not None
     r = api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token))
     assert r.status_code == 401 and "厚労" not in r.text
     with engine.connect() as c:  # the refused request wrote nothing
@@ -69,13 +69,13 @@ def test_revoking_in_this_process_forgets_the_token(api):
     assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 200
     with unit_of_work() as s:
         service.revoke_institution(s, CLINIC)
-    assert service.institution_cache.get(service._digest(api.token)) is None
+    assert service.institution_cache.get(service.token_digest(api.token)) is None
     assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth(api.token)).status_code == 401
 
 
 def test_unknown_tokens_are_not_cached(api):
     assert api.post("/api/v1/verifications/numbers", json=body(), headers=auth("nope")).status_code == 401
-    assert service.institution_cache.get(service._digest("nope")) is None
+    assert service.institution_cache.get(service.token_digest("nope")) is None
 
 
 def test_limit_consent_is_recorded_with_the_answer(api, session):
