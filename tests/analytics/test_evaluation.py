@@ -12,7 +12,8 @@ import pytest
 from pypdf import PdfReader
 
 from onshi.analytics.evaluation import build_sheet, render_html, render_pdf, sheet_from_database, write_sheet
-from onshi.analytics.kpi import import_actuals_csv, load_catalogue
+from onshi.analytics.kpi import load_catalogue
+from onshi.analytics.kpi_import import import_actuals_csv
 
 CAT = load_catalogue()
 ACTUALS = {"p6_checkup_lifestyle": 65.0, "p6_guidance_insured": 21.0, "p6_usage_rate": 30.50,

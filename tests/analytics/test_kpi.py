@@ -11,17 +11,14 @@ from onshi.analytics.kpi import (
     BRANCHES,
     COMPUTED_BY,
     CatalogueError,
-    KpiFileError,
     branch_name,
     evaluate,
     evaluate_one,
-    gather_actuals,
-    import_actuals_csv,
-    imported_actuals,
     load_catalogue,
     normalize_branch,
     parse_catalogue,
 )
+from onshi.analytics.kpi_import import KpiFileError, gather_actuals, import_actuals_csv, imported_actuals
 from onshi.analytics.models import KpiActual
 
 CAT = load_catalogue()
@@ -362,17 +359,15 @@ def test_cli_falls_back_to_imported_actuals(engine, tmp_path, monkeypatch, wide)
     import onshi.analytics.usage as usage
     from onshi.analytics.kpi_cli import kpi_app
 
-    monkeypatch.delattr(usage, "system_actuals")  # not provided (yet): imported actuals only
-    res = CliRunner().invoke(kpi_app, ["show", "--fiscal-year", "2024"])
-    assert res.exit_code == 0, res.output
-    assert "全国" in res.output and "ホームページアクセス数" in res.output
-
+    # (the first half of this test removed usage.system_actuals to stand for "not built yet": issue 15 deleted that
+    # ImportError/AttributeError probe — every part of onshi is installed — so only the failing-figures case is left)
     def broken(session, fiscal_year, branch):
         raise RuntimeError("duckdb is away")
 
-    monkeypatch.setattr(usage, "system_actuals", broken, raising=False)
+    monkeypatch.setattr(usage, "system_actuals", broken)
     res = CliRunner().invoke(kpi_app, ["show", "--fiscal-year", "2024"])
     assert res.exit_code == 0 and "duckdb is away" in res.output and "imported actuals only" in res.output
+    assert "全国" in res.output and "ホームページアクセス数" in res.output
 
 
 def test_cli_list_and_wiring_into_onshi(wide):

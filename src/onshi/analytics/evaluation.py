@@ -27,15 +27,14 @@ from onshi.store.clock import japan_today
 from onshi.analytics.kpi import (
     KpiCatalogue,
     KpiResult,
-    SystemActuals,
     branch_name,
     evaluate,
     fiscal_year_label,
     format_value,
-    gather_actuals,
     load_catalogue,
     normalize_branch,
 )
+from onshi.analytics.kpi_import import SystemActuals, gather_actuals
 
 TEMPLATES = Path(__file__).with_name("templates")
 SOURCE_LABELS = {"system": "システム集計", "imported": "取込", "": ""}

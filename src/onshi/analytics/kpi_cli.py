@@ -1,7 +1,7 @@
 """``onshi analytics kpi``: the action plans' KPIs — import actuals, show a year's evaluation, print the 業績評価シート.
 
 Actuals come from ``KpiActual`` (imported CSV) and, where the system computes a figure itself, from
-``onshi.analytics.usage.system_actuals`` (looked up when a command runs; without it, imported actuals only).
+``onshi.analytics.usage.system_actuals`` (looked up when a command runs; when it fails, imported actuals only).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ BRANCH_HELP = "00 = 全国, or the 支部 as prefecture code (08) or name (茨�
 
 
 def _system_actuals():
-    """The system's own figures (:func:`onshi.analytics.kpi_actuals.system_actuals`)."""
-    from onshi.analytics.kpi_actuals import system_actuals
+    """The system's own figures (:func:`onshi.analytics.usage.system_actuals`)."""
+    from onshi.analytics.usage import system_actuals
 
     return system_actuals
 
@@ -60,7 +60,7 @@ def import_(file: Path = typer.Argument(..., exists=True, dir_okay=False,
                                         help="CSV: kpi_code, fiscal_year, branch, value (UTF-8 or Shift_JIS)")) -> None:
     """Import KPI actuals; one bad row and nothing is applied; the same file twice changes nothing."""
     from onshi.analytics.imports import apply_file_cli
-    from onshi.analytics.kpi import KpiFileError, import_actuals_csv
+    from onshi.analytics.kpi_import import KpiFileError, import_actuals_csv
 
     report = apply_file_cli(file, import_actuals_csv, KpiFileError)
     for c in report.corrections:
