@@ -37,6 +37,7 @@ from onshi.registry.models import (
 from onshi.registry.service import effective_loss_date
 from onshi.store import db as _db
 from onshi.store.db import bulk_insert, unit_of_work, utcnow
+from onshi.store.history import current
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -54,34 +55,34 @@ def rebuild_index_rows(session: Session, qualification_ids: set[int], *, receive
     qvs: dict[int, QualificationVersion] = {}
     for chunk in _in_chunks(qualification_ids):
         for qv in session.scalars(select(QualificationVersion).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(chunk))):
+                current(QualificationVersion), QualificationVersion.qualification_id.in_(chunk))):
             qvs[qv.qualification_id] = qv
     member_ids = {qv.member_qualification_id for qv in qvs.values() if qv.member_qualification_id} - set(qvs)
     members: dict[int, QualificationVersion] = {}
     for chunk in _in_chunks(member_ids):
         for qv in session.scalars(select(QualificationVersion).where(
-                QualificationVersion.superseded_at.is_(None), QualificationVersion.qualification_id.in_(chunk))):
+                current(QualificationVersion), QualificationVersion.qualification_id.in_(chunk))):
             members[qv.qualification_id] = qv
     members.update(qvs)
     person_ids = {qv.person_id for qv in members.values()}
     persons: dict[int, PersonVersion] = {}
     for chunk in _in_chunks(person_ids):
         for pv in session.scalars(select(PersonVersion).where(
-                PersonVersion.superseded_at.is_(None), PersonVersion.valid_to.is_(None),
+                current(PersonVersion), PersonVersion.valid_to.is_(None),
                 PersonVersion.person_id.in_(chunk))):
             persons[pv.person_id] = pv
     remuneration: dict[int, list] = {}
     rem_ids = {qv.member_qualification_id or qv.qualification_id for qv in qvs.values()}
     for chunk in _in_chunks(rem_ids):
         for rv in session.scalars(select(RemunerationVersion).where(
-                RemunerationVersion.superseded_at.is_(None), RemunerationVersion.qualification_id.in_(chunk))
+                current(RemunerationVersion), RemunerationVersion.qualification_id.in_(chunk))
                 .order_by(RemunerationVersion.valid_from)):
             remuneration.setdefault(rv.qualification_id, []).append(
                 [rv.valid_from.isoformat(), rv.valid_to.isoformat() if rv.valid_to else None, rv.monthly_amount])
     limits: dict[int, list] = {}
     for chunk in _in_chunks(qvs):
         for lc in session.scalars(select(LimitCertificateVersion).where(
-                LimitCertificateVersion.superseded_at.is_(None), LimitCertificateVersion.qualification_id.in_(chunk))
+                current(LimitCertificateVersion), LimitCertificateVersion.qualification_id.in_(chunk))
                 .order_by(LimitCertificateVersion.valid_from)):
             limits.setdefault(lc.qualification_id, []).append({
                 "from": lc.valid_from.isoformat(), "to": lc.valid_to.isoformat() if lc.valid_to else None,
@@ -170,10 +171,10 @@ def publish_batch_python(session: Session, *, batch: int = BATCH, now: datetime 
     related: set[int] = set()
     for chunk in _in_chunks(person_ids):
         related.update(session.scalars(select(QualificationVersion.qualification_id).where(
-            QualificationVersion.superseded_at.is_(None), QualificationVersion.person_id.in_(chunk))))
+            current(QualificationVersion), QualificationVersion.person_id.in_(chunk))))
     for chunk in _in_chunks(qids):
         related.update(session.scalars(select(QualificationVersion.qualification_id).where(
-            QualificationVersion.superseded_at.is_(None), QualificationVersion.member_qualification_id.in_(chunk))))
+            current(QualificationVersion), QualificationVersion.member_qualification_id.in_(chunk))))
     for qid in related - qids:
         already = session.get(IndexedQualification, qid)
         received.setdefault(qid, already.received_at if already else now)

@@ -6,8 +6,9 @@ updated in place except ``superseded_at`` (and that only once, from NULL).
 A versioned model takes its two kinds of time from the mixins here — :class:`Versioned` (recorded time: what onshi
 knew, ``[recorded_at, superseded_at)``) and :class:`ValidTime` (valid time: when the fact holds,
 ``[valid_from, valid_to)``) — and a query says "the current row" with :func:`current`, "as known then" with
-:func:`known_at` and "in force on a day" with :func:`valid_on`, never by spelling the columns out.  SQL text that
-cannot use them (partial indexes, the PostgreSQL fast paths) uses :data:`CURRENT_SQL`.
+:func:`known_at` and "in force on a day" with :func:`valid_on`, never by spelling the columns out.  Partial indexes
+use :data:`CURRENT_SQL`; the hand-written SQL of the PostgreSQL fast paths (``exchange/publish_pg.py``,
+``registry/intake/pg/``) spells the condition in its text and is held to the reference path by its equivalence test.
 """
 
 from __future__ import annotations

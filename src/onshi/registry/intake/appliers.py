@@ -33,7 +33,7 @@ from onshi.registry.models import (
 )
 from onshi.rules.co_pay import elderly_start
 from onshi.rules.limit_category import certificate_period, limit_category
-from onshi.store.history import change_valid_period
+from onshi.store.history import change_valid_period, current
 
 T = NotificationType
 
@@ -281,7 +281,7 @@ def apply_limit_application(ctx: ApplyContext, n: int, r: ParsedRow, h: str) -> 
                     person_id=qv.person_id, qualification_id=qv.qualification_id, employer_id=employer.id)
     for old in session.scalars(select(LimitCertificateVersion).where(
             LimitCertificateVersion.qualification_id == qv.qualification_id,
-            LimitCertificateVersion.superseded_at.is_(None), LimitCertificateVersion.valid_from == start)):
+            current(LimitCertificateVersion), LimitCertificateVersion.valid_from == start)):
         old.superseded_at = now
     session.add(LimitCertificateVersion(
         qualification_id=qv.qualification_id, valid_from=start, valid_to=end, recorded_at=now,

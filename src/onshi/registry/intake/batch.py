@@ -26,6 +26,7 @@ from onshi.registry.models import (
     Role,
 )
 from onshi.store.db import allocate_id_blocks, bulk_insert
+from onshi.store.history import current
 
 IN_CHUNK = 1000  # parameters per IN (…) on SQLite
 
@@ -111,7 +112,7 @@ def open_loss_dates(session: Session, person_ids: Iterable[int]) -> dict[tuple[i
     qv = QualificationVersion
     for i in range(0, len(pids), IN_CHUNK):
         for pid, ins, loss in session.execute(select(qv.person_id, qv.insurer_id, qv.loss_date).where(
-                qv.superseded_at.is_(None), qv.person_id.in_(pids[i:i + IN_CHUNK]))):
+                current(qv), qv.person_id.in_(pids[i:i + IN_CHUNK]))):
             out.setdefault((pid, ins), []).append(loss)
     return out
 
@@ -125,7 +126,7 @@ def numbers_in_use(session: Session, keys: Iterable[tuple[int, str, str, str]]) 
     for i in range(0, len(keys), step):
         found.update(tuple(r) for r in session.execute(
             select(qv.insurer_id, qv.symbol, qv.number, qv.branch).where(
-                qv.superseded_at.is_(None), qv.loss_date.is_(None),
+                current(qv), qv.loss_date.is_(None),
                 tuple_(qv.insurer_id, qv.symbol, qv.number, qv.branch).in_(keys[i:i + step]))))
     return found
 
