@@ -1,4 +1,5 @@
-"""Users of the web screens: creation, sign-in with lock-out, demo users.  The caller owns the transaction.
+"""Users of the web screens: creation, sign-in with lock-out, their scope (the institution or insurer they work
+for, and who acts for an insurer).  The caller owns the transaction.
 
 Passwords are hashed with argon2id (argon2-cffi).  After :data:`MAX_FAILURES` wrong passwords in a row the
 account is locked for :data:`LOCK_MINUTES` minutes; an administrator can unlock it earlier.
@@ -100,6 +101,32 @@ def get_by_username(session: Session, username: str) -> WebUser | None:
 
 def list_users(session: Session) -> list[WebUser]:
     return list(session.scalars(select(WebUser).order_by(WebUser.role, WebUser.username)))
+
+
+def actor(user: WebUser) -> str:
+    """How a user's actions are recorded (``imported_by``, ``resolved_by``, ``decided_by`` …): ``web:<username>``."""
+    return f"web:{user.username}"
+
+
+def actors_of_insurer(session: Session, insurer_id: int) -> set[str]:
+    """The :func:`actor` names of every user bound to *insurer_id* (whose imports count as the insurer's)."""
+    return {actor(u) for u in session.scalars(select(WebUser).where(WebUser.insurer_id == insurer_id))}
+
+
+def institution_by_code(session: Session, code: str | None):
+    """The 医療機関 a clinic user works at (:class:`onshi.verify.models.Institution`), or None."""
+    from onshi.verify.models import Institution
+
+    if not code:
+        return None
+    return session.scalar(select(Institution).where(Institution.code == code))
+
+
+def list_institutions(session: Session) -> list:
+    """Every registered 医療機関, by code (for the administrator's user form)."""
+    from onshi.verify.models import Institution
+
+    return list(session.scalars(select(Institution).order_by(Institution.code)))
 
 
 def authenticate(session: Session, username: str, password: str, *, now: datetime | None = None) -> WebUser:
