@@ -28,7 +28,7 @@ from onshi.store.clock import from_japan_time
 from onshi.auth.sessions import require
 from onshi.auth.deps import DB
 from onshi.auth.models import WebUser
-from onshi.web.pages.common import FormError, read_date, render, today, wareki
+from onshi.web.pages.common import render, today, wareki
 
 router = APIRouter(include_in_schema=False, prefix="/office")
 Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
