@@ -219,3 +219,15 @@ def test_the_quarantine_page_and_the_intake_report_write_audit_rows(app, world):
     r = other.get(f"/office/quarantine/{mine}")
     assert r.status_code == 404 and "誤記" not in r.text
     assert not [a for a in audit_rows() if a[0] == "otherclerk" and a[3] == str(mine)]
+
+
+def test_a_correction_still_refused_shows_what_was_typed(app, world):
+    mine = quarantined_ids()["誤記　一"]
+    clerk = client_of(app, "clerk")
+    page = clerk.get(f"/office/quarantine/{mine}")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = clerk.post(f"/office/quarantine/{mine}", data={"csrf_token": token, "action": "fix",
+                                                        "col_birth_date": "1999-02-31"})
+    assert r.status_code == 422
+    assert 'name="col_birth_date" value="1999-02-31"' in r.text  # the row as it now stands, not as first filed
+    assert [a[1] for a in audit_rows("quarantined_row")] == ["quarantine.view", "quarantine.view"]

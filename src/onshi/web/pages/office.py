@@ -9,6 +9,7 @@ person's data goes through a service that writes the audit row itself (``registr
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -341,7 +342,8 @@ async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
                                 "reason": "どの項目も変更されていません"}], status_code=422)
     with session.begin_nested():
         report = intake.resubmit(session, qid, corrections, actor=_actor(user))
-    if report.rejected:
+    if report.rejected:  # the row now holds the corrections and their errors: show those (read, audited, above)
+        entry = dataclasses.replace(entry, values=registry.quarantine_values(row))
         return _quarantine_page(request, session, entry, row.errors, status_code=422)
     _flash(request, f"{row.row_number}行目を訂正して反映しました" + ("（反映済みの届出と同じでした）" if report.duplicate
                                                               else ""))
