@@ -1,4 +1,5 @@
-"""Users of the web screens: creation, sign-in with lock-out, demo users.  The caller owns the transaction.
+"""Users of the web screens: creation, sign-in with lock-out, their scope (the institution or insurer they work
+for, and who acts for an insurer).  The caller owns the transaction.
 
 Passwords are hashed with argon2id (argon2-cffi).  After :data:`MAX_FAILURES` wrong passwords in a row the
 account is locked for :data:`LOCK_MINUTES` minutes; an administrator can unlock it earlier.
@@ -9,7 +10,7 @@ account is locked for :data:`LOCK_MINUTES` minutes; an administrator can unlock 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -102,6 +103,32 @@ def list_users(session: Session) -> list[WebUser]:
     return list(session.scalars(select(WebUser).order_by(WebUser.role, WebUser.username)))
 
 
+def actor(user: WebUser) -> str:
+    """How a user's actions are recorded (``imported_by``, ``resolved_by``, ``decided_by`` …): ``web:<username>``."""
+    return f"web:{user.username}"
+
+
+def actors_of_insurer(session: Session, insurer_id: int) -> set[str]:
+    """The :func:`actor` names of every user bound to *insurer_id* (whose imports count as the insurer's)."""
+    return {actor(u) for u in session.scalars(select(WebUser).where(WebUser.insurer_id == insurer_id))}
+
+
+def institution_by_code(session: Session, code: str | None):
+    """The 医療機関 a clinic user works at (:class:`onshi.verify.models.Institution`), or None."""
+    from onshi.verify.models import Institution
+
+    if not code:
+        return None
+    return session.scalar(select(Institution).where(Institution.code == code))
+
+
+def list_institutions(session: Session) -> list:
+    """Every registered 医療機関, by code (for the administrator's user form)."""
+    from onshi.verify.models import Institution
+
+    return list(session.scalars(select(Institution).order_by(Institution.code)))
+
+
 def authenticate(session: Session, username: str, password: str, *, now: datetime | None = None) -> WebUser:
     """Check a password; count failures and lock the account after :data:`MAX_FAILURES` in a row.
 
@@ -152,3 +179,26 @@ def set_password(session: Session, username: str, password: str) -> WebUser:
     user.session_version = (user.session_version or 1) + 1  # every open session ends
     user.failed_attempts, user.locked_until = 0, None
     return user
+
+
+# ---------------------------------------------------------------- what a clinic user's screens list
+# Reads of verify's and exchange's tables for the reception screen, here until verify.service and exchange.cards
+# offer them (their owners' files): the page itself never queries a table.
+
+def verifications_of_day(session: Session, institution_code: str, day: date) -> list:
+    """An institution's verifications of *day* (Japan time) from the usage log, newest first — it holds no
+    names (:class:`onshi.verify.models.VerificationLogEntry`)."""
+    from onshi.store.clock import japan_day_start
+    from onshi.verify.models import VerificationLogEntry as L
+
+    start = japan_day_start(day)  # JST midnight in UTC (the log is UTC)
+    return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,
+                                                L.occurred_at < start + timedelta(days=1))
+                                .order_by(L.occurred_at.desc())))
+
+
+def card_serials(session: Session, limit: int = 30) -> list[str]:
+    """Certificate serials of the first registered マイナ保険証 (the demo's stand-in for a card reader)."""
+    from onshi.exchange.models import InsuranceCard
+
+    return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(limit)))

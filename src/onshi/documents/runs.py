@@ -9,6 +9,9 @@ from the other side died on the unique run key after writing the same PDFs.
 
 The run itself is :func:`onshi.documents.service.mailing_run` (resumable, one transaction per employer bundle);
 this module only starts it in a thread and keeps its progress.
+
+It also holds the back office's audited reads of documents: the 資格確認書 queue (:func:`certificate_queue`) and
+a reprint (:func:`reprint_for`), each writing the audit row of what it shows.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onshi.documents.models import DocumentRun
+from onshi.documents.models import DocumentRun, IssuedDocument
+from onshi.privacy import audit
 from onshi.registry import service as registry
 from onshi.store.clock import utcnow
 
-__all__ = ["RunAlreadyRunning", "RunProgress", "history", "live_runs", "mailing_key", "progress_of", "run_record",
-           "start_mailing", "wait_idle"]
+__all__ = ["RunAlreadyRunning", "RunProgress", "certificate_queue", "history", "live_runs", "mailing_key",
+           "progress_of", "reprint_for", "run_record", "start_mailing", "wait_idle"]
 
 
 @dataclass
@@ -138,3 +142,36 @@ def history(session: Session, insurer_id: int, *, limit: int = 20) -> list[Docum
     return list(session.scalars(select(DocumentRun).where(
         (DocumentRun.insurer_id == insurer_id) | DocumentRun.insurer_id.is_(None))
         .order_by(DocumentRun.started_at.desc()).limit(limit)))
+
+
+def certificate_queue(session: Session, day: date, *, insurer_id: int, actor_kind: str, actor_id: str,
+                      limit: int = 200) -> list[tuple]:
+    """The 資格確認書 due on *day* at an insurer (:func:`onshi.documents.service.due_certificates`), at most
+    *limit*, as ``[(qualification version, person version, reason)]``; each person shown is audited
+    (``documents.queue``)."""
+    from onshi.documents import service
+
+    due = []
+    for _key, qv, reason in service.due_certificates(session, day, insurer_id=insurer_id):
+        pv = registry.person_on(session, qv.person_id)
+        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="documents.queue",
+                          subject_kind="person", subject_id=qv.person_id)
+        due.append((qv, pv, reason))
+        if len(due) >= limit:
+            break
+    return due
+
+
+def reprint_for(session: Session, document_id: int, *, insurer_id: int, actor_kind: str,
+                actor_id: str) -> tuple[IssuedDocument, bytes] | None:
+    """An issued document of the insurer and its PDF re-made from the record (None — the same for unknown and
+    another insurer's); the print is audited (``document.print``)."""
+    from onshi.documents import service
+
+    doc = service.get_document(session, document_id)
+    if doc is None or doc.insurer_id != insurer_id:
+        return None
+    pdf = service.reprint(session, document_id)
+    audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="document.print",
+                      subject_kind="person", subject_id=doc.person_id, detail=f"document={document_id}")
+    return doc, pdf

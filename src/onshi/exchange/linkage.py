@@ -23,6 +23,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from onshi.exchange.models import LinkageCheck, ResidentExtract
+from onshi.privacy import audit
 from onshi.privacy.crypto import vault
 from onshi.registry import fields as F
 from onshi.registry import service
@@ -187,6 +188,18 @@ def suspects(session: Session, *, insurer_id: int | None = None) -> list[Linkage
     if insurer_id is not None:
         q = q.where(LinkageCheck.person_id.in_(service.insurer_person_ids(insurer_id)))
     return list(session.scalars(q.order_by(LinkageCheck.checked_at.desc(), LinkageCheck.id.desc())))
+
+
+def suspect_list(session: Session, *, insurer_id: int, actor_kind: str, actor_id: str) -> list[tuple]:
+    """:func:`suspects` of an insurer with each person's current record (氏名, 生年月日 …), as
+    ``[(check, person_version)]``; each person shown is written to the audit log (``linkage.list``)."""
+    rows = []
+    for check in suspects(session, insurer_id=insurer_id):
+        pv = service.person_on(session, check.person_id)
+        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="linkage.list",
+                          subject_kind="person", subject_id=check.person_id)
+        rows.append((check, pv))
+    return rows
 
 
 def clear(session: Session, check_id: int, *, reason: str, user: str) -> LinkageCheck:

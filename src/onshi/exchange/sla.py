@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from onshi.registry.models import Employer, RegistryChange
-from onshi.store.clock import japan_date, japan_day_start, japan_today
+from onshi.registry import service as registry
+from onshi.store.clock import japan_date, japan_today
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,8 @@ def classify(received_at: datetime, registered_at: datetime | None, today: date,
 def sla_records(session: Session, *, insurer_id: int | None = None, today: date | None = None,
                 since: date | None = None, statuses: set[str] | None = None) -> list[SlaRecord]:
     today = today or japan_today()
-    q = select(RegistryChange).where(RegistryChange.qualification_id.is_not(None))  # member records only
-    if insurer_id is not None:
-        q = q.where(RegistryChange.insurer_id == insurer_id)
-    if since is not None:
-        q = q.where(RegistryChange.received_at >= japan_day_start(since))
     out = []
-    for ch in session.scalars(q.order_by(RegistryChange.received_at, RegistryChange.id)):
+    for ch in registry.member_changes(session, insurer_id=insurer_id, received_since=since):
         deadline, status = classify(ch.received_at, ch.published_at, today)
         if statuses and status not in statuses:
             continue
@@ -78,6 +72,30 @@ def sla_summary(session: Session, *, insurer_id: int, today: date | None = None)
         d[r.status] = d.get(r.status, 0) + 1
         e = by_employer.setdefault(r.employer_id, {})
         e[r.status] = e.get(r.status, 0) + 1
-    names = {e.id: e.name for e in session.scalars(select(Employer).where(Employer.insurer_id == insurer_id))}
+    names = {e.id: e.name for e in registry.list_employers(session, insurer_id=insurer_id)}
     return {"by_status": by_status, "by_day": dict(sorted(by_day.items())),
             "by_employer": {names.get(k, "(なし)"): v for k, v in by_employer.items()}}
+
+
+@dataclass(frozen=True)
+class SlaBoard:
+    """The SLA board of one insurer (登録期限の状況): :func:`sla_summary`, its totals, the changes overdue or due
+    soon (oldest receipt first, at most *late_limit*) and how many wait in the outbox.  No one's personal data."""
+
+    today: date
+    summary: dict
+    totals: dict[str, int]
+    late: list[SlaRecord]
+    pending: int
+
+
+def board(session: Session, *, insurer_id: int, today: date | None = None, late_limit: int = 200) -> SlaBoard:
+    from onshi.exchange.publish import pending_count
+
+    today = today or japan_today()
+    summary = sla_summary(session, insurer_id=insurer_id, today=today)
+    by = summary["by_status"]
+    totals = {"received": sum(by.values()), "registered": by.get("on_time", 0) + by.get("late", 0),
+              "overdue": by.get("overdue", 0), "waiting": by.get("pending", 0) + by.get("due_soon", 0)}
+    late = sla_records(session, insurer_id=insurer_id, today=today, statuses={"overdue", "due_soon"})
+    return SlaBoard(today, summary, totals, late[:late_limit], pending_count(session, insurer_id))

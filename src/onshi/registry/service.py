@@ -1,12 +1,18 @@
 """Service functions of the member registry.  The caller owns the transaction.
 
 Other domains (exchange, verify, documents, web) call these functions, never the
-tables directly.
+tables directly.  The reads of the back office (加入者の検索, the member page, 取込エラー行, intake reports) take
+the actor and write the audit row themselves (:func:`onshi.privacy.audit.record_read`), so no page or route can
+forget it: :func:`search_members`, :func:`member_view`, :func:`quarantine_list`, :func:`quarantine_entry`,
+:func:`intake_overview`.  Counts and scope checks (:func:`quarantine_count`, :func:`person_in_scope`) show no one's
+data and write nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Select, or_, select
@@ -17,13 +23,17 @@ from onshi.privacy.crypto import vault
 from onshi.registry.models import (
     Employer,
     Insurer,
+    IntakeFile,
     LimitCertificateVersion,
     Person,
     PersonVersion,
     QualificationVersion,
+    QuarantinedRow,
+    RegistryChange,
     RemunerationVersion,
     Role,
 )
+from onshi.store.clock import japan_day_start, japan_today
 from onshi.store.history import known_at, valid_on
 
 
@@ -243,10 +253,14 @@ class MemberView:
     person_versions: list[PersonVersion]
 
 
-def member_view(session: Session, person_id: int, *, actor_kind: str, actor_id: str) -> MemberView:
-    """Read a person's record for a user; the read is written to the audit log."""
+def member_view(session: Session, person_id: int, *, actor_kind: str, actor_id: str,
+                insurer_id: int | None = None) -> MemberView:
+    """Read a person's record for a user; the read is written to the audit log.
+
+    With *insurer_id*, a person without a qualification at that insurer is refused like an unknown one (and
+    nothing is audited: nothing was shown)."""
     person = session.get(Person, person_id)
-    if person is None:
+    if person is None or (insurer_id is not None and not person_in_scope(session, person_id, insurer_id)):
         raise RegistryError(f"個人 {person_id} はいません (person {person_id} not found)")
     current = person_on(session, person_id)
     last4 = vault().last4(person.my_number_enc)
@@ -261,6 +275,248 @@ def member_view(session: Session, person_id: int, *, actor_kind: str, actor_id: 
                                                                   QualificationVersion.recorded_at))],
         person_versions=person_history(session, person_id),
     )
+
+
+def person_in_scope(session: Session, person_id: int, insurer_id: int) -> bool:
+    """True when the person has (or had) a qualification at *insurer_id*: the clerk's business, else not."""
+    return session.scalar(select(QualificationVersion.id).where(
+        QualificationVersion.person_id == person_id, QualificationVersion.insurer_id == insurer_id).limit(1)) \
+        is not None
+
+
+# ---------------------------------------------------------------- member search (加入者の検索)
+
+class SearchInputError(RegistryError):
+    """Search terms that cannot be used: ``invalid`` is ``{field: message}`` in Japanese, naming the field and value."""
+
+    def __init__(self, invalid: dict[str, str]):
+        super().__init__("\n".join(invalid.values()))
+        self.invalid = invalid
+
+
+@dataclass(frozen=True)
+class MemberHit:
+    """One person found, with the latest of their qualifications at the searching insurer."""
+
+    person_id: int
+    name: str
+    name_kana: str
+    birth_date: date
+    symbol: str | None
+    number: str | None
+    branch: str | None
+    acquisition_date: date | None
+    loss_date: date | None
+    active: bool | None  # None: no qualification at this insurer
+
+    @property
+    def numbers(self) -> str:
+        return f"{self.symbol}・{self.number}・{self.branch}" if self.number is not None else ""
+
+
+@dataclass(frozen=True)
+class MemberSearch:
+    searched: bool
+    hits: list[MemberHit] = field(default_factory=list)
+
+
+def search_members(session: Session, *, insurer_id: int, actor_kind: str, actor_id: str, name: str = "",
+                   birth_date: str = "", symbol: str = "", number: str = "", branch: str = "",
+                   today: date | None = None, limit: int = 50) -> MemberSearch:
+    """Search the insurer's members by 記号・番号(・枝番) or by 氏名 and 生年月日, as typed (full width, 和暦 …).
+
+    Numbers win when given.  Raises :class:`SearchInputError` naming every unusable term; nothing given →
+    ``searched=False``.  Each person shown is written to the audit log (``member.search``)."""
+    from stdnum.exceptions import ValidationError
+
+    from onshi.numbers import insured_card
+    from onshi.registry.fields import FieldError, date_message, parse_date
+
+    today = today or japan_today()
+    insurer = get_insurer(session, id=insurer_id)
+    invalid: dict[str, str] = {}
+    if symbol.strip() or number.strip():
+        parts = {}
+        for field_name, label, value, read in (
+                ("symbol", "記号", symbol, lambda v: insured_card.compact_symbol(v) if v.strip() else ""),
+                ("number", "番号", number, insured_card.compact_number),
+                ("branch", "枝番", branch, lambda v: insured_card.compact_branch(v) if v.strip() else None)):
+            try:
+                parts[field_name] = read(value)
+            except ValidationError as exc:
+                invalid[field_name] = f"{label}「{value}」: {exc.ja}" if value.strip() else f"{label}: {exc.ja}"
+        if invalid:
+            raise SearchInputError(invalid)
+        person_ids = list(dict.fromkeys(q.person_id for q in find_by_numbers(
+            session, insurer_number=insurer.number, symbol=parts["symbol"], number=parts["number"],
+            branch=parts["branch"])))
+    elif name.strip() or birth_date.strip():
+        if not name.strip():
+            invalid["name"] = "氏名: 入力してください"
+        try:
+            birth = parse_date(birth_date or "")
+        except FieldError as exc:
+            invalid["birth_date"] = date_message("生年月日", birth_date or "", exc)
+        if invalid:
+            raise SearchInputError(invalid)
+        person_ids = [p for p in find_persons_by_name_birth(session, name, birth)
+                      if person_in_scope(session, p, insurer_id)]
+    else:
+        return MemberSearch(searched=False)
+    hits = []
+    for pid in person_ids[:limit]:
+        pv = person_on(session, pid)
+        qs = qualification_versions(session, person_id=pid, insurer_id=insurer_id)
+        q = max(qs, key=lambda v: v.acquisition_date) if qs else None
+        hits.append(MemberHit(
+            pid, pv.name, pv.name_kana, pv.birth_date, q.symbol if q else None, q.number if q else None,
+            q.branch if q else None, q.acquisition_date if q else None, q.loss_date if q else None,
+            None if q is None else (q.loss_date is None or q.loss_date > today)))
+        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="member.search",
+                          subject_kind="person", subject_id=pid)
+    return MemberSearch(searched=True, hits=hits)
+
+
+# ---------------------------------------------------------------- intake files and quarantined rows (取込エラー行)
+
+#: Columns never shown back (as :data:`onshi.registry.intake.SECRET_COLUMNS`): the My Number.
+SECRET_COLUMNS = frozenset({"my_number"})
+
+
+def quarantine_values(row: QuarantinedRow) -> dict[str, str]:
+    """The rejected row's values as a form shows them, the My Number masked (never revealed here)."""
+    raw = json.loads(vault().unseal(row.raw_sealed))
+    return {k: "(非表示)" if k in SECRET_COLUMNS and v else v for k, v in raw.items()}
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A quarantined row as the back office sees it: the row, its file and its values (My Number masked)."""
+
+    row: QuarantinedRow
+    file: IntakeFile | None
+    values: dict[str, str]
+
+
+def _visible(session: Session, row: QuarantinedRow, values: dict[str, str], files: dict[int, IntakeFile | None], *,
+             insurer_id: int, insurer_number: str, importers: Collection[str]) -> bool:
+    """A row is the insurer's when it names the insurer's number; else (number unreadable or another's) when its
+    file was filed for the insurer; for a file filed for no insurer, when one of *importers* (the insurer's users,
+    as ``web:<username>``) imported it."""
+    from onshi.numbers import insurer_number as ins_no
+
+    try:
+        if ins_no.compact(values.get("insurer_number", "")) == insurer_number:
+            return True
+    except Exception:  # noqa: BLE001, S110 - unreadable number: fall back to who imported the file
+        pass
+    if row.file_id not in files:
+        files[row.file_id] = session.get(IntakeFile, row.file_id)
+    f = files[row.file_id]
+    if f is not None and f.insurer_id is not None:  # the insurer the file was filed for
+        return f.insurer_id == insurer_id
+    return f is not None and (f.imported_by or "").startswith("web:") and f.imported_by in importers
+
+
+def _open_entries(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
+                  file_id: int | None = None) -> list[QuarantineEntry]:
+    q = select(QuarantinedRow).where(QuarantinedRow.status == "open")
+    if file_id is not None:
+        q = q.where(QuarantinedRow.file_id == file_id)
+    files: dict[int, IntakeFile | None] = {}
+    out = []
+    for row in session.scalars(q.order_by(QuarantinedRow.file_id, QuarantinedRow.row_number)):
+        values = quarantine_values(row)
+        if _visible(session, row, values, files, insurer_id=insurer_id, insurer_number=insurer_number,
+                    importers=importers):
+            out.append(QuarantineEntry(row, files.get(row.file_id) or session.get(IntakeFile, row.file_id), values))
+    return out
+
+
+def quarantine_count(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str]) -> int:
+    """How many open quarantined rows are the insurer's (a number: nothing audited)."""
+    return len(_open_entries(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers))
+
+
+def _audit_rows(session: Session, entries: list[QuarantineEntry], action: str, actor_kind: str,
+                actor_id: str) -> None:
+    for e in entries:
+        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action=action,
+                          subject_kind="quarantined_row", subject_id=e.row.id, detail=f"file={e.row.file_id}")
+
+
+def quarantine_list(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
+                    actor_kind: str, actor_id: str, file_id: int | None = None) -> list[QuarantineEntry]:
+    """The insurer's open quarantined rows (names, birth dates, numbers as filed); each row shown is audited
+    (``quarantine.list``)."""
+    entries = _open_entries(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers,
+                            file_id=file_id)
+    _audit_rows(session, entries, "quarantine.list", actor_kind, actor_id)
+    return entries
+
+
+def quarantine_entry(session: Session, quarantine_id: int, *, insurer_id: int, insurer_number: str,
+                     importers: Collection[str], actor_kind: str, actor_id: str,
+                     open_only: bool = False) -> QuarantineEntry | None:
+    """One quarantined row of the insurer (None — the same for unknown and another insurer's, or with *open_only*
+    one already resolved); the read is audited (``quarantine.view``)."""
+    row = session.get(QuarantinedRow, quarantine_id)
+    if row is None or (open_only and row.status != "open"):
+        return None
+    values = quarantine_values(row)
+    files: dict[int, IntakeFile | None] = {}
+    if not _visible(session, row, values, files, insurer_id=insurer_id, insurer_number=insurer_number,
+                    importers=importers):
+        return None
+    entry = QuarantineEntry(row, files.get(row.file_id) or session.get(IntakeFile, row.file_id), values)
+    _audit_rows(session, [entry], "quarantine.view", actor_kind, actor_id)
+    return entry
+
+
+@dataclass(frozen=True)
+class IntakeOverview:
+    """The intake screen: the insurer's open quarantined rows, their files, and for a report just made, its file
+    and ``{row number: quarantined row id}`` (for the 訂正する links)."""
+
+    quarantine: list[QuarantineEntry]
+    files: dict[int, IntakeFile]
+    qids: dict[int, int]
+
+
+def intake_overview(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
+                    actor_kind: str, actor_id: str, report=None) -> IntakeOverview:
+    """What the intake screen shows, audited: every quarantined row listed (``quarantine.list``) and the report
+    of a file just imported (``intake.report``, subject the file: its errors show the values as filed).
+
+    *report* is an :class:`onshi.registry.intake.IntakeReport` (or None)."""
+    entries = quarantine_list(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers,
+                              actor_kind=actor_kind, actor_id=actor_id)
+    files = {e.row.file_id: e.file for e in entries if e.file is not None}
+    qids: dict[int, int] = {}
+    if report is not None and report.file_id is not None:
+        f = session.get(IntakeFile, report.file_id)
+        if f is not None:
+            files[f.id] = f
+        qids = {r.row_number: r.id for r in session.scalars(select(QuarantinedRow).where(
+            QuarantinedRow.status == "open", QuarantinedRow.file_id == report.file_id))}
+        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="intake.report",
+                          subject_kind="intake_file", subject_id=report.file_id,
+                          detail=f"rejected={report.rejected}")
+    return IntakeOverview(entries, files, qids)
+
+
+# ---------------------------------------------------------------- the outbox, as the SLA board reads it
+
+def member_changes(session: Session, *, insurer_id: int | None = None,
+                   received_since: date | None = None) -> list[RegistryChange]:
+    """Applied changes of member records (異動, with a qualification), oldest receipt first: what the 5-day SLA is
+    measured on (``received_at`` → ``published_at``)."""
+    q = select(RegistryChange).where(RegistryChange.qualification_id.is_not(None))
+    if insurer_id is not None:
+        q = q.where(RegistryChange.insurer_id == insurer_id)
+    if received_since is not None:
+        q = q.where(RegistryChange.received_at >= japan_day_start(received_since))
+    return list(session.scalars(q.order_by(RegistryChange.received_at, RegistryChange.id)))
 
 
 def open_qualification_for(session: Session, *, person_id: int, insurer_id: int, on: date) -> QualificationVersion | None:
@@ -300,4 +556,5 @@ def supersede_qualification(session: Session, qv: QualificationVersion, *, now: 
     return new
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("and_", "or_", "select")]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("and_", "or_", "select", "json",
+                                                                                "field", "Collection")]

@@ -19,13 +19,10 @@ Admin = Annotated[WebUser, Depends(require("admin"))]
 
 
 def _page(request: Request, session: Session, **ctx):
-    from sqlalchemy import select
-
     from onshi.registry import service as registry
-    from onshi.verify.models import Institution
 
     insurers = {i.id: i for i in registry.list_insurers(session)}
-    institutions = list(session.scalars(select(Institution).order_by(Institution.code)))
+    institutions = users.list_institutions(session)
     return render(request, "admin/users.html", {
         "users": users.list_users(session), "insurers": insurers, "institutions": institutions,
         "flash": request.session.pop("flash", None), "form": {}, **ctx}, session=session,

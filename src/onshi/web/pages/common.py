@@ -126,12 +126,10 @@ templates.env.globals.update(ROLES=ROLES, validity_label=lambda v: screen_label(
 
 def scope_label(session: Session, user: WebUser) -> str:
     """Where the user works: the institution or the insurer, by name."""
-    from sqlalchemy import select
-
     if user.role == "clinic" and user.institution_code:
-        from onshi.verify.models import Institution
+        from onshi.auth.users import institution_by_code
 
-        inst = session.scalar(select(Institution).where(Institution.code == user.institution_code))
+        inst = institution_by_code(session, user.institution_code)
         return f"{inst.name}（{inst.code}）" if inst else user.institution_code
     if user.insurer_id:
         from onshi.registry import service as registry

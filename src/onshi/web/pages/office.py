@@ -1,12 +1,15 @@
 """The insurer's back office (保険者事務): member search and page, intake with correction of rejected rows,
 the 5-day SLA board, the linkage-suspect list and the documents (資格確認書 queue, mailing runs).
 
-Every screen is scoped to the user's insurer.  Each read of a person's data is written to the audit log
-(``member_view`` does it for the member page; the lists here do it for what they show).
+Every screen is scoped to the user's insurer.  Pages only call service functions and render: each read of a
+person's data goes through a service that writes the audit row itself (``registry.service.member_view``,
+``search_members``, ``intake_overview``, ``quarantine_entry``; ``exchange.linkage.suspect_list``;
+``documents.runs.certificate_queue``, ``reprint_for``) — no page queries a table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,19 +19,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.auth import users
 from onshi.interop.oqs.codes import LABELS as OQS_LABELS
-from onshi.privacy import audit
 from onshi.registry import intake
 from onshi.registry import service as registry
-from onshi.registry.models import NotificationType
 from onshi.store.clock import from_japan_time
 from onshi.auth.sessions import require
 from onshi.auth.deps import DB
 from onshi.auth.models import WebUser
-from onshi.web.pages.common import FormError, read_date, render, today, wareki
+from onshi.web.pages.common import render, today, wareki
 
 router = APIRouter(include_in_schema=False, prefix="/office")
 Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
@@ -55,7 +56,19 @@ def insurer_of(session: Session, user: WebUser):
 
 
 def _actor(user: WebUser) -> str:
-    return f"web:{user.username}"
+    return users.actor(user)
+
+
+def _scope(session: Session, user: WebUser) -> dict:
+    """The insurer scope of the quarantine reads: the insurer and who imports for it."""
+    ins = insurer_of(session, user)
+    return {"insurer_id": ins.id, "insurer_number": ins.number,
+            "importers": users.actors_of_insurer(session, ins.id)}
+
+
+def _reader(user: WebUser) -> dict:
+    """The actor of an audited read."""
+    return {"actor_kind": "user", "actor_id": user.username}
 
 
 def _flash(request: Request, message: str) -> None:
@@ -64,14 +77,6 @@ def _flash(request: Request, message: str) -> None:
 
 def _take_flash(request: Request) -> str | None:
     return request.session.pop("flash", None)
-
-
-def _person_in_scope(session: Session, person_id: int, insurer_id: int) -> bool:
-    from onshi.registry.models import QualificationVersion
-
-    return session.scalar(select(QualificationVersion.id).where(
-        QualificationVersion.person_id == person_id, QualificationVersion.insurer_id == insurer_id).limit(1)) \
-        is not None
 
 
 # ---------------------------------------------------------------- dashboard
@@ -84,9 +89,9 @@ def dashboard(request: Request, user: Staff, session: DB):
 
     ins = insurer_of(session, user)
     summary = sla.sla_summary(session, insurer_id=ins.id, today=today())["by_status"]
-    quarantine = [q for q in intake.open_quarantine(session) if _quarantine_visible(session, q, user, ins.number)]
+    quarantine = registry.quarantine_count(session, **_scope(session, user))
     due = documents.due_certificates(session, today(), insurer_id=ins.id)
-    tiles = [("取込エラー（未処理）", len(quarantine), "/office/intake", "warn" if quarantine else "ok"),
+    tiles = [("取込エラー（未処理）", quarantine, "/office/intake", "warn" if quarantine else "ok"),
              ("登録期限超過", summary.get("overdue", 0), "/office/sla", "ng" if summary.get("overdue") else "ok"),
              ("登録待ち", pending_count(session, ins.id), "/office/sla", ""),
              ("紐付け誤りの疑い", len(linkage.suspects(session, insurer_id=ins.id)), "/office/linkage", ""),
@@ -110,50 +115,19 @@ class Hit:
 @router.get("/members")
 def member_search(request: Request, user: Staff, session: DB, name: str = "", birth_date: str = "",
                   symbol: str = "", number: str = "", branch: str = ""):
-    from stdnum.exceptions import ValidationError
-
-    from onshi.numbers import insured_card
-
     ins = insurer_of(session, user)
     invalid: dict[str, str] = {}
     hits, searched = [], False
-    person_ids: list[int] = []
-    if symbol.strip() or number.strip():
-        parts = {}
-        for field_name, label, value, read in (
-                ("symbol", "記号", symbol, lambda v: insured_card.compact_symbol(v) if v.strip() else ""),
-                ("number", "番号", number, insured_card.compact_number),
-                ("branch", "枝番", branch, lambda v: insured_card.compact_branch(v) if v.strip() else None)):
-            try:
-                parts[field_name] = read(value)
-            except ValidationError as exc:
-                invalid[field_name] = f"{label}「{value}」: {exc.ja}" if value.strip() else f"{label}: {exc.ja}"
-        if not invalid:
-            searched = True
-            person_ids = list(dict.fromkeys(q.person_id for q in registry.find_by_numbers(
-                session, insurer_number=ins.number, symbol=parts["symbol"], number=parts["number"],
-                branch=parts["branch"])))
-    elif name.strip() or birth_date.strip():
-        if not name.strip():
-            invalid["name"] = "氏名: 入力してください"
-        try:
-            birth = read_date(birth_date, "birth_date", "生年月日")
-        except FormError as exc:
-            invalid[exc.field] = exc.message
-        if not invalid:
-            searched = True
-            person_ids = [p for p in registry.find_persons_by_name_birth(session, name, birth)
-                          if _person_in_scope(session, p, ins.id)]
-    for pid in person_ids[:50]:
-        pv = registry.person_on(session, pid)
-        qs = registry.qualification_versions(session, person_id=pid, insurer_id=ins.id)
-        q = max(qs, key=lambda v: v.acquisition_date) if qs else None
-        status = "" if q is None else ("加入中" if q.loss_date is None or q.loss_date > today() else
-                                       f"喪失 {wareki(q.loss_date)}")
-        hits.append(Hit(pid, pv.name, pv.name_kana, pv.birth_date,
-                        f"{q.symbol}・{q.number}・{q.branch}" if q else "", status))
-        audit.record_read(session, actor_kind="user", actor_id=user.username, action="member.search",
-                          subject_kind="person", subject_id=pid)
+    try:
+        found = registry.search_members(session, insurer_id=ins.id, name=name, birth_date=birth_date, symbol=symbol,
+                                        number=number, branch=branch, today=today(), **_reader(user))
+    except registry.SearchInputError as exc:
+        invalid = exc.invalid
+    else:
+        searched = found.searched
+        hits = [Hit(h.person_id, h.name, h.name_kana, h.birth_date, h.numbers,
+                    "" if h.active is None else ("加入中" if h.active else f"喪失 {wareki(h.loss_date)}"))
+                for h in found.hits]
     return render(request, "office/members.html", {
         "q": {"name": name, "birth_date": birth_date, "symbol": symbol, "number": number, "branch": branch},
         "hits": hits, "invalid": invalid, "searched": searched}, session=session, status_code=422 if invalid else 200)
@@ -166,15 +140,6 @@ class QualificationLine:
     versions: list
     employer: str
     co_pay: str
-
-
-def documents_of(session: Session, person_id: int, insurer_id: int) -> list:
-    """Issued 資格確認書 / お知らせ of a person (documents has no per-person list function yet)."""
-    from onshi.documents.models import IssuedDocument
-
-    return list(session.scalars(select(IssuedDocument).where(
-        IssuedDocument.person_id == person_id, IssuedDocument.insurer_id == insurer_id)
-        .order_by(IssuedDocument.issue_date.desc(), IssuedDocument.id.desc())))
 
 
 def timeline_svg(lines: list[QualificationLine], day: date) -> dict:
@@ -207,12 +172,14 @@ def timeline_svg(lines: list[QualificationLine], day: date) -> dict:
 
 @router.get("/members/{person_id}")
 def member_page(request: Request, user: Staff, session: DB, person_id: int):
+    from onshi.documents import service as documents
     from onshi.exchange import cards, linkage
 
     ins = insurer_of(session, user)
-    if not _person_in_scope(session, person_id, ins.id):
+    try:
+        view = registry.member_view(session, person_id, insurer_id=ins.id, **_reader(user))
+    except registry.RegistryError:
         return render(request, "office/not_found.html", {"what": "加入者"}, session=session, status_code=404)
-    view = registry.member_view(session, person_id, actor_kind="user", actor_id=user.username)
     employers = {e.id: e.name for e in registry.list_employers(session, insurer_id=ins.id)}
     groups: dict[int, list] = defaultdict(list)
     for v in view.qualifications:
@@ -234,7 +201,7 @@ def member_page(request: Request, user: Staff, session: DB, person_id: int):
     lines.sort(key=lambda ln: ln.current.acquisition_date if ln.current else date.min)
     card_rows = [(c, cards.card_state(c, today())) for c in cards.cards_of(session, person_id)]
     check = linkage.latest_check(session, person_id)
-    docs = documents_of(session, person_id, ins.id)
+    docs = documents.documents_of_person(session, person_id, insurer_id=ins.id)
     return render(request, "office/member.html", {
         "m": view, "lines": lines, "timeline": timeline_svg(lines, today()), "cards": card_rows,
         "card_state": CARD_STATE, "check": check, "linkage_fields": LINKAGE_FIELDS, "docs": docs,
@@ -244,41 +211,19 @@ def member_page(request: Request, user: Staff, session: DB, person_id: int):
 
 @router.get("/documents/{document_id}.pdf")
 def document_pdf(request: Request, user: Staff, session: DB, document_id: int):
-    from onshi.documents import service as documents
-    from onshi.documents.models import IssuedDocument
+    from onshi.documents import runs as document_runs
 
-    doc = session.get(IssuedDocument, document_id)
-    if doc is None or doc.insurer_id != user.insurer_id:
+    printed = document_runs.reprint_for(session, document_id, insurer_id=user.insurer_id, **_reader(user))
+    if printed is None:
         return render(request, "office/not_found.html", {"what": "文書"}, session=session, status_code=404)
-    pdf = documents.reprint(session, document_id)
-    audit.record_read(session, actor_kind="user", actor_id=user.username, action="document.print",
-                      subject_kind="person", subject_id=doc.person_id, detail=f"document={document_id}")
+    doc, pdf = printed
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{doc.kind}_{document_id}.pdf"', "Cache-Control": "no-store"})
 
 
 # ---------------------------------------------------------------- intake
 
-def _quarantine_visible(session: Session, row, user: WebUser, insurer_number: str) -> bool:
-    from onshi.numbers import insurer_number as ins_no
-    from onshi.registry.models import IntakeFile
-
-    try:
-        value = intake.quarantined_values(row).get("insurer_number", "")
-        if ins_no.compact(value) == insurer_number:
-            return True
-    except Exception:  # noqa: BLE001, S110 - unreadable number: fall back to who imported the file
-        pass
-    f = session.get(IntakeFile, row.file_id)
-    if f is not None and f.insurer_id is not None:  # the insurer the file was filed for
-        return f.insurer_id == user.insurer_id
-    if f is None or not (f.imported_by or "").startswith("web:"):
-        return False
-    owner = session.scalar(select(WebUser).where(WebUser.username == f.imported_by[4:]))
-    return owner is not None and owner.insurer_id == user.insurer_id
-
-
-def _foreign_rows(data: bytes, ntype: NotificationType, insurer_number: str) -> list[str]:
+def _foreign_rows(data: bytes, ntype: intake.NotificationType, insurer_number: str) -> list[str]:
     """Rows that name another (valid) insurer: a clerk imports only for their own insurer."""
     from onshi.numbers import insurer_number as ins_no
 
@@ -296,13 +241,9 @@ def _foreign_rows(data: bytes, ntype: NotificationType, insurer_number: str) -> 
 
 
 def _intake_page(request: Request, session: Session, user: WebUser, **ctx):
-    from onshi.registry.models import IntakeFile
-
-    ins = insurer_of(session, user)
-    rows = [q for q in intake.open_quarantine(session) if _quarantine_visible(session, q, user, ins.number)]
-    files = {f.id: f for f in session.scalars(select(IntakeFile).where(
-        IntakeFile.id.in_({q.file_id for q in rows} | ({ctx["report"].file_id} if ctx.get("report") else set()))))}
-    base = {"ntypes": NTYPE_LABELS, "quarantine": rows, "files": files, "columns": COLUMN_LABELS,
+    overview = registry.intake_overview(session, report=ctx.get("report"), **_scope(session, user), **_reader(user))
+    base = {"ntypes": NTYPE_LABELS, "quarantine": [e.row for e in overview.quarantine], "files": overview.files,
+            "qids": overview.qids, "columns": COLUMN_LABELS,
             "flash": _take_flash(request), "ntype": ctx.get("ntype", "acquisition")}
     base.update(ctx)
     return render(request, "office/intake.html", base, session=session, status_code=ctx.get("status_code", 200))
@@ -318,7 +259,7 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
                         ntype: Annotated[str, Form()], received_at: Annotated[str, Form()] = ""):
     ins = insurer_of(session, user)
     try:
-        nt = NotificationType(ntype)
+        nt = intake.NotificationType(ntype)
     except ValueError:
         return _intake_page(request, session, user, errors=["届出の種類を選んでください"], status_code=422)
     received = None
@@ -345,19 +286,15 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
     except intake.IntakeFileError as exc:
         return _intake_page(request, session, user, ntype=ntype, status_code=422,
                             errors=[f"{name}: ファイル全体を取り込めませんでした（何も反映していません）: {exc}"])
-    qids = {q.row_number: q.id for q in intake.open_quarantine(session, file_id=report.file_id)}
-    return _intake_page(request, session, user, report=report, qids=qids, ntype=ntype)
+    return _intake_page(request, session, user, report=report, ntype=ntype)
 
 
 @router.get("/quarantine/{qid}")
 def quarantine_form(request: Request, user: Staff, session: DB, qid: int):
-    from onshi.registry.models import QuarantinedRow
-
-    ins = insurer_of(session, user)
-    row = session.get(QuarantinedRow, qid)
-    if row is None or not _quarantine_visible(session, row, user, ins.number):
+    entry = registry.quarantine_entry(session, qid, **_scope(session, user), **_reader(user))
+    if entry is None:
         return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
-    return _quarantine_page(request, session, row, row.errors)
+    return _quarantine_page(request, session, entry, entry.row.errors)
 
 
 #: Coded columns of a notification row, corrected with a <select> of their labels (from the one code tables).
@@ -366,15 +303,12 @@ CODED_COLUMNS = {"sex": OQS_LABELS["OQSCD007"], "card_classification": OQS_LABEL
                  "loss_reason": intake.LOSS_REASONS}
 
 
-def _quarantine_page(request: Request, session: Session, row, errors: list[dict], status_code: int = 200,
-                     values: dict | None = None):
-    from onshi.registry.models import IntakeFile
-
+def _quarantine_page(request: Request, session: Session, entry, errors: list[dict], status_code: int = 200):
+    row = entry.row
     layout = intake.LAYOUTS[row.notification_type]
-    shown = values or intake.quarantined_values(row)
     bad = {e["column"] for e in errors}
     return render(request, "office/quarantine.html", {
-        "row": row, "file": session.get(IntakeFile, row.file_id), "layout": layout, "values": shown,
+        "row": row, "file": entry.file, "layout": layout, "values": entry.values,
         "row_errors": errors, "bad": bad, "secret": intake.SECRET_COLUMNS, "ntypes": NTYPE_LABELS,
         "optional": intake.OPTIONAL, "choices": {c: v for c, v in CODED_COLUMNS.items() if c in layout}},
         session=session, status_code=status_code)
@@ -382,18 +316,16 @@ def _quarantine_page(request: Request, session: Session, row, errors: list[dict]
 
 @router.post("/quarantine/{qid}")
 async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
-    from onshi.registry.models import QuarantinedRow
-
-    ins = insurer_of(session, user)
-    row = session.get(QuarantinedRow, qid)
-    if row is None or row.status != "open" or not _quarantine_visible(session, row, user, ins.number):
+    entry = registry.quarantine_entry(session, qid, open_only=True, **_scope(session, user), **_reader(user))
+    if entry is None:
         return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
+    row = entry.row
     form = await request.form()
     if form.get("action") == "withdraw":
         intake.withdraw(session, qid, actor=_actor(user))
         _flash(request, f"{row.row_number}行目を取り下げました（反映しません）")
         return RedirectResponse("/office/intake", status_code=303)
-    before = intake.quarantined_values(row)
+    before = entry.values
     corrections = {}
     for column in intake.LAYOUTS[row.notification_type]:
         new = form.get(f"col_{column}")
@@ -406,12 +338,13 @@ async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
         elif new != before.get(column, ""):
             corrections[column] = new
     if not corrections:
-        return _quarantine_page(request, session, row, row.errors + [{"column": "", "value": "",
+        return _quarantine_page(request, session, entry, row.errors + [{"column": "", "value": "",
                                 "reason": "どの項目も変更されていません"}], status_code=422)
     with session.begin_nested():
         report = intake.resubmit(session, qid, corrections, actor=_actor(user))
-    if report.rejected:
-        return _quarantine_page(request, session, row, row.errors, status_code=422)
+    if report.rejected:  # the row now holds the corrections and their errors: show those (read, audited, above)
+        entry = dataclasses.replace(entry, values=registry.quarantine_values(row))
+        return _quarantine_page(request, session, entry, row.errors, status_code=422)
     _flash(request, f"{row.row_number}行目を訂正して反映しました" + ("（反映済みの届出と同じでした）" if report.duplicate
                                                               else ""))
     return RedirectResponse("/office/intake", status_code=303)
@@ -451,20 +384,16 @@ def sla_chart(by_day: dict[str, dict[str, int]], days: int = 21) -> dict:
 @router.get("/sla")
 def sla_board(request: Request, user: Staff, session: DB):
     from onshi.exchange import sla
-    from onshi.exchange.publish import pending_count
 
     ins = insurer_of(session, user)
-    summary = sla.sla_summary(session, insurer_id=ins.id, today=today())
-    by = summary["by_status"]
-    totals = {"received": sum(by.values()), "registered": by.get("on_time", 0) + by.get("late", 0),
-              "overdue": by.get("overdue", 0), "waiting": by.get("pending", 0) + by.get("due_soon", 0)}
-    late = sla.sla_records(session, insurer_id=ins.id, today=today(), statuses={"overdue", "due_soon"})
+    board = sla.board(session, insurer_id=ins.id, today=today())
+    summary = board.summary
     employers = {e.id: e for e in registry.list_employers(session, insurer_id=ins.id)}
     by_employer = sorted(summary["by_employer"].items(), key=lambda kv: (-kv[1].get("overdue", 0), kv[0]))
     return render(request, "office/sla.html", {
-        "summary": summary, "totals": totals, "chart": sla_chart(summary["by_day"]), "labels": SLA_LABELS,
-        "order": SLA_ORDER, "by_employer": by_employer, "late": late[:200], "employers": employers,
-        "ntypes": NTYPE_LABELS, "pending": pending_count(session, ins.id), "flash": _take_flash(request)},
+        "summary": summary, "totals": board.totals, "chart": sla_chart(summary["by_day"]), "labels": SLA_LABELS,
+        "order": SLA_ORDER, "by_employer": by_employer, "late": board.late, "employers": employers,
+        "ntypes": NTYPE_LABELS, "pending": board.pending, "flash": _take_flash(request)},
         session=session)
 
 
@@ -485,12 +414,7 @@ def linkage_list(request: Request, user: Staff, session: DB):
     from onshi.exchange import linkage
 
     ins = insurer_of(session, user)
-    rows = []
-    for check in linkage.suspects(session, insurer_id=ins.id):
-        pv = registry.person_on(session, check.person_id)
-        audit.record_read(session, actor_kind="user", actor_id=user.username, action="linkage.list",
-                          subject_kind="person", subject_id=check.person_id)
-        rows.append((check, pv))
+    rows = linkage.suspect_list(session, insurer_id=ins.id, **_reader(user))
     return render(request, "office/linkage.html", {"rows": rows, "fields": LINKAGE_FIELDS,
                                                    "flash": _take_flash(request), "errors": []}, session=session)
 
@@ -526,14 +450,7 @@ def documents_page(request: Request, user: Staff, session: DB):
     from onshi.documents import service as documents
 
     ins = insurer_of(session, user)
-    due = []
-    for key, qv, reason in documents.due_certificates(session, today(), insurer_id=ins.id):
-        pv = registry.person_on(session, qv.person_id)
-        audit.record_read(session, actor_kind="user", actor_id=user.username, action="documents.queue",
-                          subject_kind="person", subject_id=qv.person_id)
-        due.append((qv, pv, reason))
-        if len(due) >= 200:
-            break
+    due = document_runs.certificate_queue(session, today(), insurer_id=ins.id, limit=200, **_reader(user))
     runs = document_runs.history(session, ins.id)
     returns = documents.outstanding_returns(session, ins.id)[:100]
     live = document_runs.live_runs(ins.id)

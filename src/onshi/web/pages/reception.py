@@ -14,12 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onshi.interop.oqs.codes import LABELS as OQS_LABELS
 from onshi.interop.oqs.codes import screen_label
-from onshi.store.clock import japan_day_start
+from onshi.auth import users
 from onshi.verify import service as verify_service
 from onshi.verify.result import (
     ConsentKind,
@@ -52,9 +51,7 @@ CARD_CLASSES = OQS_LABELS["OQSCD010"]  # 被保険者証区分
 # ---------------------------------------------------------------- helpers
 
 def institution_of(session: Session, user: WebUser):
-    from onshi.verify.models import Institution
-
-    return session.scalar(select(Institution).where(Institution.code == user.institution_code))
+    return users.institution_by_code(session, user.institution_code)
 
 
 def demo_cards(session: Session) -> list[str]:
@@ -69,11 +66,7 @@ def demo_cards(session: Session) -> list[str]:
                 return cards[:30]
         except ValueError:
             pass
-    from onshi.exchange.models import (
-        InsuranceCard,  # no service lists cards: a demo convenience only
-    )
-
-    return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(30)))
+    return users.card_serials(session, 30)
 
 
 @dataclass
@@ -294,14 +287,7 @@ async def claim_submit(request: Request, user: Clinic, session: DB):
 
 def todays_log(session: Session, institution_code: str, day: date):
     """This institution's verifications of *day* (Japan time) from the usage log — it holds no names."""
-    from onshi.verify.models import (
-        VerificationLogEntry as L,  # no service function lists the log yet
-    )
-
-    start = japan_day_start(day)  # JST midnight in UTC (the log is UTC)
-    return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,
-                                                L.occurred_at < start + timedelta(days=1))
-                                .order_by(L.occurred_at.desc())))
+    return users.verifications_of_day(session, institution_code, day)
 
 
 @router.get("/reception/today")
