@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from onshi.privacy.models import AuditEntry
+from onshi.registry import intake
 from onshi.registry import service as registry
 from onshi.registry.models import NotificationType as T
 from onshi.store.db import unit_of_work
@@ -70,7 +71,7 @@ def quarantined_ids() -> dict[str, int]:
     from onshi.registry.models import QuarantinedRow
 
     with unit_of_work() as s:
-        return {registry.quarantine_values(r)["name"]: r.id
+        return {intake.quarantined_values(r)["name"]: r.id
                 for r in s.scalars(select(QuarantinedRow).where(QuarantinedRow.status == "open"))}
 
 

@@ -10,7 +10,7 @@ account is locked for :data:`LOCK_MINUTES` minutes; an administrator can unlock 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -113,20 +113,8 @@ def actors_of_insurer(session: Session, insurer_id: int) -> set[str]:
     return {actor(u) for u in session.scalars(select(WebUser).where(WebUser.insurer_id == insurer_id))}
 
 
-def institution_by_code(session: Session, code: str | None):
-    """The 医療機関 a clinic user works at (:class:`onshi.verify.models.Institution`), or None."""
-    from onshi.verify.models import Institution
-
-    if not code:
-        return None
-    return session.scalar(select(Institution).where(Institution.code == code))
 
 
-def list_institutions(session: Session) -> list:
-    """Every registered 医療機関, by code (for the administrator's user form)."""
-    from onshi.verify.models import Institution
-
-    return list(session.scalars(select(Institution).order_by(Institution.code)))
 
 
 def authenticate(session: Session, username: str, password: str, *, now: datetime | None = None) -> WebUser:
@@ -184,21 +172,3 @@ def set_password(session: Session, username: str, password: str) -> WebUser:
 # ---------------------------------------------------------------- what a clinic user's screens list
 # Reads of verify's and exchange's tables for the reception screen, here until verify.service and exchange.cards
 # offer them (their owners' files): the page itself never queries a table.
-
-def verifications_of_day(session: Session, institution_code: str, day: date) -> list:
-    """An institution's verifications of *day* (Japan time) from the usage log, newest first — it holds no
-    names (:class:`onshi.verify.models.VerificationLogEntry`)."""
-    from onshi.store.clock import japan_day_start
-    from onshi.verify.models import VerificationLogEntry as L
-
-    start = japan_day_start(day)  # JST midnight in UTC (the log is UTC)
-    return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,
-                                                L.occurred_at < start + timedelta(days=1))
-                                .order_by(L.occurred_at.desc())))
-
-
-def card_serials(session: Session, limit: int = 30) -> list[str]:
-    """Certificate serials of the first registered マイナ保険証 (the demo's stand-in for a card reader)."""
-    from onshi.exchange.models import InsuranceCard
-
-    return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(limit)))

@@ -83,3 +83,8 @@ def get_card(session: Session, certificate_serial: str) -> InsuranceCard | None:
 def cards_of(session: Session, person_id: int) -> list[InsuranceCard]:
     return list(session.scalars(select(InsuranceCard).where(InsuranceCard.person_id == person_id)
                                 .order_by(InsuranceCard.registered_at)))
+
+
+def card_serials(session: Session, limit: int = 30) -> list[str]:
+    """Certificate serials of the first registered マイナ保険証 (the demo's stand-in for a card reader)."""
+    return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(limit)))

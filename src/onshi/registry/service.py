@@ -1,17 +1,14 @@
 """Service functions of the member registry.  The caller owns the transaction.
 
 Other domains (exchange, verify, documents, web) call these functions, never the
-tables directly.  The reads of the back office (加入者の検索, the member page, 取込エラー行, intake reports) take
-the actor and write the audit row themselves (:func:`onshi.privacy.audit.record_read`), so no page or route can
-forget it: :func:`search_members`, :func:`member_view`, :func:`quarantine_list`, :func:`quarantine_entry`,
-:func:`intake_overview`.  Counts and scope checks (:func:`quarantine_count`, :func:`person_in_scope`) show no one's
-data and write nothing.
+tables directly.  The reads of the back office (加入者の検索, the member page) take the actor and write the
+audit row themselves (:func:`onshi.privacy.audit.record_read`), so no page or route can forget it:
+:func:`search_members`, :func:`member_view`; the 取込エラー行 and intake reports do the same in
+``registry/intake/reads.py``.  Scope checks (:func:`person_in_scope`) show no one's data and write nothing.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -23,18 +20,16 @@ from onshi.privacy.crypto import vault
 from onshi.registry.models import (
     Employer,
     Insurer,
-    IntakeFile,
     LimitCertificateVersion,
     Person,
     PersonVersion,
     QualificationVersion,
-    QuarantinedRow,
     RegistryChange,
     RemunerationVersion,
     Role,
 )
 from onshi.store.clock import japan_day_start, japan_today
-from onshi.store.history import known_at, valid_on
+from onshi.store.history import current, known_at, valid_on
 
 
 class RegistryError(ValueError):
@@ -147,7 +142,7 @@ def remuneration_on(session: Session, qualification_id: int, day: date,
 
 def remuneration_history(session: Session, qualification_id: int) -> list[RemunerationVersion]:
     return list(session.scalars(select(RemunerationVersion).where(
-        RemunerationVersion.qualification_id == qualification_id, RemunerationVersion.superseded_at.is_(None))
+        RemunerationVersion.qualification_id == qualification_id, current(RemunerationVersion))
         .order_by(RemunerationVersion.valid_from)))
 
 
@@ -176,7 +171,7 @@ def find_persons_by_name_birth(session: Session, name: str, birth_date: date) ->
     from onshi.registry.fields import parse_name
 
     return list(session.scalars(select(PersonVersion.person_id).where(
-        PersonVersion.superseded_at.is_(None), PersonVersion.name == parse_name(name),
+        current(PersonVersion), PersonVersion.name == parse_name(name),
         PersonVersion.birth_date == birth_date).distinct()))
 
 
@@ -377,134 +372,6 @@ def search_members(session: Session, *, insurer_id: int, actor_kind: str, actor_
     return MemberSearch(searched=True, hits=hits)
 
 
-# ---------------------------------------------------------------- intake files and quarantined rows (取込エラー行)
-
-#: Columns never shown back (as :data:`onshi.registry.intake.SECRET_COLUMNS`): the My Number.
-SECRET_COLUMNS = frozenset({"my_number"})
-
-
-def quarantine_values(row: QuarantinedRow) -> dict[str, str]:
-    """The rejected row's values as a form shows them, the My Number masked (never revealed here)."""
-    raw = json.loads(vault().unseal(row.raw_sealed))
-    return {k: "(非表示)" if k in SECRET_COLUMNS and v else v for k, v in raw.items()}
-
-
-@dataclass(frozen=True)
-class QuarantineEntry:
-    """A quarantined row as the back office sees it: the row, its file and its values (My Number masked)."""
-
-    row: QuarantinedRow
-    file: IntakeFile | None
-    values: dict[str, str]
-
-
-def _visible(session: Session, row: QuarantinedRow, values: dict[str, str], files: dict[int, IntakeFile | None], *,
-             insurer_id: int, insurer_number: str, importers: Collection[str]) -> bool:
-    """A row is the insurer's when it names the insurer's number; else (number unreadable or another's) when its
-    file was filed for the insurer; for a file filed for no insurer, when one of *importers* (the insurer's users,
-    as ``web:<username>``) imported it."""
-    from onshi.numbers import insurer_number as ins_no
-
-    try:
-        if ins_no.compact(values.get("insurer_number", "")) == insurer_number:
-            return True
-    except Exception:  # noqa: BLE001, S110 - unreadable number: fall back to who imported the file
-        pass
-    if row.file_id not in files:
-        files[row.file_id] = session.get(IntakeFile, row.file_id)
-    f = files[row.file_id]
-    if f is not None and f.insurer_id is not None:  # the insurer the file was filed for
-        return f.insurer_id == insurer_id
-    return f is not None and (f.imported_by or "").startswith("web:") and f.imported_by in importers
-
-
-def _open_entries(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
-                  file_id: int | None = None) -> list[QuarantineEntry]:
-    q = select(QuarantinedRow).where(QuarantinedRow.status == "open")
-    if file_id is not None:
-        q = q.where(QuarantinedRow.file_id == file_id)
-    files: dict[int, IntakeFile | None] = {}
-    out = []
-    for row in session.scalars(q.order_by(QuarantinedRow.file_id, QuarantinedRow.row_number)):
-        values = quarantine_values(row)
-        if _visible(session, row, values, files, insurer_id=insurer_id, insurer_number=insurer_number,
-                    importers=importers):
-            out.append(QuarantineEntry(row, files.get(row.file_id) or session.get(IntakeFile, row.file_id), values))
-    return out
-
-
-def quarantine_count(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str]) -> int:
-    """How many open quarantined rows are the insurer's (a number: nothing audited)."""
-    return len(_open_entries(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers))
-
-
-def _audit_rows(session: Session, entries: list[QuarantineEntry], action: str, actor_kind: str,
-                actor_id: str) -> None:
-    for e in entries:
-        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action=action,
-                          subject_kind="quarantined_row", subject_id=e.row.id, detail=f"file={e.row.file_id}")
-
-
-def quarantine_list(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
-                    actor_kind: str, actor_id: str, file_id: int | None = None) -> list[QuarantineEntry]:
-    """The insurer's open quarantined rows (names, birth dates, numbers as filed); each row shown is audited
-    (``quarantine.list``)."""
-    entries = _open_entries(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers,
-                            file_id=file_id)
-    _audit_rows(session, entries, "quarantine.list", actor_kind, actor_id)
-    return entries
-
-
-def quarantine_entry(session: Session, quarantine_id: int, *, insurer_id: int, insurer_number: str,
-                     importers: Collection[str], actor_kind: str, actor_id: str,
-                     open_only: bool = False) -> QuarantineEntry | None:
-    """One quarantined row of the insurer (None — the same for unknown and another insurer's, or with *open_only*
-    one already resolved); the read is audited (``quarantine.view``)."""
-    row = session.get(QuarantinedRow, quarantine_id)
-    if row is None or (open_only and row.status != "open"):
-        return None
-    values = quarantine_values(row)
-    files: dict[int, IntakeFile | None] = {}
-    if not _visible(session, row, values, files, insurer_id=insurer_id, insurer_number=insurer_number,
-                    importers=importers):
-        return None
-    entry = QuarantineEntry(row, files.get(row.file_id) or session.get(IntakeFile, row.file_id), values)
-    _audit_rows(session, [entry], "quarantine.view", actor_kind, actor_id)
-    return entry
-
-
-@dataclass(frozen=True)
-class IntakeOverview:
-    """The intake screen: the insurer's open quarantined rows, their files, and for a report just made, its file
-    and ``{row number: quarantined row id}`` (for the 訂正する links)."""
-
-    quarantine: list[QuarantineEntry]
-    files: dict[int, IntakeFile]
-    qids: dict[int, int]
-
-
-def intake_overview(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
-                    actor_kind: str, actor_id: str, report=None) -> IntakeOverview:
-    """What the intake screen shows, audited: every quarantined row listed (``quarantine.list``) and the report
-    of a file just imported (``intake.report``, subject the file: its errors show the values as filed).
-
-    *report* is an :class:`onshi.registry.intake.IntakeReport` (or None)."""
-    entries = quarantine_list(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers,
-                              actor_kind=actor_kind, actor_id=actor_id)
-    files = {e.row.file_id: e.file for e in entries if e.file is not None}
-    qids: dict[int, int] = {}
-    if report is not None and report.file_id is not None:
-        f = session.get(IntakeFile, report.file_id)
-        if f is not None:
-            files[f.id] = f
-        qids = {r.row_number: r.id for r in session.scalars(select(QuarantinedRow).where(
-            QuarantinedRow.status == "open", QuarantinedRow.file_id == report.file_id))}
-        audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="intake.report",
-                          subject_kind="intake_file", subject_id=report.file_id,
-                          detail=f"rejected={report.rejected}")
-    return IntakeOverview(entries, files, qids)
-
-
 # ---------------------------------------------------------------- the outbox, as the SLA board reads it
 
 def member_changes(session: Session, *, insurer_id: int | None = None,
@@ -522,7 +389,7 @@ def member_changes(session: Session, *, insurer_id: int | None = None,
 def open_qualification_for(session: Session, *, person_id: int, insurer_id: int, on: date) -> QualificationVersion | None:
     """The person's qualification at this insurer that is open on or after *on* (for the one-open rule)."""
     return session.scalar(select(QualificationVersion).where(
-        QualificationVersion.superseded_at.is_(None), QualificationVersion.person_id == person_id,
+        current(QualificationVersion), QualificationVersion.person_id == person_id,
         QualificationVersion.insurer_id == insurer_id,
         or_(QualificationVersion.loss_date.is_(None), QualificationVersion.loss_date > on)))
 
@@ -531,7 +398,7 @@ def current_by_numbers(session: Session, *, insurer_id: int, symbol: str, number
                        branch: str) -> QualificationVersion | None:
     """The latest current version holding these numbers (open first, then the most recent)."""
     rows = list(session.scalars(select(QualificationVersion).where(
-        QualificationVersion.superseded_at.is_(None), QualificationVersion.insurer_id == insurer_id,
+        current(QualificationVersion), QualificationVersion.insurer_id == insurer_id,
         QualificationVersion.symbol == symbol, QualificationVersion.number == number,
         QualificationVersion.branch == branch)))
     rows.sort(key=lambda v: (v.loss_date is None, v.acquisition_date))
@@ -540,7 +407,7 @@ def current_by_numbers(session: Session, *, insurer_id: int, symbol: str, number
 
 def dependents_of(session: Session, member_qualification_id: int) -> list[QualificationVersion]:
     return list(session.scalars(select(QualificationVersion).where(
-        QualificationVersion.superseded_at.is_(None),
+        current(QualificationVersion),
         QualificationVersion.member_qualification_id == member_qualification_id)))
 
 

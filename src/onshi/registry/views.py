@@ -27,7 +27,7 @@ from onshi.auth import users
 from onshi.auth.deps import get_session
 from onshi.auth.models import WebUser
 from onshi.auth.sessions import current_user_or_none
-from onshi.registry import service
+from onshi.registry import intake, service
 from onshi.registry.models import Insurer
 from onshi.store.clock import japan_today
 
@@ -135,7 +135,7 @@ class QuarantinedRowOut(BaseModel):
     values: dict[str, str]
 
 
-def _row_out(entry: service.QuarantineEntry) -> QuarantinedRowOut:
+def _row_out(entry: intake.QuarantineEntry) -> QuarantinedRowOut:
     row = entry.row
     return QuarantinedRowOut(id=row.id, file_id=row.file_id, filename=entry.file.filename if entry.file else None,
                              row_number=row.row_number, notification_type=row.notification_type.value,
@@ -181,13 +181,13 @@ def member(who: Staff, session: DB, person_id: Annotated[int, Path(ge=1, le=MAX_
 @router.get("/quarantine", response_model=list[QuarantinedRowOut])
 def quarantine(who: Staff, session: DB):
     """This insurer's open quarantined rows (取込エラー行), oldest file first; each row shown is audited."""
-    return [_row_out(e) for e in service.quarantine_list(session, **_scope(session, who), **who.reader)]
+    return [_row_out(e) for e in intake.quarantine_list(session, **_scope(session, who), **who.reader)]
 
 
 @router.get("/quarantine/{quarantine_id}", response_model=QuarantinedRowOut)
 def quarantined_row(who: Staff, session: DB, quarantine_id: Annotated[int, Path(ge=1, le=MAX_ID)]):
     """One quarantined row of this insurer (404 otherwise); the read is audited."""
-    entry = service.quarantine_entry(session, quarantine_id, **_scope(session, who), **who.reader)
+    entry = intake.quarantine_entry(session, quarantine_id, **_scope(session, who), **who.reader)
     if entry is None:
         raise HTTPException(404, "no such quarantined row of this insurer")
     return _row_out(entry)

@@ -158,3 +158,15 @@ def authenticate_cached(db: Engine | Session | Connection, token: str | None) ->
                                     facility_type=row.facility_type)
     institution_cache.put(digest, inst)
     return inst
+
+
+def institution_by_code(session: Session, code: str | None):
+    """The 医療機関 a clinic user works at (:class:`onshi.verify.models.Institution`), or None."""
+    if not code:
+        return None
+    return session.scalar(select(Institution).where(Institution.code == code))
+
+
+def list_institutions(session: Session) -> list:
+    """Every registered 医療機関, by code (for the administrator's user form)."""
+    return list(session.scalars(select(Institution).order_by(Institution.code)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -26,11 +25,12 @@ from onshi.privacy.crypto import vault
 from onshi.rules.co_pay import NotCovered, co_pay_ratio, late_elderly_transition
 from onshi.rules.dated import NotInForce
 from onshi.rules.limit_category import registered_limit
-from onshi.store.clock import japan_date, to_japan_time
+from onshi.store.clock import japan_date, japan_day_start
 from onshi.store.db import utcnow
 from onshi.verify.institutions import (  # noqa: F401 - re-exported: the verification API in one place
     FACILITY_TYPES, AuthenticatedInstitution, AuthError, InstitutionCache, active_institution, add_institution,
-    authenticate, authenticate_cached, institution_cache, revoke_institution, token_digest)
+    authenticate, authenticate_cached, institution_by_code, institution_cache, list_institutions, revoke_institution,
+    token_digest)
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
 from onshi.verify.result import (
     CardClassification,
@@ -502,60 +502,11 @@ def with_reference(outcome: VerificationOutcome, reference_number: str | None) -
                                           for a in outcome.answers))
 
 
-# ---------------------------------------------------------------- 一括照会 (bulk)
-
-def submit_bulk(session: Session, institution: Institution, requests: list[VerificationRequest],
-                now: datetime | None = None) -> str:
-    """Accept a bulk verification; answered with a ReceptionNumber, processed by :func:`process_bulk`."""
-    import base64
-    import pickle
-
-    from onshi.verify.models import BulkRequest
-
-    now = now or utcnow()
-    reception = f"{to_japan_time(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"  # the clinic reads it: JST
-    session.add(BulkRequest(reception_number=reception, institution_code=institution.code, received_at=now,
-                            status="received",
-                            requests=[base64.b64encode(pickle.dumps(r)).decode() for r in requests]))
-    session.flush()
-    return reception
-
-
-def process_bulk(session: Session, *, now: datetime | None = None) -> int:
-    """Answer every received bulk request (server-side data only: pickle is safe here)."""
-    import base64
-    import pickle
-
-    from onshi.verify.models import BulkRequest
-
-    done = 0
-    for bulk in session.scalars(select(BulkRequest).where(BulkRequest.status == "received")):
-        inst = session.scalar(select(Institution).where(Institution.code == bulk.institution_code))
-        results = []
-        for blob in bulk.requests:
-            req = pickle.loads(base64.b64decode(blob))
-            try:
-                with session.begin_nested():
-                    outcome = verify(session, req, inst, now=now)
-            except VerificationError as exc:
-                outcome = exc
-            results.append(base64.b64encode(pickle.dumps((req, outcome))).decode())
-        bulk.results, bulk.status, bulk.processed_at = results, "done", now or utcnow()
-        done += 1
-    return done
-
-
-def fetch_bulk(session: Session, institution: Institution, reception_number: str):
-    """``None`` while processing, else ``[(request, outcome or VerificationError), …]``."""
-    import base64
-    import pickle
-
-    from onshi.verify.models import BulkRequest
-
-    bulk = session.scalar(select(BulkRequest).where(BulkRequest.reception_number == reception_number,
-                                                    BulkRequest.institution_code == institution.code))
-    if bulk is None:
-        raise VerificationError("E0401", "受付番号が見つかりません (unknown ReceptionNumber)", "ReceptionNumber")
-    if bulk.status != "done":
-        return None
-    return [pickle.loads(base64.b64decode(b)) for b in bulk.results]
+def verifications_of_day(session: Session, institution_code: str, day: date) -> list:
+    """An institution's verifications of *day* (Japan time) from the usage log, newest first — it holds no
+    names (:class:`onshi.verify.models.VerificationLogEntry`)."""
+    L = VerificationLogEntry
+    start = japan_day_start(day)  # JST midnight in UTC (the log is UTC)
+    return list(session.scalars(select(L).where(L.institution_code == institution_code, L.occurred_at >= start,
+                                                L.occurred_at < start + timedelta(days=1))
+                                .order_by(L.occurred_at.desc())))

@@ -70,22 +70,22 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
         and matched as early as they are (routes are tried in order; ~60 page routes cost ~70 µs)."""
         return {"status": "ok", "validity": 1}
 
-    from onshi.interop.fhir.http import router as fhir_router
-    from onshi.interop.oqs.http import router as oqs_router
-    from onshi.verify.views import router as verify_router
+    # Every router, named: a route module that fails to import fails here, at start-up (docs/architecture.md).
+    # The verification routes first — routes are tried in order, and they are the hot ones.
+    from onshi.analytics import views as analytics_views
+    from onshi.documents import views as documents_views
+    from onshi.exchange import views as exchange_views
+    from onshi.interop.fhir import http as fhir_http
+    from onshi.interop.oqs import http as oqs_http
+    from onshi.registry import views as registry_views
+    from onshi.verify import views as verify_views
+    from onshi.web import pages
 
-    app.include_router(verify_router)
-    app.include_router(oqs_router)
-    app.include_router(fhir_router)
-    for module in ("onshi.registry.views", "onshi.exchange.views", "onshi.documents.views",
-                   "onshi.analytics.views", "onshi.web.pages"):
-        try:
-            mod = __import__(module, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        mod.install(app) if hasattr(mod, "install") else app.include_router(mod.router)
+    for router in (verify_views.router, oqs_http.router, fhir_http.router, registry_views.router,
+                   exchange_views.router, documents_views.router):
+        app.include_router(router)
+    analytics_views.install(app)
+    pages.install(app)
 
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
         from fastapi.responses import HTMLResponse

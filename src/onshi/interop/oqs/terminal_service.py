@@ -21,7 +21,7 @@ from pathlib import Path
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers
 from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work, utcnow
-from onshi.verify import service
+from onshi.verify import bulk, service
 from onshi.verify.result import ReferenceClass, VerificationError, VerificationRequest
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,13 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
 
     def submit(code: str, requests):
         with unit_of_work(engine) as s:
-            return service.submit_bulk(s, service.active_institution(s, institution_code), list(requests))
+            return bulk.submit_bulk(s, service.active_institution(s, institution_code), list(requests))
 
     def fetch(code: str, reception: str):
         with unit_of_work(engine) as s:
-            service.process_bulk(s)
+            bulk.process_bulk(s)
         with unit_of_work(engine) as s:
-            return service.fetch_bulk(s, service.active_institution(s, institution_code), reception)
+            return bulk.fetch_bulk(s, service.active_institution(s, institution_code), reception)
 
     return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
                             fetch_bulk=fetch)

@@ -24,6 +24,8 @@ from onshi.registry.intake.context import row_hash
 from onshi.registry.intake.files import IntakeReport, RowError, decode_text, read_rows, sniff
 from onshi.registry.intake.importer import import_file
 from onshi.registry.intake.quarantine import open_quarantine, quarantined_values, resubmit, withdraw
+from onshi.registry.intake.reads import (IntakeOverview, QuarantineEntry, intake_overview, quarantine_count,
+                                        quarantine_entry, quarantine_list)
 from onshi.registry.intake.rows import (
     ACQUISITION_BEFORE_BIRTH,
     ACQUISITION_FIELDS,
@@ -42,4 +44,5 @@ __all__ = [
     "ROW_APPLIERS", "SECRET_COLUMNS", "IntakeFileError", "IntakeReport", "ParsedRow", "RowError", "decode_text",
     "import_file", "open_quarantine", "quarantined_values", "read_rows", "resubmit", "row_hash", "sniff",
     "validate_row", "withdraw",
+    "IntakeOverview", "QuarantineEntry", "intake_overview", "quarantine_count", "quarantine_entry", "quarantine_list",
 ]

@@ -12,6 +12,7 @@ from onshi.auth import users
 from onshi.auth.sessions import require
 from onshi.auth.deps import DB
 from onshi.auth.models import WebUser
+from onshi.verify import service as verify_service
 from onshi.web.pages.common import render
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
@@ -22,7 +23,7 @@ def _page(request: Request, session: Session, **ctx):
     from onshi.registry import service as registry
 
     insurers = {i.id: i for i in registry.list_insurers(session)}
-    institutions = users.list_institutions(session)
+    institutions = verify_service.list_institutions(session)
     return render(request, "admin/users.html", {
         "users": users.list_users(session), "insurers": insurers, "institutions": institutions,
         "flash": request.session.pop("flash", None), "form": {}, **ctx}, session=session,

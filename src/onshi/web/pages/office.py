@@ -3,7 +3,7 @@ the 5-day SLA board, the linkage-suspect list and the documents (資格確認書
 
 Every screen is scoped to the user's insurer.  Pages only call service functions and render: each read of a
 person's data goes through a service that writes the audit row itself (``registry.service.member_view``,
-``search_members``, ``intake_overview``, ``quarantine_entry``; ``exchange.linkage.suspect_list``;
+``search_members``; ``registry.intake`` ``intake_overview``, ``quarantine_entry``; ``exchange.linkage.suspect_list``;
 ``documents.runs.certificate_queue``, ``reprint_for``) — no page queries a table.
 """
 
@@ -25,6 +25,7 @@ from onshi.auth import users
 from onshi.interop.oqs.codes import LABELS as OQS_LABELS
 from onshi.registry import intake
 from onshi.registry import service as registry
+from onshi.registry.models import NotificationType
 from onshi.store.clock import from_japan_time
 from onshi.auth.sessions import require
 from onshi.auth.deps import DB
@@ -89,7 +90,7 @@ def dashboard(request: Request, user: Staff, session: DB):
 
     ins = insurer_of(session, user)
     summary = sla.sla_summary(session, insurer_id=ins.id, today=today())["by_status"]
-    quarantine = registry.quarantine_count(session, **_scope(session, user))
+    quarantine = intake.quarantine_count(session, **_scope(session, user))
     due = documents.due_certificates(session, today(), insurer_id=ins.id)
     tiles = [("取込エラー（未処理）", quarantine, "/office/intake", "warn" if quarantine else "ok"),
              ("登録期限超過", summary.get("overdue", 0), "/office/sla", "ng" if summary.get("overdue") else "ok"),
@@ -241,7 +242,7 @@ def _foreign_rows(data: bytes, ntype: intake.NotificationType, insurer_number: s
 
 
 def _intake_page(request: Request, session: Session, user: WebUser, **ctx):
-    overview = registry.intake_overview(session, report=ctx.get("report"), **_scope(session, user), **_reader(user))
+    overview = intake.intake_overview(session, report=ctx.get("report"), **_scope(session, user), **_reader(user))
     base = {"ntypes": NTYPE_LABELS, "quarantine": [e.row for e in overview.quarantine], "files": overview.files,
             "qids": overview.qids, "columns": COLUMN_LABELS,
             "flash": _take_flash(request), "ntype": ctx.get("ntype", "acquisition")}
@@ -259,7 +260,7 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
                         ntype: Annotated[str, Form()], received_at: Annotated[str, Form()] = ""):
     ins = insurer_of(session, user)
     try:
-        nt = intake.NotificationType(ntype)
+        nt = NotificationType(ntype)
     except ValueError:
         return _intake_page(request, session, user, errors=["届出の種類を選んでください"], status_code=422)
     received = None
@@ -291,7 +292,7 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
 
 @router.get("/quarantine/{qid}")
 def quarantine_form(request: Request, user: Staff, session: DB, qid: int):
-    entry = registry.quarantine_entry(session, qid, **_scope(session, user), **_reader(user))
+    entry = intake.quarantine_entry(session, qid, **_scope(session, user), **_reader(user))
     if entry is None:
         return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
     return _quarantine_page(request, session, entry, entry.row.errors)
@@ -316,7 +317,7 @@ def _quarantine_page(request: Request, session: Session, entry, errors: list[dic
 
 @router.post("/quarantine/{qid}")
 async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
-    entry = registry.quarantine_entry(session, qid, open_only=True, **_scope(session, user), **_reader(user))
+    entry = intake.quarantine_entry(session, qid, open_only=True, **_scope(session, user), **_reader(user))
     if entry is None:
         return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
     row = entry.row
@@ -343,7 +344,7 @@ async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
     with session.begin_nested():
         report = intake.resubmit(session, qid, corrections, actor=_actor(user))
     if report.rejected:  # the row now holds the corrections and their errors: show those (read, audited, above)
-        entry = dataclasses.replace(entry, values=registry.quarantine_values(row))
+        entry = dataclasses.replace(entry, values=intake.quarantined_values(row))
         return _quarantine_page(request, session, entry, row.errors, status_code=422)
     _flash(request, f"{row.row_number}行目を訂正して反映しました" + ("（反映済みの届出と同じでした）" if report.duplicate
                                                               else ""))

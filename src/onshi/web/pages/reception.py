@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from onshi.interop.oqs.codes import LABELS as OQS_LABELS
 from onshi.interop.oqs.codes import screen_label
-from onshi.auth import users
+from onshi.exchange import cards as card_service
 from onshi.verify import service as verify_service
 from onshi.verify.result import (
     ConsentKind,
@@ -51,7 +51,7 @@ CARD_CLASSES = OQS_LABELS["OQSCD010"]  # 被保険者証区分
 # ---------------------------------------------------------------- helpers
 
 def institution_of(session: Session, user: WebUser):
-    return users.institution_by_code(session, user.institution_code)
+    return verify_service.institution_by_code(session, user.institution_code)
 
 
 def demo_cards(session: Session) -> list[str]:
@@ -66,7 +66,7 @@ def demo_cards(session: Session) -> list[str]:
                 return cards[:30]
         except ValueError:
             pass
-    return users.card_serials(session, 30)
+    return card_service.card_serials(session, 30)
 
 
 @dataclass
@@ -287,7 +287,7 @@ async def claim_submit(request: Request, user: Clinic, session: DB):
 
 def todays_log(session: Session, institution_code: str, day: date):
     """This institution's verifications of *day* (Japan time) from the usage log — it holds no names."""
-    return users.verifications_of_day(session, institution_code, day)
+    return verify_service.verifications_of_day(session, institution_code, day)
 
 
 @router.get("/reception/today")
