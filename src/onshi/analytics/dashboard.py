@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from onshi.analytics.usage import BASES, FACILITY_TYPES, Rate, RankingRow, UsageAnalytics, previous_month
+from onshi.rules.calendar import next_month, parse_month_key
 
 KYOKAI_TARGET = 50.0  # seed 000: 協会けんぽ's usage-rate KPI target (%)
 BASIS_LABELS = {"online": "オン資ベース", "receipt": "レセプトベース", "kyokai": "協会けんぽKPI"}
@@ -157,10 +158,8 @@ def institution_incentives(ua: UsageAnalytics, institution: str, *,
                                october_2023_receipts=claims_oct.denominator)
         out.append(("一時金 2024年5〜8月", f"{ls.amount_yen:,}円 — {ls.reason}"))
     if billing_month is None:
-        last = max(online)
-        y, m = int(last[:4]), int(last[5:])
-        billing_month = f"{y + (m == 12):04d}-{m % 12 + 1:02d}"
-    bm = date(int(billing_month[:4]), int(billing_month[5:7]), 1)
+        billing_month = next_month(max(online))
+    bm = parse_month_key(billing_month)
     use_receipt = any(r.denominator for r in users.values())
     rates = {m: pct(r) for m, r in (users if use_receipt else online).items() if pct(r) is not None}
     basis = "レセプトベース" if use_receipt else "オン資ベース"

@@ -155,12 +155,9 @@ class DatabaseLog:
                        .label("card_users"))
                 .group_by(text("1, 2, 3, 4, 5, 6")))  # by position: PostgreSQL sees the same expressions
         if months_ is not None:
-            from datetime import date
+            from onshi.rules.calendar import month_bounds
 
-            lo = date(int(months_[0][:4]), int(months_[0][5:]), 1)
-            last = months_[-1]
-            y, m = int(last[:4]), int(last[5:])
-            hi = date(y + (m == 12), m % 12 + 1, 1)
+            lo, hi = month_bounds(months_[0])[0], month_bounds(months_[-1])[1]
             stmt = stmt.where(L.care_date >= lo, L.care_date < hi)
         with self.engine.connect() as c:
             rows = c.execute(stmt).all()

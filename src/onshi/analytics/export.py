@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from onshi.analytics.engine import LOG_SCHEMA, DatabaseLog
+from onshi.rules.calendar import month_bounds
 
 ROWS_PER_FILE = 5_000_000
 AGGREGATE_MEMORY = "3GB"
@@ -66,11 +66,6 @@ def write_aggregate(month_dir: Path, month: str, dest: Path) -> None:
         con.close()
 
 
-def _bounds(month: str) -> tuple[date, date]:
-    y, m = int(month[:4]), int(month[5:])
-    return date(y, m, 1), date(y + (m == 12), m % 12 + 1, 1)
-
-
 def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = None,
                progress: Callable[[str, int], None] | None = None,
                rows_per_file: int = ROWS_PER_FILE) -> list[ExportedMonth]:
@@ -91,7 +86,7 @@ def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = N
             L.validity, L.insurer_number, L.setting, L.patient_key]
     done: list[ExportedMonth] = []
     for month in wanted:
-        lo, hi = _bounds(month)
+        lo, hi = month_bounds(month)
         final = out / f"month={month}"
         tmp = out / f".month={month}.partial"
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,7 +22,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from onshi.numbers import institution_code, insurer_number
 from onshi.store.clock import japan_today
 from onshi.numbers.prefectures import PREFECTURES
+from onshi.rules.calendar import add_months, month_bounds, month_key, month_range, parse_month_key
 
 #: (点数表番号, facility type, name suffix, patients per month at scale 1)
 TRAFFIC_FACILITIES = [
@@ -83,17 +84,8 @@ def traffic_institutions() -> list[tuple[str, str, str, str]]:
 
 
 def _months_until(until: str, months: int) -> list[str]:
-    y, m = int(until[:4]), int(until[5:])
-    out = []
-    for _ in range(months):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-    return out[::-1]
-
-
-def _bounds(month: str) -> tuple[date, date]:
-    y, m = int(month[:4]), int(month[5:])
-    return date(y, m, 1), date(y + (m == 12), m % 12 + 1, 1)
+    """The *months* months ending with *until* (``YYYY-MM``), oldest first."""
+    return month_range(month_key(add_months(parse_month_key(until), 1 - months)), until)
 
 
 @dataclass
@@ -125,7 +117,7 @@ def simulate_traffic(session: Session, *, months: int = 12, until: str | None = 
     for code, name, _pref, ftype in insts:
         if code not in known:
             add_institution(session, code=code, name=name, facility_type=ftype)
-    lo, hi = _bounds(month_list[0])[0], _bounds(month_list[-1])[1]
+    lo, hi = month_bounds(month_list[0])[0], month_bounds(month_list[-1])[1]
     session.execute(delete(VerificationLogEntry).where(VerificationLogEntry.institution_code.in_(codes),
                                                        VerificationLogEntry.care_date >= lo,
                                                        VerificationLogEntry.care_date < hi))
@@ -154,7 +146,7 @@ def simulate_traffic(session: Session, *, months: int = 12, until: str | None = 
 
     for mi, month in enumerate(month_list):
         national = curve(mi / 11)  # the twelfth month of a run is one year after the first
-        start, end = _bounds(month)
+        start, end = month_bounds(month)
         days = (end - start).days
         for ii, (code, _name, pref, ftype) in enumerate(insts):
             rng = random.Random(f"{seed}-{month}-{code}")

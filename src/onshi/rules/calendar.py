@@ -191,6 +191,25 @@ def previous_month(month: str) -> str:
     return f"{y - (m == 1):04d}-{(m - 2) % 12 + 1:02d}"
 
 
+def next_month(month: str) -> str:
+    """The month after ``YYYY-MM``.
+
+    >>> next_month('2024-12'), next_month('2025-01')
+    ('2025-01', '2025-02')
+    """
+    return month_key(add_months(parse_month_key(month), 1))
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """``[1st of the month, 1st of the next)`` of ``YYYY-MM`` — a half-open range of days.
+
+    >>> month_bounds('2024-12')
+    (datetime.date(2024, 12, 1), datetime.date(2025, 1, 1))
+    """
+    start = parse_month_key(month)
+    return start, add_months(start, 1)
+
+
 def month_range(first: str, last: str) -> list[str]:
     """Every month from ``first`` to ``last`` (``"YYYY-MM"``), both included; empty when last < first.
 
