@@ -17,8 +17,6 @@ are :mod:`onshi.documents.service`'s.
 from __future__ import annotations
 
 import datetime as _dt
-import hmac
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,12 +30,9 @@ from onshi.documents import runs, service
 from onshi.documents.models import CertificateApplication, IssuedDocument
 from onshi.privacy import audit
 from onshi.registry import service as registry
-from onshi.registry.models import Insurer
 from onshi.store.clock import japan_iso, japan_today, utcnow
-from onshi.auth.sessions import current_user_or_none
-from onshi.auth.deps import DB, get_session
-from onshi.auth.models import WebUser
-from onshi.auth.users import INSURER_ROLES
+from onshi.auth.staff import StaffUser, staff_dependency
+from onshi.auth.deps import DB
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 #: A recorded time (stored naive UTC) as the API answers it: ISO 8601 in Japan time with its offset.
@@ -49,34 +44,7 @@ PDF = {201: {"content": {"application/pdf": {}}, "description": "the PDF"},
 # ---------------------------------------------------------------- who may call
 
 
-@dataclass(frozen=True)
-class StaffUser:
-    user: WebUser
-    insurer: Insurer
-
-    @property
-    def actor(self) -> str:
-        return f"web:{self.user.username}"
-
-    def audit(self, session: Session, action: str, person_id: int, detail: str | None = None) -> None:
-        audit.record_read(session, actor_kind="user", actor_id=self.user.username, action=action,
-                          subject_kind="person", subject_id=person_id, detail=detail)
-
-
-def _staff(request: Request, session: Session = Depends(get_session, scope="function")) -> StaffUser:  # noqa: B008
-    user = current_user_or_none(request, session)
-    if user is None:
-        raise HTTPException(401, "sign in as an insurer's clerk or supervisor (POST /login)")
-    if user.role not in INSURER_ROLES or user.insurer_id is None:
-        raise HTTPException(403, "documents are for an insurer's clerk or supervisor")
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        sent, expected = request.headers.get("x-csrf-token") or "", request.session.get("csrf") or ""
-        if not expected or not hmac.compare_digest(sent, expected):
-            raise HTTPException(403, "missing or wrong X-CSRF-Token header (GET /api/v1/documents/session)")
-    insurer = registry.get_insurer(session, id=user.insurer_id)
-    if insurer is None:
-        raise HTTPException(403, "the user's insurer is not registered")
-    return StaffUser(user, insurer)
+_staff = staff_dependency("documents are for an insurer's clerk or supervisor", " (GET /api/v1/documents/session)")
 
 
 def _supervisor(staff: StaffUser = Depends(_staff)) -> StaffUser:  # noqa: B008

@@ -14,21 +14,17 @@ dependency the other staff routes (:mod:`onshi.exchange.views`) use too.
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from onshi.auth import users
 from onshi.auth.deps import get_session
-from onshi.auth.models import WebUser
-from onshi.auth.sessions import current_user_or_none
+from onshi.auth.staff import StaffUser, staff_dependency
 from onshi.registry import intake, service
-from onshi.registry.models import Insurer
 from onshi.store.clock import japan_today
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
@@ -40,35 +36,8 @@ MAX_ID = 2**63 - 1
 # ---------------------------------------------------------------- who may call
 
 
-@dataclass(frozen=True)
-class StaffUser:
-    """A signed-in clerk or supervisor and the insurer they work for."""
-
-    user: WebUser
-    insurer: Insurer
-
-    @property
-    def reader(self) -> dict:
-        """The actor of an audited read (keyword arguments of the read services)."""
-        return {"actor_kind": "user", "actor_id": self.user.username}
-
-
-def staff(request: Request, session: Session = Depends(get_session, scope="function")) -> StaffUser:  # noqa: B008
-    """Route dependency: the signed-in clerk or supervisor (401 without a session, 403 for any other role; a POST
-    needs the session's CSRF token in ``X-CSRF-Token``)."""
-    user = current_user_or_none(request, session)
-    if user is None:
-        raise HTTPException(401, "sign in as an insurer's clerk or supervisor (POST /login)")
-    if user.role not in users.INSURER_ROLES or user.insurer_id is None:
-        raise HTTPException(403, "for an insurer's clerk or supervisor only")
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        sent, expected = request.headers.get("x-csrf-token") or "", request.session.get("csrf") or ""
-        if not expected or not hmac.compare_digest(sent, expected):
-            raise HTTPException(403, "missing or wrong X-CSRF-Token header")
-    insurer = service.get_insurer(session, id=user.insurer_id)
-    if insurer is None:
-        raise HTTPException(403, "the user's insurer is not registered")
-    return StaffUser(user, insurer)
+#: Route dependency: the signed-in clerk or supervisor (:mod:`onshi.auth.staff`).
+staff = staff_dependency("for an insurer's clerk or supervisor only")
 
 
 Staff = Annotated[StaffUser, Depends(staff)]
