@@ -107,7 +107,8 @@ def test_oqs_xml_both_encodings(api, encoding, cci):
     results = b.find("ResultList").findall("ResultOfQualificationConfirmation")
     assert len(results) == 1
     res = results[0]
-    assert res.findtext("NameKana") == "ｺｳﾛｳ ﾀﾛｳ" and res.findtext("InsuredPartialContributionRatio") == "030"
+    # 一部負担金割合 is sent for 後期高齢者医療 members only (docs/oqs-clients.md): this member is 56
+    assert res.findtext("NameKana") == "ｺｳﾛｳ ﾀﾛｳ" and res.findtext("InsuredPartialContributionRatio") is None
     assert res.findtext("Birthdate") == "19700101" and res.findtext("InsurerName")
 
 

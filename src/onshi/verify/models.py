@@ -77,12 +77,18 @@ class ReferenceNumber(Base):
 
 
 class BulkRequest(Base):
-    """一括照会: received with a ReceptionNumber, processed later, fetched with 02req."""
+    """一括照会 and 照会番号一括登録: received with a ReceptionNumber, fetched with 02req.
+
+    ``kind`` is ``verify`` (一括照会, processed later) or ``reference`` (照会番号一括登録, done at once; ``results``
+    hold each item as sent and its outcome).  ``arbitrary_file_identifier`` is the upload's, echoed by the fetch.
+    """
 
     __tablename__ = "bulk_requests"
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     reception_number: Mapped[str] = mapped_column(String(30), unique=True)
     institution_code: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(12), default="verify", server_default="verify")
+    arbitrary_file_identifier: Mapped[str | None] = mapped_column(String(50))
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(12), default="received")  # received | done
     requests: Mapped[list] = mapped_column(JSON)

@@ -261,7 +261,7 @@ def test_round_trip_request_outcome_xml(request_xml, valid_outcome, encoding):
     assert t(r, "Name") == "広労 太郎"
     assert t(r, "InsuredName") == "広労 一郎"
     assert t(r, "PersonalFamilyClassification") == "2"
-    assert t(r, "InsuredPartialContributionRatio") == "030"
+    assert t(r, "InsuredPartialContributionRatio") is None  # not a 後期高齢者医療 member (see test_oqs_field_semantics)
     assert t(r, "PostNumber") == "100-8916"
     assert t(r, "Birthdate") == "19800401"
     assert t(r, "LimitApplicationCertificateRelatedInfo/LimitApplicationCertificateClassificationFlag") == "A03"
@@ -364,7 +364,7 @@ def test_json_all_strings_and_result_list_array(request_xml, valid_outcome):
     assert isinstance(body["ResultList"], list) and len(body["ResultList"]) == 1
     result = body["ResultList"][0]["ResultOfQualificationConfirmation"]
     assert result["NameKana"] == "ｺｳﾛｳ ﾀﾛｳ"
-    assert result["InsuredPartialContributionRatio"] == "030"
+    assert "InsuredPartialContributionRatio" not in result  # 後期高齢者医療 only
     assert doc["XmlMsg"]["MessageHeader"]["CharacterCodeIdentifier"] == "0"
     assert (body["ProcessingResultStatus"], body["QualificationValidity"]) == ("1", "1")
 

@@ -29,7 +29,8 @@ from onshi.store import clock
 from onshi.verify.result import ReferenceClass, ReferenceRegistration, VerificationError, VerificationRequest
 
 __all__ = [
-    "MAX_DAYS_AHEAD", "RequestHeader", "ReferenceRegistrationRequest", "BulkRequest", "BulkFetchRequest",
+    "MAX_DAYS_AHEAD", "RequestHeader", "ReferenceRegistrationRequest", "REGISTRATION_FIELDS", "BulkRequest",
+    "BulkFetchRequest",
     "read_header", "parse_request", "parse_request_json", "parse_reference_registration", "parse_bulk_request",
     "parse_bulk_fetch",
 ]
@@ -374,6 +375,14 @@ class ReferenceRegistrationRequest:
     institution_code: str
     arbitrary_file_identifier: str | None
     registrations: tuple[ReferenceRegistration, ...]
+    #: each item's five fields as the clinic wrote them (stripped, not normalised), in the order of
+    #: :data:`REGISTRATION_FIELDS`: the bulk answer echoes these and clients compare them with what they sent
+    as_sent: tuple[tuple[str, str, str, str, str], ...] = ()
+
+
+#: the fields of a ``ReferenceNumberRegistrationInfo``, in the interface's order
+REGISTRATION_FIELDS = ("ReferenceNumber", "InsurerNumber", "InsuredCardSymbol", "InsuredIdentificationNumber",
+                       "InsuredBranchNumber")
 
 
 def parse_reference_registration(data: bytes, *, json_form: bool = False) -> ReferenceRegistrationRequest:
@@ -393,7 +402,7 @@ def parse_reference_registration(data: bytes, *, json_form: bool = False) -> Ref
         if len(items) > wire.MAX_BULK_ITEMS:
             raise wire.error(ErrorCode.BULK_SIZE, f"一度に登録できるのは{wire.MAX_BULK_ITEMS}件までです (at most {wire.MAX_BULK_ITEMS})",
                        "ReferenceNumberRegistrationInfo")
-        regs = []
+        regs, sent = [], []
         for i, item in enumerate(items):
             path = f"ReferenceNumberRegistrationInfo[{i}]" if len(items) > 1 else "ReferenceNumberRegistrationInfo"
             if not isinstance(item, dict):
@@ -413,7 +422,9 @@ def parse_reference_registration(data: bytes, *, json_form: bool = False) -> Ref
                 reference_number=ref, insurer_number=insurer,
                 symbol=_card_part("symbol", sym, p + "InsuredCardSymbol") if sym else None, number=number,
                 branch=_card_part("branch", br, p + "InsuredBranchNumber") if br else None))
-        return ReferenceRegistrationRequest(h.institution_code, h.arbitrary_file_identifier, tuple(regs))
+            sent.append((ref, _scalar(item, "InsurerNumber", p) or "", sym or "",
+                         _scalar(item, "InsuredIdentificationNumber", p) or "", br or ""))
+        return ReferenceRegistrationRequest(h.institution_code, h.arbitrary_file_identifier, tuple(regs), tuple(sent))
     except VerificationError as exc:
         raise _with_header(tree, exc) from None
 

@@ -28,11 +28,18 @@ from onshi.interop.oqs.codes import (
     label,
 )
 from onshi.interop.oqs.codes import wire as wire_value
-from onshi.interop.oqs.parse import BulkFetchRequest, BulkRequest, ReferenceRegistrationRequest, RequestHeader
+from onshi.interop.oqs.parse import (
+    REGISTRATION_FIELDS,
+    BulkFetchRequest,
+    BulkRequest,
+    ReferenceRegistrationRequest,
+    RequestHeader,
+)
 from onshi.store import clock
 from onshi.verify.result import (
     Consent,
     ConsentKind,
+    PersonalFamily,
     ConsentStatus,
     QualificationAnswer,
     ReferenceClass,
@@ -45,6 +52,7 @@ from onshi.verify.result import (
 __all__ = [
     "BulkItemResult", "render_result", "render_result_json", "render_error", "render_error_json",
     "render_reference_registration_result", "render_bulk_accepted", "render_bulk_result",
+    "RegistrationItemResult", "render_registration_accepted", "render_registration_result",
 ]
 
 # ---------------------------------------------------------------- writing: tree → bytes
@@ -76,6 +84,11 @@ def _postal(code: str | None) -> str | None:
     return f"{digits[:3]}-{digits[3:]}" if len(digits) == 7 else code
 
 
+def _late_elderly(insurer_number: str) -> bool:
+    """後期高齢者医療 (法別番号 39): the only scheme whose members carry ``InsuredPartialContributionRatio``."""
+    return _insurer_out(insurer_number).startswith("39")
+
+
 def _insurer_out(number: str) -> str:
     """Always 8 characters: a 6-digit 国保 number padded with zeros (clients compare it as an integer)."""
     return number.zfill(8) if number.isdigit() else number
@@ -104,7 +117,9 @@ def _answer_nodes(a: QualificationAnswer, request: VerificationRequest | None) -
     _add(n, "InsuredIdentificationNumber", a.number)
     _add(n, "InsuredBranchNumber", a.branch or None)
     _add(n, "PersonalFamilyClassification", a.personal_family)
-    _add(n, "InsuredName", a.insured_name)
+    # 被保険者氏名 names the member a dependent is insured through; for the member it is left out (clients show
+    # it as 世帯主/被保険者 beside the patient, docs/oqs-clients.md)
+    _add(n, "InsuredName", a.insured_name if a.personal_family == PersonalFamily.FAMILY else None)
     _add(n, "Name", a.name or "")
     _add(n, "NameOfOther", a.name_of_other)
     _add(n, "NameKana", wire.to_half_width_kana(a.name_kana) if a.name_kana else None)
@@ -120,7 +135,10 @@ def _answer_nodes(a: QualificationAnswer, request: VerificationRequest | None) -
     _add(n, "InsuredCertificateIssuanceDate", wire.ymd(a.certificate_issue_date))
     _add(n, "InsuredCardValidDate", wire.ymd(a.card_valid_from))
     _add(n, "InsuredCardExpirationDate", wire.ymd(a.card_valid_to))
-    _add(n, "InsuredPartialContributionRatio", _ratio(a.co_pay_ratio_tenths))
+    # 一部負担金割合 of a 後期高齢者医療 member only: clients read it as "後期高齢 N割" (docs/oqs-clients.md); under 75
+    # the ratio follows from age and ElderlyRecipientCertificateInfo
+    _add(n, "InsuredPartialContributionRatio",
+         _ratio(a.co_pay_ratio_tenths) if _late_elderly(a.insurer_number) else None)
     _add(n, "PreschoolClassification", Preschool.PRESCHOOL if a.preschool else None)
     if a.elderly is not None:
         e: list[Node] = []
@@ -131,8 +149,9 @@ def _answer_nodes(a: QualificationAnswer, request: VerificationRequest | None) -
         n.append(("ElderlyRecipientCertificateInfo", e))
     flag = _limit_flag(a, request)
     _add(n, "LimitApplicationCertificateRelatedConsFlg", flag)
-    _add(n, "LimitApplicationCertificateRelatedConsTime",
-         wire.ymdhms(a.limit_consent.consented_at) if a.limit_consent is not None else None)
+    _add(n, "LimitApplicationCertificateRelatedConsTime",  # when the consent was given: only with flag 1
+         wire.ymdhms(a.limit_consent.consented_at)
+         if flag == LimitConsent.GIVEN and a.limit_consent is not None else None)
     if flag == LimitConsent.GIVEN and a.limit is not None:
         li: list[Node] = []
         _add(li, "LimitApplicationCertificateClassification", LimitCertificateClassification(a.limit.classification_code))
@@ -150,8 +169,9 @@ def _answer_nodes(a: QualificationAnswer, request: VerificationRequest | None) -
         if c is None:
             continue
         _add(n, f"{prefix}ConsFlg", ConsentStatus(c.status))
-        _add(n, f"{prefix}ConsTime", wire.ymdhms(c.consented_at))
-        _add(n, f"{prefix}AvailableTime", wire.ymdhms(c.available_until))
+        given = c.status in (ConsentStatus.GIVEN, ConsentStatus.EXPIRED)  # a time only for a consent once given
+        _add(n, f"{prefix}ConsTime", wire.ymdhms(c.consented_at) if given else None)
+        _add(n, f"{prefix}AvailableTime", wire.ymdhms(c.available_until) if given else None)
     _add(n, "ReferenceNumber", a.reference_number)
     _add(n, "ArbitraryIdentifier", a.arbitrary_identifier)
     return n
@@ -242,7 +262,7 @@ def _error_body(error: VerificationError) -> list[Node]:
     return b
 
 
-_ALWAYS_ARRAY = {"BulkConfirmUnit", "ReferenceNumberRegistrationResult"}
+_ALWAYS_ARRAY = {"BulkConfirmUnit", "ReferenceNumberRegistrationResult", "BulkRegistrationUnit"}
 
 
 def _to_json(nodes: list[Node]) -> dict:
@@ -303,6 +323,13 @@ def _error_source(error: VerificationError, request: Any) -> Any:
     return request if request is not None else getattr(error, "request_header", None)
 
 
+def _reception_echo(source: Any) -> list[Node]:
+    """A fetch that fails still names its ReceptionNumber in the header (clients check it before the error)."""
+    out: list[Node] = []
+    _add(out, "ReceptionNumber", getattr(source, "reception_number", None))
+    return out
+
+
 def render_error(error: VerificationError, request: Any = None, *, encoding: str = "utf-8",
                  processed_at: datetime) -> bytes:
     """``SegmentOfResult`` 9 with ``ErrorCode``/``ErrorMessage``.
@@ -312,13 +339,16 @@ def render_error(error: VerificationError, request: Any = None, *, encoding: str
     any) is echoed, else the processing date and an empty institution code.
     """
     enc = wire.output_encoding(encoding)
-    return _serialize(_header_nodes(_error_source(error, request), processed_at=processed_at, encoding=enc,
-                                    segment=SegmentOfResult.ABNORMAL, error=error), _error_body(error), enc)
+    source = _error_source(error, request)
+    return _serialize(_header_nodes(source, processed_at=processed_at, encoding=enc, segment=SegmentOfResult.ABNORMAL,
+                                    error=error, extra=_reception_echo(source)), _error_body(error), enc)
 
 
 def render_error_json(error: VerificationError, request: Any = None, *, processed_at: datetime) -> bytes:
-    return _serialize(_header_nodes(_error_source(error, request), processed_at=processed_at, encoding="json",
-                                    segment=SegmentOfResult.ABNORMAL, error=error), _error_body(error), "json")
+    source = _error_source(error, request)
+    return _serialize(_header_nodes(source, processed_at=processed_at, encoding="json",
+                                    segment=SegmentOfResult.ABNORMAL, error=error, extra=_reception_echo(source)),
+                      _error_body(error), "json")
 
 
 def render_reference_registration_result(request: ReferenceRegistrationRequest,
@@ -427,3 +457,76 @@ def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResu
     header = _header_nodes(source, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
                            segment=SegmentOfResult.NORMAL, extra=extra)
     return _serialize(header, body, enc)
+
+
+#: one item of a bulk 照会番号 registration: its five fields as the clinic sent them, and why it was refused
+RegistrationItemResult = tuple[Sequence[str], Union[VerificationError, None]]
+
+
+def render_registration_accepted(request: ReferenceRegistrationRequest, reception_number: str,
+                                 items: Sequence[RegistrationItemResult] = (), *, received_at: datetime,
+                                 encoding: str = "utf-8", processed_at: datetime) -> bytes:
+    """The answer to ``OQSmuimm01req`` (照会番号一括登録): the reception.
+
+    Header echo (institution, ``ArbitraryFileIdentifier``), ``ReceptionNumber``/``ReceptionDateTime`` and the
+    counts, ``SegmentOfResult`` 1 and no ``ErrorCode`` however many items were refused; body
+    ``ProcessingResultStatus`` 1, ``ReceptionNumber`` (the one clients read), ``ReceptionDateTime``, then — onshi
+    registers at once — one ``ReferenceNumberRegistrationResult`` per item (``ReferenceNumber``,
+    ``ProcessingResultStatus``, and for a refused item ``ProcessingResultCode``/``ProcessingResultMessage``).
+    The answer clients rely on for each item is the fetch's (``OQSmuimm02req``, :func:`render_registration_result`).
+    """
+    errors = sum(err is not None for _, err in items)
+    extra: list[Node] = []
+    _add(extra, "ReceptionNumber", reception_number)
+    _add(extra, "ReceptionDateTime", wire.ymdhms(received_at))
+    _add(extra, "NumberOfProcessingResult", len(request.registrations))
+    if items:
+        _add(extra, "NumberOfNormalProcessing", len(items) - errors)
+        _add(extra, "NumberOfError", errors)
+    body: list[Node] = []
+    _add(body, "ProcessingResultStatus", ProcessingResultStatus.NORMAL)
+    _add(body, "ReceptionNumber", reception_number)
+    _add(body, "ReceptionDateTime", wire.ymdhms(received_at))
+    for sent, err in items:
+        item: list[Node] = []
+        _add(item, "ReferenceNumber", sent[0])
+        _add(item, "ProcessingResultStatus", ProcessingResultStatus.ERROR if err else ProcessingResultStatus.NORMAL)
+        _add(item, "ProcessingResultCode", err.code if err else None)
+        _add(item, "ProcessingResultMessage", err.message if err else None)
+        body.append(("ReferenceNumberRegistrationResult", item))
+    enc = encoding if encoding == "json" else wire.output_encoding(encoding)
+    return _serialize(_header_nodes(request, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
+                                    segment=SegmentOfResult.NORMAL, extra=extra), body, enc)
+
+
+def render_registration_result(request: BulkFetchRequest, items: Sequence[RegistrationItemResult], *,
+                               arbitrary_file_identifier: str | None = None, encoding: str = "utf-8",
+                               processed_at: datetime) -> bytes:
+    """The answer to ``OQSmuimm02req``: one ``BulkRegistrationUnit`` per registered item.
+
+    Each unit holds ``ReferenceNumberRegistrationInfo`` (the five fields echoed exactly as sent — clients compare
+    them with their request), ``ProcessingResultStatus`` (1 registered, 2 refused), ``ProcessingResultCode`` and
+    ``ProcessingResultMessage`` (for a refused item).  The header echoes the upload's ``ArbitraryFileIdentifier``
+    (the fetch request has none), the ``ReceptionNumber`` and the counts; it is ``SegmentOfResult`` 1 without an
+    ``ErrorCode`` even when every item was refused: the processing ended, the items say how.
+    """
+    body: list[Node] = []
+    errors = 0
+    for sent, err in items:
+        info: list[Node] = [(tag, wire.clean(str(value or ""))) for tag, value in zip(REGISTRATION_FIELDS, sent)]
+        unit: list[Node] = [("ReferenceNumberRegistrationInfo", info)]
+        _add(unit, "ProcessingResultStatus", ProcessingResultStatus.ERROR if err else ProcessingResultStatus.NORMAL)
+        _add(unit, "ProcessingResultCode", err.code if err else None)
+        _add(unit, "ProcessingResultMessage", err.message if err else None)
+        errors += err is not None
+        body.append(("BulkRegistrationUnit", unit))
+    extra: list[Node] = []
+    _add(extra, "ReceptionNumber", request.reception_number)
+    _add(extra, "NumberOfProcessingResult", len(items))
+    _add(extra, "NumberOfNormalProcessing", len(items) - errors)
+    _add(extra, "NumberOfError", errors)
+    source = RequestHeader(None, request.institution_code,
+                           request.arbitrary_file_identifier or arbitrary_file_identifier)
+    enc = encoding if encoding == "json" else wire.output_encoding(encoding)
+    return _serialize(_header_nodes(source, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
+                                    segment=SegmentOfResult.NORMAL, extra=extra), body, enc)

@@ -82,12 +82,18 @@ class TerminalHandlers:
     * ``fetch_bulk(institution_code, reception_number)`` → ``None`` while processing, else a list of
       ``(request, outcome)`` where an outcome may be a ``VerificationError`` for that item; raises
       ``VerificationError`` (E0401) for an unknown reception number.
+    * ``submit_registrations(request) -> reception_number`` registers every item of a bulk 照会番号 registration
+      and keeps each outcome with what was sent; ``fetch_registrations(institution_code, reception_number)`` →
+      ``(the upload's ArbitraryFileIdentifier, [(as_sent, None or VerificationError), …])`` or E0401.  Without
+      them (a test's fakes) the terminal keeps them in memory, through ``register_reference_number``.
     """
 
     verify: Callable[[VerificationRequest], VerificationOutcome]
     register_reference_number: Callable[[str, ReferenceRegistration], None]
     submit_bulk: Callable[[str, list[VerificationRequest]], str]
     fetch_bulk: Callable[[str, str], "list[xmlmsg.BulkItemResult] | None"]
+    submit_registrations: "Callable[[xmlmsg.ReferenceRegistrationRequest], str] | None" = None
+    fetch_registrations: "Callable[[str, str], tuple[str | None, list[xmlmsg.RegistrationItemResult]]] | None" = None
 
 
 def answer_name(request_name: str) -> str:
@@ -138,8 +144,7 @@ class Terminal:
         for d in (self.req, self.res, self.face, self.trash):
             d.mkdir(parents=True, exist_ok=True)
         self._seen: dict[str, _Seen] = {}
-        self._registrations: dict[tuple[str, str], tuple[xmlmsg.ReferenceRegistrationRequest,
-                                                         dict[int, VerificationError]]] = {}
+        self._registrations: dict[tuple[str, str], tuple[str | None, list[xmlmsg.RegistrationItemResult]]] = {}
         self._face_lock = threading.Lock()
 
     # ------------------------------------------------------------ loop
@@ -253,30 +258,53 @@ class Terminal:
                 raise wire.error(ErrorCode.STRUCTURE, "単件登録は1件です (one ReferenceNumberRegistrationInfo per "
                                                        f"{REGISTER} file; use {REGISTER_BULK} for more)",
                                   "ReferenceNumberRegistrationInfo")
-            return self._guarded(reg, encoding, lambda: self._register(reg, bulk=prefix == REGISTER_BULK,
-                                                                       encoding=encoding, now=now))
+            if prefix == REGISTER_BULK:
+                return self._guarded(reg, encoding, lambda: self._registration_accepted(reg, encoding, now))
+            return self._guarded(reg, encoding, lambda: self._register(reg, encoding=encoding, now=now))
         fetch = xmlmsg.parse_bulk_fetch(data)  # REGISTER_BULK_FETCH
-        stored = self._registrations.get((fetch.institution_code, fetch.reception_number))
-        if stored is None:
-            raise _with(wire.error(ErrorCode.UNKNOWN_RECEPTION, "この受付番号の登録結果はありません (unknown "
-                                    "ReceptionNumber for 照会番号 registration)", "ReceptionNumber"), fetch)
-        return xmlmsg.render_reference_registration_result(stored[0], stored[1], encoding=encoding,
-                                                           processed_at=now, reception_number=fetch.reception_number)
+        return self._guarded(fetch, encoding, lambda: self._registration_result(fetch, encoding, now))
 
-    def _register(self, reg: xmlmsg.ReferenceRegistrationRequest, *, bulk: bool, encoding: str,
-                  now: datetime) -> bytes:
+    def _register(self, reg: xmlmsg.ReferenceRegistrationRequest, *, encoding: str, now: datetime) -> bytes:
         errors: dict[int, VerificationError] = {}
         for i, item in enumerate(reg.registrations):
             try:
                 self.handlers.register_reference_number(reg.institution_code, item)
             except VerificationError as exc:
                 errors[i] = exc
-        number = None
-        if bulk:
-            number = f"{clock.to_japan_time(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
-            self._registrations[(reg.institution_code, number)] = (reg, errors)
-        return xmlmsg.render_reference_registration_result(reg, errors, encoding=encoding, processed_at=now,
-                                                           reception_number=number)
+        return xmlmsg.render_reference_registration_result(reg, errors, encoding=encoding, processed_at=now)
+
+    def _submit_registrations(self, reg: xmlmsg.ReferenceRegistrationRequest, now: datetime) -> str:
+        if self.handlers.submit_registrations is not None:
+            return self.handlers.submit_registrations(reg)
+        items: list[xmlmsg.RegistrationItemResult] = []
+        for item, sent in zip(reg.registrations, reg.as_sent):
+            try:
+                self.handlers.register_reference_number(reg.institution_code, item)
+                items.append((sent, None))
+            except VerificationError as exc:
+                items.append((sent, exc))
+        number = f"{clock.to_japan_time(now):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+        self._registrations[(reg.institution_code, number)] = (reg.arbitrary_file_identifier, items)
+        return number
+
+    def _stored_registrations(self, institution_code: str, reception_number: str):
+        if self.handlers.fetch_registrations is not None:
+            return self.handlers.fetch_registrations(institution_code, reception_number)
+        if (stored := self._registrations.get((institution_code, reception_number))) is not None:
+            return stored
+        raise wire.error(ErrorCode.UNKNOWN_RECEPTION, "この受付番号の登録結果はありません (unknown ReceptionNumber "
+                         "for 照会番号 registration)", "ReceptionNumber")
+
+    def _registration_accepted(self, reg: xmlmsg.ReferenceRegistrationRequest, encoding: str, now: datetime) -> bytes:
+        number = self._submit_registrations(reg, now)
+        _, items = self._stored_registrations(reg.institution_code, number)
+        return xmlmsg.render_registration_accepted(reg, number, items, received_at=now, encoding=encoding,
+                                                   processed_at=now)
+
+    def _registration_result(self, fetch: xmlmsg.BulkFetchRequest, encoding: str, now: datetime) -> bytes:
+        afi, items = self._stored_registrations(fetch.institution_code, fetch.reception_number)
+        return xmlmsg.render_registration_result(fetch, items, arbitrary_file_identifier=afi, encoding=encoding,
+                                                 processed_at=now)
 
     def _guarded(self, source: object, encoding: str, produce: Callable[[], bytes]) -> bytes:
         """Call the service and render; its errors become SegmentOfResult 9 echoing ``source``."""
@@ -345,11 +373,4 @@ class Terminal:
             path = self.face / face_file_name(f"{day}{seq:04d}", when)
             self._write_atomic(path, data)
         return path
-
-
-def _with(exc: VerificationError, source: object) -> VerificationError:
-    if isinstance(source, xmlmsg.BulkFetchRequest):
-        exc.request_header = xmlmsg.RequestHeader(None, source.institution_code,  # type: ignore[attr-defined]
-                                                  source.arbitrary_file_identifier, source.reception_number)
-    return exc
 

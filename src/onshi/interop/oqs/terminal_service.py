@@ -52,8 +52,21 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
         with unit_of_work(engine) as s:
             return bulk.fetch_bulk(s, service.active_institution(s, institution_code), reception)
 
+    def submit_registrations(reg) -> str:
+        with unit_of_work(engine) as s:
+            inst = service.active_institution(s, institution_code)
+            if reg.institution_code and reg.institution_code != inst.code:
+                raise VerificationError("E0002", "医療機関コードが端末と一致しません", "MedicalInstitutionCode")
+            return bulk.submit_registrations(s, inst, list(zip(reg.registrations, reg.as_sent)),
+                                             arbitrary_file_identifier=reg.arbitrary_file_identifier)
+
+    def fetch_registrations(code: str, reception: str):
+        with unit_of_work(engine) as s:
+            return bulk.fetch_registrations(s, service.active_institution(s, institution_code), reception)
+
     return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
-                            fetch_bulk=fetch)
+                            fetch_bulk=fetch, submit_registrations=submit_registrations,
+                            fetch_registrations=fetch_registrations)
 
 
 def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:

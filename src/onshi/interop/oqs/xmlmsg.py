@@ -39,7 +39,10 @@ from onshi.interop.oqs.render import (
     render_bulk_result,
     render_error,
     render_error_json,
+    RegistrationItemResult,
     render_reference_registration_result,
+    render_registration_accepted,
+    render_registration_result,
     render_result,
     render_result_json,
 )
@@ -64,6 +67,7 @@ __all__ = [
     "parse_bulk_fetch",
     "render_result", "render_result_json", "render_error", "render_error_json",
     "render_reference_registration_result", "render_bulk_accepted", "render_bulk_result",
+    "RegistrationItemResult", "render_registration_accepted", "render_registration_result",
 ]
 
 JST = clock.JST
