@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 import xml.etree.ElementTree as ET
 from datetime import date, datetime
 from enum import Enum
@@ -40,6 +41,7 @@ from onshi.verify.result import (
     Consent,
     ConsentKind,
     PersonalFamily,
+    Sex,
     ConsentStatus,
     QualificationAnswer,
     ReferenceClass,
@@ -52,7 +54,7 @@ from onshi.verify.result import (
 __all__ = [
     "BulkItemResult", "render_result", "render_result_json", "render_error", "render_error_json",
     "render_reference_registration_result", "render_bulk_accepted", "render_bulk_result",
-    "RegistrationItemResult", "render_registration_accepted", "render_registration_result",
+    "RegistrationItemResult", "render_registration_accepted", "render_registration_result", "CardHolder",
 ]
 
 # ---------------------------------------------------------------- writing: tree → bytes
@@ -238,7 +240,30 @@ def _validity_message(outcome: VerificationOutcome) -> tuple[str | None, str | N
     return f"I{int(outcome.validity):04d}", f"{text}" + (f" — {outcome.warning}" if outcome.warning else "")
 
 
-def _result_body(outcome: VerificationOutcome, request: VerificationRequest | None) -> list[Node]:
+@dataclass(frozen=True)
+class CardHolder:
+    """Who the card reader read the card of (券面事項: 氏名, 読み, 生年月日, 性別), for a face file without a qualification."""
+
+    name: str = ""
+    name_kana: str | None = None
+    birth_date: date | None = None
+    sex: Sex = Sex.UNSET
+
+
+def _holder_nodes(h: CardHolder) -> list[Node]:
+    """The one ``ResultOfQualificationConfirmation`` of a face file that found no qualification: the holder, and
+    the elements every reader requires present but empty where there is no insurance (docs/oqs-clients.md)."""
+    n: list[Node] = [("InsuredCardClassification", "")]
+    _add(n, "Name", h.name)
+    _add(n, "NameKana", wire.to_half_width_kana(h.name_kana) if h.name_kana else None)
+    _add(n, "Sex1", h.sex)
+    _add(n, "Birthdate", wire.ymd(h.birth_date) if h.birth_date else "")
+    n.append(("InsurerName", ""))
+    return n
+
+
+def _result_body(outcome: VerificationOutcome, request: VerificationRequest | None,
+                 holder: CardHolder | None = None) -> list[Node]:
     if outcome.validity == Validity.VALID and len(outcome.answers) != 1:
         raise ValueError("a VALID outcome must carry exactly one answer")
     b: list[Node] = []
@@ -249,8 +274,8 @@ def _result_body(outcome: VerificationOutcome, request: VerificationRequest | No
     _add(b, "QualificationValidity", Validity(outcome.validity))
     if request is not None and request.reference_class == ReferenceClass.NUMBERS:
         b.append(("QualificationConfirmSearchInfo", _search_nodes(request)))
-    b.append(("ResultList", [("ResultOfQualificationConfirmation", _answer_nodes(a, request))
-                             for a in outcome.answers]))
+    items = [("ResultOfQualificationConfirmation", _answer_nodes(a, request)) for a in outcome.answers]
+    b.append(("ResultList", items or ([("ResultOfQualificationConfirmation", _holder_nodes(holder))] if holder else [])))
     return b
 
 
@@ -305,11 +330,15 @@ def _serialize(header: list[Node], body: list[Node], encoding: str) -> bytes:
 
 
 def render_result(outcome: VerificationOutcome, request: VerificationRequest, *, encoding: str = "utf-8",
-                  processed_at: datetime) -> bytes:
-    """The answer to a verification (``SegmentOfResult`` 1) as XML in ``encoding`` ("utf-8" or "shift_jis")."""
+                  processed_at: datetime, holder: CardHolder | None = None) -> bytes:
+    """The answer to a verification (``SegmentOfResult`` 1) as XML in ``encoding`` ("utf-8" or "shift_jis").
+
+    ``holder`` is for face files: an outcome without a qualification (該当資格なし) then still holds exactly one
+    ``ResultOfQualificationConfirmation`` — the card's holder — because the readers of face files accept no other.
+    """
     enc = wire.output_encoding(encoding)
     return _serialize(_header_nodes(request, processed_at=processed_at, encoding=enc, segment=SegmentOfResult.NORMAL),
-                      _result_body(outcome, request), enc)
+                      _result_body(outcome, request, holder), enc)
 
 
 def render_result_json(outcome: VerificationOutcome, request: VerificationRequest, *,
@@ -351,6 +380,15 @@ def render_error_json(error: VerificationError, request: Any = None, *, processe
                       _error_body(error), "json")
 
 
+def _registration_item(reference_number: str, err: VerificationError | None) -> Node:
+    item: list[Node] = []
+    _add(item, "ReferenceNumber", reference_number)
+    _add(item, "ProcessingResultStatus", ProcessingResultStatus.ERROR if err else ProcessingResultStatus.NORMAL)
+    _add(item, "ProcessingResultCode", err.code if err else None)
+    _add(item, "ProcessingResultMessage", err.message if err else None)
+    return ("ReferenceNumberRegistrationResult", item)
+
+
 def render_reference_registration_result(request: ReferenceRegistrationRequest,
                                          errors: dict[int, VerificationError] | None = None, *,
                                          encoding: str = "utf-8", processed_at: datetime,
@@ -362,15 +400,7 @@ def render_reference_registration_result(request: ReferenceRegistrationRequest,
     the first item's error.  ``reception_number`` (bulk registration) goes in the header.
     """
     errors = errors or {}
-    body: list[Node] = []
-    for i, reg in enumerate(request.registrations):
-        item: list[Node] = []
-        _add(item, "ReferenceNumber", reg.reference_number)
-        err = errors.get(i)
-        _add(item, "ProcessingResultStatus", ProcessingResultStatus.ERROR if err else ProcessingResultStatus.NORMAL)
-        _add(item, "ProcessingResultCode", err.code if err else None)
-        _add(item, "ProcessingResultMessage", err.message if err else None)
-        body.append(("ReferenceNumberRegistrationResult", item))
+    body = [_registration_item(reg.reference_number, errors.get(i)) for i, reg in enumerate(request.registrations)]
     total, failed = len(request.registrations), len(errors)
     counts: list[Node] = []
     _add(counts, "ReceptionNumber", reception_number)
@@ -466,15 +496,10 @@ RegistrationItemResult = tuple[Sequence[str], Union[VerificationError, None]]
 def render_registration_accepted(request: ReferenceRegistrationRequest, reception_number: str,
                                  items: Sequence[RegistrationItemResult] = (), *, received_at: datetime,
                                  encoding: str = "utf-8", processed_at: datetime) -> bytes:
-    """The answer to ``OQSmuimm01req`` (照会番号一括登録): the reception.
-
-    Header echo (institution, ``ArbitraryFileIdentifier``), ``ReceptionNumber``/``ReceptionDateTime`` and the
-    counts, ``SegmentOfResult`` 1 and no ``ErrorCode`` however many items were refused; body
-    ``ProcessingResultStatus`` 1, ``ReceptionNumber`` (the one clients read), ``ReceptionDateTime``, then — onshi
-    registers at once — one ``ReferenceNumberRegistrationResult`` per item (``ReferenceNumber``,
-    ``ProcessingResultStatus``, and for a refused item ``ProcessingResultCode``/``ProcessingResultMessage``).
-    The answer clients rely on for each item is the fetch's (``OQSmuimm02req``, :func:`render_registration_result`).
-    """
+    """The answer to ``OQSmuimm01req`` (照会番号一括登録): the reception, ``SegmentOfResult`` 1 without ``ErrorCode``
+    however many items were refused; the body's ``ProcessingResultStatus`` 1 and ``ReceptionNumber`` are what
+    clients read, then one ``ReferenceNumberRegistrationResult`` per item (onshi registers at once).  Clients take
+    each item's outcome from the fetch (:func:`render_registration_result`)."""
     errors = sum(err is not None for _, err in items)
     extra: list[Node] = []
     _add(extra, "ReceptionNumber", reception_number)
@@ -487,13 +512,7 @@ def render_registration_accepted(request: ReferenceRegistrationRequest, receptio
     _add(body, "ProcessingResultStatus", ProcessingResultStatus.NORMAL)
     _add(body, "ReceptionNumber", reception_number)
     _add(body, "ReceptionDateTime", wire.ymdhms(received_at))
-    for sent, err in items:
-        item: list[Node] = []
-        _add(item, "ReferenceNumber", sent[0])
-        _add(item, "ProcessingResultStatus", ProcessingResultStatus.ERROR if err else ProcessingResultStatus.NORMAL)
-        _add(item, "ProcessingResultCode", err.code if err else None)
-        _add(item, "ProcessingResultMessage", err.message if err else None)
-        body.append(("ReferenceNumberRegistrationResult", item))
+    body.extend(_registration_item(sent[0], err) for sent, err in items)
     enc = encoding if encoding == "json" else wire.output_encoding(encoding)
     return _serialize(_header_nodes(request, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
                                     segment=SegmentOfResult.NORMAL, extra=extra), body, enc)
@@ -502,9 +521,7 @@ def render_registration_accepted(request: ReferenceRegistrationRequest, receptio
 def render_registration_result(request: BulkFetchRequest, items: Sequence[RegistrationItemResult], *,
                                arbitrary_file_identifier: str | None = None, encoding: str = "utf-8",
                                processed_at: datetime) -> bytes:
-    """The answer to ``OQSmuimm02req``: one ``BulkRegistrationUnit`` per registered item.
-
-    Each unit holds ``ReferenceNumberRegistrationInfo`` (the five fields echoed exactly as sent — clients compare
+    """The answer to ``OQSmuimm02req``: one ``BulkRegistrationUnit`` per registered item.  Each holds ``ReferenceNumberRegistrationInfo`` (the five fields echoed exactly as sent — clients compare
     them with their request), ``ProcessingResultStatus`` (1 registered, 2 refused), ``ProcessingResultCode`` and
     ``ProcessingResultMessage`` (for a refused item).  The header echoes the upload's ``ArbitraryFileIdentifier``
     (the fetch request has none), the ``ReceptionNumber`` and the counts; it is ``SegmentOfResult`` 1 without an

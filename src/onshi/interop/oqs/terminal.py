@@ -355,7 +355,8 @@ class Terminal:
     # ------------------------------------------------------------ card results (pushed)
 
     def write_face_result(self, institution_code: str, outcome: VerificationOutcome, request: VerificationRequest,
-                          when: datetime, *, encoding: str | None = None) -> Path:
+                          when: datetime, *, encoding: str | None = None,
+                          holder: "xmlmsg.CardHolder | None" = None) -> Path:
         """Push a card (マイナ保険証) result into ``face`` with ``ReferenceClassification`` 1.
 
         The registered 照会番号 travels in each answer's ``reference_number``.
@@ -364,7 +365,8 @@ class Terminal:
         """
         req = replace(request, reference_class=ReferenceClass.CARD, institution_code=institution_code)
         enc = encoding or self.face_encoding
-        data = xmlmsg.render_result(outcome, req, encoding=enc, processed_at=when)
+        data = xmlmsg.render_result(outcome, req, encoding=enc, processed_at=when,
+                                    holder=holder or xmlmsg.CardHolder())  # one result even without a qualification
         day = f"{clock.to_japan_time(when):%Y%m%d}"
         with self._face_lock:
             pattern = re.compile(rf"^OQSsiquc01res_face_{day}(\d{{4}})_")

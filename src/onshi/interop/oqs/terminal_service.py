@@ -18,11 +18,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from onshi.interop.oqs import xmlmsg
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers
 from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work, utcnow
 from onshi.verify import bulk, service
-from onshi.verify.result import ReferenceClass, VerificationError, VerificationRequest
+from onshi.verify.result import ReferenceClass, Sex, VerificationError, VerificationRequest
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,21 @@ def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: 
                 arbitrary_identifier=None, card_serial=str(data["certificate_serial"]),
                 reader_outcome={"method": data.get("method", "face"), "consents": data.get("consents", {})})
             outcome = terminal.handlers.verify(req)
-            terminal.write_face_result(institution_code, outcome, req, utcnow())
+            terminal.write_face_result(institution_code, outcome, req, utcnow(), holder=_holder(data.get("holder")))
         except (VerificationError, KeyError, ValueError) as exc:
             (reader / (entry.name + ".err")).write_text(str(exc), encoding="utf-8")
         path.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def _holder(card: dict | None):
+    """The card's 券面事項 as the reader read them (``{"name", "name_kana", "birth_date": "yyyy-mm-dd", "sex"}``)."""
+    if not card:
+        return None
+    return xmlmsg.CardHolder(name=str(card.get("name", "")), name_kana=card.get("name_kana"),
+                             birth_date=date.fromisoformat(card["birth_date"]) if card.get("birth_date") else None,
+                             sex=Sex(int(card.get("sex", 3))))
 
 
 def make_terminal(root: Path, institution_code: str, engine=None) -> Terminal:

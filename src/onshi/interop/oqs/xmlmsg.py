@@ -39,6 +39,7 @@ from onshi.interop.oqs.render import (
     render_bulk_result,
     render_error,
     render_error_json,
+    CardHolder,
     RegistrationItemResult,
     render_reference_registration_result,
     render_registration_accepted,
@@ -67,7 +68,7 @@ __all__ = [
     "parse_bulk_fetch",
     "render_result", "render_result_json", "render_error", "render_error_json",
     "render_reference_registration_result", "render_bulk_accepted", "render_bulk_result",
-    "RegistrationItemResult", "render_registration_accepted", "render_registration_result",
+    "RegistrationItemResult", "render_registration_accepted", "render_registration_result", "CardHolder",
 ]
 
 JST = clock.JST
