@@ -25,7 +25,6 @@ from typer.core import TyperGroup
 from onshi import __version__
 from onshi.analytics.cli import register as register_analytics
 from onshi.demo.cli import register as register_demo
-from onshi.demo.sandbox_cli import register as register_sandbox
 from onshi.documents.cli import register as register_documents
 from onshi.exchange.cli import register as register_exchange
 from onshi.interop.oqs.cli import register as register_terminal
@@ -332,7 +331,7 @@ register_registry(app)
 
 # Every domain's commands, named explicitly: a command module that fails to import fails here, at start-up.
 for _register in (register_demo, register_exchange, register_verify, register_terminal, register_documents,
-                  register_analytics, register_web, register_sandbox):
+                  register_analytics, register_web):
     _register(app)
 
 

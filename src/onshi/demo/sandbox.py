@@ -165,7 +165,8 @@ PEOPLE: tuple[SandboxPerson, ...] = (
                   detail="ElderlyRecipientCertificateInfo, 一部負担金 030"),
     SandboxPerson("turning_75", "まもなく75歳", "長寿　七郎", "チョウジュ　シチロウ", 1, Born(75, days=14), KUMIAI,
                   "9010", "7", serial=12, remuneration=260_000,
-                  detail="有効 today; from the 75th birthday (in 14 days) 後期高齢者医療: 2 無効"),
+                  detail="有効 today; asked with the 75th birthday (14 days ahead) as the date of care: "
+                         "2 無効 (後期高齢者医療 from that day)"),
     SandboxPerson("limit_consent", "限度額（同意あり）", "限度　八郎", "ゲンド　ハチロウ", 1, Born(50, 8, 8), KYOKAI,
                   "7010", "9", serial=13, remuneration=830_000, event="limit",
                   detail="LimitApplicationCertificateRelatedInfo (区分 A01 ア) with consent flag 1"),

@@ -105,7 +105,9 @@ def build_sandbox(engine: Engine, files_dir: Path, today: date) -> BuiltSandbox:
 
     with unit_of_work(engine) as s:
         if service.list_insurers(s):
-            raise SandboxError("the database already has insurers: the sandbox builds only into its own database")
+            raise SandboxError("このデータベースには保険者が登録されています。サンドボックスは専用の空のデータベースに"
+                               "だけ作ります — --database-url を外すか、空のデータベースを指定してください "
+                               "(the sandbox builds only into an empty database of its own)")
         for number, name, kind, _pref in DEMO_INSURERS:
             service.add_insurer(s, number=number, name=name, kind=kind, prefecture_code="13",
                                 settings={"certificate_validity_years": 5 if kind == "kyokai" else 2})
@@ -132,18 +134,17 @@ def ensure_sandbox(folder: Path, today: date, database_url: str | None = None) -
     Returns its engine and what was built.  A PostgreSQL database given by URL must be empty (migrated here) or
     built by this folder's sandbox on the same day."""
     from onshi.store import migrate
-    from onshi.store.db import make_engine, sqlite_file
+    from onshi.store.db import make_engine
 
     folder.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite:///{(folder / 'sandbox.sqlite3').as_posix()}"
     state_path = folder / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     current = state == {"built_on": today.isoformat(), "catalogue": CATALOGUE_VERSION, "database_url": url}
-    path = sqlite_file(url)
     if not current:
         state_path.unlink(missing_ok=True)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        if database_url is None:  # only the folder's own file is ever removed, never a database given by URL
+            (folder / "sandbox.sqlite3").unlink(missing_ok=True)
     migrate.upgrade(url)
     engine = make_engine(url)
     if current:
