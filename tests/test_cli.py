@@ -325,3 +325,68 @@ def test_datetime_option_refuses(text):
 def test_taisho_letter_is_an_era_not_the_iso_time_separator(text, ymd):
     dt = parse_datetime_option(text)
     assert (dt.year, dt.month, dt.day) == ymd
+
+
+# --- the sandbox (docs/sandbox.md) ----------------------------------------------------------------------------
+
+def test_sandbox_catalogue_is_printed_as_the_docs_have_it(tmp_path):
+    from onshi.demo.sandbox import catalogue_markdown
+
+    res = onshi_cmd("sandbox", "--catalogue", cwd=tmp_path, env=_env(None))
+    assert res.returncode == 0 and res.stdout == catalogue_markdown(), res.stderr
+
+
+def test_sandbox_builds_once_in_its_own_folder_and_serves(tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+
+    env = _env(tmp_path / "data")
+    res = onshi_cmd("sandbox", "--dir", "sbx", "--no-serve", cwd=tmp_path, env=env)
+    assert res.returncode == 0 and "— built for" in res.stdout, res.stderr
+    assert "onshi-sandbox-token-not-a-secret" in res.stdout and "/myclinic/onshi/kakunin" in res.stdout
+    assert (tmp_path / "sbx" / "sandbox.sqlite3").exists() and not (tmp_path / "data").exists()
+    res = onshi_cmd("sandbox", "--dir", "sbx", "--no-serve", cwd=tmp_path, env=env)
+    assert res.returncode == 0 and "already built" in res.stdout, res.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "onshi", "sandbox", "--dir", "sbx", "--port", "0",
+                             "--terminal-dir", "OQS"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any(line.startswith("URL ") for line in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        base = next(line.split()[1] for line in lines if line.startswith("URL ")).rstrip("/")
+        commands = []
+        while len(commands) < 6:
+            line = proc.stdout.readline()
+            if line.startswith("curl "):
+                commands.append(line)
+        body = commands[0].split(" -d '", 1)[1].rsplit("'", 1)[0]
+        request = urllib.request.Request(f"{base}/api/v1/verifications/numbers", data=body.encode(), method="POST",
+                                         headers={"Authorization": "Bearer onshi-sandbox-token-not-a-secret",
+                                                  "Content-Type": "application/json"})
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    assert json.load(answer)["validity"] == 1
+                break
+            except urllib.error.URLError:
+                import time
+
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the sandbox server did not answer")
+        assert (tmp_path / "OQS" / "req").is_dir()  # the terminal folder is served
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_sandbox_refuses_a_database_that_is_not_its_own(migrated, tmp_path):
+    cwd, env = migrated
+    url = f"sqlite:///{cwd / 'data' / 'onshi.sqlite3'}"
+    res = onshi_cmd("sandbox", "--dir", str(tmp_path / "sbx"), "--database-url", url, "--no-serve", cwd=cwd, env=env)
+    one_line(res, EXIT_REFUSED, "空のデータベース")
+    assert (cwd / "data" / "onshi.sqlite3").exists()  # a database given by URL is never removed

@@ -76,13 +76,14 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
     from onshi.documents import views as documents_views
     from onshi.exchange import views as exchange_views
     from onshi.interop.fhir import http as fhir_http
+    from onshi.interop.myclinic import http as myclinic_http
     from onshi.interop.oqs import http as oqs_http
     from onshi.registry import views as registry_views
     from onshi.verify import views as verify_views
     from onshi.web import pages
 
     for router in (verify_views.router, oqs_http.router, fhir_http.router, registry_views.router,
-                   exchange_views.router, documents_views.router):
+                   exchange_views.router, documents_views.router, myclinic_http.router):
         app.include_router(router)
     analytics_views.install(app)
     pages.install(app)

@@ -1,0 +1,1 @@
+"""Adapters for the routes open clinic software (myclinic-ts) already calls."""
