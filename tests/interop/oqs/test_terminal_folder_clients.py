@@ -228,3 +228,23 @@ def test_face_encoding_refuses_others():
     result = CliRunner().invoke(app, ["terminal", "--dir", "/nonexistent", "--institution", "1311234569",
                                       "--face-encoding", "EUC-JP"])
     assert result.exit_code == 2 and "face-encoding" in result.output
+
+
+def test_leftovers_of_a_killed_terminal_are_swept(tmp_path, valid_outcome):
+    from tests.interop.oqs.test_oqs_terminal import FakeService
+
+    scratch = tmp_path / "OQS" / ".onshi-tmp"
+    scratch.mkdir(parents=True)
+    dead = subprocess_pid_that_exited()
+    (scratch / f"OQSsiquc01res_1.xml.{dead}.0").write_bytes(b"<XmlMsg")
+    (scratch / f"OQSsiquc01res_2.xml.{os.getpid()}.0").write_bytes(b"<XmlMsg")
+    Terminal(tmp_path / "OQS", FakeService(valid_outcome()).handlers())
+    assert sorted(p.name for p in scratch.iterdir()) == [f"OQSsiquc01res_2.xml.{os.getpid()}.0"]
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)

@@ -172,6 +172,7 @@ class Terminal:
         self._seen: dict[str, _Seen] = {}
         self._given_up: set[str] = set()  # rejected but could not be moved (locked): never answered twice
         self._tmp_names = itertools.count()
+        self._sweep_tmp()
         self._registrations: dict[tuple[str, str], tuple[xmlmsg.ReferenceRegistrationRequest,
                                                          dict[int, VerificationError]]] = {}
         self._face_lock = threading.Lock()
@@ -338,6 +339,11 @@ class Terminal:
     def _reject(self, name: str, data: bytes, exc: VerificationError) -> None:
         """No readable header: ``res/<stem>.err`` (SmartKarte's convention), then the request moved beside it."""
         stem = name[:-4] if name.lower().endswith(".xml") else name
+        if not data:  # best effort, for the identifiers the .err echoes
+            try:
+                data = (self.req / name).read_bytes()
+            except OSError:
+                pass
         enc = xmlmsg.detect_encoding(data)
         line = f"{exc.code} {exc.message}\n"
         payload = line.encode("cp932", "onshi-geta") if enc == "shift_jis" else line.encode("utf-8")
@@ -354,6 +360,19 @@ class Terminal:
             self._given_up.add(name)
         self._seen.pop(name, None)
         log.warning("request %s rejected: %s", name, exc.code)
+
+    def _sweep_tmp(self) -> None:
+        """Remove what a terminal killed mid-write left in ``.onshi-tmp`` (``<name>.<pid>.<n>`` of a dead pid)."""
+        for entry in os.scandir(self.tmp):
+            pid = entry.name.rsplit(".", 2)[-2] if entry.name.count(".") >= 2 else ""
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                Path(entry.path).unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         """Write in ``.onshi-tmp``, move into place, touch: watchers of ``path``'s folder see its name once."""
