@@ -27,13 +27,13 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from onshi.interop.oqs.models import TerminalRequest
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers, answer_name
 from onshi.store.clock import japan_today
-from onshi.store.db import unit_of_work, utcnow
+from onshi.store.db import default_engine, is_postgres, unit_of_work, utcnow
 from onshi.verify import bulk, service
 from onshi.verify.result import ReferenceClass, VerificationError, VerificationRequest
 
@@ -59,29 +59,33 @@ def _tx(engine) -> Iterator[Session]:
 def answer_once(institution_code: str, engine=None) -> Callable[[str, bytes, Callable[[], bytes]], bytes]:
     """``TerminalHandlers.answer_once`` on the ``terminal_requests`` journal."""
 
+    table = TerminalRequest.__table__
+
     def once(name: str, data: bytes, produce: Callable[[], bytes]) -> bytes:
         digest = hashlib.sha256(data).hexdigest()
-        key = (TerminalRequest.institution_code == institution_code, TerminalRequest.file_name == name,
-               TerminalRequest.sha256 == digest)
-        with unit_of_work(engine) as s:  # the claim, committed before anything is verified
-            row = s.scalars(select(TerminalRequest).where(*key)).one_or_none()
+        with (engine or default_engine()).begin() as c:  # the claim, committed before anything is verified
+            row = c.execute(select(table.c.id, table.c.answer).where(
+                table.c.institution_code == institution_code, table.c.file_name == name,
+                table.c.sha256 == digest)).first()
             if row is not None and row.answer is not None:
                 log.info("request %s answered before a restart: delivering the recorded answer", name)
                 return bytes(row.answer)
-            if row is None:
-                s.add(TerminalRequest(institution_code=institution_code, file_name=name, sha256=digest,
-                                      status="claimed", claimed_at=utcnow()))
+            claim = row.id if row is not None else c.execute(insert(table).values(
+                institution_code=institution_code, file_name=name, sha256=digest, status="claimed",
+                claimed_at=utcnow()).returning(table.c.id)).scalar_one()
+        this = update(table).where(table.c.id == claim)
         with unit_of_work(engine) as s:  # the verification and its recorded answer, together
-            # a write first, so the transaction is open before the handlers' savepoints (pysqlite begins one only
-            # before a write; a SAVEPOINT outside it would start one and its RELEASE would commit it)
-            s.execute(update(TerminalRequest).where(*key).values(status="claimed"))
+            if not is_postgres(s):
+                # a write first, so that the transaction is open before the handlers' savepoints: pysqlite begins
+                # one only before a write, and a SAVEPOINT outside it would start one that its RELEASE commits
+                s.execute(this.values(status="claimed"))
             token = _request_tx.set(s)
             try:
                 answer = produce()
             finally:
                 _request_tx.reset(token)
-            s.execute(update(TerminalRequest).where(*key).values(
-                status="answered", answer=answer, answer_name=answer_name(name), answered_at=utcnow()))
+            s.execute(this.values(status="answered", answer=answer, answer_name=answer_name(name),
+                                  answered_at=utcnow()))
         return answer
 
     return once
