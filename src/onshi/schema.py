@@ -10,6 +10,7 @@ from onshi.analytics import models as _analytics  # noqa: F401
 from onshi.auth import models as _auth  # noqa: F401
 from onshi.documents import models as _documents  # noqa: F401
 from onshi.exchange import models as _exchange  # noqa: F401
+from onshi.interop.oqs import models as _interop_oqs  # noqa: F401
 from onshi.privacy import models as _privacy  # noqa: F401
 from onshi.registry import models as _registry  # noqa: F401
 from onshi.store.db import Base

@@ -95,7 +95,7 @@ def put(term: Terminal, name: str, data: bytes) -> Path:
 
 
 def test_folders_are_created(term):
-    assert all((term.root / d).is_dir() for d in ("req", "res", "face", "trash"))
+    assert all((term.root / d).is_dir() for d in ("req", "res", "face", ".onshi-tmp"))
 
 
 def test_single_request_answered_in_res_with_the_same_name(term, service, request_xml):
@@ -218,8 +218,10 @@ def test_garbage_then_good(term, service, request_xml):
     # make the garbage the older file so it is served first
     os.utime(term.req / "OQSsiquc01req_202611220001.xml", (1, 1))
     term.run_once()
-    assert (term.trash / "OQSsiquc01req_202611220001.xml").exists()
-    err = term.req / "OQSsiquc01req_202611220001.err"
+    # SmartKarte's convention: the request moved into res/ with a same-name .err beside it
+    assert (term.res / "OQSsiquc01req_202611220001.xml").exists()
+    assert not (term.req / "OQSsiquc01req_202611220001.xml").exists()
+    err = term.res / "OQSsiquc01req_202611220001.err"
     assert err.read_text(encoding="utf-8").startswith("E000")
     assert not (term.res / "OQSsiquc01res_202611220001.xml").exists()
     assert t(xml_of(term.res / "OQSsiquc01res_202611220002.xml"), "MessageHeader/SegmentOfResult") == "1"
@@ -241,15 +243,8 @@ def test_xml_bomb_is_set_aside(term):
     term.partial_grace = 0
     put(term, "OQSsiquc01req_202611220004.xml", BILLION_LAUGHS)
     term.run_once()
-    assert (term.trash / "OQSsiquc01req_202611220004.xml").exists()
-    assert (term.req / "OQSsiquc01req_202611220004.err").read_text().startswith("E0004")
-
-
-def test_unknown_prefix_goes_to_trash(term):
-    put(term, "SomethingElse_1.xml", b"<XmlMsg/>")
-    term.run_once()
-    assert (term.trash / "SomethingElse_1.xml").exists()
-    assert (term.req / "SomethingElse_1.err").exists()
+    assert (term.res / "OQSsiquc01req_202611220004.xml").exists()
+    assert (term.res / "OQSsiquc01req_202611220004.err").read_text().startswith("E0004")
 
 
 def test_service_failure_is_answered_and_the_loop_goes_on(term, service, request_xml):
@@ -287,9 +282,9 @@ def test_partial_file_given_up_after_the_grace_period(term, request_xml):
     root = xml_of(term.res / answer_name(after_header.name))
     assert (t(root, "MessageHeader/SegmentOfResult"), t(root, "MessageHeader/ErrorCode")) == ("9", "E0001")
     assert t(root, "MessageHeader/ArbitraryFileIdentifier") == "cut-1"
-    # cut inside the header: set aside with an .err beside it
-    assert (term.trash / in_header.name).exists()
-    assert (term.req / "OQSsiquc01req_202611220009.err").read_text().startswith("E0001")
+    # cut inside the header: moved into res/ with an .err beside it
+    assert (term.res / in_header.name).exists()
+    assert (term.res / "OQSsiquc01req_202611220009.err").read_text().startswith("E0001")
 
 
 def test_answers_are_written_atomically(term, request_xml, monkeypatch):
@@ -299,7 +294,7 @@ def test_answers_are_written_atomically(term, request_xml, monkeypatch):
     def spy(src, dst):
         src, dst = Path(src), Path(dst)
         if dst.parent == term.res:
-            assert src.parent == dst.parent and src.name.startswith(".") and src.name.endswith(".tmp")
+            assert src.parent == term.tmp  # written outside the watched folder, moved in whole
             assert src.read_bytes().startswith(b"<?xml") and src.read_bytes().rstrip().endswith(b"</XmlMsg>")
             assert not dst.exists()
             seen.append(dst.name)

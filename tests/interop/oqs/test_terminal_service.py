@@ -55,7 +55,8 @@ def test_garbage_then_good_request(oqs, engine):
     time.sleep(1.1)  # the partial-file grace period
     serve_once(terminal, CLINIC, engine)
     assert (oqs / "res" / "OQSsiquc01res_202611220002.xml").exists()
-    assert (oqs / "req" / "OQSsiquc01req_202611220001.err").exists()
+    assert (oqs / "res" / "OQSsiquc01req_202611220001.err").exists()  # SmartKarte: beside the moved request
+    assert (oqs / "res" / "OQSsiquc01req_202611220001.xml").exists()
 
 
 def test_reference_number_then_card_result_in_face_folder(oqs, engine):

@@ -9,30 +9,43 @@ callables, so it runs and is tested without a database.
 The protocol, exactly (also in ``docs/oqs.md``):
 
 * Only ``*.xml`` files in ``req`` whose name starts with one of :data:`PREFIXES`
-  are requests.  Names starting with ``.``, ending in ``.tmp`` or ``.err`` are
-  never touched; any other ``.xml`` is a bad request (see below).
+  are requests.  Every other file — another kind of request (薬剤・健診 ``YZK…``/``TKK…``, the
+  ``OQSmutic``/``OQSmuhvq``/``OQSmuonq`` bulk families, …) that a real terminal sharing the folder
+  serves, a hidden or temporary file, an ``.err`` — is left exactly where it is, untouched.
 * A request is read when it appears (polling with :func:`os.scandir`).  When
-  it cannot be read *as XML* (truncated, undecodable, empty) it may still be
-  being written: it is retried on every poll until it has not changed for
-  ``partial_grace`` seconds, and only then given up.
-* Every answer is written atomically: a hidden temporary file in the same
-  folder (``.<name>.<pid>.tmp``), flushed, fsync'ed, then :func:`os.replace`.
+  it cannot be read *as XML* (truncated, undecodable, empty) or cannot be opened
+  at all (locked) it may still be being written: it is retried on every poll
+  until it has not changed for ``partial_grace`` seconds, and only then given up.
+* Every file the terminal writes into ``res`` or ``face`` is written in
+  ``OQS/.onshi-tmp`` (outside the watched folders, same filesystem), flushed,
+  fsync'ed, moved into place with :func:`os.replace` and then touched
+  (:func:`os.utime`).  A watcher of ``res``/``face`` therefore sees the final name
+  first, once, complete: inotify ``IN_MOVED_TO`` (then ``IN_ATTRIB``), .NET
+  ``FileSystemWatcher`` *Created*, node ``fs.watch`` ``rename`` then ``change``.
   The answer is in the encoding of the request (UTF-8 unless it declares
   Shift_JIS) with a matching ``CharacterCodeIdentifier``.
 * After the answer is in place the request file is deleted.
 * A request whose header can be read but whose content is wrong is answered
   with ``SegmentOfResult`` 9 (``ErrorCode``/``ErrorMessage``) under the usual
   answer name.  A request whose header cannot be read (not XML, wrong
-  encoding, unknown prefix) gets no answer: it is moved to ``OQS/trash/<name>``
-  and ``OQS/req/<name without .xml>.err`` is written beside where it was — one
-  line ``<ErrorCode> <ErrorMessage>`` in the request's declared encoding
-  (UTF-8 when none can be found).
+  encoding, locked past the grace period) gets no answer but an error file, as
+  SmartKarte reads it: ``OQS/res/<name without .xml>.err`` is written first — a line
+  ``<ErrorCode> <ErrorMessage>`` followed by the request's own
+  ``<ArbitraryFileIdentifier>…</ArbitraryFileIdentifier>`` (and, for a fetch,
+  ``<ReceptionNumber>…</ReceptionNumber>``) copied byte for byte when they can be
+  found, in the request's declared encoding (UTF-8 when none can be found) — and
+  then the request itself is moved from ``req`` to ``res`` beside it.
 * A failure of the service (an exception other than ``VerificationError``) is
   answered with ``E0901``; the loop never stops on one bad file.
+* With ``TerminalHandlers.answer_once`` the service claims each request (its
+  name and the SHA-256 of its bytes) durably before it is verified and records
+  the answer with the verification, so a terminal restarted after ``kill -9``
+  delivers a recorded answer again instead of verifying twice.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -56,7 +69,7 @@ from onshi.verify.result import (
     VerificationRequest,
 )
 
-__all__ = ["Terminal", "TerminalHandlers", "PREFIXES", "answer_name", "face_file_name"]
+__all__ = ["Terminal", "TerminalHandlers", "PREFIXES", "answer_name", "face_encoding", "face_file_name", "served"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +107,10 @@ class TerminalHandlers:
     fetch_bulk: Callable[[str, str], "list[xmlmsg.BulkItemResult] | None"]
     submit_registrations: "Callable[[xmlmsg.ReferenceRegistrationRequest], str] | None" = None
     fetch_registrations: "Callable[[str, str], tuple[str | None, list[xmlmsg.RegistrationItemResult]]] | None" = None
+    #: ``answer_once(request_name, request_bytes, produce) -> answer``: claim the request durably, call
+    #: ``produce()`` (which calls the handlers above and renders the answer) in the transaction that records
+    #: the answer, or return the answer already recorded for the same name and bytes.  None: just ``produce()``.
+    answer_once: Callable[[str, bytes, Callable[[], bytes]], bytes] | None = None
 
 
 def answer_name(request_name: str) -> str:
@@ -112,6 +129,20 @@ def face_file_name(day_sequence: str, when: datetime) -> str:
     'OQSsiquc01res_face_202611220001_20261122093015.xml'
     """
     return f"OQSsiquc01res_face_{day_sequence}_{clock.to_japan_time(when):%Y%m%d%H%M%S}.xml"
+
+
+def served(name: str) -> bool:
+    """Is this file in ``req`` a request this terminal answers?  Everything else is left where it is.
+
+    >>> served("OQSsiquc01req_202611220001.xml"), served("YZKsiquc01req_01202611220930001.xml")
+    (True, False)
+    """
+    return name.lower().endswith(".xml") and any(name.startswith(p) for p in PREFIXES)
+
+
+#: What SmartKarte matches an ``.err`` on: the request's own elements, copied byte for byte.
+_ECHOED = (re.compile(rb"<ArbitraryFileIdentifier>.*?</ArbitraryFileIdentifier>", re.S),
+           re.compile(rb"<ReceptionNumber>.*?</ReceptionNumber>", re.S))
 
 
 def _utcnow() -> datetime:
@@ -140,10 +171,14 @@ class Terminal:
         self.clock = clock
         self.partial_grace = partial_grace
         self.face_encoding = face_encoding
-        self.req, self.res, self.face, self.trash = (self.root / d for d in ("req", "res", "face", "trash"))
-        for d in (self.req, self.res, self.face, self.trash):
+        self.req, self.res, self.face = (self.root / d for d in ("req", "res", "face"))
+        self.tmp = self.root / ".onshi-tmp"  # outside the watched folders, on the same filesystem
+        for d in (self.req, self.res, self.face, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
         self._seen: dict[str, _Seen] = {}
+        self._given_up: set[str] = set()  # rejected but could not be moved (locked): never answered twice
+        self._tmp_names = itertools.count()
+        self._sweep_tmp()
         self._registrations: dict[tuple[str, str], tuple[str | None, list[xmlmsg.RegistrationItemResult]]] = {}
         self._face_lock = threading.Lock()
 
@@ -159,7 +194,7 @@ class Terminal:
         names = []
         for e in entries:
             n = e.name
-            if n.startswith(".") or n.endswith((".tmp", ".err")) or not n.lower().endswith(".xml"):
+            if not served(n) or n in self._given_up:
                 continue
             try:
                 names.append((e.stat().st_mtime, n))
@@ -177,8 +212,8 @@ class Terminal:
             except Exception:  # never let one file stop the terminal, nor retry it forever
                 log.exception("unexpected failure on %s", name)
                 try:
-                    self._set_aside(name, b"", wire.error(ErrorCode.INTERNAL, "処理できませんでした (internal "
-                                                                               "error on this file)", None))
+                    self._reject(name, b"", wire.error(ErrorCode.INTERNAL, "処理できませんでした (internal "
+                                                                            "error on this file)", None))
                     done.append(name)
                 except Exception:
                     log.exception("cannot set %s aside", name)
@@ -200,27 +235,35 @@ class Terminal:
         path = self.req / name
         try:
             st = path.stat()
+        except FileNotFoundError:
+            self._seen.pop(name, None)
+            return False
+        try:
             data = path.read_bytes()
         except FileNotFoundError:
             self._seen.pop(name, None)
             return False
-        prefix = next((p for p in PREFIXES if name.startswith(p)), None)
-        encoding = xmlmsg.detect_encoding(data)
-        if prefix is None:
-            self._set_aside(name, data, wire.error(
-                ErrorCode.STRUCTURE, f"ファイル名の接頭辞が不明です (unknown request file prefix; expected one of "
-                                     f"{', '.join(PREFIXES)})", "file name"))
+        except OSError:  # locked (Windows sharing violation) or unreadable: it may be being written
+            if self._still_writing(name, st):
+                return False
+            self._reject(name, b"", wire.error(ErrorCode.MALFORMED, "要求ファイルを読めません (request file cannot "
+                                                                     "be read: locked or unreadable)", None))
             return True
+        prefix = next(p for p in PREFIXES if name.startswith(p))
+        encoding = xmlmsg.detect_encoding(data)
         try:
-            answer = self._answer(prefix, data, encoding)
+            produce = self._prepare(prefix, data, encoding)
         except VerificationError as exc:
             if exc.code in _MAYBE_PARTIAL and self._still_writing(name, st):
                 return False
             header = getattr(exc, "request_header", None) or xmlmsg.read_header(data)
             if header is None:
-                self._set_aside(name, data, exc)
+                self._reject(name, data, exc)
                 return True
             answer = xmlmsg.render_error(exc, header, encoding=encoding, processed_at=self.clock())
+        else:
+            once = self.handlers.answer_once
+            answer = once(name, data, produce) if once is not None else produce()
         self._write_atomic(self.res / answer_name(name), answer)
         self._remove(path)
         self._seen.pop(name, None)
@@ -234,22 +277,23 @@ class Terminal:
             return self.partial_grace > 0
         return now - seen.first < self.partial_grace
 
-    def _answer(self, prefix: str, data: bytes, encoding: str) -> bytes:
-        """Parse, call the service, render. ``VerificationError`` from parsing propagates (see _process)."""
+    def _prepare(self, prefix: str, data: bytes, encoding: str) -> Callable[[], bytes]:
+        """Parse; return what calls the service and renders.  ``VerificationError`` from parsing propagates
+        (see _process) before anything is claimed or verified."""
         now = self.clock()
         today = clock.to_japan_time(now).date()
         if prefix == SINGLE:
             req = xmlmsg.parse_request(data, today=today)
-            return self._guarded(req, encoding, lambda: xmlmsg.render_result(
+            return lambda: self._guarded(req, encoding, lambda: xmlmsg.render_result(
                 self.handlers.verify(req), req, encoding=encoding, processed_at=now))
         if prefix == BULK_UPLOAD:
             bulk = xmlmsg.parse_bulk_request(data, today=today)
-            return self._guarded(bulk, encoding, lambda: xmlmsg.render_bulk_accepted(
+            return lambda: self._guarded(bulk, encoding, lambda: xmlmsg.render_bulk_accepted(
                 bulk, self.handlers.submit_bulk(bulk.institution_code, list(bulk.items)), received_at=now,
                 encoding=encoding, processed_at=now))
         if prefix == BULK_FETCH:
             fetch = xmlmsg.parse_bulk_fetch(data)
-            return self._guarded(fetch, encoding, lambda: xmlmsg.render_bulk_result(
+            return lambda: self._guarded(fetch, encoding, lambda: xmlmsg.render_bulk_result(
                 fetch, self.handlers.fetch_bulk(fetch.institution_code, fetch.reception_number),
                 encoding=encoding, processed_at=now))
         if prefix in (REGISTER, REGISTER_BULK):
@@ -259,10 +303,10 @@ class Terminal:
                                                        f"{REGISTER} file; use {REGISTER_BULK} for more)",
                                   "ReferenceNumberRegistrationInfo")
             if prefix == REGISTER_BULK:
-                return self._guarded(reg, encoding, lambda: self._registration_accepted(reg, encoding, now))
-            return self._guarded(reg, encoding, lambda: self._register(reg, encoding=encoding, now=now))
+                return lambda: self._guarded(reg, encoding, lambda: self._registration_accepted(reg, encoding, now))
+            return lambda: self._guarded(reg, encoding, lambda: self._register(reg, encoding=encoding, now=now))
         fetch = xmlmsg.parse_bulk_fetch(data)  # REGISTER_BULK_FETCH
-        return self._guarded(fetch, encoding, lambda: self._registration_result(fetch, encoding, now))
+        return lambda: self._guarded(fetch, encoding, lambda: self._registration_result(fetch, encoding, now))
 
     def _register(self, reg: xmlmsg.ReferenceRegistrationRequest, *, encoding: str, now: datetime) -> bytes:
         errors: dict[int, VerificationError] = {}
@@ -320,30 +364,57 @@ class Terminal:
 
     # ------------------------------------------------------------ files
 
-    def _set_aside(self, name: str, data: bytes, exc: VerificationError) -> None:
-        """No readable header: move to trash and write ``req/<stem>.err``."""
-        src = self.req / name
-        self.trash.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(src, self.trash / name)
-        except FileNotFoundError:
-            pass
+    def _reject(self, name: str, data: bytes, exc: VerificationError) -> None:
+        """No readable header: ``res/<stem>.err`` (SmartKarte's convention), then the request moved beside it."""
         stem = name[:-4] if name.lower().endswith(".xml") else name
+        if not data:  # best effort, for the identifiers the .err echoes
+            try:
+                data = (self.req / name).read_bytes()
+            except OSError:
+                pass
         enc = xmlmsg.detect_encoding(data)
         line = f"{exc.code} {exc.message}\n"
         payload = line.encode("cp932", "onshi-geta") if enc == "shift_jis" else line.encode("utf-8")
-        self._write_atomic(self.req / f"{stem}.err", payload)
+        for pattern in _ECHOED:
+            if m := pattern.search(data):
+                payload += m.group(0) + b"\n"
+        self._write_atomic(self.res / f"{stem}.err", payload)
+        try:
+            os.replace(self.req / name, self.res / name)
+        except FileNotFoundError:
+            pass
+        except OSError:  # locked: leave it, and never answer it again in this run
+            log.warning("cannot move %s out of req/", name)
+            self._given_up.add(name)
         self._seen.pop(name, None)
-        log.warning("request %s set aside: %s", name, exc.code)
+        log.warning("request %s rejected: %s", name, exc.code)
 
-    @staticmethod
-    def _write_atomic(path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    def _sweep_tmp(self) -> None:
+        """Remove what a terminal killed mid-write left in ``.onshi-tmp`` (``<name>.<pid>.<n>`` of a dead pid)."""
+        for entry in os.scandir(self.tmp):
+            pid = entry.name.rsplit(".", 2)[-2] if entry.name.count(".") >= 2 else ""
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                Path(entry.path).unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        """Write in ``.onshi-tmp``, move into place, touch: watchers of ``path``'s folder see its name once."""
+        tmp = self.tmp / f"{path.name}.{os.getpid()}.{next(self._tmp_names)}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.utime(path)  # IN_ATTRIB: node's fs.watch reports a "change" carrying the final name
 
     @staticmethod
     def _remove(path: Path) -> None:
@@ -376,3 +447,16 @@ class Terminal:
             self._write_atomic(path, data)
         return path
 
+
+def face_encoding(value: str) -> str:
+    """The encoding of face files from what a user types: ``utf-8`` or ``shift_jis`` (Shift_JIS, CP932, SJIS).
+
+    >>> face_encoding("UTF-8"), face_encoding("CP932"), face_encoding("Shift_JIS")
+    ('utf-8', 'shift_jis', 'shift_jis')
+    """
+    v = value.strip().lower().replace("-", "_")
+    if v in ("utf_8", "utf8"):
+        return "utf-8"
+    if v in ("shift_jis", "sjis", "cp932", "windows_31j", "ms932"):
+        return "shift_jis"
+    raise ValueError(f"face encoding must be UTF-8 or Shift_JIS (CP932), not {value!r}")

@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0012_bulk_reference_numbers'
-down_revision = '0010_qv_employer_index'
+down_revision = '0011_terminal_requests'
 branch_labels = None
 depends_on = None
 
