@@ -6,7 +6,7 @@ beside 一括照会, told apart by ``kind``; the fetch echoes the upload's ``Arb
 the final answer on it although the fetch request carries none).
 
 Revision ID: 0012_bulk_reference_numbers
-Revises: 0010_qv_employer_index (re-chained after 0011 at merge)
+Revises: 0011_terminal_requests
 """
 from alembic import op
 import sqlalchemy as sa
