@@ -354,23 +354,24 @@ def _error_source(error: VerificationError, request: Any) -> Any:
 
 def _reception_echo(source: Any) -> list[Node]:
     """A fetch that fails still names its ReceptionNumber in the header (clients check it before the error)."""
-    out: list[Node] = []
-    _add(out, "ReceptionNumber", getattr(source, "reception_number", None))
-    return out
+    number = getattr(source, "reception_number", None)
+    return [] if number is None else [("ReceptionNumber", wire.clean(str(number)))]
 
 
 def render_error(error: VerificationError, request: Any = None, *, encoding: str = "utf-8",
-                 processed_at: datetime) -> bytes:
+                 processed_at: datetime, holder: CardHolder | None = None) -> bytes:
     """``SegmentOfResult`` 9 with ``ErrorCode``/``ErrorMessage``.
 
-    ``request`` is the parsed request, a :class:`RequestHeader`, any of the
-    bulk/registration requests, or None — then the header the parser read (if
-    any) is echoed, else the processing date and an empty institution code.
+    ``request`` is the parsed request, a :class:`RequestHeader`, any of the bulk/registration requests, or None —
+    then the header the parser read (if any) is echoed, else the processing date and an empty institution code.
+    ``holder`` is for face files: the body then also holds the one ``ResultOfQualificationConfirmation`` (the
+    card's holder) without which face-file readers refuse the file instead of showing the error.
     """
-    enc = wire.output_encoding(encoding)
-    source = _error_source(error, request)
+    enc, source, body = wire.output_encoding(encoding), _error_source(error, request), _error_body(error)
+    if holder is not None:
+        body.append(("ResultList", [("ResultOfQualificationConfirmation", _holder_nodes(holder))]))
     return _serialize(_header_nodes(source, processed_at=processed_at, encoding=enc, segment=SegmentOfResult.ABNORMAL,
-                                    error=error, extra=_reception_echo(source)), _error_body(error), enc)
+                                    error=error, extra=_reception_echo(source)), body, enc)
 
 
 def render_error_json(error: VerificationError, request: Any = None, *, processed_at: datetime) -> bytes:

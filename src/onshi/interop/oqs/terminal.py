@@ -438,6 +438,26 @@ class Terminal:
         enc = encoding or self.face_encoding
         data = xmlmsg.render_result(outcome, req, encoding=enc, processed_at=when,
                                     holder=holder or xmlmsg.CardHolder())  # one result even without a qualification
+        return self._push_face(data, when)
+
+    def write_face_error(self, institution_code: str, error: VerificationError, request: VerificationRequest,
+                         when: datetime, *, encoding: str | None = None,
+                         holder: "xmlmsg.CardHolder | None" = None) -> Path:
+        """Push a card use that failed (unknown certificate serial, institution not active, …) into ``face``.
+
+        ``SegmentOfResult`` 9 with ``ErrorCode``/``ErrorMessage`` in the header, ``ProcessingResultStatus`` 2 with
+        the code and message in the body, and the one ``ResultOfQualificationConfirmation`` (the holder as the
+        reader read the card, empty when unknown) that face-file readers require before they show anything:
+        myclinic-ts then shows 異常終了 and the message, MynaReception flags the file for a person
+        (docs/oqs-clients.md).  Named, numbered and written like :meth:`write_face_result`.
+        """
+        req = replace(request, reference_class=ReferenceClass.CARD, institution_code=institution_code)
+        data = xmlmsg.render_error(error, req, encoding=encoding or self.face_encoding, processed_at=when,
+                                   holder=holder or xmlmsg.CardHolder())
+        return self._push_face(data, when)
+
+    def _push_face(self, data: bytes, when: datetime) -> Path:
+        """Write a face file under the next free daily sequence number; never overwrites one."""
         day = f"{clock.to_japan_time(when):%Y%m%d}"
         with self._face_lock:
             pattern = re.compile(rf"^OQSsiquc01res_face_{day}(\d{{4}})_")

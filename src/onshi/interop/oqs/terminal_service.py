@@ -5,7 +5,9 @@ verification service (:mod:`onshi.verify.service`).  Each request runs in its ow
 ``OQS/reader`` stands in for the face-recognition card reader: a JSON file
 ``{"certificate_serial": "…", "method": "face", "consents": {"limit": true}}``
 dropped there is verified as a card use and the result is pushed to
-``OQS/face`` carrying the registered 照会番号.
+``OQS/face`` carrying the registered 照会番号.  A card use that fails (``VerificationError``: an unknown
+certificate serial, …) is pushed to ``OQS/face`` too, as ``SegmentOfResult`` 9 (:meth:`Terminal.write_face_error`),
+besides ``OQS/reader/<name>.err``; a reader file that cannot be read gets only the ``.err``.
 
 Exactly once (``terminal_requests``, :mod:`onshi.interop.oqs.models`): each request file is claimed in a committed
 row before it is verified; the service's handlers then run in *one* transaction that also writes the rendered answer
@@ -143,8 +145,10 @@ def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: 
         if not entry.name.endswith(".json"):
             continue
         path = Path(entry.path)
+        req = holder = None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            holder = _holder(data.get("holder"))
             req = VerificationRequest(
                 reference_class=ReferenceClass.CARD, care_date=today or japan_today(),
                 institution_code=institution_code, arbitrary_file_identifier=None, insurer_number=None, symbol=None,
@@ -152,9 +156,11 @@ def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: 
                 arbitrary_identifier=None, card_serial=str(data["certificate_serial"]),
                 reader_outcome={"method": data.get("method", "face"), "consents": data.get("consents", {})})
             outcome = terminal.handlers.verify(req)
-            terminal.write_face_result(institution_code, outcome, req, utcnow(), holder=_holder(data.get("holder")))
+            terminal.write_face_result(institution_code, outcome, req, utcnow(), holder=holder)
         except (VerificationError, KeyError, ValueError) as exc:
             (reader / (entry.name + ".err")).write_text(str(exc), encoding="utf-8")
+            if isinstance(exc, VerificationError) and req is not None:  # a card use that failed: the clinic sees it
+                terminal.write_face_error(institution_code, exc, req, utcnow(), holder=holder)
         path.unlink(missing_ok=True)
         n += 1
     return n
