@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import pickle
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -89,11 +90,14 @@ def process_bulk(session: Session, *, now: datetime | None = None) -> int:
 
 
 def fetch_bulk(session: Session, institution: Institution, reception_number: str, *, now: datetime | None = None):
-    """``None`` while processing, else ``[(request, outcome or VerificationError), …]``."""
+    """``None`` while processing, else ``[(request, outcome or VerificationError), …]``; each request carries the
+    upload's ``ArbitraryFileIdentifier`` as stored with the reception, for the answer's header to echo."""
     bulk = _find(session, institution, reception_number, VERIFY, now)
     if bulk.status != "done":
         return None
-    return [pickle.loads(base64.b64decode(b)) for b in bulk.results]
+    items = [pickle.loads(base64.b64decode(b)) for b in bulk.results]
+    afi = bulk.arbitrary_file_identifier
+    return [(replace(req, arbitrary_file_identifier=afi) if afi else req, outcome) for req, outcome in items]
 
 
 def submit_registrations(session: Session, institution: Institution,

@@ -8,7 +8,8 @@ The rules restated (checked against YUKI-ENT/MynaReception, docs/oqs-clients.md)
   upload's* ``ArbitraryFileIdentifier``, has no ``ErrorCode``, and holds one ``BulkRegistrationUnit`` per item
   with ``ReferenceNumberRegistrationInfo`` — the five fields exactly as sent (a client compares them, the
   insurer number after trimming) — and that item's ``ProcessingResultStatus``/``ProcessingResultCode``;
-* a restarted terminal answers the same fetch the same way; an unknown or expired number is E0401.
+* a restarted terminal answers the same fetch the same way; an unknown or expired number is E0401;
+* 一括照会's fetch (``OQSmuquc02``) echoes its upload's ``ArbitraryFileIdentifier`` the same way.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from lxml import etree
 from sqlalchemy import select
 
 from onshi.interop.oqs.terminal_service import make_terminal
-from onshi.store.clock import utcnow
+from onshi.store.clock import japan_today, utcnow
 from onshi.store.db import unit_of_work
 from onshi.verify import bulk, service
-from onshi.verify.models import ReferenceNumber
+from onshi.verify.models import BulkRequest, ReferenceNumber
 from onshi.verify.result import ReferenceRegistration, VerificationError
 
 from tests.verify.test_api import CLINIC
@@ -136,3 +137,32 @@ def test_unknown_and_expired_reception_numbers(oqs, engine):
         assert exc.value.code == "E0401"
         with pytest.raises(VerificationError):  # a 照会番号 reception is not a 一括照会 one
             bulk.fetch_bulk(s, inst, reception)
+
+
+def test_a_bulk_verification_fetch_echoes_the_uploads_arbitrary_file_identifier(oqs, engine):
+    """一括照会 (OQSmuquc01 → OQSmuquc02) follows the same rule: the fetch carries no ArbitraryFileIdentifier, its
+    answer's header names the upload's, read back from the database by a terminal that never saw the upload."""
+    item = ("<QualificationConfirmSearchInfo><InsurerNumber>06139992</InsurerNumber><InsuredIdentificationNumber>"
+            "{n}</InsuredIdentificationNumber><Birthdate>19800401</Birthdate>"
+            "<LimitApplicationCertificateRelatedConsFlg>0</LimitApplicationCertificateRelatedConsFlg>"
+            "</QualificationConfirmSearchInfo>")
+    up = (f'<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>\n<XmlMsg><MessageHeader>'
+          f"<QualificationConfirmationDate>{japan_today():%Y%m%d}</QualificationConfirmationDate>"
+          f"<MedicalInstitutionCode>{CLINIC}</MedicalInstitutionCode><ArbitraryFileIdentifier>一括-0007"
+          f"</ArbitraryFileIdentifier></MessageHeader><MessageBody>{item.format(n=187)}{item.format(n=188)}"
+          f"</MessageBody></XmlMsg>").encode("cp932")
+    accepted = exchange(oqs, "OQSmuquc01req_202611220001.xml", up, engine)
+    assert one(accepted.find("MessageHeader"), "ArbitraryFileIdentifier") == "一括-0007"
+    reception = one(accepted.find("MessageBody"), "ReceptionNumber")
+    with unit_of_work() as s:
+        row = s.scalar(select(BulkRequest).where(BulkRequest.reception_number == reception))
+        assert (row.kind, row.arbitrary_file_identifier) == (bulk.VERIFY, "一括-0007")
+    answers = [exchange(oqs, f"OQSmuquc02req_20261122000{i}.xml", fetch(reception), engine) for i in (2, 3)]
+    for answer in answers:
+        h = answer.find("MessageHeader")
+        assert (one(h, "SegmentOfResult"), one(h, "ErrorCode")) == ("1", "")
+        assert one(h, "ReceptionNumber") == reception and one(h, "ArbitraryFileIdentifier") == "一括-0007"
+        assert len(answer.findall("MessageBody/BulkConfirmUnit")) == 2
+    with unit_of_work() as s:
+        items = bulk.fetch_bulk(s, service.active_institution(s, CLINIC), reception)
+        assert {req.arbitrary_file_identifier for req, _ in items} == {"一括-0007"}

@@ -441,10 +441,9 @@ def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResu
     """The answer to a bulk fetch.
 
     ``results`` None → ``SegmentOfResult`` 2 (still processing: poll again).
-    Otherwise ``SegmentOfResult`` 1 with one ``BulkConfirmUnit`` per item and
-    the counts in the header; an item whose outcome is a
-    :class:`VerificationError` has ``ProcessingResultStatus`` 2 and counts in
-    ``NumberOfError``.
+    Otherwise ``SegmentOfResult`` 1 with one ``BulkConfirmUnit`` per item and the counts in the header, which
+    echoes the upload's ``ArbitraryFileIdentifier`` (a fetch request has none, each stored item carries it); an
+    item whose outcome is a :class:`VerificationError` has ``ProcessingResultStatus`` 2 and counts in ``NumberOfError``.
     """
     enc = encoding if encoding == "json" else wire.output_encoding(encoding)
     ref: list[Node] = []
@@ -458,10 +457,10 @@ def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResu
         return _serialize(header, body, enc)
     body = []
     total = errors = 0
-    care: date | None = None
+    care, afi = None, request.arbitrary_file_identifier  # the fetch's own, else the upload's (every item has it)
     for req, outcome in results:
         total += 1
-        care = care or req.care_date
+        care, afi = care or req.care_date, afi or req.arbitrary_file_identifier
         unit: list[Node] = [("QualificationConfirmSearchInfo", _search_nodes(req))]
         if isinstance(outcome, VerificationError):
             errors += 1
@@ -482,9 +481,7 @@ def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResu
     _add(extra, "NumberOfProcessingResult", total)
     _add(extra, "NumberOfNormalProcessing", total - errors)
     _add(extra, "NumberOfError", errors)
-    source: Any = request
-    if care is not None:
-        source = RequestHeader(wire.ymd(care), request.institution_code, request.arbitrary_file_identifier)
+    source = RequestHeader(wire.ymd(care) if care else None, request.institution_code, afi)
     header = _header_nodes(source, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
                            segment=SegmentOfResult.NORMAL, extra=extra)
     return _serialize(header, body, enc)

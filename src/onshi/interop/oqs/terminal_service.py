@@ -110,8 +110,11 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
                                               number=reg.number, branch=reg.branch)
 
     def submit(code: str, requests):
+        requests = list(requests)  # each carries the upload's header, its ArbitraryFileIdentifier too
         with _tx(engine) as s:
-            return bulk.submit_bulk(s, service.active_institution(s, institution_code), list(requests))
+            return bulk.submit_bulk(s, service.active_institution(s, institution_code), requests,
+                                    arbitrary_file_identifier=requests[0].arbitrary_file_identifier if requests
+                                    else None)
 
     def fetch(code: str, reception: str):
         with _tx(engine) as s:  # the queue's pending work, committed with this fetch's answer
