@@ -31,8 +31,6 @@ def _system_actuals():
 
 def _safe(system):
     """Wrap the system figures so that a failure is reported and the sheet falls back to imported actuals."""
-    if system is None:
-        return None
 
     def call(session, fiscal_year, branch):
         try:
