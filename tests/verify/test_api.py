@@ -176,5 +176,8 @@ def test_reference_number_and_eligibility_claim_and_rerouting(api):
     assert c.status_code == 201 and c.json()["id"] > 0
     recorded = datetime.fromisoformat(c.json()["recorded_at"])  # Japan time, with its offset: unambiguous
     assert recorded.utcoffset() == timedelta(hours=9) and abs(recorded - clock.japan_now()) < timedelta(minutes=5)
-    rr = api.post("/api/v1/claim-rerouting", json={**{k: v for k, v in body().items()}}, headers=auth(api.token))
+    # The day of care is taken now, after the fixture registered the member: with TODAY (taken at import) a run
+    # that crosses Japan's midnight would ask about a day that ended before anything was registered — rightly
+    # answered "nothing registered by the end of the day of care".
+    rr = api.post("/api/v1/claim-rerouting", json=body(care_date=japan_today().isoformat()), headers=auth(api.token))
     assert rr.status_code == 200 and rr.json()["reroute"] is False

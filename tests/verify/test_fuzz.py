@@ -27,6 +27,7 @@ def app(engine, tmp_path):
     return application
 
 
+@pytest.mark.slow  # walks every operation; reads no clock (scripts/test-clock leaves it out)
 def test_no_server_errors_on_any_operation(app):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     token = app.state.test_token

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import pickle
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -32,6 +32,14 @@ from onshi.verify.service import register_reference_number, verify
 RESULT_RETENTION = timedelta(days=30)
 
 VERIFY, REFERENCE = "verify", "reference"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """:func:`fetch_bulk`'s answer while the reception is still being processed: what the "still processing"
+    answer echoes (the upload's ``ArbitraryFileIdentifier``, as the finished answer does)."""
+
+    arbitrary_file_identifier: str | None
 
 
 def _reception_number(now: datetime) -> str:
@@ -90,11 +98,12 @@ def process_bulk(session: Session, *, now: datetime | None = None) -> int:
 
 
 def fetch_bulk(session: Session, institution: Institution, reception_number: str, *, now: datetime | None = None):
-    """``None`` while processing, else ``[(request, outcome or VerificationError), …]``; each request carries the
-    upload's ``ArbitraryFileIdentifier`` as stored with the reception, for the answer's header to echo."""
+    """:class:`Pending` while processing, else ``[(request, outcome or VerificationError), …]``; either carries the
+    upload's ``ArbitraryFileIdentifier`` as stored with the reception (each request has it), for the answer's
+    header to echo."""
     bulk = _find(session, institution, reception_number, VERIFY, now)
     if bulk.status != "done":
-        return None
+        return Pending(bulk.arbitrary_file_identifier)
     items = [pickle.loads(base64.b64decode(b)) for b in bulk.results]
     afi = bulk.arbitrary_file_identifier
     return [(replace(req, arbitrary_file_identifier=afi) if afi else req, outcome) for req, outcome in items]

@@ -15,7 +15,7 @@ import weakref
 
 from sqlalchemy.exc import DBAPIError
 
-from onshi.verify import service
+from onshi.verify import etag_fast, service
 from onshi.verify.result import VerificationOutcome, VerificationRequest
 
 __all__ = ["AutocommitConnection", "GroupCommit", "GroupCommitBusy", "answer", "for_engine"]
@@ -141,21 +141,35 @@ def for_engine(engine) -> tuple[AutocommitConnection, GroupCommit]:
         return _connections[engine], _group_commits[engine]
 
 
-async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedInstitution) -> VerificationOutcome:
+async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedInstitution,
+                 read_engine=None, *, registered_at=None, actor: tuple[str, str] | None = None,
+                 if_none_match: str | None = None) -> VerificationOutcome:
     """Verify for an institution authenticated by :func:`onshi.verify.service.authenticate_cached`.
 
     On PostgreSQL, when the request records no consent, the lookup runs here on the loop (one statement on
     the process's autocommit connection) and the log rows go to the process's :class:`GroupCommit`; the
     answer waits, without blocking the loop, until they are committed.  Otherwise one transaction, like
     every other caller of :func:`onshi.verify.service.verify`.  A credential revoked since it was cached
-    raises :class:`onshi.verify.service.AuthError` (the route answers 401).
+    raises :class:`onshi.verify.service.AuthError` (the route answers 401).  With *read_engine* (a streaming
+    replica, ``ONSHI_READ_DATABASE_URL``) the lookup reads there; the rows are still written to *engine*.  A
+    replay (*registered_at*, docs/replay.md) records no consent, so on PostgreSQL it always takes this path too.
+    *if_none_match* is the request's header (:func:`onshi.verify.service.verify`): a repeat check first tries
+    :func:`onshi.verify.etag_fast.not_modified` (one tiny read; 304 when the tag still holds), then this path.
     """
-    writes_consents = req.limit_consent or bool(req.reader_outcome and req.reader_outcome.get("consents"))
+    replay = {} if registered_at is None else {"registered_at": registered_at, "actor": actor}
+    writes_consents = not replay and (req.limit_consent or bool(req.reader_outcome
+                                                                and req.reader_outcome.get("consents")))
+    repeat = bool(if_none_match) and not replay and not writes_consents  # a 304 may need no answer at all
     if engine.dialect.name == "postgresql" and not writes_consents:
         conn, group = for_engine(engine)
+        reader = for_engine(read_engine)[0] if read_engine is not None else conn
         rows: list = []
-        outcome = conn.run(lambda c: service.verify(c, req, inst, check_revoked=True,
-                                                     record=lambda log, audit: rows.append((log, audit))))
+        record = lambda log, audit: rows.append((log, audit))  # noqa: E731
+        outcome = reader.run(lambda c: etag_fast.not_modified(c, req, inst, if_none_match, record=record)) \
+            if repeat else None
+        if outcome is None:
+            outcome = reader.run(lambda c: service.verify(c, req, inst, check_revoked=True, **replay,
+                                                         if_none_match=if_none_match, record=record))
         for log, audit in rows:
             try:
                 await group.commit(log, audit)
@@ -163,4 +177,5 @@ async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedIn
                 conn.run(lambda c: service.write_log_batch(c, [log], [audit] if audit else []))
         return outcome
     with engine.begin() as conn:
-        return service.verify(conn, req, inst, check_revoked=True)
+        outcome = etag_fast.not_modified(conn, req, inst, if_none_match) if repeat else None
+        return outcome or service.verify(conn, req, inst, check_revoked=True, **replay, if_none_match=if_none_match)

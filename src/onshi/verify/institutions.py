@@ -24,6 +24,15 @@ from onshi.verify.result import VerificationError
 
 FACILITY_TYPES = ("hospital", "clinic", "dental", "pharmacy")
 
+#: What an institution's token is answered (its registration's ``kind``, docs/oqs.md "Kinds of institution"):
+#: ``general`` everything; ``limited`` (資格確認限定型: 柔道整復・あん摩マッサージ指圧・はり・きゅうの施術所) only what a
+#: card shows — no consents, no 限度額, no health information (a request for them is refused, 403);
+#: ``home_visit`` (居宅同意取得型: 訪問診療・訪問看護) everything, and a re-query without the card of a patient it
+#: verified by card within :data:`onshi.rules.transition.HOME_VISIT_REQUERY_MONTHS`.
+INSTITUTION_KINDS = {"general": "通常", "limited": "資格確認限定型（柔道整復・あはき）",
+                     "home_visit": "居宅同意取得型（訪問診療・訪問看護）"}
+GENERAL, LIMITED, HOME_VISIT = "general", "limited", "home_visit"
+
 
 class AuthError(Exception):
     """Unknown or revoked credential: the caller answers 401 and says nothing about anyone."""
@@ -35,16 +44,19 @@ def token_digest(token: str) -> str:
 
 
 def add_institution(session: Session, *, code: str, name: str, facility_type: str,
-                    token: str | None = None) -> tuple[Institution, str]:
-    """Register an institution; returns it and its token (shown once, stored only as a digest)."""
+                    token: str | None = None, kind: str = GENERAL) -> tuple[Institution, str]:
+    """Register an institution; returns it and its token (shown once, stored only as a digest).  *kind*
+    (:data:`INSTITUTION_KINDS`) is the token's scope."""
     from onshi.numbers import institution_code
 
     code = institution_code.validate(code)
     if facility_type not in FACILITY_TYPES:
         raise ValueError(f"facility_type must be one of {', '.join(FACILITY_TYPES)}")
+    if kind not in INSTITUTION_KINDS:
+        raise ValueError(f"kind は {', '.join(INSTITUTION_KINDS)} のどれかです (unknown institution kind {kind!r})")
     token = token or secrets.token_urlsafe(32)
     inst = Institution(code=code, name=name, prefecture_code=code[:2], facility_type=facility_type,
-                       token_digest=token_digest(token))
+                       token_digest=token_digest(token), kind=kind)
     session.add(inst)
     session.flush()
     return inst, token
@@ -86,6 +98,7 @@ class AuthenticatedInstitution:
     prefecture_code: str
     facility_type: str
     revoked_at: None = None
+    kind: str = GENERAL  #: :data:`INSTITUTION_KINDS`: the token's scope
 
 
 class InstitutionCache:
@@ -146,7 +159,8 @@ def authenticate_cached(db: Engine | Session | Connection, token: str | None) ->
     if inst is not None:
         return inst
     i = Institution.__table__.c
-    q = select(i.id, i.code, i.name, i.prefecture_code, i.facility_type, i.revoked_at).where(i.token_digest == digest)
+    q = select(i.id, i.code, i.name, i.prefecture_code, i.facility_type, i.revoked_at, i.kind).where(
+        i.token_digest == digest)
     if isinstance(db, Engine):
         with db.connect() as conn:
             row = conn.execute(q).first()
@@ -155,7 +169,7 @@ def authenticate_cached(db: Engine | Session | Connection, token: str | None) ->
     if row is None or row.revoked_at is not None:
         raise AuthError("unknown or revoked credential")
     inst = AuthenticatedInstitution(id=row.id, code=row.code, name=row.name, prefecture_code=row.prefecture_code,
-                                    facility_type=row.facility_type)
+                                    facility_type=row.facility_type, kind=row.kind)
     institution_cache.put(digest, inst)
     return inst
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import JSON, false, BigInteger, Date, DateTime, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onshi.store.db import Base, utcnow
@@ -22,6 +22,8 @@ class Institution(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefecture_code: Mapped[str] = mapped_column(String(2))
     facility_type: Mapped[str] = mapped_column(String(10))  # hospital | clinic | dental | pharmacy
+    #: general | limited (資格確認限定型: 柔道整復・あはき) | home_visit (居宅同意取得型) — the token's scope
+    kind: Mapped[str] = mapped_column(String(12), default="general", server_default="general")
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -31,18 +33,22 @@ class VerificationLogEntry(Base):
     """One verification, for statistics — no name or number of the person (patient_key is a keyed pseudonym)."""
 
     __tablename__ = "verification_log"
-    __table_args__ = (Index("ix_vlog_month", "care_date", "institution_code"),)
+    __table_args__ = (Index("ix_vlog_month", "care_date", "institution_code"),
+                      # a person's recent verifications (the insurer's member page): by pseudonym, newest first
+                      Index("ix_vlog_patient", "patient_key", "occurred_at"))
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     care_date: Mapped[date] = mapped_column(Date)
     institution_code: Mapped[str] = mapped_column(String(10))
     prefecture_code: Mapped[str] = mapped_column(String(2))
     facility_type: Mapped[str] = mapped_column(String(10))
-    method: Mapped[str] = mapped_column(String(8))  # card | numbers
+    method: Mapped[str] = mapped_column(String(12))  # card | smartphone | numbers | requery
     validity: Mapped[int] = mapped_column(SmallInteger)  # OQSCD006
     insurer_number: Mapped[str | None] = mapped_column(String(8))
     setting: Mapped[str] = mapped_column(String(10), default="outpatient")
     patient_key: Mapped[str | None] = mapped_column(String(32))
+    receipt_id: Mapped[str | None] = mapped_column(String(24), index=True)  #: the signed receipt's id
+    not_modified: Mapped[bool] = mapped_column(default=False, server_default=false())  #: answered 304
 
 
 class ConsentRecord(Base):

@@ -29,7 +29,8 @@ from typing import Any
 __all__ = [
     "Validity", "ReferenceClass", "Sex", "PersonalFamily", "CardClassification", "LossReason",
     "ConsentStatus", "ConsentKind", "Consent", "ElderlyInfo", "LimitSource", "LimitInfo", "QualificationAnswer",
-    "VerificationRequest", "VerificationOutcome", "VerificationError", "ReferenceRegistration",
+    "VerificationRequest", "VerificationOutcome", "VerificationError", "ReferenceRegistration", "ScopeError",
+    "ProvisionalBilling",
 ]
 
 
@@ -156,8 +157,10 @@ class QualificationAnswer:
     """One qualification in the answer (one ``ResultOfQualificationConfirmation``).
 
     ``name_kana`` is full-width katakana here; the OQS layer converts it to
-    half-width.  ``insured_name`` is the member's name (for a dependent, not the
-    patient's).  ``co_pay_ratio_tenths`` is 一部負担金割合 in tenths (3 = 3割).
+    half-width.  ``insured_name`` is the name of the member a dependent is insured through (被保険者氏名, shown
+    by clinic software as 世帯主/被保険者); it is ``None`` for the member themselves — their name is ``name`` —
+    in every answer (REST, OQS XML, FHIR), as decided in docs/oqs-clients.md.  ``co_pay_ratio_tenths`` is
+    一部負担金割合 in tenths (3 = 3割).
     """
 
     card_classification: CardClassification
@@ -191,6 +194,10 @@ class QualificationAnswer:
     reference_number: str | None = None  #: 照会番号, when the institution registered one
     arbitrary_identifier: str | None = None  #: echoed from the request
 
+    def __post_init__(self) -> None:
+        if self.insured_name is not None and self.personal_family == PersonalFamily.INSURED:
+            object.__setattr__(self, "insured_name", None)  # the member themselves: the name is ``name``
+
 
 @dataclass(frozen=True)
 class VerificationRequest:
@@ -214,15 +221,39 @@ class VerificationRequest:
     arbitrary_identifier: str | None
     card_serial: str | None = None
     reader_outcome: dict[str, Any] | None = field(default=None, compare=False)
+    #: by card: the credential the reader read — ``card`` or ``smartphone`` (None: whichever the serial is)
+    credential: str | None = None
+    #: by numbers: a 居宅同意取得型 re-query (再照会) of a patient the institution verified by card, without the card
+    requery: bool = False
+
+
+@dataclass(frozen=True)
+class ProvisionalBilling:
+    """有効期限切れの健康保険証の暫定的な取扱い, when it applies to an answer (:mod:`onshi.rules.transition`): the
+    patient's old card lapsed after ``lapsed_after``; confirmed online, the visit is billed at ``ratio_tenths``
+    (the answer's 一部負担金割合) until ``until``.  ``message`` is what the receptionist is shown."""
+
+    until: date
+    lapsed_after: date
+    ratio_tenths: int | None
+    message: str
 
 
 @dataclass(frozen=True)
 class VerificationOutcome:
-    """The decision and the qualifications shown; ``warning`` e.g. "the certificate expires within 3 months"."""
+    """The decision and the qualifications shown; ``warning`` e.g. "the certificate expires within 3 months".
+
+    ``receipt``/``receipt_id``/``etag``/``not_modified`` come from :mod:`onshi.verify.receipts`."""
 
     validity: Validity
     answers: tuple[QualificationAnswer, ...] = ()
     warning: str | None = None
+    receipt: str | None = None  #: the signed receipt of this answer (docs/receipts.md)
+    receipt_id: str | None = None  #: its id, kept in the usage log
+    etag: str | None = None  #: the answer's entity tag (same tag = same answer)
+    not_modified: bool = False  #: the request's If-None-Match named the tag: no answers carried (HTTP 304)
+    #: the provisional billing on an expired 健康保険証, when it applies (numbers requests, valid, in its period)
+    provisional_billing: ProvisionalBilling | None = None
 
 
 @dataclass(frozen=True)
@@ -251,3 +282,8 @@ class VerificationError(Exception):
 
     def __reduce__(self):  # keep picklable with keyword-less init
         return (type(self), (self.code, self.message, self.field))
+
+
+class ScopeError(VerificationError):
+    """A request the institution's kind (its token's scope) does not allow — a 資格確認限定型 asking for 限度額 or
+    consents, a re-query by an institution that is not 居宅同意取得型: REST answers 403, nothing is recorded."""

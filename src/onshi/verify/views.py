@@ -13,17 +13,21 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from onshi.store.clock import japan_iso
-from onshi.verify import hotpath, service
+from onshi.store.clock import from_japan_time, japan_iso
+from onshi.verify import hotpath, receipts, service
 from onshi.verify.models import Institution
-from onshi.verify.result import ReferenceClass, VerificationError, VerificationOutcome, VerificationRequest
+from onshi.verify.result import ReferenceClass, ScopeError, VerificationError, VerificationOutcome, VerificationRequest
 from onshi.auth.deps import DB, current_institution, unauthorized, verifying_institution
+from onshi.auth.staff import StaffUser, staff_dependency
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 router = APIRouter()
+ReplayStaff = Annotated[StaffUser, Depends(staff_dependency("replay is for an insurer's clerk or supervisor"))]
 Inst = Annotated[Institution, Depends(current_institution)]
 #: the verification endpoints: the institution from the token cache, revocation re-read by the lookup itself
 VerifyingInst = Annotated[service.AuthenticatedInstitution, Depends(verifying_institution)]
@@ -32,6 +36,15 @@ VALIDITY_LABELS = {1: "有効", 2: "無効", 3: "無効（新しい資格あり�
 
 
 # ---------------------------------------------------------------- REST models
+
+REGISTERED_AT_DOC = ("replay (docs/replay.md): answer as the index was registered at this past instant "
+                     "(ISO 8601; without an offset Japan time) — audited as verify.replay, counted apart")
+
+
+def replay_instant(value: datetime | None) -> datetime | None:
+    """A ``registered_at`` as given (naive = Japan time) as stored: naive UTC."""
+    return from_japan_time(value) if value is not None else None
+
 
 def _std(module: str, value: str) -> str:
     from stdnum.exceptions import ValidationError
@@ -53,8 +66,9 @@ class NumbersQuery(BaseModel):
                                examples=["00"])
     birth_date: date = Field(description="生年月日")
     care_date: date = Field(description="診療日 (資格確認日)")
-    limit_consent: bool = Field(False, description="限度額情報の提供に同意 (OQSCD001)")
+    limit_consent: StrictBool = Field(False, description="限度額情報の提供に同意 (OQSCD001): true or false, never 0/1 or a string")
     arbitrary_identifier: str | None = Field(None, max_length=50, description="echoed per-person id")
+    registered_at: datetime | None = Field(None, description=REGISTERED_AT_DOC)
 
     @field_validator("insurer_number")
     @classmethod
@@ -106,7 +120,7 @@ class ReaderOutcome(BaseModel):
 
     method: Literal["face", "pin", "visual"] = Field(description="顔認証 / 暗証番号 / 目視確認")
     pin_failures: int = Field(0, ge=0, le=3)
-    consents: dict[Literal["limit", "specific_health_checkups", "pharmacist", "diagnosis", "operation"], bool] = {}
+    consents: dict[Literal["limit", "specific_health_checkups", "pharmacist", "diagnosis", "operation"], StrictBool] = {}
 
 
 class CardQuery(BaseModel):
@@ -115,6 +129,10 @@ class CardQuery(BaseModel):
     certificate_serial: str = Field(min_length=1, max_length=64)
     care_date: date
     reader: ReaderOutcome
+    credential: Literal["card", "smartphone"] | None = Field(
+        None, description="what the reader read: the card, or its certificate on a smartphone (スマホ搭載マイナ保険証); "
+                          "omitted: whichever the serial is registered as")
+    registered_at: datetime | None = Field(None, description=REGISTERED_AT_DOC)
 
 
 _PLAIN = frozenset((str, int, float, bool))
@@ -147,7 +165,24 @@ def _jsonable(value: Any) -> Any:
 
 def outcome_json(outcome: VerificationOutcome) -> dict:
     return {"validity": int(outcome.validity), "validity_label": VALIDITY_LABELS[int(outcome.validity)],
-            "warning": outcome.warning, "results": _jsonable(list(outcome.answers))}
+            "warning": outcome.warning, "results": _jsonable(list(outcome.answers)),
+            "receipt_id": outcome.receipt_id, "receipt": outcome.receipt,
+            "provisional_billing": _jsonable(outcome.provisional_billing)}
+
+
+def verification_response(outcome: VerificationOutcome) -> Response:
+    """The REST answer: the JSON (with its receipt) and the ``ETag`` and ``Onshi-Receipt`` headers, or ``304 Not
+    Modified`` with a fresh receipt in ``Onshi-Receipt`` when the request's ``If-None-Match`` named the tag."""
+    headers = {"Cache-Control": "private, no-cache"}
+    if outcome.etag:
+        headers["ETag"] = outcome.etag
+    if outcome.receipt:
+        headers["Onshi-Receipt"] = outcome.receipt
+    if outcome.not_modified:
+        return Response(status_code=304, headers=headers)
+    response = json_response(outcome_json(outcome))
+    response.headers.update(headers)
+    return response
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:
@@ -156,19 +191,26 @@ def json_response(data: Any, status_code: int = 200) -> Response:
                     .encode(), status_code=status_code, media_type="application/json")
 
 
-async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution
+async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution,
+                 registered_at: datetime | None = None, *, if_none_match: str | None = None
                  ) -> VerificationOutcome:
     """Verify for an institution from :func:`onshi.auth.deps.verifying_institution` through
-    :func:`onshi.verify.hotpath.answer`; a credential revoked meanwhile is answered 401."""
+    :func:`onshi.verify.hotpath.answer`; a credential revoked meanwhile is answered 401.  *registered_at*
+    (naive = Japan time): the institution's dispute replay (docs/replay.md)."""
     try:
-        return await hotpath.answer(app.state.engine, req, inst)
+        read_engine = getattr(app.state, "read_engine", None)
+        if registered_at is not None:
+            return await hotpath.answer(app.state.engine, req, inst, read_engine,
+                                        registered_at=replay_instant(registered_at))
+        return await hotpath.answer(app.state.engine, req, inst, read_engine, if_none_match=if_none_match)
     except service.AuthError:
         raise unauthorized() from None
 
 
 def unprocessable(exc: VerificationError) -> HTTPException:
-    """A :class:`VerificationError` as FastAPI's 422 body (``loc`` names the field)."""
-    return HTTPException(status_code=422, detail=[{"loc": ["body", exc.field or "request"], "msg": exc.message,
+    """A :class:`VerificationError` as FastAPI's 422 body (``loc`` names the field); a :class:`ScopeError` (what
+    the institution's kind does not allow) as 403 with the same body."""
+    return HTTPException(status_code=403 if isinstance(exc, ScopeError) else 422, detail=[{"loc": ["body", exc.field or "request"], "msg": exc.message,
                                                    "type": exc.code}])
 
 
@@ -182,7 +224,8 @@ def unprocessable(exc: VerificationError) -> HTTPException:
 async def verify_numbers(body: NumbersQuery, inst: VerifyingInst, request: Request) -> Response:
     req = body.to_request(inst.code)
     try:
-        return json_response(outcome_json(await answer(request.app, req, inst)))
+        return verification_response(await answer(request.app, req, inst, body.registered_at,
+                                                  if_none_match=request.headers.get("if-none-match")))
     except VerificationError as exc:
         raise unprocessable(exc) from None
 
@@ -205,7 +248,8 @@ async def _verify_numbers_directly(request: Request) -> Response | None:
     except (service.AuthError, ValueError, ValidationError):
         return None
     try:
-        return json_response(outcome_json(await answer(request.app, body.to_request(inst.code), inst)))
+        return verification_response(await answer(request.app, body.to_request(inst.code), inst,
+                                                  body.registered_at, if_none_match=headers.get("if-none-match")))
     except VerificationError as exc:
         raise unprocessable(exc) from None
 
@@ -239,11 +283,90 @@ async def verify_card(body: CardQuery, inst: VerifyingInst, request: Request) ->
                               institution_code=inst.code, arbitrary_file_identifier=None, insurer_number=None,
                               symbol=None, number=None, branch=None, birth_date=None,
                               limit_consent=bool(body.reader.consents.get("limit")), arbitrary_identifier=None,
-                              card_serial=body.certificate_serial, reader_outcome=body.reader.model_dump())
+                              card_serial=body.certificate_serial, reader_outcome=body.reader.model_dump(),
+                              credential=body.credential)
     try:
-        return json_response(outcome_json(await answer(request.app, req, inst)))
+        return verification_response(await answer(request.app, req, inst, body.registered_at,
+                                                  if_none_match=request.headers.get("if-none-match")))
     except VerificationError as exc:
         raise unprocessable(exc) from None
+
+
+class RequeryQuery(NumbersQuery):
+    """A 居宅同意取得型 re-query (再照会): the numbers a card check by this institution answered, a later day of care."""
+
+    registered_at: None = Field(None, exclude=True, description="not for a re-query")
+
+
+@router.post("/api/v1/verifications/requery", tags=["verification"], response_model=dict,
+             summary="Re-query without the card (居宅同意取得型 institutions; a card check within the period first)")
+async def verify_requery(body: RequeryQuery, inst: VerifyingInst, request: Request) -> Response:
+    """As the numbers endpoint, for an institution registered ``home_visit``: answered with the consents given at
+    the card check, logged with method ``requery``.  403 for another kind; 422 (E0411) past the period or for a
+    patient it never verified by card — nothing recorded."""
+    req = dataclasses.replace(body.to_request(inst.code), requery=True)
+    try:
+        return verification_response(await answer(request.app, req, inst,
+                                                  if_none_match=request.headers.get("if-none-match")))
+    except VerificationError as exc:
+        raise unprocessable(exc) from None
+
+
+class StaffReplayQuery(NumbersQuery):
+    """An insurer's staff replay: numbers of the staff's own insurer, the instant, optionally the clinic."""
+
+    registered_at: datetime = Field(description=REGISTERED_AT_DOC)
+    institution_code: str | None = Field(None, description="医療機関コード of the clinic in dispute: its consents and "
+                                         "照会番号 as recorded then (omitted: none)")
+
+
+@router.get("/api/v1/verifications/replay", tags=["verification"], response_model=dict,
+            summary="Replay: what the index answered at a past instant (an insurer's staff, own insurer)")
+def staff_replay(body: Annotated[StaffReplayQuery, Query()], user: ReplayStaff, request: Request) -> Response:
+    if body.insurer_number != user.insurer.number:
+        raise HTTPException(403, "replay is for the staff of the insurer the numbers belong to (他保険者の番号)")
+    with request.app.state.engine.begin() as conn:
+        inst = service.NO_INSTITUTION
+        if body.institution_code:
+            inst = conn.execute(select(Institution).where(Institution.code == body.institution_code)).scalar()
+            if inst is None:
+                raise HTTPException(422, detail=[{"loc": ["body", "institution_code"], "type": "value_error",
+                                                  "msg": "医療機関コードが登録されていません (unknown institution)"}])
+        try:
+            out = service.verify(Session(bind=conn), body.to_request(inst.code), inst,
+                                 registered_at=replay_instant(body.registered_at),
+                                 actor=("user", user.user.username))
+        except VerificationError as exc:
+            raise unprocessable(exc) from None
+    return json_response(outcome_json(out))
+
+
+# ---------------------------------------------------------------- receipts (docs/receipts.md)
+
+@router.get("/.well-known/jwks.json", tags=["receipts"], summary="The public keys that verify receipts (JWK set)")
+def receipt_jwks() -> Response:
+    return json_response(receipts.key_ring().jwks())
+
+
+router.add_api_route("/api/v1/receipts/jwks", receipt_jwks, methods=["GET"], tags=["receipts"],
+                     summary="The public keys that verify receipts (JWK set; same as /.well-known/jwks.json)")
+
+
+class ReceiptIn(BaseModel):
+    receipt: str = Field(min_length=1, max_length=4000, description="a receipt (compact JWS) as an answer carried it")
+
+
+@router.post("/api/v1/receipts/verify", tags=["receipts"], summary="Check a receipt's signature; show what it says")
+def verify_receipt(body: ReceiptIn) -> Response:
+    """200 with the claims when this deployment signed the receipt as it stands; 422 with the reason otherwise
+    (altered, forged, unknown or retired key, not a receipt)."""
+    try:
+        claims = receipts.verify_receipt(body.receipt, receipts.key_ring())
+    except receipts.ReceiptError as exc:
+        return json_response({"valid": False, "reason": exc.reason,
+                              "detail": [{"loc": ["body", "receipt"], "msg": exc.reason, "type": "receipt_refused"}]},
+                             status_code=422)
+    return json_response({"valid": True, "claims": claims})
 
 
 class ReferenceNumberIn(BaseModel):

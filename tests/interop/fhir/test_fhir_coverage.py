@@ -45,8 +45,9 @@ def test_dependent_coverage_bundle(make_answer):
     assert cov.beneficiary.reference == entries["Patient"].fullUrl
     assert (org.identifier[0].system, org.identifier[0].value) == (INSURER_SYSTEM, "06139992")
     assert org.name == "全国健康保険協会東京支部"
-    assert pat.identifier[0].system == PATIENT_SYSTEM_PREFIX + "1311234569"
-    assert pat.identifier[0].value == "R-0001"
+    assert INSURER_SYSTEM == "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber"  # JP_Organization's fixed one
+    assert [(i.system, i.value) for i in pat.identifier] == [(MEMBER_ID_SYSTEM, "06139992:あいう:187:05"),
+                                                            (PATIENT_SYSTEM_PREFIX + "1311234569", "R-0001")]
     assert pat.gender == "male" and pat.birthDate.isoformat() == "1980-04-01"
     assert [n.text for n in pat.name] == ["広労 太郎", "コウロウ　タロウ"]
     assert [n.extension[0].valueCode for n in pat.name] == ["IDE", "SYL"]
@@ -63,7 +64,8 @@ def test_insured_without_symbol_or_branch_keeps_empty_parts(make_answer):
     assert cov.relationship.coding[0].code == "1"
     assert [e.url for e in cov.extension] == [EXT_NUMBER]
     pat = by_type(answer_to_bundle(answer, institution_code="1311234569"))["Patient"].resource
-    assert pat.identifier is None
+    # JP_Patient needs an identifier: without a clinic id the 被保険者個人識別子 alone
+    assert [(i.system, i.value) for i in pat.identifier] == [(MEMBER_ID_SYSTEM, "00138057::187:")]
 
 
 def test_outcome_bundle_round_trips_as_json(make_answer):
@@ -71,4 +73,8 @@ def test_outcome_bundle_round_trips_as_json(make_answer):
     text = bundle.model_dump_json()
     again = Bundle.model_validate(json.loads(text))
     assert by_type(again)["Coverage"].resource.status == "cancelled"
-    assert outcome_to_bundle(VerificationOutcome(Validity.NOT_FOUND), institution_code="1311234569").entry is None
+    assert again.meta.tag[0].code == "2" and again.meta.tag[0].display == "無効"
+    empty = {v: outcome_to_bundle(VerificationOutcome(v), institution_code="1311234569")
+             for v in (Validity.NOT_FOUND, Validity.MULTIPLE)}
+    assert all(b.entry is None for b in empty.values())
+    assert [b.meta.tag[0].display for b in empty.values()] == ["該当資格なし", "複数該当"]

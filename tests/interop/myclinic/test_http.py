@@ -147,3 +147,122 @@ def test_the_websocket_refuses_an_unknown_secret(bound):
     with pytest.raises(WebSocketDisconnect):
         with TestClient(app).websocket_connect("/myclinic/ws?secret=wrong") as ws:
             ws.receive_text()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live(bound):
+    """The app under real uvicorn on a free port (a thread), its terminal folder in a temp directory."""
+    import threading
+    import time
+
+    import uvicorn
+
+    app, root = bound
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield port, root
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_real_websocket_client_hears_each_new_face_file_from_the_real_server(live, engine):
+    """No TestClient: uvicorn serves, the ``websockets`` package connects as a browser would (``/ws?secret=…``
+    under the server myclinic-ts is pointed at), the terminal answers a request file in ``req/`` and a card use
+    in ``reader/``; exactly the face file's name arrives, as one text message (myclinic-ts's ``faceStart`` takes
+    ``event.data`` as the file name and fetches ``/face/<name>``)."""
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    from onshi.interop.oqs.terminal_service import make_terminal, serve_once
+
+    port, root = live
+    terminal = make_terminal(root, institution_code(), engine)
+    terminal.partial_grace = 0
+    p, today = BY_KEY["valid"], japan_today()
+    with connect(f"ws://127.0.0.1:{port}/myclinic/ws?secret={INSTITUTION_TOKEN}", open_timeout=10) as ws:
+        (root / "req").mkdir(parents=True, exist_ok=True)
+        (root / "req" / "OQSsiquc01req_202611220001.xml").write_text(
+            f'<?xml version="1.0" encoding="UTF-8"?><XmlMsg><MessageHeader><QualificationConfirmationDate>'
+            f"{today:%Y%m%d}</QualificationConfirmationDate><MedicalInstitutionCode>{institution_code()}"
+            f"</MedicalInstitutionCode></MessageHeader><MessageBody><QualificationConfirmSearchInfo><InsurerNumber>"
+            f"{p.insurer}</InsurerNumber><InsuredCardSymbol>{p.symbol}</InsuredCardSymbol>"
+            f"<InsuredIdentificationNumber>{p.number}</InsuredIdentificationNumber><Birthdate>"
+            f"{p.born.on(today):%Y%m%d}</Birthdate><LimitApplicationCertificateRelatedConsFlg>0"
+            f"</LimitApplicationCertificateRelatedConsFlg></QualificationConfirmSearchInfo></MessageBody></XmlMsg>",
+            encoding="utf-8")
+        (root / "reader").mkdir(exist_ok=True)
+        (root / "reader" / "a.json").write_text('{"certificate_serial": "SBX-CARD-0001", "method": "face"}')
+        serve_once(terminal, institution_code(), engine)
+        assert (root / "res" / "OQSsiquc01res_202611220001.xml").exists()
+        pushed = ws.recv(timeout=10)
+        assert isinstance(pushed, str)
+        assert [e.name for e in (root / "face").iterdir()] == [pushed]
+        try:  # nothing else: the answer in res/ is not a face file
+            extra = ws.recv(timeout=1)
+        except TimeoutError:
+            extra = None
+        assert extra is None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/myclinic/face/{pushed}", headers=SECRET)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200 and "<Name>有効　太郎</Name>" in r.read().decode("utf-8")
+
+
+def test_the_real_server_closes_a_websocket_with_a_wrong_secret(live):
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    port, _root = live
+    with pytest.raises((InvalidStatus, ConnectionClosed)):
+        with connect(f"ws://127.0.0.1:{port}/myclinic/ws?secret=wrong", open_timeout=10) as ws:
+            ws.recv(timeout=5)
+
+
+def test_the_national_login_gives_the_id_token_the_search_takes(app):
+    """myclinic-ts's ``onshi-lib`` (``onshi-login.js`` / ``onshi-search.js``, hangilc/myclinic-ts before
+    ``e03554e8``), restated: it posts its ``body.json`` verbatim to ``/oqs-api-pro/MSA12020/ILI12020SV01/auth``
+    (``Content-Type: application/json;charset=UTF-8``), reads ``result.result.idToken`` from the JSON answer and
+    posts the search with that bare value as ``Authorization``. onshi's body.json names the institution's token."""
+    from onshi.interop.myclinic.http import NATIONAL_AUTH_PATH
+
+    client = TestClient(app)
+    p, today = BY_KEY["valid"], japan_today()
+    headers = {"Content-Type": "application/json;charset=UTF-8"}
+    body_json = f'{{"loginId": "{institution_code()}", "password": "{INSTITUTION_TOKEN}"}}\n'
+    login = client.post(NATIONAL_AUTH_PATH, content=body_json, headers=headers)
+    assert login.status_code == 200 and login.json()["status"] == "0"
+    id_token = login.json()["result"]["idToken"]
+    search = {"XmlMsg": {"MessageHeader": {"QualificationConfirmationDate": f"{today:%Y%m%d}",
+                                           "MedicalInstitutionCode": institution_code()},
+                         "MessageBody": {"QualificationConfirmSearchInfo": {
+                             "InsurerNumber": p.insurer, "InsuredCardSymbol": p.symbol,
+                             "InsuredIdentificationNumber": p.number, "Birthdate": f"{p.born.on(today):%Y%m%d}",
+                             "LimitApplicationCertificateRelatedConsFlg": "1"}}}}
+    answer = client.post("/oqs-api-pro/MSA01030/ILI01030SV01/search", json=search,
+                         headers={"Authorization": id_token, "Accept": "application/json"}).json()["XmlMsg"]
+    assert answer["MessageBody"]["QualificationValidity"] == "1"
+    assert answer["MessageBody"]["ResultList"][0]["ResultOfQualificationConfirmation"]["Name"] == p.name
+    # the password alone is enough; a wrong one, another institution's code or an unreadable body is refused,
+    # in the answer's shape and with the reason, never a 500
+    assert client.post(NATIONAL_AUTH_PATH, json={"password": INSTITUTION_TOKEN}).json()["result"]["idToken"] \
+        == id_token
+    for body, status in (({"password": "wrong"}, 401), ({"loginId": "1310000011", "password": INSTITUTION_TOKEN}, 401),
+                         ({"user": "x"}, 400), ("not json", 400)):
+        r = client.post(NATIONAL_AUTH_PATH, content=body if isinstance(body, str) else None,
+                        json=None if isinstance(body, str) else body)
+        assert r.status_code == status and r.json()["status"] != "0" and r.json()["result"] is None, body
+        assert r.json()["msg"]

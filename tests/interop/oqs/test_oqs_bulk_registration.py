@@ -14,6 +14,7 @@ The rules restated (checked against YUKI-ENT/MynaReception, docs/oqs-clients.md)
 
 from __future__ import annotations
 
+import dataclasses
 from copy import deepcopy
 
 from datetime import timedelta
@@ -172,3 +173,37 @@ def test_a_bulk_verification_fetch_echoes_the_uploads_arbitrary_file_identifier(
     with unit_of_work() as s:
         items = bulk.fetch_bulk(s, service.active_institution(s, CLINIC), reception)
         assert {req.arbitrary_file_identifier for req, _ in items} == {"一括-0007"}
+
+
+def test_a_still_processing_bulk_fetch_echoes_the_uploads_arbitrary_file_identifier(oqs, engine):
+    """While the reception is still queued (no worker has run it yet), the fetch answers SegmentOfResult 2 — and
+    its header names the upload's ArbitraryFileIdentifier and the ReceptionNumber, as the finished answer does.
+    Real files in a terminal folder; the terminal's fetch handler here only reads (the stock one runs the queue
+    first, which is why a terminal alone never answers 2)."""
+    item = ("<QualificationConfirmSearchInfo><InsurerNumber>06139992</InsurerNumber><InsuredIdentificationNumber>"
+            "187</InsuredIdentificationNumber><Birthdate>19800401</Birthdate>"
+            "<LimitApplicationCertificateRelatedConsFlg>0</LimitApplicationCertificateRelatedConsFlg>"
+            "</QualificationConfirmSearchInfo>")
+    up = (f'<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>\n<XmlMsg><MessageHeader>'
+          f"<QualificationConfirmationDate>{japan_today():%Y%m%d}</QualificationConfirmationDate>"
+          f"<MedicalInstitutionCode>{CLINIC}</MedicalInstitutionCode><ArbitraryFileIdentifier>一括-0008"
+          f"</ArbitraryFileIdentifier></MessageHeader><MessageBody>{item}</MessageBody></XmlMsg>").encode("cp932")
+    reception = one(exchange(oqs, "OQSmuquc01req_202611220011.xml", up, engine).find("MessageBody"),
+                    "ReceptionNumber")
+
+    def read_only(code: str, number: str):
+        with unit_of_work() as s:
+            return bulk.fetch_bulk(s, service.active_institution(s, CLINIC), number)
+
+    terminal = make_terminal(oqs, CLINIC, engine)
+    terminal.handlers = dataclasses.replace(terminal.handlers, fetch_bulk=read_only)
+    (oqs / "req" / "OQSmuquc02req_202611220012.xml").write_bytes(fetch(reception))
+    terminal.run_once()
+    raw = (oqs / "res" / "OQSmuquc02res_202611220012.xml").read_bytes()
+    h = etree.fromstring(raw.decode("cp932").replace('encoding="Shift_JIS"', "", 1).encode()).find("MessageHeader")
+    assert one(h, "SegmentOfResult") == "2"
+    assert (one(h, "ReceptionNumber"), one(h, "ArbitraryFileIdentifier")) == (reception, "一括-0008")
+    assert one(h, "MedicalInstitutionCode") == CLINIC
+    # and once processed, the same fetch answers 1 with the same echo
+    done = exchange(oqs, "OQSmuquc02req_202611220013.xml", fetch(reception), engine).find("MessageHeader")
+    assert (one(done, "SegmentOfResult"), one(done, "ArbitraryFileIdentifier")) == ("1", "一括-0008")

@@ -117,6 +117,21 @@ def test_insured_name_only_for_a_dependent(request_xml, make_answer):
     assert rendered(request_xml, member).find("InsuredName") is None
 
 
+def test_the_rest_answer_names_the_insured_only_to_a_dependent(make_answer):
+    """The same decision in the REST (JSON) answer: ``insured_name`` tells a dependent whom they are insured
+    through; for the member themselves it is null (their name is ``name``) — the domain answer drops it, so every
+    interface built on it agrees."""
+    from onshi.verify.views import outcome_json
+
+    dependent = make_answer()
+    member = replace(dependent, personal_family=PersonalFamily.INSURED, insured_name=dependent.name)
+    assert member.insured_name is None
+    body = outcome_json(VerificationOutcome(Validity.VALID, (dependent,)))["results"][0]
+    assert (body["personal_family"], body["insured_name"]) == (2, dependent.insured_name)
+    body = outcome_json(VerificationOutcome(Validity.VALID, (member,)))["results"][0]
+    assert (body["personal_family"], body["insured_name"], body["name"]) == (1, None, dependent.name)
+
+
 def test_consent_times_only_for_a_given_consent(request_xml, make_answer):
     at = datetime(2026, 11, 22, 0, 30, tzinfo=timezone.utc)
     refused = make_answer(limit_consent=Consent(ConsentKind.LIMIT, ConsentStatus.NONE, at, None),

@@ -161,3 +161,52 @@ def test_kill_9_mid_way_then_restart_answers_every_request_once(clinic, database
         assert "<SegmentOfResult>1</SegmentOfResult>" in text_ and f"受付-{i:04d}" in text_
     assert counts(clinic) == (n, n, n)  # one usage-log row, one claim, one recorded answer per request
     assert not [p for p in (oqs / "res").iterdir() if not p.name.startswith("OQSsiquc01res_")]
+
+
+def test_one_scan_is_claimed_together_before_the_first_is_verified(clinic, tmp_path):
+    """A burst in req/ is claimed in one commit: when the first of 40 files is verified, all 40 claims are already
+    committed (seen from another connection) and none answered; after the scan each has one answer and one
+    usage-log row. A file that cannot be parsed is answered at once and never claimed."""
+    import dataclasses
+
+    from onshi.interop.oqs.terminal_service import make_terminal
+
+    oqs = tmp_path / "OQS"
+    terminal = make_terminal(oqs, CLINIC, clinic)
+    terminal.partial_grace = 0
+    seen_at_first_verify: list[tuple[int, int, int]] = []
+    verify = terminal.handlers.verify
+
+    def watched(req):
+        if not seen_at_first_verify:
+            seen_at_first_verify.append(counts(clinic))
+        return verify(req)
+
+    terminal.handlers = dataclasses.replace(terminal.handlers, verify=watched)
+    for i in range(40):
+        (oqs / "req" / f"OQSsiquc01req_20261122{i:06d}.xml").write_bytes(xml_request())
+    (oqs / "req" / "OQSsiquc01req_20261122999999.xml").write_bytes(b"<XmlMsg><MessageHeader>")  # garbage
+    assert len(terminal.run_once()) == 41
+    assert seen_at_first_verify == [(0, 40, 0)]
+    assert counts(clinic) == (40, 40, 40)
+    assert len(_answers(oqs)) == 40 and (oqs / "res" / "OQSsiquc01req_20261122999999.err").exists()
+
+
+def test_the_terminal_refuses_to_start_without_a_database_or_its_institution(database_url, engine, tmp_path):
+    """A vendor's first try: `onshi terminal` with no database, or for an institution never added, says so and
+    exits — it does not answer every request E0901/E0002, and the request waiting in req/ is left there."""
+    oqs = tmp_path / "OQS"
+    (oqs / "req").mkdir(parents=True)
+    waiting = oqs / "req" / "OQSsiquc01req_20261122000001.xml"
+    waiting.write_bytes(xml_request())
+    base = {k: v for k, v in os.environ.items() if k not in ("ONSHI_DATABASE_URL", "ONSHI_VAR_DIR")}
+    cmd = [sys.executable, "-m", "onshi", "terminal", "--dir", str(oqs), "--institution", CLINIC, "--once"]
+    none = subprocess.run(cmd, env={**base, "ONSHI_VAR_DIR": str(tmp_path / "empty"), "PYTHONPATH": str(SRC)},
+                          capture_output=True, text=True, timeout=120)
+    assert none.returncode == 3 and "データベース" in none.stderr and "onshi db upgrade" in none.stderr, none.stderr
+    unknown = subprocess.run(cmd, env={**base, "ONSHI_DATABASE_URL": database_url, "PYTHONPATH": str(SRC),
+                                       "ONSHI_VAR_DIR": str(tmp_path / "var")},
+                             capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and CLINIC in unknown.stderr and "onshi institution add" in unknown.stderr
+    assert waiting.exists()
+    assert not (oqs / "res").exists() or not any((oqs / "res").iterdir())

@@ -5,8 +5,10 @@
   ``POST /onshi/kakunin``, ``GET /face``, ``GET /face/{file}``, ``GET /face/move-to-archive/{file}`` and the
   WebSocket ``/ws?secret=…``; the secret travels in ``X-ONSHI-VIEW-SECRET``.  The prefix keeps ``/login`` (the
   staff sign-in page) and onshi's other routes apart.
-* **the national path** myclinic-ts's client library posted to: ``POST /oqs-api-pro/MSA01030/ILI01030SV01/search``
-  with ``Authorization: <idToken>`` (no "Bearer"), an ``XmlMsg`` JSON body, the ``XmlMsg`` JSON answer.
+* **the national paths** myclinic-ts's client library posted to: its login ``POST /oqs-api-pro/MSA12020/ILI12020SV01/auth``
+  (body ``{"password": <institution token>, "loginId"?: <institution code>}`` → ``result.idToken``) and
+  ``POST /oqs-api-pro/MSA01030/ILI01030SV01/search`` with ``Authorization: <idToken>`` (no "Bearer"), an
+  ``XmlMsg`` JSON body, the ``XmlMsg`` JSON answer.
 
 Every route authenticates the institution by its token, like ``/oqs/json`` (unknown or revoked: 401, nothing
 else); a verification is :func:`onshi.verify.service.verify`, logged and audited there.  The face routes read the
@@ -20,21 +22,21 @@ import asyncio
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from onshi.interop.myclinic import mapping
+from onshi.interop.myclinic import faces, mapping
 from onshi.interop.oqs import xmlmsg
-from onshi.store.clock import japan_date, to_japan_time
+from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
 from onshi.verify import service
 from onshi.verify.result import VerificationError
 
-__all__ = ["router", "FaceFolder", "bind_terminal", "ARCHIVE_DIR"]
+__all__ = ["router", "FaceFolder", "bind_terminal", "ARCHIVE_DIR", "NATIONAL_AUTH_PATH"]
 
 router = APIRouter()
 SECRET_HEADER = "x-onshi-view-secret"
@@ -114,6 +116,43 @@ async def kakunin(request: Request) -> Response:
     return _json(await request.app.state.run_sync(_answer_json, request.app, token, data))
 
 
+#: the national web API's login path, as myclinic-ts's ``onshi-lib`` (``onshi-login.js``) posts to it
+NATIONAL_AUTH_PATH = "/oqs-api-pro/MSA12020/ILI12020SV01/auth"
+
+
+def _national_login(app, data: bytes) -> tuple[int, dict]:
+    """``(status, answer)`` for a login body: ``{"password": <institution token>, "loginId"?: <institution code>}``."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("password"), str) or not body["password"].strip():
+        return 400, mapping.login_refused("ログイン情報（body.json）が読めません: JSON の \"password\" に医療機関の"
+                                          "トークンを入れてください (login body: {\"password\": <token>})")
+    token = body["password"].strip()
+    session = app.state.session_factory()
+    try:
+        inst = service.authenticate(session, token)
+    except service.AuthError:
+        return 401, mapping.login_refused("トークンが無効です（未登録または失効） (unknown or revoked token)")
+    finally:
+        session.close()
+    login_id = body.get("loginId")
+    if login_id not in (None, "") and str(login_id).strip() != inst.code:
+        return 401, mapping.login_refused("loginId がトークンの医療機関コードと一致しません (loginId is not the "
+                                          "token's institution code)")
+    return 200, mapping.login_answer(token)
+
+
+@router.post(NATIONAL_AUTH_PATH, tags=["myclinic"], response_class=JSONResponse,
+             summary="The national web API's login path: the institution token in, the idToken out")
+async def national_login(request: Request) -> JSONResponse:
+    """What myclinic-ts's ``onshiLogin`` posts (its ``body.json`` verbatim; the client certificate it offers is
+    not asked for); it reads ``result.idToken`` and sends it as ``Authorization`` to the search path."""
+    status, answer = await request.app.state.run_sync(_national_login, request.app, await request.body())
+    return JSONResponse(answer, status_code=status)
+
+
 @router.post("/oqs-api-pro/MSA01030/ILI01030SV01/search", tags=["myclinic"],
              summary="The national web API's verification path (Authorization: <idToken>)", response_class=Response)
 async def national_search(request: Request) -> Response:
@@ -136,6 +175,17 @@ def _face_folder(app, token: str | None) -> FaceFolder:
     return folder
 
 
+@contextmanager
+def _audited(app):
+    """A session for a face read: committed with its audit rows before the answer goes out."""
+    session = app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    finally:
+        session.close()
+
+
 def _face_path(folder: FaceFolder, name: str) -> Path:
     if not mapping.FACE_FILE.match(name) or not (folder.face / name).is_file():
         raise HTTPException(status_code=404, detail="no such face file")
@@ -149,15 +199,8 @@ def _face_names(folder: FaceFolder) -> list[str]:
 @router.get("/myclinic/face", tags=["myclinic"], summary="myclinic-ts: the face (card) results waiting")
 def face_list(request: Request) -> list[dict]:
     folder = _face_folder(request.app, request.headers.get(SECRET_HEADER))
-    entries = []
-    for name in _face_names(folder):
-        path = folder.face / name
-        try:
-            data, mtime = path.read_bytes(), path.stat().st_mtime
-        except FileNotFoundError:  # archived meanwhile
-            continue
-        entries.append(mapping.face_entry(name, data, to_japan_time(datetime.fromtimestamp(mtime, timezone.utc))))
-    return entries
+    with _audited(request.app) as session:  # every patient named is audited by the read service
+        return faces.face_list(session, folder.face, _face_names(folder), folder.institution_code)
 
 
 @router.get("/myclinic/face/move-to-archive/{name}", tags=["myclinic"], summary="myclinic-ts: archive a face file")
@@ -176,7 +219,9 @@ def face_archive(name: str, request: Request) -> Response:
 @router.get("/myclinic/face/{name}", tags=["myclinic"], summary="myclinic-ts: one face file (XML, UTF-8)")
 def face_file(name: str, request: Request) -> Response:
     folder = _face_folder(request.app, request.headers.get(SECRET_HEADER))
-    data = mapping.face_as_utf8(_face_path(folder, name).read_bytes())
+    path = _face_path(folder, name)
+    with _audited(request.app) as session:
+        data = faces.face_file(session, path, folder.institution_code)
     return Response(content=data, media_type="application/xml; charset=UTF-8")
 
 

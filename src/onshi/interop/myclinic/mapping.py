@@ -24,7 +24,7 @@ from datetime import datetime
 
 import defusedxml.ElementTree as DET
 
-__all__ = ["FACE_FILE", "kakunin_to_xmlmsg", "login_answer", "face_entry", "face_name", "face_as_utf8"]
+__all__ = ["FACE_FILE", "kakunin_to_xmlmsg", "login_answer", "login_refused", "face_entry", "face_name", "face_as_utf8"]
 
 #: a face file name the routes serve: a plain name in the folder, never a path
 FACE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.xml$")
@@ -72,6 +72,12 @@ def login_answer(token: str) -> dict:
                                                   "linkSysCharCd": "0"}}
 
 
+def login_refused(message: str) -> dict:
+    """A login that failed, in the answer's own shape (``status`` not "0", no ``result``): a client reading
+    ``result.idToken`` stops there, the message says why."""
+    return {"status": "1", "msg": message, "result": None}
+
+
 def face_as_utf8(data: bytes) -> bytes:
     """A face file as UTF-8 (``fetch().text()`` in the browser always decodes UTF-8): a Shift_JIS file is
     re-encoded, its declaration and ``CharacterCodeIdentifier`` (OQSCD005: 0 UTF-8) changed to match."""
@@ -88,8 +94,8 @@ def face_as_utf8(data: bytes) -> bytes:
 def face_name(data: bytes) -> str:
     """The patient's name in a face file (the first ``Name`` of its ``ResultList``), or "" when it has none."""
     try:
-        root = DET.fromstring(data)
-    except (ET.ParseError, ValueError):
+        root = DET.fromstring(face_as_utf8(data))  # expat reads no Shift_JIS: a Shift_JIS file had no name
+    except (ET.ParseError, ValueError, UnicodeDecodeError):
         return ""
     el = root.find(".//ResultList//Name")
     return (el.text or "").strip() if el is not None else ""

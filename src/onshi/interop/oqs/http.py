@@ -2,7 +2,9 @@
 
 Parse with :mod:`onshi.interop.oqs.xmlmsg`, authenticate and verify with :mod:`onshi.verify.service`, render
 the answer in the request's encoding.  Every failure a clinic can cause is answered ``SegmentOfResult`` 9,
-never a 500; only a missing or unknown credential is a 401.
+never a 500; only a missing or unknown credential is a 401.  onshi's extension: ``registered_at`` (a query
+parameter, or the header ``X-Onshi-Registered-At``) replays the answer as the index was registered at that past
+instant (docs/replay.md) — the XmlMsg itself is unchanged.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from onshi.auth.deps import bearer_token
 from onshi.interop.oqs import xmlmsg
-from onshi.store.clock import japan_date
+from onshi.store.clock import from_japan_time, japan_date
 from onshi.store.db import utcnow
 from onshi.verify import service
 from onshi.verify.result import VerificationError
@@ -56,7 +58,7 @@ def oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
         try:
             req = xmlmsg.parse_request(data, today=japan_date(now)) if form == "xml" \
                 else xmlmsg.parse_request_json(data, today=japan_date(now))
-            outcome = service.verify(session, req, inst, now=now)
+            outcome = service.verify(session, req, inst, now=now, registered_at=replay_instant(request))
             session.commit()
         except VerificationError as exc:
             session.rollback()
@@ -66,3 +68,18 @@ def oqs_answer(request: Request, data: bytes, form: str) -> tuple[bytes, str]:
         return xmlmsg.render_result_json(outcome, req, processed_at=now), media
     finally:
         session.close()
+
+
+def replay_instant(request: Request):
+    """onshi's replay extension: ``registered_at`` (query) or ``X-Onshi-Registered-At`` (header), ISO 8601, without
+    an offset Japan time; None when absent.  Unreadable: a :class:`VerificationError` naming the field."""
+    from datetime import datetime
+
+    text = request.query_params.get("registered_at") or request.headers.get("x-onshi-registered-at")
+    if not text:
+        return None
+    try:
+        return from_japan_time(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise VerificationError("E0107", f"登録時点が読めません (registered_at is not an ISO 8601 instant: {text[:40]!r})",
+                                "registered_at") from None

@@ -20,6 +20,7 @@ import defusedxml
 import defusedxml.ElementTree as DET
 from stdnum.exceptions import ValidationError
 
+from onshi.config import get_settings
 from onshi.interop.oqs import wire
 from onshi.interop.oqs.codes import LimitConsent
 from onshi.interop.oqs.codes import wire as wire_value
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 MAX_DAYS_AHEAD = 31  #: the furthest a clinic looks ahead (a bulk check of next month's appointments)
+#: the most elements an XML message may have: a full bulk upload (MAX_BULK_ITEMS items of ~10 fields) and room
+MAX_XML_ELEMENTS = 20 * wire.MAX_BULK_ITEMS + 1_000
 
 # ---------------------------------------------------------------- reading: bytes → tree
 
@@ -57,10 +60,49 @@ def _to_tree(el: ET.Element) -> Any:
     return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}
 
 
+class _BoundedBuilder(ET.TreeBuilder):
+    """A tree builder that stops the parse at the first element past the depth or count limit — while expat
+    reads, before any tree of that shape exists (so nothing later can recurse on it)."""
+
+    def __init__(self, max_depth: int, max_elements: int):
+        super().__init__()
+        self.max_depth, self.max_elements, self.depth, self.count = max_depth, max_elements, 0, 0
+
+    def start(self, tag, attrs):
+        self.depth += 1
+        self.count += 1
+        if self.depth > self.max_depth:
+            raise wire.error(ErrorCode.STRUCTURE, f"要素の入れ子が深すぎます ({self.max_depth} 段まで) (elements nested "
+                                                  f"deeper than {self.max_depth}: not an XmlMsg)", None)
+        if self.count > self.max_elements:
+            raise wire.error(ErrorCode.STRUCTURE, f"要素が多すぎます ({self.max_elements} 個まで) (more than "
+                                                  f"{self.max_elements} elements: not an XmlMsg)", None)
+        return super().start(tag, attrs)
+
+    def end(self, tag):
+        self.depth -= 1
+        return super().end(tag)
+
+
+def _check_size(data: bytes) -> None:
+    """E0005 for a message larger than the ``max_xml_bytes`` setting, before anything decodes or parses it."""
+    limit = get_settings().max_xml_bytes
+    if len(data) > limit:
+        raise wire.error(ErrorCode.STRUCTURE, f"電文が大きすぎます ({limit} バイトまで) (message of {len(data)} bytes; "
+                                              f"at most {limit})", None)
+
+
 def _xml_tree(data: bytes) -> Tree:
-    """Decode and parse safely; returns ``{"XmlMsg": {...}}`` as nested dicts/lists/strings."""
+    """Decode and parse safely; returns ``{"XmlMsg": {...}}`` as nested dicts/lists/strings.
+
+    Bounded before and while parsing: size (``max_xml_bytes``), nesting depth (``max_xml_depth``) and element
+    count (:data:`MAX_XML_ELEMENTS`) — each an E0005, never a recursion or a tree out of proportion."""
     if not data or not data.strip():
         raise wire.error(ErrorCode.MALFORMED, "ファイルが空です (empty message)", None)
+    _check_size(data)
+    if data.count(b"<") > 2 * MAX_XML_ELEMENTS + 16:  # a fast bound first: an element has at most two tags
+        raise wire.error(ErrorCode.STRUCTURE, f"要素が多すぎます ({MAX_XML_ELEMENTS} 個まで) (more than "
+                                              f"{MAX_XML_ELEMENTS} elements: not an XmlMsg)", None)
     codec, declared = wire.reading_codec(data)
     try:
         text = data.decode(codec)
@@ -70,7 +112,10 @@ def _xml_tree(data: bytes) -> Tree:
                    "encoding") from None
     text = wire.XML_DECLARATION.sub("", text, count=1)
     try:
-        root = DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser = DET.DefusedXMLParser(target=_BoundedBuilder(get_settings().max_xml_depth, MAX_XML_ELEMENTS),
+                                      forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(text)
+        root = parser.close()
     except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden):
         raise wire.error(ErrorCode.DTD_FORBIDDEN, "DOCTYPE・実体宣言は受け付けません (DOCTYPE and entity declarations are "
                                             "not accepted)", None) from None
@@ -83,6 +128,7 @@ def _xml_tree(data: bytes) -> Tree:
 def _json_tree(data: bytes) -> Tree:
     if not data or not data.strip():
         raise wire.error(ErrorCode.MALFORMED, "メッセージが空です (empty message)", None)
+    _check_size(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -222,7 +268,7 @@ def _recover_header(data: bytes) -> RequestHeader | None:
     """
     from lxml import etree
 
-    if b"<!" in data:
+    if b"<!" in data or len(data) > get_settings().max_xml_bytes:
         return None
     try:
         codec, _ = wire.reading_codec(data)

@@ -5,6 +5,10 @@ result, a bulk reception, a bulk result, a :class:`~onshi.verify.result.Verifica
 ``SegmentOfResult`` 9) becomes the answer clinic software expects — elements in the interface's order, every
 required header element present, ratios in tenths as 3-digit percent (3 → ``"030"``), kana half-width, times in
 Japan time.  The encodings and conversions are :mod:`onshi.interop.oqs.wire`'s.
+
+Long: one renderer per answer kind of the interface (single, error, 照会番号 registration, bulk reception and
+fetch, face files), sharing the node tree and its XML/JSON writers; splitting them would scatter the element
+order each client checks.  Each answer ends with onshi's signed receipt in its own namespace (docs/receipts.md).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from onshi.interop.oqs.parse import (
     RequestHeader,
 )
 from onshi.store import clock
+from onshi.verify.bulk import Pending
 from onshi.verify.result import (
     Consent,
     ConsentKind,
@@ -60,6 +65,37 @@ __all__ = [
 # ---------------------------------------------------------------- writing: tree → bytes
 
 Node = tuple[str, Union[str, list]]  # (tag, text) or (tag, [child nodes])
+
+#: onshi's own namespace: the signed receipt rides at the end of ``MessageBody`` as ``onshi:Receipt`` (docs/receipts.md),
+#: an element the national schema does not define, which the clients' readers skip (docs/oqs-clients.md)
+RECEIPT_NS = "urn:onshi:receipt:1"
+ET.register_namespace("onshi", RECEIPT_NS)
+
+
+def _receipt_nodes(outcome: VerificationOutcome) -> list[Node]:
+    if not outcome.receipt:
+        return []
+    return [(f"{{{RECEIPT_NS}}}Receipt", [(f"{{{RECEIPT_NS}}}ReceiptId", outcome.receipt_id or ""),
+                                        (f"{{{RECEIPT_NS}}}Jws", outcome.receipt)])]
+
+
+#: the provisional billing on an expired 健康保険証 (:class:`onshi.verify.result.ProvisionalBilling`) rides after the
+#: receipt as ``onshi:ProvisionalBilling`` — like the receipt an element of onshi's own namespace, which the clients'
+#: readers skip (docs/oqs-clients.md); a screen that knows it shows its ``Message``
+TRANSITION_NS = "urn:onshi:transition:1"
+ET.register_namespace("onshit", TRANSITION_NS)
+
+
+def _transition_nodes(outcome: VerificationOutcome) -> list[Node]:
+    pb = outcome.provisional_billing
+    if pb is None or not outcome.answers:
+        return []
+    n: list[Node] = [(f"{{{TRANSITION_NS}}}Until", wire.ymd(pb.until)),
+                     (f"{{{TRANSITION_NS}}}LapsedAfter", wire.ymd(pb.lapsed_after))]
+    if pb.ratio_tenths is not None:
+        n.append((f"{{{TRANSITION_NS}}}RatioTenths", str(pb.ratio_tenths)))
+    n.append((f"{{{TRANSITION_NS}}}Message", wire.clean(pb.message)))
+    return [(f"{{{TRANSITION_NS}}}ProvisionalBilling", n)]
 
 
 def _add(nodes: list, tag: str, value: Any) -> None:
@@ -276,6 +312,8 @@ def _result_body(outcome: VerificationOutcome, request: VerificationRequest | No
         b.append(("QualificationConfirmSearchInfo", _search_nodes(request)))
     items = [("ResultOfQualificationConfirmation", _answer_nodes(a, request)) for a in outcome.answers]
     b.append(("ResultList", items or ([("ResultOfQualificationConfirmation", _holder_nodes(holder))] if holder else [])))
+    b.extend(_receipt_nodes(outcome))
+    b.extend(_transition_nodes(outcome))
     return b
 
 
@@ -293,6 +331,8 @@ _ALWAYS_ARRAY = {"BulkConfirmUnit", "ReferenceNumberRegistrationResult", "BulkRe
 def _to_json(nodes: list[Node]) -> dict:
     out: dict[str, Any] = {}
     for tag, value in nodes:
+        if tag.startswith("{"):
+            tag = "onshi:" + tag.rpartition("}")[2]  # the receipt's namespace as a prefix in JSON
         if tag == "ResultList":
             out[tag] = [{t: _to_json(v) if isinstance(v, list) else v} for t, v in value]
             continue
@@ -436,11 +476,10 @@ def render_bulk_accepted(request: BulkRequest, reception_number: str, *, receive
 BulkItemResult = tuple[VerificationRequest, Union[VerificationOutcome, VerificationError]]
 
 
-def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResult] | None, *,
+def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResult] | Pending | None, *,
                        encoding: str = "utf-8", processed_at: datetime) -> bytes:
-    """The answer to a bulk fetch.
-
-    ``results`` None → ``SegmentOfResult`` 2 (still processing: poll again).
+    """The answer to a bulk fetch.  ``results`` :class:`~onshi.verify.bulk.Pending` (or None) → ``SegmentOfResult`` 2
+    (still processing: poll again), the header echoing the upload's ``ArbitraryFileIdentifier`` it carries.
     Otherwise ``SegmentOfResult`` 1 with one ``BulkConfirmUnit`` per item and the counts in the header, which
     echoes the upload's ``ArbitraryFileIdentifier`` (a fetch request has none, each stored item carries it); an
     item whose outcome is a :class:`VerificationError` has ``ProcessingResultStatus`` 2 and counts in ``NumberOfError``.
@@ -448,8 +487,10 @@ def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResu
     enc = encoding if encoding == "json" else wire.output_encoding(encoding)
     ref: list[Node] = []
     _add(ref, "ReceptionNumber", request.reception_number)
-    if results is None:
-        header = _header_nodes(request, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
+    if results is None or isinstance(results, Pending):
+        source = RequestHeader(None, request.institution_code, request.arbitrary_file_identifier
+                               or (results.arbitrary_file_identifier if results is not None else None))
+        header = _header_nodes(source, processed_at=processed_at, encoding=enc,  # type: ignore[arg-type]
                                segment=SegmentOfResult.PROCESSING, extra=ref)
         body: list[Node] = []
         _add(body, "ProcessingResultStatus", ProcessingResultStatus.NORMAL)
@@ -476,6 +517,7 @@ def render_bulk_result(request: BulkFetchRequest, results: Iterable[BulkItemResu
             if outcome.answers:
                 unit.append(("ResultOfQualificationConfirmation", _answer_nodes(outcome.answers[0], req)))
                 _add(unit, "ReferenceNumber", outcome.answers[0].reference_number)
+            unit.extend(_receipt_nodes(outcome))
         body.append(("BulkConfirmUnit", unit))
     extra = list(ref)
     _add(extra, "NumberOfProcessingResult", total)

@@ -38,7 +38,8 @@ The protocol, exactly (also in ``docs/oqs.md``):
 * A failure of the service (an exception other than ``VerificationError``) is
   answered with ``E0901``; the loop never stops on one bad file.
 * With ``TerminalHandlers.answer_once`` the service claims each request (its
-  name and the SHA-256 of its bytes) durably before it is verified and records
+  name and the SHA-256 of its bytes) durably before it is verified — with ``claim_all``, every request
+  parsed in one scan together, in one commit — and records
   the answer with the verification, so a terminal restarted after ``kill -9``
   delivers a recorded answer again instead of verifying twice.
 """
@@ -57,6 +58,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from onshi.config import get_settings
 from onshi.interop.oqs import xmlmsg
 from onshi.interop.oqs import wire
 from onshi.interop.oqs.wire import ErrorCode
@@ -82,6 +84,7 @@ REGISTER_BULK_FETCH = "OQSmuimm02req_"  #: fetch the result of a bulk registrati
 PREFIXES = (SINGLE, BULK_UPLOAD, BULK_FETCH, REGISTER, REGISTER_BULK, REGISTER_BULK_FETCH)
 
 #: Parse errors that a file still being written produces; only these are retried.
+_ECHO_HEAD = 65_536  #: bytes of a rejected file read for the identifiers its .err echoes
 _MAYBE_PARTIAL = {ErrorCode.MALFORMED.value, ErrorCode.ENCODING.value}
 
 
@@ -92,7 +95,8 @@ class TerminalHandlers:
     * ``verify(request) -> VerificationOutcome`` (may raise ``VerificationError``)
     * ``register_reference_number(institution_code, registration) -> None`` (may raise ``VerificationError``)
     * ``submit_bulk(institution_code, requests) -> reception_number``
-    * ``fetch_bulk(institution_code, reception_number)`` → ``None`` while processing, else a list of
+    * ``fetch_bulk(institution_code, reception_number)`` → ``onshi.verify.bulk.Pending`` (or ``None``) while
+      processing, else a list of
       ``(request, outcome)`` where an outcome may be a ``VerificationError`` for that item; raises
       ``VerificationError`` (E0401) for an unknown reception number.
     * ``submit_registrations(request) -> reception_number`` registers every item of a bulk 照会番号 registration
@@ -104,13 +108,16 @@ class TerminalHandlers:
     verify: Callable[[VerificationRequest], VerificationOutcome]
     register_reference_number: Callable[[str, ReferenceRegistration], None]
     submit_bulk: Callable[[str, list[VerificationRequest]], str]
-    fetch_bulk: Callable[[str, str], "list[xmlmsg.BulkItemResult] | None"]
+    fetch_bulk: Callable[[str, str], "list[xmlmsg.BulkItemResult] | object | None"]
     submit_registrations: "Callable[[xmlmsg.ReferenceRegistrationRequest], str] | None" = None
     fetch_registrations: "Callable[[str, str], tuple[str | None, list[xmlmsg.RegistrationItemResult]]] | None" = None
     #: ``answer_once(request_name, request_bytes, produce) -> answer``: claim the request durably, call
     #: ``produce()`` (which calls the handlers above and renders the answer) in the transaction that records
     #: the answer, or return the answer already recorded for the same name and bytes.  None: just ``produce()``.
     answer_once: Callable[[str, bytes, Callable[[], bytes]], bytes] | None = None
+    #: ``claim_all([(request_name, request_bytes), …])``: claim every request of one scan durably, together (one
+    #: commit), before any of them is verified; ``answer_once`` then uses those claims.  None: each on its own.
+    claim_all: Callable[[list[tuple[str, bytes]]], None] | None = None
 
 
 def answer_name(request_name: str) -> str:
@@ -154,6 +161,16 @@ class _Seen:
     first: float
     size: int
     mtime: float
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A request read and parsed in this scan, waiting for the scan's claim to be answered."""
+
+    name: str
+    path: Path
+    data: bytes
+    produce: Callable[[], bytes]
 
 
 class Terminal:
@@ -203,21 +220,35 @@ class Terminal:
         return [n for _, n in sorted(names)]
 
     def run_once(self) -> list[str]:
-        """Process every pending request once; returns the names that were answered or set aside."""
-        done = []
+        """Process every pending request once; returns the names that were answered or set aside.
+
+        Two passes: every file is read and parsed (what cannot be is answered or set aside at once), then the
+        parsed ones are claimed together (``claim_all``, one commit) and answered one by one."""
+        done: list[str] = []
+        ready: list[_Ready] = []
         for name in self.pending():
+            self._guard(name, done, lambda: self._process(name, ready))
+        if ready and self.handlers.claim_all is not None:
             try:
-                if self._process(name):
-                    done.append(name)
-            except Exception:  # never let one file stop the terminal, nor retry it forever
-                log.exception("unexpected failure on %s", name)
-                try:
-                    self._reject(name, b"", wire.error(ErrorCode.INTERNAL, "処理できませんでした (internal "
-                                                                            "error on this file)", None))
-                    done.append(name)
-                except Exception:
-                    log.exception("cannot set %s aside", name)
+                self.handlers.claim_all([(r.name, r.data) for r in ready])
+            except Exception:  # answer_once claims each on its own then
+                log.exception("claiming %d requests together failed", len(ready))
+        for r in ready:
+            self._guard(r.name, done, lambda: self._answer(r))
         return done
+
+    def _guard(self, name: str, done: list[str], step: Callable[[], bool]) -> None:
+        try:
+            if step():
+                done.append(name)
+        except Exception:  # never let one file stop the terminal, nor retry it forever
+            log.exception("unexpected failure on %s", name)
+            try:
+                self._reject(name, b"", wire.error(ErrorCode.INTERNAL, "処理できませんでした (internal "
+                                                                        "error on this file)", None))
+                done.append(name)
+            except Exception:
+                log.exception("cannot set %s aside", name)
 
     def serve_forever(self, poll_interval: float = 0.05, stop_event: threading.Event | None = None) -> None:
         """Poll ``req`` until ``stop_event`` is set."""
@@ -231,13 +262,23 @@ class Terminal:
 
     # ------------------------------------------------------------ one file
 
-    def _process(self, name: str) -> bool:
+    def _process(self, name: str, ready: "list[_Ready] | None" = None) -> bool:
+        """Read and parse one request; answer it now, or (``ready`` given, parsed fine) queue it for
+        :meth:`_answer` after the scan's claim.  False: not done (gone, or perhaps still being written)."""
         path = self.req / name
         try:
             st = path.stat()
         except FileNotFoundError:
             self._seen.pop(name, None)
             return False
+        limit = get_settings().max_xml_bytes
+        if st.st_size > limit:  # refused unread: a huge file never enters memory
+            if self._still_writing(name, st):
+                return False
+            self._reject(name, b"", wire.error(ErrorCode.STRUCTURE, f"要求ファイルが大きすぎます ({limit} バイトまで) "
+                                                                     f"(request file of {st.st_size} bytes; at most "
+                                                                     f"{limit})", None))
+            return True
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -262,8 +303,17 @@ class Terminal:
                 return True
             answer = xmlmsg.render_error(exc, header, encoding=encoding, processed_at=self.clock())
         else:
-            once = self.handlers.answer_once
-            answer = once(name, data, produce) if once is not None else produce()
+            if ready is not None:
+                ready.append(_Ready(name, path, data, produce))
+                return False
+            return self._answer(_Ready(name, path, data, produce))
+        return self._deliver(name, path, answer)
+
+    def _answer(self, r: "_Ready") -> bool:
+        once = self.handlers.answer_once
+        return self._deliver(r.name, r.path, once(r.name, r.data, r.produce) if once is not None else r.produce())
+
+    def _deliver(self, name: str, path: Path, answer: bytes) -> bool:
         self._write_atomic(self.res / answer_name(name), answer)
         self._remove(path)
         self._seen.pop(name, None)
@@ -367,9 +417,10 @@ class Terminal:
     def _reject(self, name: str, data: bytes, exc: VerificationError) -> None:
         """No readable header: ``res/<stem>.err`` (SmartKarte's convention), then the request moved beside it."""
         stem = name[:-4] if name.lower().endswith(".xml") else name
-        if not data:  # best effort, for the identifiers the .err echoes
+        if not data:  # best effort, for the identifiers the .err echoes (they stand in the header: the head is enough)
             try:
-                data = (self.req / name).read_bytes()
+                with open(self.req / name, "rb") as fh:
+                    data = fh.read(_ECHO_HEAD)
             except OSError:
                 pass
         enc = xmlmsg.detect_encoding(data)

@@ -5,13 +5,14 @@ verification service (:mod:`onshi.verify.service`).  Each request runs in its ow
 ``OQS/reader`` stands in for the face-recognition card reader: a JSON file
 ``{"certificate_serial": "…", "method": "face", "consents": {"limit": true}}``
 dropped there is verified as a card use and the result is pushed to
-``OQS/face`` carrying the registered 照会番号.  A card use that fails (``VerificationError``: an unknown
+``OQS/face`` carrying the registered 照会番号.  Outage lists (CSV) dropped in ``OQS/outage`` are recorded and
+checked (:func:`serve_outage`, docs/outage.md).  A card use that fails (``VerificationError``: an unknown
 certificate serial, …) is pushed to ``OQS/face`` too, as ``SegmentOfResult`` 9 (:meth:`Terminal.write_face_error`),
 besides ``OQS/reader/<name>.err``; a reader file that cannot be read gets only the ``.err``.
 
 Exactly once (``terminal_requests``, :mod:`onshi.interop.oqs.models`): each request file is claimed in a committed
-row before it is verified; the service's handlers then run in *one* transaction that also writes the rendered answer
-into that row, so the usage-log and audit rows and the recorded answer commit together or not at all.  A restarted
+row before it is verified — every request of one scan of ``req/`` in one commit (:meth:`AnswerOnce.claim_all`);
+the service's handlers then run in *one* transaction per request that also writes the rendered answer into that row, so the usage-log and audit rows and the recorded answer commit together or not at all.  A restarted
 terminal delivers a recorded answer again and verifies only what has none.
 """
 
@@ -59,25 +60,67 @@ def _tx(engine) -> Iterator[Session]:
         yield s
 
 
-def answer_once(institution_code: str, engine=None) -> Callable[[str, bytes, Callable[[], bytes]], bytes]:
-    """``TerminalHandlers.answer_once`` on the ``terminal_requests`` journal."""
+class AnswerOnce:
+    """``TerminalHandlers.answer_once`` (call it) and ``claim_all`` on the ``terminal_requests`` journal.
 
-    table = TerminalRequest.__table__
+    :meth:`claim_all` claims every request of one scan of ``req/`` in *one* committed transaction (a burst of
+    1,000 files costs one commit, not 1,000); :meth:`__call__` then finds its claim there.  A request not claimed
+    that way (a test calling it directly, a claim that failed) is claimed on its own, committed, before it is
+    verified — either way the claim is durable before anything is verified.
+    """
 
-    def once(name: str, data: bytes, produce: Callable[[], bytes]) -> bytes:
-        digest = hashlib.sha256(data).hexdigest()
-        with (engine or default_engine()).begin() as c:  # the claim, committed before anything is verified
+    CHUNK = 500  #: names per ``IN (…)``: well under every database's limit of bound parameters
+
+    def __init__(self, institution_code: str, engine=None) -> None:
+        self.institution_code = institution_code
+        self.engine = engine
+        self._claimed: dict[tuple[str, str], tuple[int, bytes | None]] = {}  # (name, sha256) → (id, answer)
+
+    def _rows(self, c, names: list[str]):
+        table = TerminalRequest.__table__
+        for i in range(0, len(names), self.CHUNK):
+            yield from c.execute(select(table.c.id, table.c.file_name, table.c.sha256, table.c.answer).where(
+                table.c.institution_code == self.institution_code, table.c.file_name.in_(names[i:i + self.CHUNK])))
+
+    def claim_all(self, requests: list[tuple[str, bytes]]) -> None:
+        """Claim ``[(name, bytes), …]`` together: one transaction, committed before this returns."""
+        self._claimed.clear()  # a scan's claims are used in that scan; what was left (a file gone) is in the table
+        wanted = {(name, hashlib.sha256(data).hexdigest()) for name, data in requests}
+        if not wanted:
+            return
+        table = TerminalRequest.__table__
+        names = sorted({name for name, _ in wanted})
+        with (self.engine or default_engine()).begin() as c:
+            found = {(r.file_name, r.sha256): (r.id, r.answer) for r in self._rows(c, names)}
+            missing = sorted(wanted - found.keys())
+            if missing:
+                now = utcnow()
+                c.execute(insert(table), [{"institution_code": self.institution_code, "file_name": n, "sha256": d,
+                                           "status": "claimed", "claimed_at": now} for n, d in missing])
+                found.update({(r.file_name, r.sha256): (r.id, r.answer) for r in self._rows(c, [n for n, _ in missing])
+                              if (r.file_name, r.sha256) in wanted})
+        self._claimed.update({k: v for k, v in found.items() if k in wanted})
+
+    def _claim_one(self, name: str, digest: str) -> tuple[int, bytes | None]:
+        table = TerminalRequest.__table__
+        with (self.engine or default_engine()).begin() as c:  # the claim, committed before anything is verified
             row = c.execute(select(table.c.id, table.c.answer).where(
-                table.c.institution_code == institution_code, table.c.file_name == name,
+                table.c.institution_code == self.institution_code, table.c.file_name == name,
                 table.c.sha256 == digest)).first()
-            if row is not None and row.answer is not None:
-                log.info("request %s answered before a restart: delivering the recorded answer", name)
-                return bytes(row.answer)
-            claim = row.id if row is not None else c.execute(insert(table).values(
-                institution_code=institution_code, file_name=name, sha256=digest, status="claimed",
-                claimed_at=utcnow()).returning(table.c.id)).scalar_one()
-        this = update(table).where(table.c.id == claim)
-        with unit_of_work(engine) as s:  # the verification and its recorded answer, together
+            if row is not None:
+                return row.id, row.answer
+            return c.execute(insert(table).values(
+                institution_code=self.institution_code, file_name=name, sha256=digest, status="claimed",
+                claimed_at=utcnow()).returning(table.c.id)).scalar_one(), None
+
+    def __call__(self, name: str, data: bytes, produce: Callable[[], bytes]) -> bytes:
+        digest = hashlib.sha256(data).hexdigest()
+        claim, recorded = self._claimed.pop((name, digest), None) or self._claim_one(name, digest)
+        if recorded is not None:
+            log.info("request %s answered before a restart: delivering the recorded answer", name)
+            return bytes(recorded)
+        this = update(TerminalRequest.__table__).where(TerminalRequest.__table__.c.id == claim)
+        with unit_of_work(self.engine) as s:  # the verification and its recorded answer, together
             if not is_postgres(s):
                 # a write first, so that the transaction is open before the handlers' savepoints: pysqlite begins
                 # one only before a write, and a SAVEPOINT outside it would start one that its RELEASE commits
@@ -91,10 +134,15 @@ def answer_once(institution_code: str, engine=None) -> Callable[[str, bytes, Cal
                                   answered_at=utcnow()))
         return answer
 
-    return once
+
+def answer_once(institution_code: str, engine=None) -> AnswerOnce:
+    """``TerminalHandlers.answer_once`` (and ``claim_all``) on the ``terminal_requests`` journal."""
+    return AnswerOnce(institution_code, engine)
 
 
 def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
+    once = answer_once(institution_code, engine)
+
     def verify(req: VerificationRequest):
         with _tx(engine) as s:
             inst = service.active_institution(s, institution_code)
@@ -136,7 +184,7 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
 
     return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
                             fetch_bulk=fetch, submit_registrations=submit_registrations,
-                            fetch_registrations=fetch_registrations, answer_once=answer_once(institution_code, engine))
+                            fetch_registrations=fetch_registrations, answer_once=once, claim_all=once.claim_all)
 
 
 def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:
@@ -179,12 +227,44 @@ def _holder(card: dict | None):
 
 
 def make_terminal(root: Path, institution_code: str, engine=None, *, face_encoding: str = "utf-8") -> Terminal:
+    (Path(root) / "outage").mkdir(parents=True, exist_ok=True)  # where the clinic drops its outage lists
     return Terminal(Path(root), make_handlers(institution_code, engine), face_encoding=face_encoding)
+
+
+def serve_outage(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:
+    """Record and check the outage lists (CSV) dropped in ``OQS/outage`` (docs/outage.md): each file whole or not
+    at all, moved to ``done/`` with ``<name>.result.csv`` or to ``err/`` with ``<name>.err``
+    (:mod:`onshi.outage.folder`).  A file that cannot be read as a list while it is still changing is retried until
+    it has not changed for the terminal's ``partial_grace``; temporary names (``.tmp``, ``.partial``, a leading dot)
+    are never read.  Exactly once across restarts: records are keyed by their content and only records without an
+    answer are checked.  Returns how many files were settled."""
+    from onshi.outage import folder as outage_folder
+
+    n = 0
+    for path in outage_folder.pending_files(terminal.root / "outage"):
+        key = "outage/" + path.name
+        try:
+            st = path.stat()
+            with unit_of_work(engine) as s:
+                got = outage_folder.record_file(s, path, institution_code, today=today or japan_today())
+                if got.errors and terminal._still_writing(key, st):
+                    s.rollback()  # nothing was written for a refused list; perhaps it is not complete yet
+                    continue
+            outage_folder.settle(path, got.errors, got.result)
+        except FileNotFoundError:
+            continue
+        except Exception:  # never let one file stop the terminal; it is retried on the next poll
+            log.exception("outage list %s could not be processed", path.name)
+            continue
+        terminal._seen.pop(key, None)
+        n += 1
+    return n
 
 
 def serve_once(terminal: Terminal, institution_code: str, engine=None) -> None:
     terminal.run_once()
     serve_reader(terminal, institution_code, engine)
+    serve_outage(terminal, institution_code, engine)
 
 
 def run_terminal(root: Path, institution_code: str, *, once: bool = False, engine=None,

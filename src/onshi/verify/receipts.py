@@ -1,0 +1,268 @@
+"""Receipts (検証の証明): a compact signed proof of every verification.
+
+A receipt is a compact JWS (RFC 7515) signed with Ed25519 (``alg`` ``EdDSA``, RFC 8037)::
+
+    base64url(header) "." base64url(claims) "." base64url(signature)
+
+header ``{"alg":"EdDSA","kid":…,"typ":"onshi-receipt"}``; the claims are compact JSON with short names
+(:func:`claims`; docs/receipts.md has the table).  Nothing in clear identifies the person beyond what the clinic
+received: the numbers or card it sent are a salted SHA-256 (``ref``; the salt is the receipt id, so whoever holds
+the numbers can show the receipt is about them, and nobody can link two receipts by it), the answered numbers
+likewise (``num``); no name, no birth date, never a My Number.
+
+Keys: :class:`KeyRing` from :meth:`onshi.config.Settings.receipt_key_list` — the newest key not retired signs,
+every key not retired verifies (rotation without breaking old receipts), and the public keys are a JWK set
+(:meth:`KeyRing.jwks`).  :func:`verify_receipt` checks a receipt offline against a ring or a JWK set and says
+why it refuses one.
+
+The ETag of an answer (free repeat checks, 304) is :mod:`onshi.verify.etag`'s.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+__all__ = ["ReceiptError", "KeyRing", "key_ring", "new_key", "rotate", "retire", "claims", "sign", "issue",
+           "verify_receipt", "request_reference", "salted_digest", "b64url", "unb64url",
+           "RECEIPT_TYPE"]
+
+RECEIPT_TYPE = "onshi-receipt"
+VERSION = 1
+#: the claims every receipt has (``a`` — the answered qualification — only when there is one)
+REQUIRED = ("v", "rid", "iat", "ins", "cd", "m", "ref", "val")
+
+
+class ReceiptError(ValueError):
+    """A receipt refused: ``reason`` says why (altered, forged, unknown or retired key, not a receipt)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def b64url(raw: bytes) -> str:
+    """base64url without padding (RFC 7515 §2) — binascii directly: it runs five times per receipt."""
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str, what: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError):
+        raise ReceiptError(f"{what}: not base64url") from None
+    if b64url(raw) != text:  # one encoding only: a changed unused bit is a changed receipt
+        raise ReceiptError(f"{what}: not canonical base64url (altered)")
+    return raw
+
+
+# ---------------------------------------------------------------- keys
+
+def new_key(now: datetime) -> dict:
+    """A new key entry as kept in ``var/keys.json`` / ``ONSHI_RECEIPT_KEYS``: kid, Ed25519 seed, created."""
+    seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return {"kid": f"r{now:%Y%m%d}-{secrets.token_hex(3)}", "d": b64url(seed),
+            "created": now.isoformat(timespec="seconds"), "retired": None}
+
+
+@dataclass
+class KeyRing:
+    """The deployment's receipt keys: ``signing`` (kid, private key) and the public keys that verify."""
+
+    signing: tuple[str, Ed25519PrivateKey] | None
+    public: dict[str, Ed25519PublicKey]
+    retired: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_entries(cls, entries: list[dict]) -> KeyRing:
+        public, retired, signing = {}, set(), None
+        for e in entries:
+            if e.get("retired"):
+                retired.add(e["kid"])
+                continue
+            if "d" in e:
+                private = Ed25519PrivateKey.from_private_bytes(unb64url(e["d"], f"key {e['kid']}"))
+                signing = (e["kid"], private)  # the newest (last) key not retired signs
+                public[e["kid"]] = private.public_key()
+            else:
+                public[e["kid"]] = Ed25519PublicKey.from_public_bytes(unb64url(e["x"], f"key {e['kid']}"))
+        return cls(signing, public, frozenset(retired))
+
+    @classmethod
+    def from_jwks(cls, jwks: dict) -> KeyRing:
+        """A verify-only ring from a published JWK set (offline verification)."""
+        keys = jwks.get("keys") if isinstance(jwks, dict) else None
+        if not isinstance(keys, list):
+            raise ReceiptError("not a JWK set: no \"keys\" list")
+        entries = []
+        for k in keys:
+            if k.get("kty") != "OKP" or k.get("crv") != "Ed25519" or "kid" not in k or "x" not in k:
+                continue  # keys of other kinds are not receipt keys
+            entries.append({"kid": k["kid"], "x": k["x"]})
+        return cls.from_entries(entries)
+
+    def jwks(self) -> dict:
+        """The public keys as a JWK set (RFC 7517 / 8037), for ``GET /.well-known/jwks.json``."""
+        return {"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
+                          "x": b64url(pub.public_bytes(Encoding.Raw, PublicFormat.Raw))}
+                         for kid, pub in self.public.items()]}
+
+
+_RING: tuple[object, int, KeyRing] | None = None
+
+
+def key_ring(settings=None) -> KeyRing:
+    """The deployment's key ring (read once per settings object and key list; a first key is made when none is)."""
+    global _RING
+    from onshi.config import get_settings
+
+    settings = settings or get_settings()
+    if _RING is not None and _RING[0] is settings:
+        return _RING[2]
+    entries = settings.receipt_key_list()
+    if not entries:
+        from onshi.store.clock import japan_now
+
+        entries = [new_key(japan_now())]
+        settings.save_receipt_keys(entries)
+    ring = KeyRing.from_entries(entries)
+    _RING = (settings, 0, ring)
+    return ring
+
+
+def rotate(settings=None) -> dict:
+    """Add a new signing key (``onshi receipt rotate-key``); the older ones still verify.  Returns the new entry."""
+    global _RING
+    from onshi.config import get_settings
+    from onshi.store.clock import japan_now
+
+    settings = settings or get_settings()
+    entry = new_key(japan_now())
+    settings.save_receipt_keys(settings.receipt_key_list() + [entry])
+    _RING = None
+    return entry
+
+
+def retire(kid: str, settings=None) -> None:
+    """Retire a key: it signs nothing more and receipts signed with it are refused ("key retired")."""
+    global _RING
+    from onshi.config import get_settings
+    from onshi.store.clock import japan_now
+
+    settings = settings or get_settings()
+    ring = settings.receipt_key_list()
+    found = [e for e in ring if e["kid"] == kid]
+    if not found:
+        raise ReceiptError(f"no receipt key {kid!r}")
+    if not [e for e in ring if e["kid"] != kid and not e.get("retired")]:
+        raise ReceiptError(f"{kid!r} is the only key: rotate first (onshi receipt rotate-key)")
+    found[0]["retired"] = japan_now().isoformat(timespec="seconds")
+    settings.save_receipt_keys(ring)
+    _RING = None
+
+
+# ---------------------------------------------------------------- what a receipt says
+
+def salted_digest(rid: str, text: str) -> str:
+    return b64url(hashlib.sha256(f"{rid}\x1f{text}".encode()).digest())
+
+
+def request_reference(req) -> str:
+    """The request as the clinic sent it, as one canonical text (hashed with the receipt id into ``ref``)."""
+    if req.card_serial is not None or req.number is None:
+        return f"card|{req.card_serial or ''}"
+    return "numbers|" + "|".join((req.insurer_number or "", req.symbol or "", req.number or "", req.branch or "",
+                                 req.birth_date.isoformat() if req.birth_date else ""))
+
+
+def claims(*, rid: str, issued_at: datetime, institution_code: str, req, outcome, etag: str | None,
+           not_modified: bool) -> dict:
+    """The claims of a receipt (docs/receipts.md): compact names, no name, no birth date, numbers only salted."""
+    c = {"v": VERSION, "rid": rid, "iat": issued_at.isoformat(timespec="seconds"), "ins": institution_code,
+         "cd": req.care_date.isoformat(), "m": "numbers" if req.number is not None else "card",
+         "ref": salted_digest(rid, request_reference(req)), "val": int(outcome.validity)}
+    if outcome.answers:
+        a = outcome.answers[0]
+        c["a"] = {"in": a.insurer_number,
+                  "num": salted_digest(rid, f"{a.insurer_number}|{a.symbol}|{a.number}|{a.branch or ''}"),
+                  "from": _iso(a.qualification_date), "to": _iso(a.disqualification_date),
+                  "cp": a.co_pay_ratio_tenths}
+    if etag is not None:
+        c["et"] = etag
+    if not_modified:
+        c["nm"] = True
+    return c
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+_HEADERS: dict[str, bytes] = {}
+
+
+def sign(payload: dict, ring: KeyRing) -> str:
+    """The compact JWS of *payload* with the ring's signing key (the private key object is kept, not re-read)."""
+    if ring.signing is None:
+        raise ReceiptError("no receipt signing key (all retired?): onshi receipt rotate-key")
+    kid, key = ring.signing
+    header = _HEADERS.get(kid)
+    if header is None:
+        header = _HEADERS[kid] = b64url(json.dumps({"alg": "EdDSA", "kid": kid, "typ": RECEIPT_TYPE},
+                                                 separators=(",", ":")).encode()).encode()
+    body = header + b"." + b64url(json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                                           sort_keys=True).encode()).encode()
+    return (body + b"." + b64url(key.sign(body)).encode()).decode("ascii")
+
+
+def issue(*, issued_at: datetime, institution_code: str, req, outcome, etag: str | None,
+          not_modified: bool = False, ring: KeyRing | None = None) -> tuple[str, str]:
+    """A new receipt id and the signed receipt of one answer."""
+    rid = secrets.token_urlsafe(16)
+    c = claims(rid=rid, issued_at=issued_at, institution_code=institution_code, req=req, outcome=outcome,
+               etag=etag, not_modified=not_modified)
+    return rid, sign(c, ring or key_ring())
+
+
+def verify_receipt(token: str, ring: KeyRing) -> dict:
+    """The claims of a receipt whose signature holds under *ring*; :class:`ReceiptError` says why not."""
+    token = token.strip()
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ReceiptError("not a compact JWS: expected three parts separated by '.'")
+    try:
+        header = json.loads(unb64url(parts[0], "header"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReceiptError(exc.reason if isinstance(exc, ReceiptError) else "header: not JSON") from None
+    if not isinstance(header, dict) or header.get("alg") != "EdDSA":
+        raise ReceiptError("header: alg must be EdDSA")
+    if header.get("typ") != RECEIPT_TYPE:
+        raise ReceiptError(f"header: typ must be {RECEIPT_TYPE}")
+    kid = header.get("kid")
+    if kid in ring.retired:
+        raise ReceiptError(f"key {kid!r} is retired: receipts it signed are no longer vouched for")
+    key = ring.public.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise ReceiptError(f"unknown key id {kid!r}: not signed by this deployment's keys")
+    signature = unb64url(parts[2], "signature")
+    try:
+        key.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
+    except (InvalidSignature, UnicodeEncodeError):
+        raise ReceiptError("signature does not match: the receipt was altered or forged") from None
+    payload = json.loads(unb64url(parts[1], "claims"))
+    missing = [k for k in REQUIRED if k not in payload]
+    if missing:
+        raise ReceiptError(f"claims missing: {', '.join(missing)}")
+    return {"kid": kid, **payload}

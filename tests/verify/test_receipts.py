@@ -1,0 +1,194 @@
+"""Receipts without a database: sign/verify round trip, tampering, unknown/retired keys, rotation, JWKS, ETag."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from onshi.config import Settings
+from onshi.verify import receipts
+from onshi.verify.receipts import KeyRing, ReceiptError, verify_receipt
+from onshi.verify.result import ReferenceClass, Validity, VerificationOutcome, VerificationRequest
+
+from tests.interop.conftest import make_answer
+
+JST = timezone(timedelta(hours=9))
+NOW = datetime(2026, 12, 6, 13, 5, 0, tzinfo=JST)
+
+
+def ring(*kids: str) -> tuple[KeyRing, list[dict]]:
+    entries = [{**receipts.new_key(NOW), "kid": k} for k in kids]
+    return KeyRing.from_entries(entries), entries
+
+
+def numbers_request(**over) -> VerificationRequest:
+    base = VerificationRequest(reference_class=ReferenceClass.NUMBERS, care_date=date(2026, 12, 6),
+                               institution_code="1310000011", arbitrary_file_identifier=None,
+                               insurer_number="06139992", symbol="あいう", number="187", branch="05",
+                               birth_date=date(1980, 4, 1), limit_consent=True, arbitrary_identifier="P-42")
+    return replace(base, **over)
+
+
+OUTCOME = VerificationOutcome(Validity.VALID, (make_answer(),), None)
+
+codes = st.text(alphabet="0123456789", min_size=10, max_size=10)
+texts = st.text(min_size=0, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(code=codes, care=st.dates(date(2000, 1, 1), date(2030, 12, 31)), symbol=texts, number=texts.filter(bool),
+       branch=st.one_of(st.none(), st.text(alphabet="0123456789", min_size=2, max_size=2)),
+       validity=st.sampled_from(list(Validity)), with_answer=st.booleans(), etag=st.one_of(st.none(), texts),
+       not_modified=st.booleans(), card=st.booleans())
+def test_sign_verify_round_trip(code, care, symbol, number, branch, validity, with_answer, etag, not_modified, card):
+    keys, _ = ring("k1")
+    req = numbers_request(care_date=care, symbol=symbol, number=number, branch=branch)
+    if card:
+        req = replace(req, reference_class=ReferenceClass.CARD, insurer_number=None, symbol=None, number=None,
+                      branch=None, birth_date=None, card_serial=symbol or "serial")
+    outcome = VerificationOutcome(validity, (make_answer(),) if with_answer else ())
+    c = receipts.claims(rid="rid-1", issued_at=NOW, institution_code=code, req=req, outcome=outcome, etag=etag,
+                        not_modified=not_modified)
+    token = receipts.sign(c, keys)
+    assert verify_receipt(token, keys) == {"kid": "k1", **json.loads(json.dumps(c))}
+    got = verify_receipt(token, keys)
+    assert got["ins"] == code and got["cd"] == care.isoformat() and got["val"] == int(validity)
+    assert got["m"] == ("card" if card else "numbers") and got.get("nm", False) == not_modified
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_tampering_any_character_is_refused(data):
+    keys, _ = ring("k1")
+    _rid, token = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(),
+                                 outcome=OUTCOME, etag='"abc"', ring=keys)
+    i = data.draw(st.integers(0, len(token) - 1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+    c = data.draw(st.sampled_from([a for a in alphabet if a != token[i]]))
+    altered = token[:i] + c + token[i + 1:]
+    with pytest.raises(ReceiptError):
+        verify_receipt(altered, keys)
+
+
+def test_altered_claims_say_altered_or_forged():
+    keys, _ = ring("k1")
+    _rid, token = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(),
+                                 outcome=OUTCOME, etag=None, ring=keys)
+    head, body, sig = token.split(".")
+    claims = json.loads(receipts.unb64url(body, "claims"))
+    claims["val"] = 2  # 有効 → 無効
+    forged = f"{head}.{receipts.b64url(json.dumps(claims).encode())}.{sig}"
+    with pytest.raises(ReceiptError, match="altered or forged"):
+        verify_receipt(forged, keys)
+    other, _ = ring("k1")  # same kid, another key: a forgery
+    with pytest.raises(ReceiptError, match="altered or forged"):
+        verify_receipt(receipts.sign(claims, other), keys)
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30.AAAA"])
+def test_not_a_receipt_is_refused_with_a_reason(bad):
+    keys, _ = ring("k1")
+    with pytest.raises(ReceiptError) as info:
+        verify_receipt(bad, keys)
+    assert info.value.reason
+
+
+def test_unknown_kid_is_refused():
+    keys, _ = ring("k1")
+    stranger, _ = ring("k9")
+    _rid, token = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(),
+                                 outcome=OUTCOME, etag=None, ring=stranger)
+    with pytest.raises(ReceiptError, match="unknown key id 'k9'"):
+        verify_receipt(token, keys)
+
+
+def test_rotation_old_receipts_verify_until_the_key_is_retired(tmp_path):
+    s = Settings(var_dir=tmp_path, receipt_keys=None)
+    first = receipts.key_ring(s)  # made on first use, in var/keys.json
+    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
+    old_kid = first.signing[0]
+    _rid, old = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(),
+                               outcome=OUTCOME, etag=None, ring=first)
+    entry = receipts.rotate(s)
+    rotated = receipts.key_ring(s)
+    assert rotated.signing[0] == entry["kid"] != old_kid
+    assert verify_receipt(old, rotated)["kid"] == old_kid  # the old key still verifies
+    _rid, new = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(),
+                               outcome=OUTCOME, etag=None, ring=rotated)
+    assert verify_receipt(new, rotated)["kid"] == entry["kid"]
+    assert {k["kid"] for k in rotated.jwks()["keys"]} == {old_kid, entry["kid"]}
+    offline = KeyRing.from_jwks(json.loads(json.dumps(rotated.jwks())))  # what a verifier downloads
+    assert offline.signing is None and verify_receipt(old, offline)["kid"] == old_kid
+    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
+    receipts.retire(old_kid, s)
+    with pytest.raises(ReceiptError, match="retired"):
+        verify_receipt(old, receipts.key_ring(s))
+    assert verify_receipt(new, receipts.key_ring(s))
+    assert old_kid not in {k["kid"] for k in receipts.key_ring(s).jwks()["keys"]}
+    with pytest.raises(ReceiptError, match="only key"):
+        receipts.retire(entry["kid"], s)
+
+
+def test_keys_from_the_environment(tmp_path):
+    entries = [receipts.new_key(NOW)]
+    s = Settings(var_dir=tmp_path, receipt_keys=json.dumps(entries))
+    assert receipts.key_ring(s).signing[0] == entries[0]["kid"]
+    assert not (tmp_path / "keys.json").exists()  # nothing written: the secret store holds them
+    with pytest.raises(ValueError, match="secret store"):
+        receipts.rotate(s)
+
+
+def test_jwks_holds_no_private_part():
+    keys, entries = ring("k1", "k2")
+    text = json.dumps(keys.jwks())
+    assert all(e["d"] not in text for e in entries) and '"d"' not in text
+
+
+def test_no_name_birth_date_numbers_or_my_number_in_clear():
+    keys, _ = ring("k1")
+    answer = make_answer()
+    _rid, token = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(),
+                                 outcome=OUTCOME, etag=None, ring=keys)
+    claims = verify_receipt(token, keys)
+    text = json.dumps(claims, ensure_ascii=False)
+    for secret in (answer.name, answer.name_kana, answer.insured_name, answer.address, answer.postal_code,
+                   "1980-04-01", "19800401", answer.symbol, "P-42", "R-0001"):
+        assert secret not in text, secret
+    assert '"187"' not in text and "my_number" not in text
+    # whoever holds the numbers can show the receipt is about them (salted with the receipt id)
+    assert claims["ref"] == receipts.salted_digest(claims["rid"], receipts.request_reference(numbers_request()))
+    assert claims["a"]["in"] == "06139992" and claims["a"]["cp"] == 3 and claims["a"]["from"] == "2020-04-01"
+
+
+def test_a_receipt_is_about_its_own_request():
+    keys, _ = ring("k1")
+    _rid, a = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(), outcome=OUTCOME,
+                             etag=None, ring=keys)
+    _rid, b = receipts.issue(issued_at=NOW, institution_code="1310000011", req=numbers_request(), outcome=OUTCOME,
+                             etag=None, ring=keys)
+    ca, cb = verify_receipt(a, keys), verify_receipt(b, keys)
+    assert ca["rid"] != cb["rid"] and ca["ref"] != cb["ref"]  # receipts cannot be linked by the person
+
+
+def test_etag_depends_on_institution_day_request_people_versions_and_what_is_shown():
+    from onshi.verify import etag
+
+    key = b"k" * 32
+    req = numbers_request()
+    base = dict(institution_code="1310000011", req=req, validity=1, people=[(7, 3)], consents={}, warning=None)
+    tag = etag.tag(key, **base)
+    assert etag.tag(key, **base) == tag and tag.startswith('"1.') and tag.endswith('"')
+    for change in ({"institution_code": "1310000029"}, {"req": replace(req, care_date=date(2026, 12, 5))},
+                   {"people": [(7, 4)]}, {"people": [(7, 3), (8, 0)]}, {"validity": 2},
+                   {"req": replace(req, number="188")}, {"req": replace(req, limit_consent=False)}, {"warning": "x"}):
+        assert etag.tag(key, **{**base, **change}) != tag, change
+    assert etag.tag(b"x" * 32, **base) != tag
+    assert etag.matches(tag, tag) and etag.matches(tag, f'"zz", W/{tag}')
+    assert not etag.matches(tag, None) and not etag.matches(tag, "*")
+    assert not etag.matches(tag, '"zz"') and etag.candidates('"1.a", *, W/"4.b", "x.c", "12345.d"') == \
+        [(1, '"1.a"'), (4, '"4.b"')]
