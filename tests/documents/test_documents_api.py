@@ -137,7 +137,7 @@ def test_clerk_issues_reprints_identical_bytes_and_every_read_is_audited(app, wo
     forged.headers["X-CSRF-Token"] = "forged"
     assert forged.post(f"{API}/persons/{hanako}/certificates", json=body).status_code == 403  # CSRF
     r = clerk.post(f"{API}/persons/{hanako}/certificates", json=body)
-    assert r.status_code == 409 and "no 資格確認書 is due" in r.json()["detail"]  # due from Tuesday 24 Nov
+    assert r.status_code == 409 and "翌業務日（令和8年11月24日）から発行します" in r.json()["detail"]  # due from Tuesday 24 Nov
     r = clerk.post(f"{API}/persons/{hanako}/certificates", json={**body, "issue_date": "2026-11-24"})
     assert r.status_code == 201 and r.headers["content-type"] == "application/pdf", r.text
     doc_id = int(r.headers["X-Document-Id"])
@@ -245,6 +245,27 @@ def test_mailing_run_in_the_background_resumable(app, world):
     assert clerk.get(f"{API}/mailing-runs/none").status_code == 404
 
 
+def test_a_mailing_run_during_a_broker_outage_fails_clearly_and_resumes(app, world, monkeypatch):
+    """ONSHI_BROKER_URL names a broker that does not answer (a closed port): the start is still accepted (the run
+    is a background job), its status says failed and why — never a 500 — and, the broker back (here: the embedded
+    default), the same run resumes and makes every notice once."""
+    from onshi.config import get_settings
+
+    clerk, supervisor = client_of(app, "clerk"), client_of(app, "supervisor")
+    body = {"run_name": "2026-12-outage", "issue_date": "2026-12-01"}
+    monkeypatch.setattr(get_settings(), "broker_url", "amqp://guest:guest@127.0.0.1:1//")
+    r = supervisor.post(f"{API}/mailing-runs", json=body)
+    assert r.status_code == 202
+    status = wait_for(clerk, r.json()["status"])
+    assert status["state"] == "failed", status
+    assert "Error" in str(status) and "Traceback" not in str(status), status
+    assert documents_count() == 0
+    monkeypatch.setattr(get_settings(), "broker_url", None)
+    assert supervisor.post(f"{API}/mailing-runs", json=body).status_code == 202
+    again = wait_for(clerk, r.json()["status"])
+    assert again["state"] == "done" and again["documents"] == 2, again
+
+
 def wait_for(client, path: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -294,9 +315,9 @@ def test_one_registry_of_runs_for_the_api_and_the_page(app, world, held_run, fir
     if first == "api":
         assert supervisor.post(f"{API}/mailing-runs", json=body).status_code == 202
         assert started.wait(10)
-        assert "送付回 202612 は実行中です" in _page_start(supervisor, "202612")
+        assert "送付回「202612」は実行中です" in _page_start(supervisor, "202612")
     else:
-        assert "送付回 202612 を開始しました" in _page_start(supervisor, "202612")
+        assert "送付回「202612」を開始しました" in _page_start(supervisor, "202612")
         assert started.wait(10)
         assert supervisor.post(f"{API}/mailing-runs", json=body).status_code == 409
     assert supervisor.get(f"{API}/mailing-runs/202612").json()["state"] == "running"
@@ -304,7 +325,7 @@ def test_one_registry_of_runs_for_the_api_and_the_page(app, world, held_run, fir
     status = wait_for(supervisor, f"{API}/mailing-runs/202612")
     assert status["state"] == "done" and status["documents"] == 2, status
     page = supervisor.get("/office/documents").text
-    row = re.search(r"<tr><td class=\"nowrap\">一斉送付</td><td>202612</td>.*?</tr>", page, re.S).group(0)
+    row = re.search(r'<tr data-run="202612">.*?</tr>', page, re.S).group(0)
     assert "実行中" not in row and re.search(r'<td class="num">2</td>', row), row
     progress = supervisor.get("/office/documents/progress.json").json()
-    assert [(p["state"], p["message"]) for p in progress if p["run"] == "202612"] == [("done", "2件作成、0件は作成済み")]
+    assert [(p["state"], p["message"]) for p in progress if p["run"] == "202612"] == [("done", "2件作成")]

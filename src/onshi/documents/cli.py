@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Optional
@@ -11,13 +12,25 @@ from rich.console import Console
 from rich.table import Table
 
 from onshi.config import get_settings
-from onshi.registry.cli_common import EXIT_FOUND, date_option
+from onshi.registry.cli_common import EXIT_FOUND, CliError, date_option
 from onshi.store.clock import japan_today
 from onshi.store.db import session_factory, unit_of_work
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
 documents_app = typer.Typer(help="資格確認書 and 資格情報のお知らせ.", no_args_is_help=True)
+
+
+@contextmanager
+def stalled_is_a_failure():
+    """A run whose broker was lost (or that no worker took) ends in one line and exit code 1: it is recorded
+    failed and resumes when started again (docs/batch.md)."""
+    from onshi.store.tasks import RunStalled
+
+    try:
+        yield
+    except RunStalled as exc:
+        raise CliError(str(exc), EXIT_FOUND) from None
 
 
 def _out(out: Optional[Path]) -> Path:
@@ -34,11 +47,16 @@ def _print(report) -> None:
 def run(date_: date = date_option(..., "--date", help="the day to issue for"),
         insurer: Optional[str] = typer.Option(None, help="only this insurer's members (保険者番号); default all"),
         out: Optional[Path] = None, actor: str = "cli") -> None:
-    """Issue every 資格確認書 due that day (idempotent: nothing is issued twice)."""
-    from onshi.documents.service import daily_run
+    """Issue every 資格確認書 due that day (idempotent: nothing is issued twice; resumable).  With ONSHI_BROKER_URL
+    set, one task per insurer and slice runs on `onshi worker` processes (docs/batch.md); without, in this process."""
+    from onshi.documents.tasks import run_daily
+    from onshi.registry.cli_common import progress_bar
 
-    with unit_of_work() as s:
-        report = daily_run(s, date_, _out(out), actor=actor, insurer=insurer)
+    with progress_bar() as prog:
+        task = prog.add_task(f"certificates {date_}", total=None)
+        with stalled_is_a_failure():
+            report = run_daily(session_factory(), date_, _out(out), actor=actor, insurer=insurer,
+                               total=lambda n: prog.update(task, total=n), progress=lambda n: prog.advance(task, n))
     _print(report)
 
 
@@ -47,15 +65,17 @@ def mail(insurer: str, run_name: str = typer.Option(..., help="name of the run; 
          issue: date = date_option(..., help="発行日 printed on the notices"),
          since: Optional[date] = date_option(None, help="only members changed since"),
          out: Optional[Path] = None, actor: str = "cli") -> None:
-    """All 資格情報のお知らせ of an insurer, one bundle per employer, with a manifest (resumable)."""
-    from onshi.documents.service import mailing_run
+    """All 資格情報のお知らせ of an insurer, one bundle per employer, with a manifest (resumable).  With
+    ONSHI_BROKER_URL set, the bundles run on `onshi worker` processes (docs/batch.md); without, in this process."""
+    from onshi.documents.tasks import run_mailing
     from onshi.registry.cli_common import progress_bar
 
     with progress_bar() as prog:
         task = prog.add_task(f"notices {insurer}", total=None)
-        report = mailing_run(session_factory(), insurer, _out(out), actor=actor, run_name=run_name,
-                             issue=issue, since=since,
-                             progress=lambda n: prog.advance(task, n))
+        with stalled_is_a_failure():
+            report = run_mailing(session_factory(), insurer, _out(out), actor=actor, run_name=run_name,
+                                 issue=issue, since=since,
+                                 progress=lambda n: prog.advance(task, n))
     _print(report)
 
 
@@ -72,10 +92,12 @@ def reprint_cmd(document_id: int, out: Path = typer.Option(...)) -> None:
 
 
 @documents_app.command("apply")
-def apply(qualification_id: int, reason: str = typer.Option(..., help="card_lost | card_renewal | needs_support | other"),
+def apply(qualification_id: int = typer.Argument(..., metavar="QUALIFICATION_ID",
+                                                 help="the member's 資格 id (`onshi member show` prints it)"),
+          reason: str = typer.Option(..., help="card_lost | card_renewal | needs_support | other"),
           applicant: str = typer.Option(...), applied_on: date = date_option(..., help="申請日"),
           channel: str = typer.Option("employer", help="employer | direct (任意継続)")) -> None:
-    """Record an application for a 資格確認書."""
+    """Record an application for a 資格確認書 for one qualification (QUALIFICATION_ID, not a quarantine id)."""
     from onshi.documents.service import apply_for_certificate
 
     with unit_of_work() as s:
@@ -133,5 +155,66 @@ def sample(out: Path = typer.Option(Path("."), help="folder for sample_certifica
     console.print(f"wrote {out / 'sample_certificate.pdf'} and {out / 'sample_notice.pdf'}")
 
 
+def worker(queue: Optional[str] = typer.Option(None, help="the queue to consume (default ONSHI_TASK_QUEUE)"),
+           concurrency: int = typer.Option(1, help="tasks at once (processes of the pool)"),
+           pool: str = typer.Option("prefork", help="prefork | solo | threads"),
+           hostname: Optional[str] = typer.Option(None, help="the worker's name (recorded on what it does)")) -> None:
+    """A worker of the batch tasks (mailing bundles, daily-run slices, linkage chunks, export months) from the broker
+    ONSHI_BROKER_URL; run any number of them, on any number of machines sharing the database and the output folder
+    (docs/batch.md)."""
+    from onshi.documents.tasks import start_worker
+
+    start_worker(queue=queue, concurrency=concurrency, pool=pool, hostname=hostname)
+
+
+lists_app = typer.Typer(help="The national lists (職権交付対象者リスト, マイナ保険証を利用できない者): docs/national-lists.md.",
+                        no_args_is_help=True)
+
+
+@lists_app.command("import")
+def lists_import(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="one or more list files"),
+                 kind: str = typer.Option("ex-officio", help="ex-officio (職権交付対象者リスト) | cannot-use"),
+                 month: str = typer.Option(..., help="the list's month: 2026-12, R8.12 …"),
+                 insurer: Optional[str] = typer.Option(None, help="only this insurer's rows (保険者番号)"),
+                 actor: str = "cli") -> None:
+    """Import national lists of a month: who was added and why, the rows that match nobody (idempotent: the same
+    list twice changes nothing).  One task per file on the workers when ONSHI_BROKER_URL is set (the files must lie
+    in a folder they share), in this process otherwise.  Exit 1 when rows were not applied; 2 when a file cannot be
+    read at all (nothing of that file applied; the other files are)."""
+    from onshi.documents.national_lists import NationalListError, parse_month, stored_report
+    from onshi.documents.tasks import run_lists
+    from onshi.registry.cli_common import CliError
+    from onshi.store.db import session_factory
+    from onshi.store.tasks import RunStalled
+
+    kind = kind.replace("-", "_")
+    try:
+        parse_month(month)
+        rows = run_lists(session_factory(), files, kind=kind, month=month, insurer=insurer, actor=actor)
+    except NationalListError as exc:
+        raise CliError(f"{exc} — 何も取り込んでいません") from None
+    except RunStalled as exc:
+        raise CliError(str(exc)) from None
+    unreadable, problems = [], False
+    for row in rows:
+        if row.failures:
+            unreadable += [f["error"] for f in row.failures]
+            continue
+        with unit_of_work() as s:
+            report = stored_report(s, row.result["file_id"], actor=actor,
+                                   already_imported=row.result.get("already_imported", False))
+            lines = report.lines()
+        problems = problems or bool(report.problems)
+        console.print(lines[0])
+        for line in lines[1:]:
+            console.print(f"  {line}")
+    if unreadable:
+        raise CliError("\n".join(unreadable))
+    if problems:
+        raise typer.Exit(EXIT_FOUND)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(documents_app, name="documents")
+    app.add_typer(lists_app, name="lists")
+    app.command("worker")(worker)

@@ -37,19 +37,30 @@ def certificate_need(session: Session, qv: QualificationVersion, day: date) -> s
     """Why this person needs a 資格確認書 without applying (職権), or None when the マイナ保険証 works."""
     person = session.get(Person, qv.person_id)
     cards = card_service.cards_of(session, qv.person_id) if person.my_number_hash is not None else []
-    return need_for(person, cards, day)
+    return need_for(person, cards, day, insurer_number=session.get(Insurer, qv.insurer_id).number)
 
 
-def need_for(person: Person, cards, day: date) -> str | None:
-    """:func:`certificate_need` from the person and their cards, already read."""
+def need_for(person: Person, cards, day: date, *, insurer_number: str | None = None) -> str | None:
+    """:func:`certificate_need` from the person and their cards, already read (a 後期高齢者 insurer's members
+    get one whatever their card while :func:`onshi.documents.issue_rules.late_elderly_reason` says so)."""
     if person.my_number_hash is None:
         return "no_my_number"
     if not cards:
         return "no_card"
     states = [card_service.card_state(c, day) for c in cards]
     if any(st.usable for st in states):
-        return None
+        return issue_rules.late_elderly_reason(insurer_number, day)
     return "card_cancelled" if any(st.reason == "cancelled" for st in states) else "card_expired"
+
+
+def on_national_list(session: Session, qualification_id: int, month: date) -> str | None:
+    """The fact "on the national list (職権交付対象者リスト) for *month*": its 交付事由 code, or None — what makes the
+    daily run issue a 資格確認書 ex officio (``documents.service.due_certificates``, docs/national-lists.md)."""
+    from onshi.documents.models import NationalListEntry
+
+    return session.scalar(select(NationalListEntry.reason).where(
+        NationalListEntry.kind == "ex_officio", NationalListEntry.qualification_id == qualification_id,
+        NationalListEntry.month == month.replace(day=1)))
 
 
 def certificate_data(session: Session, qv: QualificationVersion, issue: date,
@@ -74,7 +85,8 @@ def certificate_data(session: Session, qv: QualificationVersion, issue: date,
         name=pv.name, name_kana=pv.name_kana, birth_date=pv.birth_date, sex=SEX[pv.sex], symbol=qv.symbol,
         number=qv.number, branch=qv.branch, insurer_number=insurer.number, insurer_name=insurer.name,
         issue_date=issue, valid_until=valid, personal_family="本人" if qv.role == Role.insured else "家族",
-        insurer_address=insurer.address, co_pay_ratio_tenths=ratio,
+        insurer_address=insurer.address, co_pay_ratio_tenths=ratio, insurer_contact=registry.contact_line(insurer),
+        insurer_postal_code=insurer.postal_code,
         qualification_date=qv.acquisition_date if settings.get("print_qualification_date", True) else None)
 
 
@@ -103,7 +115,7 @@ def notice_from(qv: QualificationVersion, pv, insurer: Insurer, issue: date, rat
         birth_date=pv.birth_date, insurer_name=insurer.name, insurer_number=insurer.number, issue_date=issue,
         co_pay_ratio_tenths=ratio, qualification_date=qv.acquisition_date, my_number_last4=last4,
         postal_code=pv.postal_code, address_line1=pv.address, employer_name=employer.name if employer else None,
-        insurer_address=insurer.address)
+        insurer_address=insurer.address, insurer_contact=registry.contact_line(insurer))
 
 
 def blocks(ids, size: int = 5000):
@@ -137,6 +149,7 @@ class Facts:
 
         qvs = list(qvs)
         self.day, self.with_cards = day, cards
+        self.session, self.insurer_numbers = session, {}  # insurer id → number, read as needed (a handful)
         self.member_qv = current_versions(session, {qv.member_qualification_id for qv in qvs
                                              if qv.role == Role.dependent and qv.member_qualification_id})
         person_ids = {qv.person_id for qv in qvs} | {q.person_id for q in self.member_qv.values()}
@@ -205,7 +218,10 @@ class Facts:
         """As :func:`certificate_need` on the day (load with ``cards=True``)."""
         if not self.with_cards:
             raise RuntimeError("Facts read without cards cannot tell whether a マイナ保険証 works")
-        return need_for(self.persons[qv.person_id], self.cards.get(qv.person_id, []), self.day)
+        if qv.insurer_id not in self.insurer_numbers:
+            self.insurer_numbers[qv.insurer_id] = self.session.get(Insurer, qv.insurer_id).number
+        return need_for(self.persons[qv.person_id], self.cards.get(qv.person_id, []), self.day,
+                        insurer_number=self.insurer_numbers[qv.insurer_id])
 
 
 def notices_data(session: Session, qvs: list[QualificationVersion], issue: date,

@@ -7,6 +7,8 @@
   (``common_expiry``) when the insurer aligns them — and cut at the day before the 75th birthday (the member's,
   for a dependent) and at the end of 任意継続 (2 years after its start:
   :data:`onshi.rules.certificates.VOLUNTARY_CONTINUATION_YEARS`).
+* Who gets one without applying, card or not: every member of a 後期高齢者医療 insurer (法別番号 39) until
+  2026-07-31 (:data:`onshi.rules.transition.LATE_ELDERLY_CERTIFICATE_FOR_ALL`) — :func:`late_elderly_reason`.
 
 >>> issue_date_for(date(2026, 11, 20))   # Friday; Monday 23 Nov is a holiday
 datetime.date(2026, 11, 24)
@@ -22,6 +24,22 @@ from onshi.rules.age import birthday
 from onshi.rules.calendar import next_business_day
 from onshi.rules.certificates import certificate_max_years, voluntary_continuation_last_day
 from onshi.rules.co_pay import late_elderly_transition
+from onshi.rules.transition import late_elderly_certificate_for_all
+
+#: the reason a 資格確認書 is due to a 後期高齢者 member who holds a working マイナ保険証 (暫定的な運用)
+LATE_ELDERLY_ALL = "late_elderly_all"
+
+
+def late_elderly_reason(insurer_number: str | None, day: date) -> str | None:
+    """:data:`LATE_ELDERLY_ALL` when every member of this insurer gets a 資格確認書 on *day* whatever their card
+    (後期高齢者医療, to 2026-07-31), else None: then only those without a working マイナ保険証 do.
+
+    >>> late_elderly_reason('39131015', date(2026, 7, 31)), late_elderly_reason('39131015', date(2026, 8, 1))
+    ('late_elderly_all', None)
+    >>> late_elderly_reason('01130012', date(2026, 1, 1)) is None
+    True
+    """
+    return LATE_ELDERLY_ALL if insurer_number and late_elderly_certificate_for_all(insurer_number, day) else None
 
 
 def issue_date_for(received: date) -> date:

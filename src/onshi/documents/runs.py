@@ -7,8 +7,9 @@ it is).  Both the API and the page start runs through :func:`start_mailing`, so 
 "already running" for the other — before, each kept its own registry and a second run of the same name started
 from the other side died on the unique run key after writing the same PDFs.
 
-The run itself is :func:`onshi.documents.service.mailing_run` (resumable, one transaction per employer bundle);
-this module only starts it in a thread and keeps its progress.
+The run itself is :func:`onshi.documents.tasks.run_mailing` (resumable, one transaction per employer bundle; on
+Celery workers when ``ONSHI_BROKER_URL`` is set, else in this process); this module only starts it in a thread
+and keeps its progress.
 
 It also holds the back office's audited reads of documents: the 資格確認書 queue (:func:`certificate_queue`) and
 a reprint (:func:`reprint_for`), each writing the audit row of what it shows.
@@ -31,7 +32,7 @@ from onshi.registry import service as registry
 from onshi.store.clock import utcnow
 
 __all__ = ["RunAlreadyRunning", "RunProgress", "certificate_queue", "history", "live_runs", "mailing_key",
-           "progress_of", "reprint_for", "run_record", "start_mailing", "wait_idle"]
+           "members_done", "progress_of", "reprint_for", "run_record", "start_mailing", "wait_idle"]
 
 
 @dataclass
@@ -80,14 +81,14 @@ def start_mailing(session: Session, factory: Callable[[], Session], *, insurer_i
         progress = _RUNS[key] = RunProgress(run_name, total)
 
     def work() -> None:
-        from onshi.documents import service
+        from onshi.documents import tasks
 
         def step(n: int) -> None:
             progress.done = min(progress.total, progress.done + n)
 
         try:
-            report = service.mailing_run(factory, insurer_number, out_dir, actor=actor, run_name=run_name,
-                                         issue=issue, since=since, progress=step)
+            report = tasks.run_mailing(factory, insurer_number, out_dir, actor=actor, run_name=run_name,
+                                       issue=issue, since=since, progress=step)
             progress.issued, progress.skipped = report.issued, report.skipped
             progress.done, progress.state = progress.total, "done"
         except Exception as exc:  # noqa: BLE001 - reported by the status endpoint and the page; resumes when restarted
@@ -137,6 +138,16 @@ def run_record(session: Session, insurer_number: str, run_name: str) -> Document
     return session.scalar(select(DocumentRun).where(DocumentRun.run_key == mailing_key(insurer_number, run_name)))
 
 
+def members_done(session: Session, run: DocumentRun | None) -> int | None:
+    """How many members of a mailing run the bundles recorded so far cover — by every worker and whichever
+    server started it (the status of a run this process did not start)."""
+    if run is None:
+        return None
+    from onshi.documents import service
+
+    return sum(b.members for b in service.mailing_bundles(session, run.id))
+
+
 def history(session: Session, insurer_id: int, *, limit: int = 20) -> list[DocumentRun]:
     """The latest runs (daily and mailing) of an insurer, and runs of every insurer, newest first."""
     return list(session.scalars(select(DocumentRun).where(
@@ -155,7 +166,8 @@ def certificate_queue(session: Session, day: date, *, insurer_id: int, actor_kin
     for _key, qv, reason in service.due_certificates(session, day, insurer_id=insurer_id):
         pv = registry.person_on(session, qv.person_id)
         audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="documents.queue",
-                          subject_kind="person", subject_id=qv.person_id)
+                          subject_kind="person", subject_id=qv.person_id,
+                          insurer_number=registry.insurer_number_of(session, insurer_id))
         due.append((qv, pv, reason))
         if len(due) >= limit:
             break
@@ -173,5 +185,63 @@ def reprint_for(session: Session, document_id: int, *, insurer_id: int, actor_ki
         return None
     pdf = service.reprint(session, document_id)
     audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="document.print",
-                      subject_kind="person", subject_id=doc.person_id, detail=f"document={document_id}")
+                      subject_kind="person", subject_id=doc.person_id, detail=f"document={document_id}",
+                      insurer_number=registry.insurer_number_of(session, insurer_id))
     return doc, pdf
+
+
+# ---------------------------------------------------------------- the REST API's audited reads (documents/views.py)
+
+def _audit_person(session: Session, action: str, person_id: int, *, insurer_id: int, actor_kind: str,
+                  actor_id: str, detail: str | None = None) -> None:
+    audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action=action, subject_kind="person",
+                      subject_id=person_id, detail=detail,
+                      insurer_number=registry.insurer_number_of(session, insurer_id))
+
+
+def documents_list(session: Session, person_id: int, *, insurer_id: int, actor_kind: str,
+                   actor_id: str) -> list[IssuedDocument]:
+    """A member's documents at the insurer, newest first; the read is audited (``documents.list``)."""
+    from onshi.documents import service
+
+    _audit_person(session, "documents.list", person_id, insurer_id=insurer_id, actor_kind=actor_kind,
+                  actor_id=actor_id)
+    return service.documents_of_person(session, person_id, insurer_id=insurer_id)
+
+
+def returns_list(session: Session, *, insurer_id: int, actor_kind: str, actor_id: str) -> list[IssuedDocument]:
+    """Certificates due back and not returned; each person is audited once (``documents.returns``)."""
+    from onshi.documents import service
+
+    docs = service.outstanding_returns(session, insurer_id)
+    for person_id in sorted({d.person_id for d in docs}):
+        _audit_person(session, "documents.returns", person_id, insurer_id=insurer_id, actor_kind=actor_kind,
+                      actor_id=actor_id)
+    return docs
+
+
+def document_for(session: Session, document_id: int, *, insurer_id: int, actor_kind: str,
+                 actor_id: str) -> IssuedDocument | None:
+    """One issued document of the insurer (None — the same for unknown and another insurer's); the read is
+    audited (``document.read``)."""
+    from onshi.documents import service
+
+    doc = service.get_document(session, document_id)
+    if doc is None or doc.insurer_id != insurer_id:
+        return None
+    _audit_person(session, "document.read", doc.person_id, insurer_id=insurer_id, actor_kind=actor_kind,
+                  actor_id=actor_id, detail=f"document={doc.id}")
+    return doc
+
+
+def issue_due_for(session: Session, qualification_id: int, day: date, out_dir: Path, *, insurer_id: int,
+                  actor_kind: str, actor_id: str):
+    """:func:`onshi.documents.service.issue_due_certificates` for the REST API, each document issued audited
+    (``document.issue``) and the first one's PDF: ``(docs, report, pdf or None)``."""
+    from onshi.documents import service
+
+    docs, report = service.issue_due_certificates(session, qualification_id, day, out_dir, insurer_id=insurer_id)
+    for doc in docs:
+        _audit_person(session, "document.issue", doc.person_id, insurer_id=insurer_id, actor_kind=actor_kind,
+                      actor_id=actor_id, detail=f"document={doc.id}")
+    return docs, report, (service.reprint(session, docs[0].id) if docs else None)

@@ -10,33 +10,36 @@ The session is a cookie, so every POST carries the session's CSRF token in the `
 ``GET /api/v1/documents/session`` or any page's form); without it → 403.
 
 Every answer that shows a person's data (a list, a document, a PDF, a return, an application) writes one audit
-row per person (:func:`onshi.privacy.audit.record_read`), as the back-office pages do.  Routes are thin: the rules
+row per person (:func:`onshi.privacy.audit.record_read`): the reads through the audited read services of
+:mod:`onshi.documents.runs` (docs/audit.md), the writes (application, return, run) here.  Routes are thin: the rules
 are :mod:`onshi.documents.service`'s.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from onshi.documents import runs, service
 from onshi.documents.models import CertificateApplication, IssuedDocument
 from onshi.privacy import audit
 from onshi.registry import service as registry
-from onshi.store.clock import japan_iso, japan_today, utcnow
+from onshi.store.clock import japan_today, utcnow
 from onshi.auth.staff import StaffUser, staff_dependency
 from onshi.auth.deps import DB
+from onshi.auth.sessions import require
+from onshi.web.limits import BodyId, DbId, ZonedTime
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 #: A recorded time (stored naive UTC) as the API answers it: ISO 8601 in Japan time with its offset.
-RecordedTime = Annotated[datetime, PlainSerializer(japan_iso, return_type=str)]
+RecordedTime = ZonedTime
 PDF = {201: {"content": {"application/pdf": {}}, "description": "the PDF"},
        200: {"content": {"application/pdf": {}}, "description": "the PDF"}}
 
@@ -137,7 +140,9 @@ class DocumentOut(BaseModel):
 
 
 class IssueIn(BaseModel):
-    qualification_id: int = Field(description="the member's qualification (資格) to issue a 資格確認書 for")
+    qualification_id: BodyId | None = Field(None, description="the member's qualification (資格) to issue a 資格確認書 "
+                                                              "for; may be left out when the member has one current "
+                                                              "qualification at this insurer")
     issue_date: date | None = Field(None, description="交付年月日; default today (Japan)")
 
 
@@ -155,7 +160,9 @@ class RunOut(BaseModel):
 
 
 class MailingIn(BaseModel):
-    run_name: str = Field(pattern=r"^[0-9A-Za-z_-]{1,40}$", description="the same name resumes the run",
+    run_name: str = Field(min_length=1, max_length=40, pattern=r"^[^/\\:*?\"<>|'\x00-\x1f\x7f]+$",
+                          description="the same name resumes the run; Japanese is welcome (令和8年12月分), "
+                                      "not / \\ : * ? \" < > | ' nor a name of dots",
                           examples=["2026-12"])
     issue_date: date | None = Field(None, description="発行日 printed on the notices; default today (Japan)")
     since: date | None = Field(None, description="only members whose records changed since this day")
@@ -179,7 +186,7 @@ class ReturnIn(BaseModel):
 
 
 class ApplicationIn(BaseModel):
-    qualification_id: int
+    qualification_id: BodyId
     reason: Literal["card_lost", "card_renewal", "needs_support", "other"] = Field(
         description="card_lost 紛失, card_renewal 更新中, needs_support 要配慮者, other")
     applicant: str = Field(min_length=1, max_length=100, description="申請者 (本人, 事業主 …)")
@@ -217,45 +224,49 @@ def session_info(request: Request, staff: Staff) -> SessionInfo:
 
 @router.get("/persons/{person_id}", response_model=list[DocumentOut],
             summary="A member's issued documents, newest first")
-def person_documents(person_id: int, staff: Staff, session: DB) -> list[DocumentOut]:
+def person_documents(person_id: DbId, staff: Staff, session: DB) -> list[DocumentOut]:
     _person_in_scope(session, staff, person_id)
-    staff.audit(session, "documents.list", person_id)
-    return [DocumentOut.of(d) for d in service.documents_of_person(session, person_id, insurer_id=staff.insurer.id)]
+    return [DocumentOut.of(d) for d in runs.documents_list(session, person_id, insurer_id=staff.insurer.id,
+                                                           **staff.reader)]
 
 
 @router.post("/persons/{person_id}/certificates", status_code=201, response_class=Response, responses={
-    **PDF, 409: {"description": "nothing is due for this qualification on that day"},
+    **PDF, 409: {"description": "nothing is due for this qualification on that day; "
+                                 "``detail`` says why, in Japanese"},
     422: {"description": "due, but the record cannot be printed (the reasons are listed)"}},
     summary="Issue the 資格確認書 due now for one qualification; the PDF")
-def issue_certificate(person_id: int, body: IssueIn, staff: Staff, session: DB) -> Response:
+def issue_certificate(person_id: DbId, body: IssueIn, staff: Staff, session: DB) -> Response:
     """Issues what the daily run would issue on ``issue_date`` for this qualification (the same rules and the same
     issue keys, so the daily run will not issue it again): 201 and the PDF, with its id in ``X-Document-Id``
-    (``X-Document-Ids`` lists every document issued when more than one was due).  Nothing due → 409 (issue the
-    same document again with ``GET /api/v1/documents/{id}/pdf``)."""
-    qv = _qualification_in_scope(session, staff, body.qualification_id, person_id)
+    (``X-Document-Ids`` lists every document issued when more than one was due).  ``qualification_id`` may be left
+    out when the member has one current qualification here.  Nothing due → 409 whose ``detail`` says why in
+    Japanese (already issued, a working マイナ保険証, the issue day not reached …; issue the same document again
+    with ``GET /api/v1/documents/{id}/pdf``)."""
+    from onshi.documents import counter
+
+    _person_in_scope(session, staff, person_id)
+    try:
+        qv = counter.member_qualification(session, person_id, staff.insurer.id, body.qualification_id)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(409 if "喪失" in str(exc) else 422, str(exc)) from None
     day = body.issue_date or japan_today()
-    docs, report = service.issue_due_certificates(session, qv.qualification_id, day, _out_dir(),
-                                                  insurer_id=staff.insurer.id)
+    docs, report, pdf = runs.issue_due_for(session, qv.qualification_id, day, _out_dir(),
+                                           insurer_id=staff.insurer.id, **staff.reader)
     if not docs:
         if report.skipped:
             raise HTTPException(422, report.lines)
-        raise HTTPException(409, f"no 資格確認書 is due for qualification {qv.qualification_id} on {day} "
-                                 "(already issued, a working マイナ保険証, or an application issued from the next "
-                                 "business day); GET /api/v1/documents/persons/{person_id} lists what was issued")
-    for doc in docs:
-        staff.audit(session, "document.issue", doc.person_id, f"document={doc.id}")
+        raise HTTPException(409, service.why_nothing_due(session, qv, day))
     first = docs[0]
-    return _pdf(service.reprint(session, first.id), first, 201,
+    return _pdf(pdf, first, 201,
                 {"X-Document-Ids": ",".join(str(d.id) for d in docs), "Location": f"/api/v1/documents/{first.id}"})
 
 
 @router.get("/returns", response_model=list[DocumentOut],
             summary="Certificates due back (返納) and not returned yet, oldest first")
 def returns(staff: Staff, session: DB) -> list[DocumentOut]:
-    docs = service.outstanding_returns(session, staff.insurer.id)
-    for person_id in sorted({d.person_id for d in docs}):
-        staff.audit(session, "documents.returns", person_id)
-    return [DocumentOut.of(d) for d in docs]
+    return [DocumentOut.of(d) for d in runs.returns_list(session, insurer_id=staff.insurer.id, **staff.reader)]
 
 
 @router.post("/applications", status_code=201, response_model=ApplicationOut,
@@ -288,7 +299,7 @@ def daily_run(body: DailyRunIn, staff: Supervisor, session: DB) -> RunOut:
     report = service.daily_run(session, body.date, _out_dir(), actor=staff.actor, insurer=staff.insurer.number)
     audit.record_read(session, actor_kind="user", actor_id=staff.user.username, action="documents.daily_run",
                       subject_kind="document_run", subject_id=report.run_id,
-                      detail=f"date={body.date} issued={report.issued}")
+                      detail=f"date={body.date} issued={report.issued}", insurer_number=staff.insurer.number)
     return RunOut(run_id=report.run_id, issued=report.issued, skipped=report.skipped, files=len(report.files),
                   lines=report.lines)
 
@@ -301,6 +312,10 @@ def start_mailing(body: MailingIn, request: Request, staff: Supervisor, session:
     """``onshi documents mail`` for the supervisor's insurer, in the background: one bundle per employer, a
     manifest, resumable — starting a run of the same name again produces only what is missing.  202 and where to
     poll; 409 while a run of that name is going (started here or from the back-office page)."""
+    from onshi.documents.mailing_view import clean_run_name
+
+    if clean_run_name(body.run_name)[1] or body.run_name.strip(".") == "":
+        raise HTTPException(422, clean_run_name(body.run_name)[1] or f"送付回の名前「{body.run_name}」は使えません")
     try:
         progress = runs.start_mailing(session, request.app.state.session_factory, insurer_id=staff.insurer.id,
                                       insurer_number=staff.insurer.number, run_name=body.run_name,
@@ -322,11 +337,15 @@ def _message(progress: runs.RunProgress | None) -> str:
 @router.get("/mailing-runs/{run_name}", response_model=MailingOut, summary="A mailing run's progress and record")
 def mailing_status(run_name: str, staff: Staff, session: DB) -> MailingOut:
     progress = runs.progress_of(staff.insurer.id, run_name)
+    # a snapshot taken after the progress: on SQLite the request's read began with the sign-in lookup, and a run
+    # that finished in between read "done" with the record it had at its start (0 documents)
+    session.commit()
     run = runs.run_record(session, staff.insurer.number, run_name)
     if progress is None and run is None:
         raise HTTPException(404, f"no mailing run {run_name} of this insurer")
     return MailingOut(run_name=run_name, state=progress.state if progress else "recorded",
-                      total=progress.total if progress else None, done=progress.done if progress else None,
+                      total=progress.total if progress else None,
+                      done=progress.done if progress else runs.members_done(session, run),
                       documents=run.documents if run else 0, finished_at=run.finished_at if run else None,
                       files=len(run.files or []) if run else 0, message=_message(progress),
                       status=f"/api/v1/documents/mailing-runs/{run_name}")
@@ -335,27 +354,28 @@ def mailing_status(run_name: str, staff: Staff, session: DB) -> MailingOut:
 # -- one document (after the fixed paths, so that /returns and /session are not read as ids)
 
 @router.get("/{document_id}", response_model=DocumentOut, summary="One issued document's record")
-def document(document_id: int, staff: Staff, session: DB) -> DocumentOut:
-    doc = _document_in_scope(session, staff, document_id)
-    staff.audit(session, "document.read", doc.person_id, f"document={doc.id}")
+def document(document_id: DbId, staff: Staff, session: DB) -> DocumentOut:
+    doc = runs.document_for(session, document_id, insurer_id=staff.insurer.id, **staff.reader)
+    if doc is None:
+        raise HTTPException(404, "no such document of this insurer")
     return DocumentOut.of(doc)
 
 
 @router.get("/{document_id}/pdf", response_class=Response, responses={
     **PDF, 409: {"description": "the layout changed since: the reprint would differ"}},
     summary="Reprint: the same PDF, byte for byte")
-def reprint(document_id: int, staff: Staff, session: DB) -> Response:
-    doc = _document_in_scope(session, staff, document_id)
+def reprint(document_id: DbId, staff: Staff, session: DB) -> Response:
     try:
-        pdf = service.reprint(session, doc.id)
+        printed = runs.reprint_for(session, document_id, insurer_id=staff.insurer.id, **staff.reader)
     except RuntimeError as exc:
         raise HTTPException(409, str(exc)) from None
-    staff.audit(session, "document.print", doc.person_id, f"document={doc.id}")
-    return _pdf(pdf, doc)
+    if printed is None:
+        raise HTTPException(404, "no such document of this insurer")
+    return _pdf(printed[1], printed[0])
 
 
 @router.post("/{document_id}/return", response_model=DocumentOut, summary="Record a returned certificate (返納)")
-def record_return(document_id: int, body: ReturnIn, staff: Staff, session: DB) -> DocumentOut:
+def record_return(document_id: DbId, body: ReturnIn, staff: Staff, session: DB) -> DocumentOut:
     doc = _document_in_scope(session, staff, document_id)
     try:
         service.record_return(session, doc.id, body.returned_on)
@@ -363,3 +383,99 @@ def record_return(document_id: int, body: ReturnIn, staff: Staff, session: DB) -
         raise HTTPException(422, str(exc)) from None
     staff.audit(session, "document.return", doc.person_id, f"document={doc.id}")
     return DocumentOut.of(doc)
+
+
+# ---------------------------------------------------------------- the national lists (docs/national-lists.md)
+# their own routers, included before ``router``: its ``/{document_id}`` would otherwise take ``/national-lists``
+
+lists = APIRouter(prefix="/api/v1/documents/national-lists", tags=["documents"])
+list_pages = APIRouter(include_in_schema=False)
+_office = require("clerk", "supervisor")
+
+
+def _list_report_json(report) -> dict:
+    return {"file_id": report.file_id, "kind": report.kind, "month": f"{report.month:%Y-%m}",
+            "encoding": report.encoding, "already_imported": report.already_imported, "rows": report.rows_total,
+            "added": [a.__dict__ for a in report.added], "already": report.already,
+            "unmatched": [p.__dict__ for p in report.unmatched], "rejected": [p.__dict__ for p in report.rejected]}
+
+
+@lists.post("", status_code=201, summary="Import a national list (職権交付対象者リスト or the cannot-use list)")
+async def import_national_list(staff: Staff, session: DB, request: Request) -> dict:
+    """Multipart: ``file`` (CSV), ``kind`` (``ex_officio`` | ``cannot_use``), ``month`` (2026-12, R8.12 …).  The
+    staff's insurer's rows only (another insurer's row is a problem of its own).  A file that cannot be read → 422
+    and nothing imported; the same file again → ``already_imported`` and nothing changed."""
+    from onshi.documents.national_lists import NationalListError, import_list
+
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        raise HTTPException(422, "file: CSV ファイルを添付してください")
+    data = await upload.read(20 * 1024 * 1024 + 1)
+    if len(data) > 20 * 1024 * 1024:
+        raise HTTPException(413, "the list is larger than 20 MB")
+    try:
+        report = import_list(session, data, kind=str(form.get("kind") or "ex_officio"),
+                             month=str(form.get("month") or ""), filename=getattr(upload, "filename", "") or "list.csv",
+                             actor=staff.actor, insurer_number=staff.insurer.number)
+    except NationalListError as exc:
+        raise HTTPException(422, f"{exc} — 何も取り込んでいません") from None
+    return _list_report_json(report)
+
+
+@lists.get("", summary="The national lists imported (counts only)")
+def national_lists_history(staff: Staff, session: DB) -> list[dict]:
+    from onshi.documents.national_lists import imports
+
+    return [{"file_id": f.id, "kind": f.kind, "month": f"{f.month:%Y-%m}", "filename": f.filename,
+             "imported_at": f.imported_at.isoformat(), "rows": f.rows_total, "added": f.added, "already": f.already,
+             "unmatched": f.unmatched, "rejected": f.rejected} for f in imports(session, insurer_id=staff.insurer.id)]
+
+
+@lists.get("/{file_id}", summary="One import's report: who was added and why, rows that match nobody")
+def national_list_report(file_id: DbId, staff: Staff, session: DB) -> dict:
+    from onshi.documents.national_lists import REASONS, import_report
+
+    got = import_report(session, file_id, insurer_id=staff.insurer.id, **staff.reader)
+    if got is None:
+        raise HTTPException(404, "no such list of this insurer")
+    f, entries = got
+    return {"file_id": f.id, "kind": f.kind, "month": f"{f.month:%Y-%m}", "rows": f.rows_total,
+            "added": [{"row": e.row, "qualification_id": e.qualification_id, "reason": e.reason,
+                       "reason_label": REASONS.get(e.reason, "")} for e in entries],
+            "problems": f.problems}
+
+
+@list_pages.get("/office/national-lists")
+def national_lists_page(request: Request, session: DB, user=Depends(_office)):  # noqa: B008
+    from onshi.documents.national_lists import KINDS, REASONS, imports
+    from onshi.web.pages.common import render
+
+    return render(request, "office/national_lists.html", {
+        "history": imports(session, insurer_id=user.insurer_id), "kinds": KINDS, "reasons": REASONS,
+        "month": f"{japan_today():%Y-%m}"}, session=session)
+
+
+@list_pages.post("/office/national-lists")
+async def national_lists_upload(request: Request, session: DB, user=Depends(_office)):  # noqa: B008
+    from onshi.auth import users
+    from onshi.documents.national_lists import KINDS, REASONS, NationalListError, import_list, imports
+    from onshi.web.pages.common import render
+
+    form = await request.form()
+    upload, kind, month = form.get("file"), str(form.get("kind") or "ex_officio"), str(form.get("month") or "")
+    report, error = None, None
+    insurer = registry.get_insurer(session, id=user.insurer_id)
+    if upload is None or not hasattr(upload, "read"):
+        error = "CSV ファイルを選んでください"
+    else:
+        try:
+            report = import_list(session, await upload.read(20 * 1024 * 1024), kind=kind, month=month,
+                                 filename=upload.filename or "list.csv", actor=users.actor(user),
+                                 insurer_number=insurer.number if insurer else None)
+        except NationalListError as exc:
+            error = f"{upload.filename}: {exc} — 何も取り込んでいません"
+    return render(request, "office/national_lists.html", {
+        "history": imports(session, insurer_id=user.insurer_id), "kinds": KINDS, "reasons": REASONS,
+        "month": month, "kind": kind, "report": report, "errors": [error] if error else None},
+        session=session, status_code=422 if error else 200)

@@ -60,7 +60,8 @@ _PERSON = {
 FIELDS: dict[str, frozenset[str]] = {
     "certificate": frozenset(
         _COMMON | _PERSON
-        | {"sex", "valid_until", "limit_category", "personal_family", "personal_family_long"}
+        | {"sex", "valid_until", "limit_category", "personal_family", "personal_family_long",
+           "insurer_postal_code"}
     ),
     "notice": frozenset(
         _COMMON | _PERSON

@@ -137,7 +137,10 @@ def render_bundle(
     notices = list(notices)
     buf = io.BytesIO()
     report = StreamReport()
-    with PdfConcat(buf) as out:
+    info = {"Title": f"資格情報のお知らせ（{cover.employer_name}）", "Author": cover.insurer_name,
+            "Subject": f"資格情報のお知らせ {len(notices)}通", "Creator": "onshi",
+            "CreationDate": f"D:{cover.issue_date:%Y%m%d}000000+09'00'"}
+    with PdfConcat(buf, info=info) as out:
         cp = painter_for(as_layout(cover_layout))
         cbuf = io.BytesIO()
         c = new_canvas(cbuf, cp)

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Self
 
 from onshi.documents.layouts import Layout
 from onshi.documents.render.data import CertificateData, Document, StreamReport
-from onshi.documents.render.document import draw_document
+from onshi.documents.render.document import describe, draw_document
 from onshi.documents.render.painter import Painter, as_layout, new_canvas, painter_for
 
 __all__ = ["PdfConcat", "render_to_file", "render_to_files", "stream_chunks"]
@@ -111,6 +111,7 @@ def render_to_files(
     for i, doc in enumerate(documents):
         buf = io.BytesIO()
         c = new_canvas(buf, painter)
+        describe(c, doc)  # the same metadata as render_certificate / render_notice: the same bytes
         report.warnings.extend(draw_document(c, painter, doc))
         c.save()
         data = buf.getvalue()
@@ -152,7 +153,10 @@ class PdfConcat:
     Works on reportlab's own output (classic xref table, no object streams).
     """
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, info: dict[str, str] | None = None) -> None:
+        """*info*: the joined PDF's document information (``Title``, ``Author``, ``Subject``: text;
+        ``CreationDate``: a PDF date string), written at the end."""
+        self.info = dict(info or {})
         self.out = out
         self.pos = 0
         self.offsets: dict[int, int] = {}
@@ -237,10 +241,26 @@ class PdfConcat:
         self.offsets[2] = self.pos
         kids = b" ".join(b"%d 0 R" % k for k in self.kids)
         self._write(b"2 0 obj\n<< /Type /Pages /Kids [ %s ] /Count %d >>\nendobj\n" % (kids, self.count))
+        info_ref = b""
+        if self.info:
+            num = self.next_num
+            self.next_num += 1
+            self.offsets[num] = self.pos
+            entries = b"".join(b"/%s %s " % (key.encode("ascii"), _pdf_text(value, key))
+                               for key, value in self.info.items())
+            self._write(b"%d 0 obj\n<< %s>>\nendobj\n" % (num, entries))
+            info_ref = b" /Info %d 0 R" % num
         xref_at = self.pos
         ident = self.digest.hexdigest().encode()
         rows = [b"xref\n0 %d\n" % self.next_num, b"0000000000 65535 f \n"]
         rows += [b"%010d 00000 n \n" % self.offsets[n] for n in range(1, self.next_num)]
         self._write(b"".join(rows))
-        self._write(b"trailer\n<< /Size %d /Root 1 0 R /ID [<%s><%s>] >>\nstartxref\n%d\n%%%%EOF\n"
-                    % (self.next_num, ident, ident, xref_at))
+        self._write(b"trailer\n<< /Size %d /Root 1 0 R%s /ID [<%s><%s>] >>\nstartxref\n%d\n%%%%EOF\n"
+                    % (self.next_num, info_ref, ident, ident, xref_at))
+
+
+def _pdf_text(value: str, key: str) -> bytes:
+    """A PDF text string: a date as written, other text as UTF-16BE with its byte-order mark (Japanese)."""
+    if key.endswith("Date"):
+        return b"(" + value.encode("ascii") + b")"
+    return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode("ascii") + b">"

@@ -65,6 +65,8 @@ class CertificateData:
     co_pay_ratio_tenths: int | None = None  # 一部負担金の割合 (3 = 3割)
     qualification_date: date | None = None  # 資格取得年月日
     limit_category_label: str | None = None  # 限度額適用区分 (only when applied for)
+    insurer_contact: str | None = None  # お問い合わせ先 (電話・受付時間・ホームページ), under 「下記までお問い合わせください」
+    insurer_postal_code: str | None = None  # 保険者の郵便番号
 
     def __post_init__(self) -> None:
         if self.personal_family not in ("本人", "家族"):

@@ -31,6 +31,7 @@ from onshi.documents.render.painter import (
     clean_values,
     new_canvas,
     painter_for,
+    set_metadata,
     show_page,
 )
 
@@ -67,7 +68,8 @@ def _values(doc: Any) -> tuple[str, dict[str, Any]]:
             "name": doc.name, "name_kana": doc.name_kana, "birth_date": doc.birth_date, "sex": doc.sex,
             "symbol": doc.symbol, "number": doc.number, "branch": doc.branch,
             "insurer_number": doc.insurer_number, "insurer_name": doc.insurer_name,
-            "insurer_address": doc.insurer_address, "insurer_contact": None,
+            "insurer_address": doc.insurer_address, "insurer_contact": doc.insurer_contact,
+            "insurer_postal_code": format_postal(doc.insurer_postal_code),
             "issue_date": doc.issue_date, "valid_until": doc.valid_until,
             "co_pay_ratio": _ratio(doc.co_pay_ratio_tenths), "qualification_date": doc.qualification_date,
             "limit_category": doc.limit_category_label, "personal_family": doc.personal_family,
@@ -99,10 +101,21 @@ def draw_document(c: rl_canvas.Canvas, painter: Painter, doc: Any) -> list[Rende
     return ctx.warnings
 
 
+TITLES = {"certificate": "資格確認書", "notice": "資格情報のお知らせ"}
+
+
+def describe(c: rl_canvas.Canvas, doc: Any) -> None:
+    """The PDF's metadata of one document: 「資格確認書（保険者名）」, the insurer as author, the issue date."""
+    kind = "certificate" if isinstance(doc, CertificateData) else "notice"
+    set_metadata(c, title=f"{TITLES[kind]}（{doc.insurer_name}）", author=doc.insurer_name, issue=doc.issue_date,
+                 subject=f"{TITLES[kind]} 保険者番号 {doc.insurer_number}")
+
+
 def render_one(doc: Any, layout: Layout | str | os.PathLike[str]) -> RenderedPDF:
     painter = painter_for(as_layout(layout))
     buf = io.BytesIO()
     c = new_canvas(buf, painter)
+    describe(c, doc)
     warnings = draw_document(c, painter, doc)
     c.save()
     return RenderedPDF(buf.getvalue(), warnings, 1)
@@ -139,7 +152,8 @@ _SAMPLES: dict[str, Any] = {
         insurer_number="01130012", insurer_name="全国健康保険協会　東京支部", birth_date=date(1952, 3, 1),
         issue_date=date(2026, 12, 28), valid_until=date(2027, 2, 28), personal_family="家族",
         insurer_address="東京都中野区中野四丁目一〇番二号", co_pay_ratio_tenths=2,
-        qualification_date=date(2024, 4, 1), limit_category_label="区分ア"),
+        qualification_date=date(2024, 4, 1), limit_category_label="区分ア",
+        insurer_contact="電話 03-0000-0000　受付 平日 8:30〜17:15　https://www.example.jp/", insurer_postal_code="1648540"),
 }
 
 

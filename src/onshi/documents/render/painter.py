@@ -377,6 +377,17 @@ def new_canvas(buf: BinaryIO, painter: Painter) -> rl_canvas.Canvas:
     return c
 
 
+def set_metadata(c: rl_canvas.Canvas, *, title: str, author: str, issue, subject: str | None = None) -> None:
+    """What a PDF viewer shows of the document: a Japanese title, the insurer as author, and the issue date as its
+    creation date (midnight in Japan) — derived from the data, so the output stays byte-identical for a reprint."""
+    c.setTitle(title)
+    c.setAuthor(author)
+    if subject:
+        c.setSubject(subject)
+    stamp = f"D:{issue:%Y%m%d}000000+09'00'"
+    c._doc.info._dateFormatter = lambda *_ymdhms: stamp  # noqa: SLF001 - reportlab has no public setter
+
+
 def show_page(c: rl_canvas.Canvas) -> None:
     """``showPage``, with the page stream Flate-compressed only (not also ASCII85).
 
