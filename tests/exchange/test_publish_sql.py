@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from onshi.exchange.models import IndexedQualification
+from onshi.exchange.models import IndexedQualification, IndexedQualificationHistory
 from onshi.exchange.publish import publish_batch, publish_batch_python
 from onshi.exchange.publish_pg import birthday_sql, late_elderly_transition_sql
 from onshi.registry.models import NotificationType as T
@@ -43,18 +43,26 @@ def _rows(session) -> list[dict]:
         select(IndexedQualification.__table__).order_by(IndexedQualification.qualification_id))]
 
 
+def _history(session) -> list[dict]:
+    """The index history (what each publication replaced), without its surrogate key."""
+    h = IndexedQualificationHistory.__table__
+    return [{k: v for k, v in r._mapping.items() if k != "id"} for r in session.execute(
+        select(h).order_by(h.c.qualification_id, h.c.registered_at, h.c.change_id, h.c.id))]
+
+
 def _publish_both_ways(engine, batch: int) -> list[dict]:
     with session_factory(engine)() as s:
         while publish_batch_python(s, batch=batch, now=NOW):
             pass
-        expected = _rows(s)
+        expected, expected_history = _rows(s), _history(s)
         s.rollback()
     with session_factory(engine)() as s:
         while publish_batch(s, batch=batch, now=NOW):
             pass
-        got = _rows(s)
+        got, got_history = _rows(s), _history(s)
         s.commit()
     assert got == expected
+    assert got_history == expected_history  # both keep what they replace, the same way
     return got
 
 

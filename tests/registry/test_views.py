@@ -145,7 +145,7 @@ def test_search_terms_that_cannot_be_used_are_named(app, world):
     r = clerk.get(f"{API}/members", params={"birth_date": "H31.5.1"})
     assert r.status_code == 422
     invalid = r.json()["detail"]["invalid"]
-    assert invalid["name"] == "氏名: 入力してください" and invalid["birth_date"].startswith("生年月日「H31.5.1」")
+    assert "name" not in invalid and invalid["birth_date"].startswith("生年月日「H31.5.1」")  # a birth date alone is a search
     assert clerk.get(f"{API}/members").status_code == 422  # nothing to search by
     r = clerk.get(f"{API}/members", params={"symbol": "10000001", "number": "1-#"})
     assert r.status_code == 422 and r.json()["detail"]["invalid"]["number"].startswith("番号「1-#」")

@@ -5,6 +5,11 @@ My Number (read from the card in the real flow) is used once to find the person
 through the keyed hash; it is not stored with the card.  The card keeps working
 for three months after the end of the month its certificate expires
 (電子証明書の有効期限切れ後3か月間の猶予: :data:`onshi.rules.certificates.CARD_GRACE_MONTHS`).
+
+A person may hold two credentials (from 2025-09-19, スマホ搭載マイナ保険証): the card (``kind`` ``card``) and the
+smartphone's certificate (``smartphone``, スマホ用電子証明書), each with its own serial, expiry and cancellation.  A
+smartphone credential is set up from a card: it is registered only while the person holds a card credential that
+is not cancelled.  A verification by either finds the person; the usage log records which (its ``method``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from onshi.store.db import utcnow
 
 class CardError(ValueError):
     pass
+
+
+CARD, SMARTPHONE = "card", "smartphone"
+CREDENTIAL_KINDS = {CARD: "マイナンバーカード", SMARTPHONE: "スマートフォン（スマホ用電子証明書）"}
 
 
 def usable_until(certificate_expires_on: date) -> date:
@@ -55,13 +64,20 @@ def card_state(card: InsuranceCard, on: date) -> CardState:
 
 
 def register_card(session: Session, *, my_number: str, certificate_serial: str, certificate_expires_on: date,
-                  now: datetime | None = None) -> InsuranceCard:
+                  now: datetime | None = None, kind: str = CARD) -> InsuranceCard:
+    """Register a credential for use as insurance card: the card (*kind* ``card``) or, for a holder of a card
+    credential not cancelled, its certificate on a smartphone (``smartphone``)."""
+    if kind not in CREDENTIAL_KINDS:
+        raise CardError(f"kind は {' / '.join(CREDENTIAL_KINDS)} のどちらかです (unknown credential kind {kind!r})")
     person = service.find_person_by_my_number(session, my_number)
     if person is None:
         raise CardError("この個人番号は保険者に登録されていません (no insured person with this My Number)")
     if session.scalar(select(InsuranceCard).where(InsuranceCard.certificate_serial == certificate_serial)):
         raise CardError("この証明書は登録済みです (certificate already registered)")
-    card = InsuranceCard(certificate_serial=certificate_serial, person_id=person.id,
+    if kind == SMARTPHONE and not any(c.kind == CARD and c.cancelled_at is None for c in cards_of(session, person.id)):
+        raise CardError("スマホ用電子証明書はマイナ保険証（カード）の利用登録がある方だけが登録できます "
+                        "(a smartphone credential needs a registered card credential that is not cancelled)")
+    card = InsuranceCard(certificate_serial=certificate_serial, person_id=person.id, kind=kind,
                          registered_at=now or utcnow(), certificate_expires_on=certificate_expires_on)
     session.add(card)
     session.flush()
@@ -85,6 +101,10 @@ def cards_of(session: Session, person_id: int) -> list[InsuranceCard]:
                                 .order_by(InsuranceCard.registered_at)))
 
 
-def card_serials(session: Session, limit: int = 30) -> list[str]:
-    """Certificate serials of the first registered マイナ保険証 (the demo's stand-in for a card reader)."""
-    return list(session.scalars(select(InsuranceCard.certificate_serial).order_by(InsuranceCard.id).limit(limit)))
+def card_serials(session: Session, limit: int = 30, kind: str | None = None) -> list[str]:
+    """Certificate serials of the first registered マイナ保険証 (the demo's stand-in for a card reader); of one
+    credential *kind* when given."""
+    q = select(InsuranceCard.certificate_serial)
+    if kind is not None:
+        q = q.where(InsuranceCard.kind == kind)
+    return list(session.scalars(q.order_by(InsuranceCard.id).limit(limit)))

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from onshi.registry.cli import insurer_or_refuse
 from onshi.registry.cli_common import progress_bar
-from onshi.registry.cli_common import EXIT_FOUND, date_option
+from onshi.registry.cli_common import EXIT_FOUND, CliError, date_option
 from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import unit_of_work
 
@@ -35,6 +35,36 @@ def publish(insurer: Optional[str] = typer.Option(None, help="only this insurer'
         task = prog.add_task("publishing", total=pending)
         n = publish_all(insurer_id=ins_id, progress=lambda k: prog.advance(task, k))
     console.print(f"published {n} changes")
+
+
+@exchange_app.command("publisher")
+def publisher(interval: float = typer.Option(2.0, help="seconds between looks at the outbox"),
+              lease: Optional[float] = typer.Option(None, help="seconds a silent leader keeps the lead "
+                                                                "(default ONSHI_PUBLISHER_LEASE_SECONDS)")) -> None:
+    """Run the outbox publisher as a process of its own until stopped (SIGTERM, Ctrl-C).
+
+    Start as many as you like, on any machines: on PostgreSQL one leads and publishes, the others wait and take
+    over within seconds when it dies or freezes (docs/deploy.md)."""
+    import signal
+
+    from onshi.config import get_settings
+    from onshi.exchange.publish import BackgroundPublisher
+    from onshi.ops.logs import install_json_logging
+    from onshi.store.db import default_engine
+
+    if get_settings().log_format == "json":
+        install_json_logging()
+    else:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    runner = BackgroundPublisher(interval=interval, engine=default_engine(), lease_seconds=lease)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    err.print(f"onshi publisher started (every {interval:g} s)")
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        pass
 
 
 @exchange_app.command("sla")
@@ -60,11 +90,16 @@ def sla(insurer: str = typer.Argument(..., help="保険者番号"),
 
 @linkage_app.command("import")
 def linkage_import(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
-    """Compare a resident-registry extract (CSV) with the registry on all five items."""
-    from onshi.exchange.linkage import import_extract
+    """Compare a resident-registry extract (CSV) with the registry on all five items — in chunks, on `onshi worker`
+    processes when ONSHI_BROKER_URL is set (the file must then be on a folder the workers share), else here."""
+    from onshi.documents.cli import stalled_is_a_failure
+    from onshi.exchange.tasks import run_linkage
+    from onshi.store.db import session_factory
 
-    with unit_of_work() as s:
-        rep = import_extract(s, file.read_bytes(), file.name)
+    with progress_bar() as prog:
+        task = prog.add_task(f"linkage {file.name}", total=None)
+        with stalled_is_a_failure():
+            rep = run_linkage(session_factory(), file, actor="cli", progress=lambda n: prog.advance(task, n))
     if rep.already_imported:
         console.print(f"{file.name}: already checked; nothing changed")
         return
@@ -103,14 +138,48 @@ def linkage_clear(check_id: int, reason: str = typer.Option(...), user: str = ty
 @card_app.command("register")
 def card_register(serial: str = typer.Option(..., help="certificate serial"),
                   expires: date = date_option(..., help="certificate expiry"),
-                  my_number: str = typer.Option(..., prompt=True, hide_input=True,
-                                                help="read from the card; used once to find the person")) -> None:
-    """Register a マイナンバーカード as insurance card."""
+                  my_number_fd: Optional[int] = typer.Option(
+                      None, "--my-number-fd", help="read the My Number (one line) from this open file descriptor "
+                                                   "instead of asking for it"),
+                  my_number: Optional[str] = typer.Option(None, "--my-number", hidden=True,
+                                                          help="refused: a number in argv shows in ps and the "
+                                                               "shell history"),
+                  kind: str = typer.Option("card", "--kind", help="card, or smartphone (スマホ用電子証明書: needs a "
+                                                                  "registered card)")) -> None:
+    """Register a マイナンバーカード (or its certificate on a smartphone) as insurance card.
+
+    The My Number is read from a hidden prompt on a terminal, from standard input when it is a pipe, or from
+    ``--my-number-fd N`` — never from the command line, where ``ps`` and the shell history would keep it."""
     from onshi.exchange.cards import register_card
 
+    if my_number is not None:
+        raise CliError("個人番号はコマンドラインに書けません（ps やシェルの履歴に残ります）。--my-number を外して"
+                       "入力欄に打つか、標準入力か --my-number-fd N で渡してください")
+    number = _read_my_number(my_number_fd)
     with unit_of_work() as s:
-        register_card(s, my_number=my_number, certificate_serial=serial, certificate_expires_on=expires)
-    console.print(f"card {serial} registered")
+        register_card(s, my_number=number, certificate_serial=serial, certificate_expires_on=expires, kind=kind)
+    console.print(f"{kind} {serial} registered")
+
+
+def _read_my_number(fd: int | None) -> str:
+    """One line from ``fd``, a hidden prompt on a terminal, or standard input; refuses an empty one."""
+    import os
+    import sys
+
+    if fd is not None:
+        try:
+            with os.fdopen(os.dup(fd), "r", encoding="utf-8") as fh:
+                line = fh.readline()
+        except OSError as exc:
+            raise CliError(f"--my-number-fd {fd} を読めません ({exc.strerror})") from None
+    elif sys.stdin is not None and sys.stdin.isatty():
+        line = typer.prompt("My number", hide_input=True)
+    else:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    number = line.strip()
+    if not number:
+        raise CliError("個人番号が入力されていません。入力欄に打つか、標準入力か --my-number-fd N で渡してください")
+    return number
 
 
 @card_app.command("cancel")

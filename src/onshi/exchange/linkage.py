@@ -17,9 +17,10 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 
 import jaconv
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from onshi.exchange.models import LinkageCheck, ResidentExtract
@@ -92,10 +93,133 @@ def compare(person_version, extract: dict) -> list[str]:
     return diffs
 
 
-def import_extract(session: Session, data: bytes, filename: str) -> LinkageReport:
-    """Check every person in the extract; idempotent per file content."""
+CHUNK_BYTES = 4 << 20  # a chunk of an extract, ~40,000 rows: one task, one transaction (docs/batch.md)
+BLOCK = 5000  # My Numbers looked up per statement
+
+
+def check_records(session: Session, records, filename: str, now, report: LinkageReport) -> None:
+    """Check *records* ``[(row number, values)]`` of an extract and add one ``linkage_checks`` row each (not
+    committed) — in bulk: the people found by their keyed hashes and their current records read a block at a
+    time, the checks inserted together.  Counts and unreadable rows go into *report*."""
     from onshi.numbers import my_number as mn
-    from onshi.registry.intake import IntakeFileError, decode_text
+    from onshi.registry.models import Person, PersonVersion
+    from onshi.store.db import is_postgres
+    from onshi.store.history import current
+
+    hasher = vault().lookup_hash
+    parse_date, parse_sex, field_error = F.parse_date, F.parse_sex, F.FieldError
+    ncols = len(EXTRACT_COLUMNS)
+    parsed: list[tuple[int, str, tuple]] = []
+    for row_no, values in records:
+        if not any(x.strip() for x in values):
+            continue
+        report.rows += 1
+        if len(values) != ncols:
+            report.errors.append((row_no, "(row)", "列の数が合いません (wrong number of values)"))
+            continue
+        my_number, name, kana, birth, sex, address = values
+        try:
+            number = mn.validate(my_number)
+            day = None
+            if len(birth) == 10 and birth[4] == "-" and birth[7] == "-" and birth.isascii():
+                try:  # the usual 西暦 YYYY-MM-DD, read directly (the same day parse_date reads)
+                    day = date.fromisoformat(birth)
+                except ValueError:
+                    pass
+            rec = (name, kana, day or parse_date(birth), parse_sex(sex), address)
+        except field_error as exc:
+            report.errors.append((row_no, "?", exc.reason))
+            continue
+        except Exception as exc:  # stdnum validation: the message never carries the number
+            report.errors.append((row_no, "my_number", f"個人番号が正しくありません ({type(exc).__name__})"))
+            continue
+        parsed.append((row_no, hasher(number), rec))
+    rows = []
+    pg = is_postgres(session)
+    for i in range(0, len(parsed), BLOCK):
+        part = parsed[i:i + BLOCK]
+        versions: dict[int, object] = {}
+        pv = PersonVersion
+        if pg:  # one array parameter, not thousands of bound values to compile and send
+            people = {bytes(h).hex(): pid for h, pid in session.execute(text(
+                "SELECT my_number_hash, id FROM persons WHERE my_number_hash = ANY(:hs)"),
+                {"hs": [bytes.fromhex(h) for _, h, _ in part]}).all()}
+            found = session.execute(text(
+                "SELECT person_id, name, name_kana, birth_date, sex, address FROM person_versions "
+                "WHERE person_id = ANY(:ids) AND superseded_at IS NULL ORDER BY person_id, valid_from DESC"),
+                {"ids": list(set(people.values()))}).all() if people else ()
+        else:
+            people = dict(session.execute(select(Person.my_number_hash, Person.id).where(
+                Person.my_number_hash.in_({h for _, h, _ in part}))).all())
+            found = session.execute(select(pv.person_id, pv.name, pv.name_kana, pv.birth_date, pv.sex, pv.address)
+                                    .where(pv.person_id.in_(set(people.values())), current(pv))
+                                    .order_by(pv.person_id, pv.valid_from.desc())) if people else ()
+        for v in found:
+            versions.setdefault(v.person_id, v)  # the latest valid_from: what person_on answers
+        for row_no, h, rec in part:
+            person_id = people.get(h)
+            if person_id is None:
+                report.not_registered += 1
+                rows.append({"person_id": None, "my_number_hash": h, "extract_file": filename, "row_number": row_no,
+                             "checked_at": now, "status": "not_registered", "mismatches": []})
+                continue
+            diffs = _compare(versions.get(person_id), rec)
+            report.matched += not diffs
+            report.mismatched += bool(diffs)
+            rows.append({"person_id": person_id, "my_number_hash": h, "extract_file": filename,
+                         "row_number": row_no, "checked_at": now, "status": "mismatch" if diffs else "match",
+                         "mismatches": diffs})
+    _insert_checks(session, rows)
+
+
+def _insert_checks(session: Session, rows: list[dict]) -> None:
+    """The checks in one go: COPY on PostgreSQL (ids drawn from the sequence first), executemany elsewhere."""
+    import json
+
+    from onshi.store.db import allocate_ids, bulk_insert, is_postgres
+
+    if not rows:
+        return
+    table = LinkageCheck.__table__
+    if is_postgres(session):
+        for row, id_ in zip(rows, allocate_ids(session, table.name, len(rows))):
+            row["id"], row["mismatches"] = id_, json.dumps(row["mismatches"])
+        bulk_insert(session, table, rows)
+    else:
+        session.execute(table.insert(), rows)
+
+
+def _compare(pv, rec: tuple) -> list[str]:
+    """:func:`compare` on a tuple ``(name, kana, birth date, sex, address)`` of the extract."""
+    if pv is None:
+        return list(FIELDS)
+    name, kana, birth, sex, address = rec
+    diffs = []
+    if pv.name != name and normalise_name(pv.name) != normalise_name(name):
+        diffs.append("name")
+    if pv.name_kana != kana and normalise_kana(pv.name_kana) != normalise_kana(kana):
+        diffs.append("name_kana")
+    if pv.birth_date != birth:
+        diffs.append("birth_date")
+    if pv.sex != sex:
+        diffs.append("sex")
+    if (pv.address or "") != address and normalise_address(pv.address or "") != normalise_address(address):
+        diffs.append("address")
+    return diffs
+
+
+def _header(header: list[str]) -> None:
+    from onshi.registry.intake import IntakeFileError
+
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    if header != EXTRACT_COLUMNS:
+        raise IntakeFileError(f"列は {','.join(EXTRACT_COLUMNS)} です (got {','.join(header)})")
+
+
+def import_extract(session: Session, data: bytes, filename: str) -> LinkageReport:
+    """Check every person in the extract in this session; idempotent per file content.  (Large extracts run in
+    chunks on the task engine: :func:`onshi.exchange.tasks.run_linkage`.)"""
+    from onshi.registry.intake import decode_text
 
     report = LinkageReport(filename=filename)
     digest = hashlib.sha256(data).hexdigest()
@@ -104,46 +228,80 @@ def import_extract(session: Session, data: bytes, filename: str) -> LinkageRepor
         return report
     text, _enc = decode_text(data)
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-    if header != EXTRACT_COLUMNS:
-        raise IntakeFileError(f"列は {','.join(EXTRACT_COLUMNS)} です (got {','.join(header)})")
-    v = vault()
-    now = utcnow()
-    for row_no, values in enumerate(reader, start=2):
-        if not any(x.strip() for x in values):
-            continue
-        report.rows += 1
-        if len(values) != len(EXTRACT_COLUMNS):
-            report.errors.append((row_no, "(row)", "列の数が合いません (wrong number of values)"))
-            continue
-        raw = dict(zip(EXTRACT_COLUMNS, values))
-        try:
-            number = mn.validate(raw["my_number"])
-            rec = {"name": raw["name"], "name_kana": raw["name_kana"], "birth_date": F.parse_date(raw["birth_date"]),
-                   "sex": F.parse_sex(raw["sex"]), "address": raw["address"]}
-        except F.FieldError as exc:
-            report.errors.append((row_no, "?", exc.reason))
-            continue
-        except Exception as exc:  # stdnum validation: the message never carries the number
-            report.errors.append((row_no, "my_number", f"個人番号が正しくありません ({type(exc).__name__})"))
-            continue
-        h = v.lookup_hash(number)
-        person = service.find_person_by_my_number(session, number)
-        if person is None:
-            report.not_registered += 1
-            session.add(LinkageCheck(person_id=None, my_number_hash=h, extract_file=filename, row_number=row_no,
-                                     checked_at=now, status="not_registered", mismatches=[]))
-            continue
-        pv = service.person_on(session, person.id)
-        diffs = compare(pv, rec)
-        status = "mismatch" if diffs else "match"
-        report.matched += not diffs
-        report.mismatched += bool(diffs)
-        session.add(LinkageCheck(person_id=person.id, my_number_hash=h, extract_file=filename, row_number=row_no,
-                                 checked_at=now, status=status, mismatches=diffs))
+    _header(next(reader, []))
+    check_records(session, enumerate(reader, start=2), filename, utcnow(), report)
     session.add(ResidentExtract(sha256=digest, filename=filename, rows=report.rows, mismatches=report.mismatched))
     session.flush()
     return report
+
+
+@dataclass
+class Chunk:
+    start: int  # byte offsets in the file
+    end: int
+    first_row: int  # the row number (as the single-session import counts them: header = 1) of its first record
+
+
+def extract_chunks(path, *, chunk_bytes: int = CHUNK_BYTES) -> tuple[str, str, list[Chunk]]:
+    """``(sha256, encoding, chunks)`` of an extract file, its header checked: cut at record ends (a newline
+    outside quotes — ``"`` and newline bytes never occur inside a Shift_JIS character) about every *chunk_bytes*."""
+    from pathlib import Path
+
+    from onshi.registry.intake.files import sniff
+
+    path = Path(path)
+    encoding, digest = sniff(path)
+    data = path.read_bytes()
+    first_nl = data.find(b"\n")
+    head = data[:first_nl if first_nl >= 0 else len(data)]
+    _header(next(csv.reader([head.decode(encoding).rstrip("\r")]), []))
+    if first_nl < 0:
+        return digest, encoding, []
+    chunks, pos, row = [], first_nl + 1, 2
+    quoted = b'"' in data
+    while pos < len(data):
+        end = data.find(b"\n", min(pos + chunk_bytes, len(data)) - 1)
+        end = len(data) if end < 0 else end + 1
+        while quoted and data.count(b'"', pos, end) % 2 and end < len(data):  # inside a quoted field: go on
+            nxt = data.find(b"\n", end)
+            end = len(data) if nxt < 0 else nxt + 1
+        chunks.append(Chunk(pos, end, row))
+        if quoted:  # records, not lines: count with the csv reader itself
+            row += sum(1 for _ in csv.reader(io.StringIO(data[pos:end].decode(encoding), newline="")))
+        else:
+            row += data.count(b"\n", pos, end) + (0 if data.endswith(b"\n") or end < len(data) else 1)
+        pos = end
+    return digest, encoding, chunks
+
+
+def check_chunk(session: Session, path, encoding: str, chunk: Chunk, filename: str, now) -> LinkageReport:
+    """Check one chunk of an extract in *session* (the caller commits it with the chunk's row)."""
+    with open(path, "rb") as fh:
+        fh.seek(chunk.start)
+        text = fh.read(chunk.end - chunk.start).decode(encoding)
+    report = LinkageReport(filename=filename)
+    check_records(session, enumerate(csv.reader(io.StringIO(text, newline="")), start=chunk.first_row), filename,
+                  now, report)
+    return report
+
+
+def record_extract(session: Session, digest: str, filename: str, rows: int, mismatches: int) -> bool:
+    """Record an extract as checked (once: the unique ``sha256``); False when it already was."""
+    from sqlalchemy.exc import IntegrityError
+
+    if session.scalar(select(ResidentExtract.id).where(ResidentExtract.sha256 == digest)):
+        return False
+    session.add(ResidentExtract(sha256=digest, filename=filename, rows=rows, mismatches=mismatches))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
+def already_checked(session: Session, digest: str) -> bool:
+    return session.scalar(select(ResidentExtract.id).where(ResidentExtract.sha256 == digest)) is not None
 
 
 def latest_check(session: Session, person_id: int) -> LinkageCheck | None:
@@ -197,7 +355,8 @@ def suspect_list(session: Session, *, insurer_id: int, actor_kind: str, actor_id
     for check in suspects(session, insurer_id=insurer_id):
         pv = service.person_on(session, check.person_id)
         audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="linkage.list",
-                          subject_kind="person", subject_id=check.person_id)
+                          subject_kind="person", subject_id=check.person_id,
+                          insurer_number=service.insurer_number_of(session, insurer_id))
         rows.append((check, pv))
     return rows
 

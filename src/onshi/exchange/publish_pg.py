@@ -57,7 +57,8 @@ _INDEX_COLUMNS = ("qualification_id", "person_id", "insurer_id", "insurer_number
 #: builds — the changed qualifications, the same people's other qualifications and the dependents of changed
 #: members; the current person version of each and of its member; 資格喪失日 as
 #: :func:`onshi.registry.service.effective_loss_date` (the 75th birthday from :func:`late_elderly_transition_sql`);
-#: the member's 標準報酬月額 and the 限度額 certificates as JSON — upserted into the index, and the changes stamped.
+#: the member's 標準報酬月額 and the 限度額 certificates as JSON — upserted into the index, the rows it replaces
+#: copied into the index history (``superseded_at`` = now, :mod:`onshi.exchange.models`), and the changes stamped.
 PUBLISH_SQL = f"""
 WITH ch AS (
     SELECT id, qualification_id, person_id, received_at FROM registry_changes
@@ -105,6 +106,11 @@ src AS (
                        WHERE c.role = 'dependent' AND v.person_id = mqv.person_id
                              AND v.superseded_at IS NULL AND v.valid_to IS NULL
                        ORDER BY v.id DESC LIMIT 1) mpv ON true),
+history AS (  -- the rows replaced (or withdrawn by the caller below) as registered until now: docs/replay.md
+    INSERT INTO index_qualification_history ({", ".join(_INDEX_COLUMNS)}, superseded_at)
+    SELECT {", ".join("o." + c for c in _INDEX_COLUMNS)}, %(now)s
+    FROM cur c CROSS JOIN LATERAL (SELECT * FROM index_qualifications o
+                                   WHERE o.qualification_id = c.qualification_id OFFSET 0) o),
 rows AS (
     SELECT s.*, LEAST(s.loss_date, {late_elderly_transition_sql("s.p_birth")},
                       {late_elderly_transition_sql("s.m_birth")}) AS eff_loss FROM src s),
@@ -133,7 +139,13 @@ ins AS (
     ON CONFLICT (qualification_id) DO UPDATE SET
         ({", ".join(c for c in _INDEX_COLUMNS if c != "qualification_id")}) =
         ({", ".join("EXCLUDED." + c for c in _INDEX_COLUMNS if c != "qualification_id")})
-    RETURNING qualification_id){{stamp}}
+    RETURNING qualification_id),
+epoch AS (  -- the deployment's first registration (a replay before it has no answer); written once
+    INSERT INTO index_epoch (id, first_registered_at) SELECT 1, %(now)s WHERE EXISTS (SELECT 1 FROM ins)
+    ON CONFLICT (id) DO NOTHING),
+epoch_earlier AS (  -- only a publication dated before it (tests, a replayed outbox) moves it; no lock otherwise
+    UPDATE index_epoch SET first_registered_at = %(now)s
+    WHERE id = 1 AND first_registered_at > %(now)s AND EXISTS (SELECT 1 FROM ins)){{stamp}}
 SELECT (SELECT count(*) FROM ch),
        -- a current qualification without a current person version is not indexed (as in Python): its old
        -- row is deleted by the caller (rare; a separate statement keeps the index's scan out of this one)

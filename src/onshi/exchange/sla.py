@@ -99,3 +99,25 @@ def board(session: Session, *, insurer_id: int, today: date | None = None, late_
               "overdue": by.get("overdue", 0), "waiting": by.get("pending", 0) + by.get("due_soon", 0)}
     late = sla_records(session, insurer_id=insurer_id, today=today, statuses={"overdue", "due_soon"})
     return SlaBoard(today, summary, totals, late[:late_limit], pending_count(session, insurer_id))
+
+
+def overdue_pending(session: Session, *, today: date | None = None) -> int:
+    """How many changes still wait in the outbox past their registration deadline, every insurer (``/metrics``).
+    Reads only the pending changes (the outbox's partial index), grouped by hour of receipt — Japan's offset is
+    whole hours, so the hour decides the day of receipt."""
+    from sqlalchemy import func, select
+
+    from onshi.registry.models import RegistryChange
+
+    today = today or japan_today()
+    rc = RegistryChange.received_at
+    hour = func.date_trunc("hour", rc) if session.get_bind().dialect.name == "postgresql" \
+        else func.strftime("%Y-%m-%d %H:00:00", rc)
+    total = 0
+    for received, n in session.execute(select(hour, func.count()).where(RegistryChange.published_at.is_(None))
+                                       .group_by(hour)):
+        if isinstance(received, str):
+            received = datetime.fromisoformat(received)
+        if classify(received, None, today)[1] == "overdue":
+            total += n
+    return total

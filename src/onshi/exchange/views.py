@@ -9,20 +9,21 @@ list does, and :func:`onshi.exchange.linkage.suspect_list` audits every person i
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, Field
 
 from onshi.exchange import linkage, sla
 from onshi.registry import service as registry
 from onshi.registry.views import DB, Staff
-from onshi.store.clock import japan_iso, japan_today
+from onshi.store.clock import japan_today
+from onshi.web.limits import ZonedTime
 
 router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
 #: A recorded time (stored naive UTC) as answered: ISO 8601 in Japan time with its offset.
-RecordedTime = Annotated[datetime, PlainSerializer(japan_iso, return_type=str)]
+RecordedTime = ZonedTime
 
 
 class SlaRecordOut(BaseModel):

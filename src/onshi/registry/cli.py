@@ -23,7 +23,7 @@ err = Console(stderr=True)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 insurer_app = typer.Typer(help="Insurers (保険者).", no_args_is_help=True)
-employer_app = typer.Typer(help="Employers (事業所).", no_args_is_help=True)
+employer_app = typer.Typer(help="Employers (事業所): their list, and their API tokens (docs/auth.md).", no_args_is_help=True)
 member_app = typer.Typer(help="Members (加入者).", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Rejected intake rows (エラー行) and their correction.", no_args_is_help=True)
 
@@ -44,21 +44,50 @@ def db_upgrade(revision: str = "head") -> None:
 
 @insurer_app.command("add")
 def insurer_add(number: str, name: str, kind: str = typer.Option("kumiai", help="kyokai | kumiai | other"),
-                address: Optional[str] = None, postal_code: Optional[str] = None,
+                address: Optional[str] = typer.Option(None, help="所在地 (printed on the documents)"),
+                postal_code: Optional[str] = typer.Option(None, help="郵便番号"),
+                phone: Optional[str] = typer.Option(None, help="お問い合わせの電話番号, e.g. 03-1234-5678"),
+                hours: Optional[str] = typer.Option(None, help="受付時間, e.g. 平日 8:30〜17:15"),
+                url: Optional[str] = typer.Option(None, help="ホームページ (https://…)"),
                 validity_years: int = typer.Option(5, help="資格確認書の有効期間 (1–5 years)")) -> None:
-    """Register an insurer (保険者番号 is validated, check digit included)."""
+    """Register an insurer (保険者番号 is validated, check digit included) with its contact details, which the
+    資格確認書 and お知らせ print under 「下記までお問い合わせください」."""
     with unit_of_work() as s:
-        ins = service.add_insurer(s, number=number, name=name, kind=kind, address=address,
-                                  postal_code=postal_code, settings={"certificate_validity_years": validity_years})
+        try:
+            ins = service.add_insurer(s, number=number, name=name, kind=kind, address=address,
+                                      postal_code=postal_code, phone=phone, contact_hours=hours, url=url,
+                                      settings={"certificate_validity_years": validity_years})
+        except service.RegistryError as exc:
+            raise CliError(str(exc)) from None
         console.print(f"added {ins.number} {ins.name}")
+
+
+@insurer_app.command("update")
+def insurer_update(number: str, name: Optional[str] = typer.Option(None, help="名称"),
+                   address: Optional[str] = typer.Option(None, help="所在地 (\"\" clears it)"),
+                   postal_code: Optional[str] = typer.Option(None, help="郵便番号"),
+                   phone: Optional[str] = typer.Option(None, help="お問い合わせの電話番号"),
+                   hours: Optional[str] = typer.Option(None, help="受付時間, e.g. 平日 8:30〜17:15"),
+                   url: Optional[str] = typer.Option(None, help="ホームページ (https://…)")) -> None:
+    """Change an insurer's name or contact details (only the options given)."""
+    changes = {k: v for k, v in {"name": name, "address": address, "postal_code": postal_code, "phone": phone,
+                                  "contact_hours": hours, "url": url}.items() if v is not None}
+    if not changes:
+        raise CliError("変更する項目を指定してください（--phone, --hours, --url, --address, --postal-code, --name）")
+    with unit_of_work() as s:
+        try:
+            ins = service.update_insurer(s, number, **changes)
+        except service.RegistryError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"updated {ins.number} {ins.name}: {', '.join(sorted(changes))}")
 
 
 @insurer_app.command("list")
 def insurer_list() -> None:
     with unit_of_work() as s:
-        t = Table("保険者番号", "名称", "種別", "都道府県")
+        t = Table("保険者番号", "名称", "種別", "都道府県", "お問い合わせ先")
         for ins in service.list_insurers(s):
-            t.add_row(ins.number, ins.name, ins.kind, ins.prefecture_code)
+            t.add_row(ins.number, ins.name, ins.kind, ins.prefecture_code, service.contact_line(ins) or "")
     console.print(t)
 
 
@@ -101,6 +130,21 @@ def print_report(report: intake_mod.IntakeReport) -> None:
             console.print(f"… and {len(report.errors) - 200} more (see `onshi quarantine list`)")
 
 
+def _print_gaiji(file_id: int, actor: str) -> None:
+    """外字 in the names the file brought: applied all the same, printed with a substitute — said, not hidden."""
+    from onshi.documents import gaiji_review
+
+    with unit_of_work() as s:
+        names = gaiji_review.names_in_file(s, file_id, insurer_id=None, actor_kind="cli", actor_id=actor)
+        if not names:
+            return
+        t = Table("行 row", "氏名 (registered)", "印刷 (printed)", "外字", title=f"外字を含む氏名 {len(names)}件 — "
+                  "applied; the documents print the substitute (record a decision on the member page)")
+        for g in names:
+            t.add_row(str(g.row_number or ""), g.name, g.printed, g.characters)
+    console.print(t)
+
+
 def intake(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file (UTF-8 or Shift_JIS)"),
     type: NotificationType = typer.Option(..., "--type", "-t", help="notification type (see docs/intake.md)"),
@@ -121,6 +165,10 @@ def intake(
     except intake_mod.IntakeFileError as exc:
         raise CliError(f"{file.name}: ファイル全体を受け付けませんでした（何も反映していません）: {exc}") from None
     print_report(report)
+    if report.file_id and not report.already_imported and type in (NotificationType.acquisition,
+                                                                     NotificationType.dependent,
+                                                                     NotificationType.name_change):
+        _print_gaiji(report.file_id, actor)
     if report.rejected:
         raise typer.Exit(EXIT_FOUND)
 

@@ -72,6 +72,9 @@ class Insurer(Base):
     postal_code: Mapped[str | None] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
+    #: お問い合わせ先, printed where a layout asks (the 資格確認書's 「下記までお問い合わせください」): hours and web page
+    contact_hours: Mapped[str | None] = mapped_column(String(100))
+    url: Mapped[str | None] = mapped_column(String(200))
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -26,11 +26,11 @@ from onshi.auth.deps import get_session
 from onshi.auth.staff import StaffUser, staff_dependency
 from onshi.registry import intake, service
 from onshi.store.clock import japan_today
+from onshi.web.limits import DbId
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
 #: The largest id a database column holds (BIGINT); a larger one is an unknown id → 422, never a 500.
-MAX_ID = 2**63 - 1
 
 
 # ---------------------------------------------------------------- who may call
@@ -115,23 +115,29 @@ def _row_out(entry: intake.QuarantineEntry) -> QuarantinedRowOut:
 
 
 @router.get("/members", response_model=list[MemberHitOut])
-def search_members(who: Staff, session: DB, name: str = "", birth_date: str = "", symbol: str = "",
-                   number: str = "", branch: str = ""):
-    """Search this insurer's members, as the back-office page does: by ``symbol``/``number`` (``branch``
-    optional), or by ``name`` and ``birth_date`` (西暦 or 和暦, full width accepted).  At most 50; each audited."""
+def search_members(who: Staff, session: DB, response: Response, name: str = "", birth_date: str = "",
+                   symbol: str = "", number: str = "", branch: str = "", employer: str = "",
+                   page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+                   per_page: Annotated[int, Query(ge=1, le=200)] = 50):
+    """Search this insurer's members, as the back-office page does, by any of: ``name`` (氏名 or フリガナ, whole or
+    in part; kana in hiragana, katakana or half width), ``birth_date`` (西暦 or 和暦, full width accepted),
+    ``symbol`` (alone too), ``number``, ``branch`` and ``employer`` (事業所: its 記号 or part of its name) — the
+    terms given are combined.  Ordered by フリガナ, ``per_page`` a ``page``; the total is in ``X-Total-Count``.
+    Each person answered is audited."""
     try:
         found = service.search_members(session, insurer_id=who.insurer.id, name=name, birth_date=birth_date,
-                                       symbol=symbol, number=number, branch=branch, today=japan_today(),
-                                       **who.reader)
+                                       symbol=symbol, number=number, branch=branch, employer=employer,
+                                       today=japan_today(), page=page, per_page=per_page, **who.reader)
     except service.SearchInputError as exc:
         raise HTTPException(422, {"invalid": exc.invalid}) from None
     if not found.searched:
-        raise HTTPException(422, {"invalid": {"name": "氏名と生年月日、または記号・番号を指定してください"}})
+        raise HTTPException(422, {"invalid": {"name": "氏名・フリガナ、生年月日、記号・番号、事業所のどれかを指定してください"}})
+    response.headers["X-Total-Count"] = str(found.total)
     return [MemberHitOut(**{k: getattr(h, k) for k in MemberHitOut.model_fields}) for h in found.hits]
 
 
 @router.get("/members/{person_id}", response_model=MemberOut)
-def member(who: Staff, session: DB, person_id: Annotated[int, Path(ge=1, le=MAX_ID)]):
+def member(who: Staff, session: DB, person_id: DbId):
     """One member of this insurer (404 for an unknown person and for another insurer's); the read is audited."""
     try:
         view = service.member_view(session, person_id, insurer_id=who.insurer.id, **who.reader)
@@ -154,7 +160,7 @@ def quarantine(who: Staff, session: DB):
 
 
 @router.get("/quarantine/{quarantine_id}", response_model=QuarantinedRowOut)
-def quarantined_row(who: Staff, session: DB, quarantine_id: Annotated[int, Path(ge=1, le=MAX_ID)]):
+def quarantined_row(who: Staff, session: DB, quarantine_id: DbId):
     """One quarantined row of this insurer (404 otherwise); the read is audited."""
     entry = intake.quarantine_entry(session, quarantine_id, **_scope(session, who), **who.reader)
     if entry is None:

@@ -20,16 +20,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from onshi.numbers.messages import RowError  # noqa: F401 - the one class of every intake, re-exported
 from onshi.registry.intake.rows import IntakeFileError, rows_from
 from onshi.registry.models import IntakeFile, NotificationType
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str
-    value: str
-    reason: str
 
 
 @dataclass

@@ -68,10 +68,11 @@ def quarantine_count(session: Session, *, insurer_id: int, insurer_number: str, 
 
 
 def _audit_rows(session: Session, entries: list[QuarantineEntry], action: str, actor_kind: str,
-                actor_id: str) -> None:
+                actor_id: str, insurer_number: str) -> None:
     for e in entries:
         audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action=action,
-                          subject_kind="quarantined_row", subject_id=e.row.id, detail=f"file={e.row.file_id}")
+                          subject_kind="quarantined_row", subject_id=e.row.id, detail=f"file={e.row.file_id}",
+                          insurer_number=insurer_number)
 
 
 def quarantine_list(session: Session, *, insurer_id: int, insurer_number: str, importers: Collection[str],
@@ -80,7 +81,7 @@ def quarantine_list(session: Session, *, insurer_id: int, insurer_number: str, i
     (``quarantine.list``)."""
     entries = _open_entries(session, insurer_id=insurer_id, insurer_number=insurer_number, importers=importers,
                             file_id=file_id)
-    _audit_rows(session, entries, "quarantine.list", actor_kind, actor_id)
+    _audit_rows(session, entries, "quarantine.list", actor_kind, actor_id, insurer_number)
     return entries
 
 
@@ -98,7 +99,7 @@ def quarantine_entry(session: Session, quarantine_id: int, *, insurer_id: int, i
                     importers=importers):
         return None
     entry = QuarantineEntry(row, files.get(row.file_id) or session.get(IntakeFile, row.file_id), values)
-    _audit_rows(session, [entry], "quarantine.view", actor_kind, actor_id)
+    _audit_rows(session, [entry], "quarantine.view", actor_kind, actor_id, insurer_number)
     return entry
 
 
@@ -130,5 +131,5 @@ def intake_overview(session: Session, *, insurer_id: int, insurer_number: str, i
             QuarantinedRow.status == "open", QuarantinedRow.file_id == report.file_id))}
         audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="intake.report",
                           subject_kind="intake_file", subject_id=report.file_id,
-                          detail=f"rejected={report.rejected}")
+                          detail=f"rejected={report.rejected}", insurer_number=insurer_number)
     return IntakeOverview(entries, files, qids)
