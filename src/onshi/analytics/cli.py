@@ -64,6 +64,26 @@ def rates(basis: str = typer.Option("online", help="online | receipt | kyokai"),
     console.print(t)
 
 
+@analytics_app.command("credentials")
+def credentials(by: str = typer.Option("month", help="comma-separated: month, prefecture, facility_type, "
+                                                     "institution, insurer, branch, setting"),
+                month: list[str] = typer.Option(None, help="YYYY-MM (repeat); default all months"),
+                parquet: Path | None = typer.Option(None, help="read an export instead of the database")) -> None:
+    """マイナ保険証 verifications by credential: the card, or its certificate on a smartphone (スマホ)."""
+    ua = _source(parquet)
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    rows = ua.credential_breakdown(by=dims, months=month or None)
+    t = Table(title="マイナ保険証利用件数（カード／スマホ）")
+    for d in dims:
+        t.add_column(d)
+    for label in ("オンライン資格確認", "カード", "スマホ", "スマホの割合"):
+        t.add_column(label, justify="right")
+    for r in rows:
+        t.add_row(*(str(r.keys[d]) for d in dims), f"{r.online:,}", f"{r.card:,}", f"{r.smartphone:,}",
+                  _pct(r.smartphone_share))
+    console.print(t)
+
+
 @analytics_app.command("ranking")
 def ranking(month: str = typer.Option(..., help="YYYY-MM"), basis: str = typer.Option("online"),
             facility_type: str | None = typer.Option(None, help="hospital | clinic | dental | pharmacy"),
@@ -85,16 +105,28 @@ def ranking(month: str = typer.Option(..., help="YYYY-MM"), basis: str = typer.O
 
 @analytics_app.command("export")
 def export(out: Path = typer.Option(Path("var/analytics/log"), help="folder for month=YYYY-MM/*.parquet"),
-           month: list[str] = typer.Option(None, help="YYYY-MM (repeat); default every month in the log")) -> None:
-    """Write the verification log as Parquet, partitioned by month of care (re-export replaces a month)."""
-    from onshi.analytics.export import export_log
+           month: list[str] = typer.Option(None, help="YYYY-MM (repeat); default every month in the log"),
+           run_name: str | None = typer.Option(None, help="name of the run; the same name resumes it (months done "
+                                                          "are skipped); default a new run")) -> None:
+    """Write the verification log as Parquet, partitioned by month of care (re-export replaces a month).  With
+    ONSHI_BROKER_URL set, one task per month runs on `onshi worker` processes (docs/batch.md); else here."""
+    from onshi.analytics.tasks import run_export
+    from onshi.documents.cli import stalled_is_a_failure
+    from onshi.store.db import session_factory
 
     with progress_bar() as prog:
         task = prog.add_task("verification_log → Parquet", total=None)
-        done = export_log(out, months=month or None,
-                          progress=lambda m, n: prog.update(task, description=f"{m}", completed=n))
+        with stalled_is_a_failure():
+            done = run_export(session_factory(), out, months=month or None, run_name=run_name, actor="cli",
+                              progress=lambda n: prog.advance(task, n))
     for d in done:
-        console.print(f"{d.month}: {d.rows:,} rows → {', '.join(str(f) for f in d.files) or '(no rows)'}")
+        if d.failures:
+            console.print(f"{d.unit}: [red]failed[/] — {d.failures[0]['error']}")
+            continue
+        files = d.result.get("files", [])
+        console.print(f"{d.unit}: {d.items:,} rows → {', '.join(files) or '(no rows)'}")
+    if any(d.failures for d in done):
+        raise typer.Exit(1)
 
 
 @analytics_app.command("chart")

@@ -1,14 +1,59 @@
 """What the analytics page and the report charts show, assembled from :class:`~onshi.analytics.usage.UsageAnalytics`.
 
 Kept apart from the routes so that the CLI (``onshi analytics chart``) and the web page draw the same charts.
+
+The page opens on the **last complete month**: the current month (Japan time) is still being counted (集計中) —
+its rate moves every day and its change from the previous month means nothing yet — so it is offered, labelled
+集計中, but never chosen by default, and the trend chart stops at the last complete month.
+
+What is drawn from the usage aggregate (:mod:`onshi.analytics.aggregate`) is kept in a small in-process cache
+keyed by :meth:`UsageAnalytics.data_version <onshi.analytics.usage.UsageAnalytics.data_version>`: a chart is drawn
+once per state of the log and the claim counts, not on every load (matplotlib takes 0.4–0.9 s per chart).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TypeVar
 
 from onshi.analytics.usage import BASES, FACILITY_TYPES, Rate, RankingRow, UsageAnalytics, previous_month
-from onshi.rules.calendar import next_month, parse_month_key
+from onshi.rules.calendar import month_key, next_month, parse_month_key
+from onshi.store.clock import japan_today
+
+T = TypeVar("T")
+_DRAWN: OrderedDict[tuple, object] = OrderedDict()
+_DRAWN_SIZE = 64
+
+
+def _cached(ua: UsageAnalytics, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``, kept while the figures it is drawn from stay the same (module docstring)."""
+    version = ua.data_version()
+    if version is None:
+        return compute()
+    k = (version, key)
+    if k in _DRAWN:
+        _DRAWN.move_to_end(k)
+        return _DRAWN[k]  # type: ignore[return-value]
+    value = compute()
+    _DRAWN[k] = value
+    while len(_DRAWN) > _DRAWN_SIZE:
+        _DRAWN.popitem(last=False)
+    return value
+
+
+def current_month(today: date | None = None) -> str:
+    """The month being counted (集計中): this month in Japan time."""
+    return month_key(today or japan_today())
+
+
+def default_month(months: list[str], today: date | None = None) -> str | None:
+    """The month a page opens on: the latest complete month with data, else the latest month (only the current
+    one has data)."""
+    complete = [m for m in months if m < current_month(today)]
+    return complete[-1] if complete else (months[-1] if months else None)
 
 KYOKAI_TARGET = 50.0  # seed 000: 協会けんぽ's usage-rate KPI target (%)
 BASIS_LABELS = {"online": "オン資ベース", "receipt": "レセプトベース", "kyokai": "協会けんぽKPI"}
@@ -25,9 +70,17 @@ class Overview:
     by_facility: list[tuple[str, Rate]] = field(default_factory=list)
     ranking: list[RankingRow] = field(default_factory=list)
     institutions: int = 0
+    counting: str = ""  #: the month still being counted (集計中), YYYY-MM
+
+    @property
+    def partial(self) -> bool:
+        """The month shown is the current one, still being counted (集計中)."""
+        return self.month == self.counting
 
     @property
     def change_pt(self) -> float | None:
+        if self.partial:
+            return None  # a month half counted against a whole one: no change to speak of
         if not self.national or not self.previous or self.national.rate is None or self.previous.rate is None:
             return None
         return round(100 * (self.national.rate - self.previous.rate), 2)
@@ -43,11 +96,19 @@ def _check(basis: str, facility_type: str | None, month: str | None, months: lis
 
 
 def overview(ua: UsageAnalytics, *, month: str | None = None, basis: str = "online",
-             facility_type: str | None = None) -> Overview:
+             facility_type: str | None = None, today: date | None = None) -> Overview:
+    """The page's figures for ``month`` (default: :func:`default_month`), cached while the data stay the same."""
     months = ua.months()
     _check(basis, facility_type, month, months)
-    month = month or (months[-1] if months else None)
-    ov = Overview(months=months, month=month, basis=basis, facility_type=facility_type)
+    month = month or default_month(months, today)
+    counting = current_month(today)
+    return _cached(ua, ("overview", month, basis, facility_type, counting),
+                   lambda: _overview(ua, months, month, basis, facility_type, counting))
+
+
+def _overview(ua: UsageAnalytics, months: list[str], month: str | None, basis: str, facility_type: str | None,
+              counting: str) -> Overview:
+    ov = Overview(months=months, month=month, basis=basis, facility_type=facility_type, counting=counting)
     if month is None:
         return ov
     where = {"facility_type": facility_type} if facility_type else None
@@ -62,31 +123,46 @@ def overview(ua: UsageAnalytics, *, month: str | None = None, basis: str = "onli
 
 
 def trend_series(ua: UsageAnalytics, *, facility_type: str | None = None,
-                 bases: tuple[str, ...] = ("online", "receipt", "kyokai")) -> dict[str, list[tuple[str, float | None]]]:
-    """One line per basis (a basis without data — e.g. no claim counts — is left out)."""
+                 bases: tuple[str, ...] = ("online", "receipt", "kyokai"),
+                 until: str | None = None) -> dict[str, list[tuple[str, float | None]]]:
+    """One line per basis (a basis without data — e.g. no claim counts — is left out), up to the month ``until``
+    (every month when None)."""
     where = {"facility_type": facility_type} if facility_type else None
     out = {}
     for b in bases:
         if b == "kyokai" and facility_type:
             continue
         rows = ua.rates(basis=b, by=("month",), where=where)
-        pts = [(r.keys["month"], r.percent) for r in rows if r.keys["month"]]
+        pts = [(r.keys["month"], r.percent) for r in rows if r.keys["month"] and (until is None
+                                                                                 or r.keys["month"] <= until)]
         if any(v is not None for _m, v in pts):
             out[BASIS_LABELS[b]] = pts
     return out
 
 
 def chart_bytes(ua: UsageAnalytics, kind: str, *, fmt: str = "svg", month: str | None = None,
-                basis: str = "online", facility_type: str | None = None) -> bytes:
-    """The chart ``kind`` (trend | ranking | distribution) as SVG or PNG bytes."""
-    from onshi.analytics import charts
-
+                basis: str = "online", facility_type: str | None = None, today: date | None = None) -> bytes:
+    """The chart ``kind`` (trend | ranking | distribution) as SVG or PNG bytes (the trend up to the last
+    complete month; cached while the data stay the same)."""
     months = ua.months()
     _check(basis, facility_type, month, months)
-    month = month or (months[-1] if months else None)
+    month = month or default_month(months, today)
+    counting = current_month(today)
+    if kind not in ("trend", "ranking", "distribution"):
+        raise ValueError("chart must be trend, ranking or distribution")
+    return _cached(ua, ("chart", kind, fmt, month, basis, facility_type, counting),
+                   lambda: _chart(ua, kind, fmt, month, basis, facility_type, counting))
+
+
+def _chart(ua: UsageAnalytics, kind: str, fmt: str, month: str | None, basis: str, facility_type: str | None,
+           counting: str) -> bytes:
+    from onshi.analytics import charts
+
     scope = FACILITY_TYPES.get(facility_type or "", "全施設")
     if kind == "trend":
-        return charts.trend_chart(trend_series(ua, facility_type=facility_type),
+        complete = any(m < counting for m in ua.months())
+        return charts.trend_chart(trend_series(ua, facility_type=facility_type,
+                                               until=previous_month(counting) if complete else None),
                                   title=f"マイナ保険証利用率の推移 ({scope})", target=KYOKAI_TARGET, fmt=fmt)
     if month is None:
         raise ValueError("the verification log is empty")

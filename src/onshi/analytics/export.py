@@ -35,13 +35,20 @@ class ExportedMonth:
     files: list[Path]
 
 
-def _swap(tmp: Path, final: Path) -> None:
-    """Put a finished folder in place of the old one (the old one stays whole until the new one is complete)."""
-    backup = final.with_name(f".{final.name}.old")
+def _swap(tmp: Path, final: Path, mine: str = "") -> None:
+    """Put a finished folder in place of the old one (the old one stays whole until the new one is complete).
+    Two writers of the same month at once (a duplicated task): each moves the other's aside, the last one's stays."""
+    backup = final.with_name(f".{final.name}.old{mine}")
     shutil.rmtree(backup, ignore_errors=True)
-    if final.exists():
-        final.rename(backup)
-    tmp.rename(final)
+    for _ in range(5):
+        try:
+            if final.exists():
+                final.rename(backup)
+            tmp.rename(final)
+            break
+        except (FileNotFoundError, FileExistsError, OSError):  # the other writer swapped in between: again
+            if not tmp.exists():
+                raise
     shutil.rmtree(backup, ignore_errors=True)
 
 
@@ -66,13 +73,14 @@ def write_aggregate(month_dir: Path, month: str, dest: Path) -> None:
         con.close()
 
 
-def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = None,
-               progress: Callable[[str, int], None] | None = None,
-               rows_per_file: int = ROWS_PER_FILE) -> list[ExportedMonth]:
-    """Write the log of ``months`` (default: every month in the log) under ``out``; returns what was written.
+def export_month(out: Path | str, month: str, *, engine=None, progress: Callable[[str, int], None] | None = None,
+                 rows_per_file: int = ROWS_PER_FILE) -> ExportedMonth:
+    """Write one month of the log under ``out`` (a task of its own on the engine: :mod:`onshi.analytics.tasks`).
+    Its temporary folders are this process's own, so two deliveries of the same month never write into each other;
+    the last to finish swaps its complete month in."""
+    import os
+    import uuid
 
-    ``progress(month, rows_so_far)`` is called after every batch.
-    """
     from onshi.verify.models import VerificationLogEntry as L
 
     if engine is None:
@@ -81,20 +89,18 @@ def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = N
         engine = default_engine()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = sorted(set(months)) if months is not None else DatabaseLog(engine).months()
     cols = [L.occurred_at, L.care_date, L.institution_code, L.prefecture_code, L.facility_type, L.method,
             L.validity, L.insurer_number, L.setting, L.patient_key]
-    done: list[ExportedMonth] = []
-    for month in wanted:
-        lo, hi = month_bounds(month)
-        final = out / f"month={month}"
-        tmp = out / f".month={month}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        files: list[Path] = []
-        writer: pq.ParquetWriter | None = None
-        in_file = total = 0
-        stmt = select(*cols).where(L.care_date >= lo, L.care_date < hi).order_by(L.id)
+    lo, hi = month_bounds(month)
+    final = out / f"month={month}"
+    mine = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = out / f".month={month}.partial-{mine}"
+    tmp.mkdir()
+    files: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    in_file = total = 0
+    stmt = select(*cols).where(L.care_date >= lo, L.care_date < hi).order_by(L.id)
+    try:
         with engine.connect().execution_options(stream_results=True, yield_per=BATCH) as conn:
             for part in conn.execute(stmt).partitions(BATCH):
                 columns = list(zip(*part))
@@ -114,9 +120,25 @@ def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = N
                     progress(month, total)
         if writer is not None:
             writer.close()
-        agg_tmp = out / AGGREGATE / f".month={month}.partial"
+        agg_tmp = out / AGGREGATE / f".month={month}.partial-{mine}"
         write_aggregate(tmp, month, agg_tmp)
-        _swap(tmp, final)
-        _swap(agg_tmp, out / AGGREGATE / f"month={month}")
-        done.append(ExportedMonth(month, total, [final / f.name for f in files]))
-    return done
+        _swap(tmp, final, mine)
+        _swap(agg_tmp, out / AGGREGATE / f"month={month}", mine)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ExportedMonth(month, total, [final / f.name for f in files])
+
+
+def export_log(out: Path | str, *, engine=None, months: Iterable[str] | None = None,
+               progress: Callable[[str, int], None] | None = None,
+               rows_per_file: int = ROWS_PER_FILE) -> list[ExportedMonth]:
+    """Write the log of ``months`` (default: every month in the log) under ``out``; returns what was written.
+
+    ``progress(month, rows_so_far)`` is called after every batch.
+    """
+    if engine is None:
+        from onshi.store.db import default_engine
+
+        engine = default_engine()
+    return [export_month(out, month, engine=engine, progress=progress, rows_per_file=rows_per_file)
+            for month in (sorted(set(months)) if months is not None else DatabaseLog(engine).months())]

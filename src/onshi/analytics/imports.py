@@ -9,21 +9,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onshi.numbers.messages import RowError  # noqa: F401 - the one class of every intake, re-exported
 from onshi.registry.intake import IntakeFileError as CsvFileError
 from onshi.registry.intake import decode_text  # one decoder for every CSV the insurer hands us
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One bad row: where (row as a spreadsheet counts it, column), what (value) and why."""
-
-    row: int
-    column: str
-    value: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.row}行目 {self.column}={self.value!r}: {self.reason}"
 
 
 @dataclass

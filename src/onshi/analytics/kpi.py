@@ -4,7 +4,7 @@ of a fiscal year for the nationwide office or one of the 47 支部.
 The catalogue is data (``kpi_catalogue.toml`` beside this module): code, plan, name, definition, unit, whether higher
 or lower is better, targets per fiscal year (nationwide and per 支部), the plan's reference value, the source seed,
 and ``computed_by`` — the figure the system computes itself (``usage_rate``, ``certificate_next_business_day``,
-``registration_within_5_days``, ``service_standard``); every other actual is imported from CSV (``KpiActual``, ``analytics/kpi_import.py``).
+``registration_within_5_days``, ``service_standard``, ``mail_application``); every other actual is imported from CSV (``KpiActual``, ``analytics/kpi_import.py``).
 
 ``branch`` is ``"00"`` for nationwide (全国) or the two-digit prefecture code of the 支部 (``"08"`` 茨城支部).
 Fiscal years (年度) run April to March and are named by the year they start in (FY2024 = 令和6年度).
@@ -40,7 +40,9 @@ __all__ = [
 
 CATALOGUE_PATH = Path(__file__).with_name("kpi_catalogue.toml")
 #: What the system computes itself; ``""`` = imported from CSV.
-COMPUTED_BY = ("usage_rate", "certificate_next_business_day", "registration_within_5_days", "service_standard")
+COMPUTED_BY = ("usage_rate", "certificate_next_business_day", "registration_within_5_days", "service_standard",
+               "mail_application", "generic_share", "checkup_rate", "checkup_rate_dependents",
+               "refund_recovery_rate")
 DIRECTIONS = ("higher", "lower")
 TARGET_RULES = ("fixed", "not_below_previous_year", "fixed_or_not_below_previous_year")
 SCOPES = ("branch", "nationwide")

@@ -4,7 +4,15 @@
   verification index by their deadline (5 days after receipt, :mod:`onshi.exchange.sla`), in %; changes still
   waiting and not yet overdue are not counted either way;
 * ``certificate_next_business_day`` — share of 資格確認書 issued on enrolment whose issue date is no later than
-  the next business day after the enrolment data were received (seed 000), in %, by the due date's fiscal year.
+  the next business day after the enrolment data were received (seed 000), in %, by the due date's fiscal year;
+* ``service_standard`` — share of cash-benefit applications paid in the fiscal year within 10 business days of
+  becoming complete (サービススタンダード, :func:`onshi.benefits.service.service_standard_rate`), in %;
+* ``mail_application`` — share of cash-benefit applications received in the fiscal year not at the counter
+  (郵送化率, :func:`onshi.benefits.service.mail_rate`), in %.
+
+From the claims (:mod:`onshi.claims`, docs/claims.md): ``generic_share`` (数量ベース, DuckDB over the claim
+lines), ``checkup_rate`` and ``checkup_rate_dependents`` (特定健診, the registry's denominator and the imported
+results), ``refund_recovery_rate`` (返納金, the cases noticed in the year).
 
 The usage-rate KPI (``usage_rate``) is :func:`onshi.analytics.usage.usage_rate_kpi`, and
 :func:`onshi.analytics.usage.system_actuals` gathers all three: this module imports nothing of the usage rates, so
@@ -69,3 +77,34 @@ def certificate_next_business_day(session: Session, fiscal_year: int, branch: st
         total += 1
         in_time += doc.issue_date <= due
     return round(100 * in_time / total, 2) if total else None
+
+
+def claims_actuals(session: Session, fiscal_year: int, branch: str = "00") -> dict[str, float | None]:
+    """The KPI actuals computed from the claims domain (generic share, 特定健診, 返納金 recovery)."""
+    from onshi.claims import checkups, generic, service as claims
+
+    ids = _insurer_ids(session, branch)
+    insurer_ids = sorted(ids) if ids is not None else None
+    if insurer_ids is None:
+        from onshi.registry.service import list_insurers
+
+        insurer_ids = [i.id for i in list_insurers(session)]
+    rates = checkups.checkup_rates(session, insurer_ids, fiscal_year)  # one denominator for both figures
+    return {
+        "generic_share": generic.generic_share_kpi(session.get_bind(), fiscal_year, branch),
+        "checkup_rate": rates[None],
+        "checkup_rate_dependents": rates["dependent"],
+        "refund_recovery_rate": claims.refund_recovery_rate(session, fiscal_year, ids),
+    }
+
+
+def service_standard(session: Session, fiscal_year: int, branch: str = "00") -> float | None:
+    from onshi.benefits.service import service_standard_rate
+
+    return service_standard_rate(session, fiscal_year, _insurer_ids(session, branch))
+
+
+def mail_application(session: Session, fiscal_year: int, branch: str = "00") -> float | None:
+    from onshi.benefits.service import mail_rate
+
+    return mail_rate(session, fiscal_year, _insurer_ids(session, branch))

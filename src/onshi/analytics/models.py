@@ -1,5 +1,6 @@
 """Tables of the analytics domain: claim counts imported per institution and month (レセプト件数),
-and KPI actuals imported from outside the system (健診実施率 and the like).
+KPI actuals imported from outside the system (健診実施率 and the like), and the usage aggregate the dashboards read
+(:mod:`onshi.analytics.aggregate`: one row per month, institution, insurer and setting, and its watermark).
 
 The verification log itself (``verification_log``) belongs to the verification domain; analytics only reads it.
 """
@@ -51,3 +52,41 @@ class KpiActual(Base):
     value: Mapped[float] = mapped_column(Float)
     source_file: Mapped[str] = mapped_column(String(200), default="")
     imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UsageMonth(Base):
+    """One cell of the institution-month usage aggregate (利用件数の月次集計), kept by
+    :func:`onshi.analytics.aggregate.refresh` from ``verification_log``: for a month of care, institution, insurer
+    and setting, the online verifications, the マイナ保険証 verifications (card or smartphone), the distinct card
+    users (counted per institution and month, the unit of a レセプト) and the smartphone verifications.  Its
+    columns are :data:`onshi.analytics.engine.AGG_COLUMNS`; ``insurer_number`` is ``""`` where the log has none."""
+
+    __tablename__ = "usage_months"
+    __table_args__ = (UniqueConstraint("month", "institution_code", "prefecture_code", "facility_type",
+                                       "insurer_number", "setting", name="uq_usage_months"),)
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, the month of care
+    institution_code: Mapped[str] = mapped_column(String(10))
+    prefecture_code: Mapped[str] = mapped_column(String(2))
+    facility_type: Mapped[str] = mapped_column(String(10))
+    insurer_number: Mapped[str] = mapped_column(String(8), default="")
+    setting: Mapped[str] = mapped_column(String(10))
+    online: Mapped[int] = mapped_column(BigInteger)
+    card: Mapped[int] = mapped_column(BigInteger)
+    card_users: Mapped[int] = mapped_column(BigInteger)
+    smartphone: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageAggregateState(Base):
+    """The aggregate's watermark (one row, ``id`` 1): the highest log id and the number of log rows it has seen,
+    a random number drawn anew at every change (what in-process caches of the aggregate are keyed by: ids start again
+    in an emptied table), and when it was last brought up to date.  A log row above the watermark marks its month for recounting; a row
+    count that does not add up (rows removed, or committed late below the watermark) makes the refresh compare
+    every month's count."""
+
+    __tablename__ = "usage_aggregate_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_log_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    log_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)  #: a new random number at every change
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -9,7 +9,9 @@ Three definitions (shared/reference/insurance-rules.md, "Usage rates and incenti
 * ``kyokai`` — **協会けんぽ's KPI** (seed 000): 外来 card users ÷ 外来 claims, for members of 協会けんぽ
   (法別番号 01) only, per insurer number (= 支部) — it needs claim counts per insurer.
 
-All of it is SQL in DuckDB over the institution-month aggregate (:mod:`onshi.analytics.engine`).
+All of it is SQL in DuckDB over the institution-month aggregate (:mod:`onshi.analytics.engine`): by default the
+one kept in the database by :mod:`onshi.analytics.aggregate` (``usage_months``), or the reference
+(:class:`~onshi.analytics.engine.DatabaseLog`, the log grouped at each read) or Parquet exports.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import duckdb
 
+from onshi.analytics.aggregate import AggregateLog
 from onshi.analytics.engine import DatabaseLog, LogSource, ParquetLog, connect, register_claims, register_institutions
-from onshi.analytics.kpi_actuals import certificate_next_business_day, registration_within_5_days
+from onshi.analytics.kpi_actuals import (certificate_next_business_day, claims_actuals, mail_application,
+                                         registration_within_5_days, service_standard)
 from onshi.numbers.prefectures import PREFECTURES
 from onshi.rules.calendar import fiscal_year_months, month_range, previous_month
 
-__all__ = ["BASES", "DIMENSIONS", "FACILITY_TYPES", "AnalyticsError", "RankingRow", "Rate", "UsageAnalytics",
+__all__ = ["BASES", "CredentialShare", "DIMENSIONS", "FACILITY_TYPES", "AnalyticsError", "RankingRow", "Rate", "UsageAnalytics",
            "month_range", "previous_month", "system_actuals", "usage_rate_kpi"]
 
 BASES = {
@@ -100,20 +104,38 @@ class RankingRow:
         return round(100 * (self.rate - self.previous_rate), 2)
 
 
+@dataclass(frozen=True)
+class CredentialShare:
+    """マイナ保険証 verifications of one cell by credential: the card, the smartphone; ``online`` is every online
+    verification of the cell (numbers too)."""
+
+    keys: dict
+    online: int
+    card: int
+    smartphone: int
+
+    @property
+    def smartphone_share(self) -> float | None:
+        """Smartphone verifications ÷ マイナ保険証 verifications (card + smartphone), None when there were none."""
+        total = self.card + self.smartphone
+        return self.smartphone / total if total else None
+
+
 class UsageAnalytics:
     """Usage rates over one log source (database or Parquet) and the claim counts in the database.
 
     >>> # see tests/analytics/test_usage.py for worked examples
     """
 
-    def __init__(self, engine=None, source: LogSource | None = None, *, memory_limit: str | None = None,
+    def __init__(self, engine=None, source: LogSource | AggregateLog | None = None, *,
+                 memory_limit: str | None = None,
                  threads: int | None = None):
         if engine is None:
             from onshi.store.db import default_engine
 
             engine = default_engine()
         self.engine = engine
-        self.source = source or DatabaseLog(engine)
+        self.source = source or AggregateLog(engine)
         self.con: duckdb.DuckDBPyConnection = connect(memory_limit, threads)
         self._registered: tuple | None = None
         self._claims = False
@@ -123,12 +145,17 @@ class UsageAnalytics:
         return cls(engine, ParquetLog(Path(root)), **kw)
 
     # ------------------------------------------------------------------ plumbing
+    def data_version(self) -> tuple | None:
+        """A key that changes whenever the figures can (the log through the aggregate's watermark, the claim
+        counts); None for a source that cannot say (Parquet, the reference) — nothing drawn from it is cached."""
+        return self.source.version() if isinstance(self.source, AggregateLog) else None
+
     def months(self) -> list[str]:
         """Months of care that have any verification in the log."""
         return self.source.months(self.con)
 
     def _prepare(self, months: Sequence[str] | None, with_users: bool) -> None:
-        if isinstance(self.source, DatabaseLog):
+        if isinstance(self.source, (DatabaseLog, AggregateLog)):
             months, with_users = None, True  # the database aggregate holds every month (and is cached)
         key = (tuple(months) if months is not None else None, with_users)
         if self._registered != key:
@@ -137,7 +164,7 @@ class UsageAnalytics:
 
     def _prepare_claims(self) -> None:
         if not self._claims:
-            register_claims(self.con, self.engine)
+            register_claims(self.con, self.engine, self.data_version())
             register_institutions(self.con, self.engine)
             self._claims = True
 
@@ -219,6 +246,34 @@ class UsageAnalytics:
         out.sort(key=lambda x: tuple("" if v is None else str(v) for v in x.keys.values()))
         return out
 
+    def credential_breakdown(self, *, by: Iterable[str] = ("month",), months: Sequence[str] | None = None,
+                             where: dict | None = None) -> list[CredentialShare]:
+        """マイナ保険証 verifications split by credential — the card itself or its certificate on a smartphone
+        (スマホ搭載マイナ保険証, usage-log method ``smartphone``) — broken down ``by`` dimensions (オン資 basis:
+        counts of verifications; both count as マイナ保険証利用 in :meth:`rates`)."""
+        dims = self._dims(by)
+        where = dict(where or {})
+        self._dims(where)
+        self._prepare(months, with_users=False)
+        params: list = []
+        parts = []
+        for d, v in where.items():
+            parts.append(f"{DIMENSIONS[d]} = ?")
+            params.append(v)
+        if months is not None:
+            parts.append(f"month IN ({', '.join('?' for _ in months)})")
+            params.extend(months)
+        sel = ", ".join(f"{DIMENSIONS[d]} AS {d}" for d in dims)
+        sql = (f"SELECT {sel + ', ' if sel else ''}sum(online), sum(card), sum(smartphone) FROM agg "
+               f"WHERE true{''.join(f' AND {p}' for p in parts)}"
+               + (f" GROUP BY {', '.join(DIMENSIONS[d] for d in dims)}" if dims else ""))
+        out = []
+        for r in self.con.execute(sql, params).fetchall():
+            online, card, phone = (int(v or 0) for v in r[len(dims):])
+            out.append(CredentialShare(dict(zip(dims, r[:len(dims)])), online, card - phone, phone))
+        out.sort(key=lambda x: tuple("" if v is None else str(v) for v in x.keys.values()))
+        return out
+
     def rate(self, *, basis: str = "online", months: Sequence[str] | None = None,
              where: dict | None = None) -> Rate:
         """One overall rate (no breakdown)."""
@@ -289,5 +344,8 @@ def system_actuals(session, fiscal_year: int, branch: str = "00") -> dict[str, f
         "usage_rate": usage_rate_kpi(session.get_bind(), fiscal_year, branch),
         "registration_within_5_days": registration_within_5_days(session, fiscal_year, branch),
         "certificate_next_business_day": certificate_next_business_day(session, fiscal_year, branch),
+        **claims_actuals(session, fiscal_year, branch),
+        "service_standard": service_standard(session, fiscal_year, branch),
+        "mail_application": mail_application(session, fiscal_year, branch),
     }
     return {k: v for k, v in values.items() if v is not None}

@@ -3,6 +3,11 @@
 For the roles ``analyst`` (分析担当) and ``supervisor`` (保険者 監督者); everyone else gets 403, a visitor who
 is not signed in is sent to the sign-in page (HTML) or gets 401 (API).  Everything here is an aggregate — no
 page shows a person — so nothing here is written to the audit log.
+
+Who sees which insurer (docs/auth.md, "Analytics across insurers"): the analyst, bound to no insurer, sees every
+figure.  A supervisor sees the figures no single other insurer owns (nation, prefecture, facility type,
+institution, month, the 協会けんぽ 支部 KPI sheets that 協会けんぽ publishes) and, of the breakdown by insurer,
+only the rows of the supervisor's own insurer.
 """
 
 from __future__ import annotations
@@ -185,9 +190,21 @@ def usage_rates(request: Request, user: ApiAnalyst, basis: str = "online",
         raise HTTPException(422, str(exc)) from None
     finally:
         ua.close()
+    if user.role == "supervisor" and "insurer" in by:  # another insurer's own figures are not this supervisor's
+        own = _own_insurer_number(request, user)
+        rows = [r for r in rows if r.keys.get("insurer") == own]
     return {"basis": basis, "definition": BASES[basis], "by": by,
             "rows": [{**r.keys, "numerator": r.numerator, "denominator": r.denominator, "rate": r.rate}
                      for r in rows]}
+
+
+def _own_insurer_number(request: Request, user: WebUser) -> str | None:
+    from onshi.registry import service as registry
+    from onshi.store.db import unit_of_work
+
+    with unit_of_work(factory=request.app.state.session_factory) as s:
+        insurer = registry.get_insurer(s, id=user.insurer_id) if user.insurer_id else None
+        return insurer.number if insurer else None
 
 
 def install(app) -> None:
