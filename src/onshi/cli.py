@@ -24,10 +24,14 @@ from typer.core import TyperGroup
 
 from onshi import __version__
 from onshi.analytics.cli import register as register_analytics
+from onshi.claims.cli import register as register_claims
+from onshi.benefits.cli import register as register_benefits
 from onshi.demo.cli import register as register_demo
 from onshi.documents.cli import register as register_documents
 from onshi.exchange.cli import register as register_exchange
 from onshi.interop.oqs.cli import register as register_terminal
+from onshi.outage.cli import register as register_outage
+from onshi.privacy.cli import register as register_audit
 from onshi.registry.cli import register as register_registry
 from onshi.verify.cli import register as register_verify
 from onshi.web.cli import register as register_web
@@ -331,8 +335,9 @@ register_registry(app)
 
 # Every domain's commands, named explicitly: a command module that fails to import fails here, at start-up.
 for _register in (register_demo, register_exchange, register_verify, register_terminal, register_documents,
-                  register_analytics, register_web):
+                  register_analytics, register_web, register_audit, register_outage, register_benefits):
     _register(app)
+register_claims(app)  # claims (レセプト): docs/claims.md
 
 
 def main() -> None:

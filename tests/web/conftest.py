@@ -3,6 +3,7 @@ server (uvicorn in a thread on a free port, against the test database) and headl
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -29,7 +30,9 @@ from tests.registry.helpers import (
 CLINIC = "1310000011"
 PASSWORD = "correct-horse-battery"
 CARD = "TESTCARD0001"
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+#: Where the browser tests leave their screenshots: docs/img (the README and docs/web.md show them), or elsewhere
+#: when ONSHI_SCREENSHOTS says so — scripts/test-clock does, so its runs beside the main one never write the same file.
+IMG = Path(os.environ.get("ONSHI_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "docs" / "img")
 MN_MOVED = "234567890124"
 MN_LATE = "345678901230"
 

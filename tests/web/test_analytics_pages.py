@@ -100,6 +100,17 @@ def test_dashboard_in_chromium(page, traffic):
     page.screenshot(path=str(IMG / "analytics-dashboard.png"), full_page=False)
     page.set_viewport_size({"width": 1280, "height": 2400})
     page.screenshot(path=str(IMG / "analytics-dashboard-full.png"), full_page=True)
+    # the analyst's other two pages, for docs/web.md
+    from onshi.demo.traffic import traffic_institutions
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/analytics/incentives?institution={traffic_institutions()[0][0]}&billing_month=2026-10")
+    assert "医療DX推進体制整備加算 2026-10" in page.content()
+    page.screenshot(path=str(IMG / "ui_analytics_incentives.png"), full_page=True)
+    page.goto("/analytics/kpi?fiscal_year=2026")
+    page.wait_for_load_state("networkidle")
+    assert "KPI" in page.content()
+    page.screenshot(path=str(IMG / "ui_analytics_kpi.png"), full_page=False)
 
 
 def test_incentives_page_computes_2024_money_from_the_log(client, world):

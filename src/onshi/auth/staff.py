@@ -1,7 +1,8 @@
 """The insurer's staff on the REST API (保険者の職員): who is asking, for which insurer, and the actor their audited
 reads are recorded under — one dependency for every domain's staff routes (registry, exchange, documents).
 
-A signed-in clerk or supervisor passes; no session is 401, any other role 403; a state-changing request needs the
+A signed-in clerk or supervisor passes; no session is 401, any other role 403 (an employer's bearer token too:
+:mod:`onshi.auth.employers`); a state-changing request needs the
 session's CSRF token in ``X-CSRF-Token``.  Another insurer's data is each route's 404 (the read services scope by
 :attr:`StaffUser.insurer`).
 """
@@ -44,7 +45,8 @@ class StaffUser:
     def audit(self, session: Session, action: str, person_id: int, detail: str | None = None) -> None:
         """Record a read of a person's data by this user."""
         audit.record_read(session, actor_kind="user", actor_id=self.user.username, action=action,
-                          subject_kind="person", subject_id=person_id, detail=detail)
+                          subject_kind="person", subject_id=person_id, detail=detail,
+                          insurer_number=self.insurer.number)
 
 
 def staff_dependency(forbidden: str, csrf_hint: str = "") -> Callable[..., StaffUser]:
@@ -54,6 +56,11 @@ def staff_dependency(forbidden: str, csrf_hint: str = "") -> Callable[..., Staff
     def staff(request: Request, session: Session = Depends(get_session, scope="function")) -> StaffUser:  # noqa: B008
         user = current_user_or_none(request, session)
         if user is None:
+            from onshi.auth import employers
+
+            if employers.authenticate(session, employers.request_token(request)) is not None:
+                raise HTTPException(403, "an employer's credential does not open the insurer's staff routes "
+                                         "(docs/auth.md \"Employers\")")
             raise HTTPException(401, "sign in as an insurer's clerk or supervisor (POST /login)")
         if user.role not in users.INSURER_ROLES or user.insurer_id is None:
             raise HTTPException(403, forbidden)

@@ -17,8 +17,28 @@ an API client or a log reader gets.  :func:`japanese` takes the English out (nes
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-__all__ = ["english", "japanese"]
+__all__ = ["RowError", "english", "japanese"]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One refused row of a file a person handed in: where (the row as a spreadsheet counts it, the column), what
+    (the value) and why (Japanese, English beside).  The one class of every intake: the registry's notifications,
+    the claims and the analytics imports.
+
+    >>> str(RowError(3, "month", "2024-13", "診療年月は YYYY-MM で書いてください (month must be YYYY-MM)"))
+    "3行目 month='2024-13': 診療年月は YYYY-MM で書いてください (month must be YYYY-MM)"
+    """
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.row}行目 {self.column}={self.value!r}: {self.reason}"
 
 # a parenthesised run of Latin text (letters, digits, ASCII punctuation, dashes) with at least one letter
 _ENGLISH = re.compile(r"\s?\((?=[^()]*[A-Za-z])[ -'*-~–—]*\)")

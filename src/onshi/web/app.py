@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from onshi import __version__
-from onshi.store.db import default_engine, session_factory
+from onshi.config import get_settings
+from onshi.store.db import default_engine, make_engine, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,15 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
-def create_app(engine=None, *, publisher_interval: float | None = None) -> FastAPI:
-    """Build the app.  ``publisher_interval`` > 0 runs the outbox publisher inside the server."""
+def create_app(engine=None, *, publisher_interval: float | None = None, bench: bool | None = None) -> FastAPI:
+    """Build the app.  ``publisher_interval`` > 0 runs the outbox publisher inside the server; ``bench`` (default:
+    the ``bench_endpoint`` setting) serves ``/bench/fixed``."""
+    from onshi.config import get_settings
+    from onshi.web import limits
+
     engine = engine or default_engine()
+    if bench is None:
+        bench = get_settings().bench_endpoint
     if publisher_interval is None:
         publisher_interval = float(os.environ.get("ONSHI_PUBLISH_INTERVAL", "0"))
 
@@ -61,31 +68,41 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
 
     app = FastAPI(title="onshi", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
+    read_url = get_settings().read_database_url
+    app.state.read_engine = make_engine(read_url) if read_url else None  # verification reads (docs/deploy.md)
     app.state.session_factory = session_factory(engine)
     app.state.run_sync = run_in_threadpool
 
-    @app.get("/bench/fixed", tags=["ops"], include_in_schema=False)
-    async def fixed() -> dict:
-        """A bare endpoint of the same stack, the benchmark's baseline: async like the verification endpoints,
-        and matched as early as they are (routes are tried in order; ~60 page routes cost ~70 µs)."""
-        return {"status": "ok", "validity": 1}
+    if bench:
+        @app.get("/bench/fixed", tags=["ops"], include_in_schema=False)
+        async def fixed() -> dict:
+            """A bare endpoint of the same stack, the benchmark's baseline: async like the verification endpoints,
+            and matched as early as they are (routes are tried in order; ~60 page routes cost ~70 µs)."""
+            return {"status": "ok", "validity": 1}
 
     # Every router, named: a route module that fails to import fails here, at start-up (docs/architecture.md).
     # The verification routes first — routes are tried in order, and they are the hot ones.
     from onshi.analytics import views as analytics_views
+    from onshi.claims import views as claims_views
+    from onshi.benefits import views as benefits_views
     from onshi.documents import views as documents_views
     from onshi.exchange import views as exchange_views
     from onshi.interop.fhir import http as fhir_http
     from onshi.interop.myclinic import http as myclinic_http
     from onshi.interop.oqs import http as oqs_http
+    from onshi.outage import views as outage_views
     from onshi.registry import views as registry_views
     from onshi.verify import views as verify_views
     from onshi.web import pages
 
     for router in (verify_views.router, oqs_http.router, fhir_http.router, registry_views.router,
-                   exchange_views.router, documents_views.router, myclinic_http.router):
+                   exchange_views.router, documents_views.lists, documents_views.list_pages,
+                   documents_views.router, myclinic_http.router):
         app.include_router(router)
+    claims_views.install(app)  # claims (レセプト) and the consented clinical information: docs/claims.md
     analytics_views.install(app)
+    outage_views.install(app)
+    benefits_views.install(app)
     pages.install(app)
 
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
@@ -100,5 +117,18 @@ def create_app(engine=None, *, publisher_interval: float | None = None) -> FastA
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict:
         return {"status": "ok", "version": __version__}
+
+    limits.install(app, engine)  # body limits, early 401 and the 503 of an outage, before anything reads a body
+    # the verification routes' rate limits, outside the guard: an early 401 counts as a refused credential, and a
+    # 429 costs no credential lookup (onshi.auth.throttle; the limits themselves are app.state.rate_limits)
+    from onshi.auth.throttle import VerificationRateLimit
+
+    app.add_middleware(VerificationRateLimit)
+
+    # /readyz, /metrics and the request log; the outermost middleware, so it sees every request (docs/deploy.md),
+    # the 413/401/503 answered by the limits included — it reads no body itself
+    from onshi.web import ops
+
+    ops.install(app)
 
     return app

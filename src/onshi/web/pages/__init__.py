@@ -14,25 +14,43 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from onshi.auth.sessions import (
-    SESSION_COOKIE,
+    PASSWORD_PAGE,
     SESSION_MAX_AGE,
     Forbidden,
     LoginRequired,
+    PasswordChangeRequired,
+    cookie_settings,
     session_secret,
 )
-from onshi.web.pages import admin, login, office, reception
+from onshi.web.pages import admin, audit_log, batch, insurer, login, members, office, reception
 from onshi.web.pages.common import HERE, render
 
 
 def install(app: FastAPI) -> None:
-    app.add_middleware(SessionMiddleware, secret_key=session_secret(), session_cookie=SESSION_COOKIE,
-                       max_age=SESSION_MAX_AGE, same_site="strict", https_only=False)
+    from onshi.auth.throttle import RateLimits
+    from onshi.config import get_settings
+
+    cookie, secure = cookie_settings()
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(), session_cookie=cookie,
+                       max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure)
+    # the rate limits (onshi.auth.throttle): sign-in reads them from app.state; the verification routes' middleware
+    # is added in create_app, outside the body guard, so the guard's early 401s are counted too
+    app.state.rate_limits = RateLimits(get_settings())
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password_change(request: Request, exc: PasswordChangeRequired):
+        if request.url.path.startswith("/api/"):
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse({"detail": f"a new password is required: sign in on the web ({PASSWORD_PAGE})"},
+                                status_code=403)
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> HTMLResponse:
@@ -45,5 +63,5 @@ def install(app: FastAPI) -> None:
 
         return FileResponse(builtin_font_path(), media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
 
-    for module in (login, reception, office, admin):
+    for module in (login, reception, office, members, insurer, batch, admin, audit_log):
         app.include_router(module.router)

@@ -126,7 +126,7 @@ templates.env.globals.update(ROLES=ROLES, validity_label=lambda v: screen_label(
 
 def scope_label(session: Session, user: WebUser) -> str:
     """Where the user works: the institution or the insurer, by name."""
-    if user.role == "clinic" and user.institution_code:
+    if user.role in ("clinic", "clinician") and user.institution_code:
         from onshi.verify.service import institution_by_code
 
         inst = institution_by_code(session, user.institution_code)

@@ -1,5 +1,6 @@
-"""The insurer's back office (保険者事務): member search and page, intake with correction of rejected rows,
-the 5-day SLA board, the linkage-suspect list and the documents (資格確認書 queue, mailing runs).
+"""The insurer's back office (保険者事務): the dashboard, intake with correction of rejected rows, the 5-day SLA
+board, the linkage-suspect list and the documents (資格確認書 queue, mailing runs); the member search and page are
+:mod:`onshi.web.pages.members`.
 
 Every screen is scoped to the user's insurer.  Pages only call service functions and render: each read of a
 person's data goes through a service that writes the audit row itself (``registry.service.member_view``,
@@ -11,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import Path as Path_
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from onshi.auth import users
@@ -31,6 +31,7 @@ from onshi.auth.sessions import require
 from onshi.auth.deps import DB
 from onshi.auth.models import WebUser
 from onshi.web.pages.common import render, today, wareki
+from onshi.web.limits import DbId
 
 router = APIRouter(include_in_schema=False, prefix="/office")
 Staff = Annotated[WebUser, Depends(require("clerk", "supervisor"))]
@@ -48,7 +49,10 @@ DOC_KINDS = {"certificate": "資格確認書", "notice": "資格情報のお知�
 DOC_REASONS = {"no_my_number": "個人番号未登録", "no_card": "マイナ保険証なし", "card_cancelled": "利用登録解除",
                "card_expired": "電子証明書失効", "mailing": "一斉送付", "reissue:name_change": "氏名変更による再交付",
                "reissue:numbers_change": "記号・番号の変更による再交付",
-               "reissue:ratio_change": "負担割合の変更による再交付"}
+               "reissue:ratio_change": "負担割合の変更による再交付", "reissue:request": "本人の求めによる再発行",
+               "application:card_lost": "紛失による再交付", "application:card_renewal": "カード更新中のため",
+               "application:needs_support": "要配慮者の申請", "application:national_list": "国の一覧による申請",
+               "application:other": "申請による再交付（その他）"}
 COLUMN_LABELS = {c: j for layout in intake.LAYOUTS.values() for c, j in layout.items()}
 
 
@@ -67,16 +71,16 @@ def _scope(session: Session, user: WebUser) -> dict:
             "importers": users.actors_of_insurer(session, ins.id)}
 
 
-def _reader(user: WebUser) -> dict:
+def reader(user: WebUser) -> dict:
     """The actor of an audited read."""
     return {"actor_kind": "user", "actor_id": user.username}
 
 
-def _flash(request: Request, message: str) -> None:
+def flash(request: Request, message: str) -> None:
     request.session["flash"] = message
 
 
-def _take_flash(request: Request) -> str | None:
+def take_flash(request: Request) -> str | None:
     return request.session.pop("flash", None)
 
 
@@ -97,124 +101,15 @@ def dashboard(request: Request, user: Staff, session: DB):
              ("登録待ち", pending_count(session, ins.id), "/office/sla", ""),
              ("紐付け誤りの疑い", len(linkage.suspects(session, insurer_id=ins.id)), "/office/linkage", ""),
              ("資格確認書 発行待ち", len(due), "/office/documents", "")]
-    return render(request, "office/dashboard.html", {"tiles": tiles, "flash": _take_flash(request)},
+    return render(request, "office/dashboard.html", {"tiles": tiles, "flash": take_flash(request)},
                   session=session)
 
 
-# ---------------------------------------------------------------- members
-
-@dataclass
-class Hit:
-    person_id: int
-    name: str
-    name_kana: str
-    birth_date: date
-    numbers: str
-    status: str
-
-
-@router.get("/members")
-def member_search(request: Request, user: Staff, session: DB, name: str = "", birth_date: str = "",
-                  symbol: str = "", number: str = "", branch: str = ""):
-    ins = insurer_of(session, user)
-    invalid: dict[str, str] = {}
-    hits, searched = [], False
-    try:
-        found = registry.search_members(session, insurer_id=ins.id, name=name, birth_date=birth_date, symbol=symbol,
-                                        number=number, branch=branch, today=today(), **_reader(user))
-    except registry.SearchInputError as exc:
-        invalid = exc.invalid
-    else:
-        searched = found.searched
-        hits = [Hit(h.person_id, h.name, h.name_kana, h.birth_date, h.numbers,
-                    "" if h.active is None else ("加入中" if h.active else f"喪失 {wareki(h.loss_date)}"))
-                for h in found.hits]
-    return render(request, "office/members.html", {
-        "q": {"name": name, "birth_date": birth_date, "symbol": symbol, "number": number, "branch": branch},
-        "hits": hits, "invalid": invalid, "searched": searched}, session=session, status_code=422 if invalid else 200)
-
-
-@dataclass
-class QualificationLine:
-    qualification_id: int
-    current: object
-    versions: list
-    employer: str
-    co_pay: str
-
-
-def timeline_svg(lines: list[QualificationLine], day: date) -> dict:
-    """Bars of each qualification's valid period [acquisition, loss) on a year axis (drawn by the template)."""
-    spans = [(ln.current.acquisition_date, ln.current.loss_date) for ln in lines if ln.current is not None]
-    if not spans:
-        return {}
-    start = min(s for s, _ in spans).replace(month=1, day=1)
-    end = max([day] + [e for _, e in spans if e]).replace(month=12, day=31)
-    total = max((end - start).days, 1)
-    width, left = 860, 150
-
-    def x(d: date) -> float:
-        return round(left + (d - start).days / total * width, 1)
-
-    bars = []
-    for i, ln in enumerate(lines):
-        c = ln.current
-        if c is None:
-            continue
-        x0, x1 = x(c.acquisition_date), x(c.loss_date or end)
-        bars.append({"y": 24 + i * 30, "x": x0, "w": max(x1 - x0, 2), "open": c.loss_date is None,
-                     "label": f"{c.symbol}・{c.number}・{c.branch}", "role": "本人" if c.role.value == "insured"
-                     else "家族"})
-    years = [{"x": x(date(y, 1, 1)), "y": y} for y in range(start.year, end.year + 2)
-             if date(y, 1, 1) <= end and (end.year - start.year < 12 or y % 2 == 0)]
-    return {"bars": bars, "years": years, "height": 40 + len(bars) * 30, "today": x(day), "left": left,
-            "width": left + width + 10}
-
-
-@router.get("/members/{person_id}")
-def member_page(request: Request, user: Staff, session: DB, person_id: int):
-    from onshi.documents import service as documents
-    from onshi.exchange import cards, linkage
-
-    ins = insurer_of(session, user)
-    try:
-        view = registry.member_view(session, person_id, insurer_id=ins.id, **_reader(user))
-    except registry.RegistryError:
-        return render(request, "office/not_found.html", {"what": "加入者"}, session=session, status_code=404)
-    employers = {e.id: e.name for e in registry.list_employers(session, insurer_id=ins.id)}
-    groups: dict[int, list] = defaultdict(list)
-    for v in view.qualifications:
-        if v.insurer_id == ins.id:  # another insurer's record is not this clerk's business
-            groups[v.qualification_id].append(v)
-    lines = []
-    for qid, versions in groups.items():
-        versions.sort(key=lambda v: (v.recorded_at, v.id))
-        current = next((v for v in reversed(versions) if v.superseded_at is None), None)
-        co_pay = ""
-        if current is not None and current.acquisition_date <= today() and \
-                (current.loss_date is None or current.loss_date > today()):
-            try:
-                co_pay = f"{registry.co_pay_on(session, current, today()).ratio_tenths}割"
-            except Exception:  # noqa: BLE001 - a missing 標準報酬 must not hide the page
-                co_pay = "算定不可"
-        lines.append(QualificationLine(qid, current, versions, employers.get(current.employer_id, "")
-                                       if current else "", co_pay))
-    lines.sort(key=lambda ln: ln.current.acquisition_date if ln.current else date.min)
-    card_rows = [(c, cards.card_state(c, today())) for c in cards.cards_of(session, person_id)]
-    check = linkage.latest_check(session, person_id)
-    docs = documents.documents_of_person(session, person_id, insurer_id=ins.id)
-    return render(request, "office/member.html", {
-        "m": view, "lines": lines, "timeline": timeline_svg(lines, today()), "cards": card_rows,
-        "card_state": CARD_STATE, "check": check, "linkage_fields": LINKAGE_FIELDS, "docs": docs,
-        "doc_kinds": DOC_KINDS, "doc_reasons": DOC_REASONS, "blocked": linkage.is_blocked(session, person_id),
-        "today": today()}, session=session)
-
-
 @router.get("/documents/{document_id}.pdf")
-def document_pdf(request: Request, user: Staff, session: DB, document_id: int):
+def document_pdf(request: Request, user: Staff, session: DB, document_id: DbId):
     from onshi.documents import runs as document_runs
 
-    printed = document_runs.reprint_for(session, document_id, insurer_id=user.insurer_id, **_reader(user))
+    printed = document_runs.reprint_for(session, document_id, insurer_id=user.insurer_id, **reader(user))
     if printed is None:
         return render(request, "office/not_found.html", {"what": "文書"}, session=session, status_code=404)
     doc, pdf = printed
@@ -242,10 +137,10 @@ def _foreign_rows(data: bytes, ntype: intake.NotificationType, insurer_number: s
 
 
 def _intake_page(request: Request, session: Session, user: WebUser, **ctx):
-    overview = intake.intake_overview(session, report=ctx.get("report"), **_scope(session, user), **_reader(user))
+    overview = intake.intake_overview(session, report=ctx.get("report"), **_scope(session, user), **reader(user))
     base = {"ntypes": NTYPE_LABELS, "quarantine": [e.row for e in overview.quarantine], "files": overview.files,
             "qids": overview.qids, "columns": COLUMN_LABELS,
-            "flash": _take_flash(request), "ntype": ctx.get("ntype", "acquisition")}
+            "flash": take_flash(request), "ntype": ctx.get("ntype", "acquisition")}
     base.update(ctx)
     return render(request, "office/intake.html", base, session=session, status_code=ctx.get("status_code", 200))
 
@@ -287,12 +182,16 @@ async def intake_upload(request: Request, user: Staff, session: DB, file: Annota
     except intake.IntakeFileError as exc:
         return _intake_page(request, session, user, ntype=ntype, status_code=422,
                             errors=[f"{name}: ファイル全体を取り込めませんでした（何も反映していません）: {exc}"])
-    return _intake_page(request, session, user, report=report, ntype=ntype)
+    from onshi.documents import gaiji_review
+
+    gaiji = gaiji_review.names_in_file(session, report.file_id, insurer_id=ins.id, **reader(user)) \
+        if report.file_id else []
+    return _intake_page(request, session, user, report=report, ntype=ntype, gaiji=gaiji)
 
 
 @router.get("/quarantine/{qid}")
-def quarantine_form(request: Request, user: Staff, session: DB, qid: int):
-    entry = intake.quarantine_entry(session, qid, **_scope(session, user), **_reader(user))
+def quarantine_form(request: Request, user: Staff, session: DB, qid: DbId):
+    entry = intake.quarantine_entry(session, qid, **_scope(session, user), **reader(user))
     if entry is None:
         return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
     return _quarantine_page(request, session, entry, entry.row.errors)
@@ -316,15 +215,15 @@ def _quarantine_page(request: Request, session: Session, entry, errors: list[dic
 
 
 @router.post("/quarantine/{qid}")
-async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
-    entry = intake.quarantine_entry(session, qid, open_only=True, **_scope(session, user), **_reader(user))
+async def quarantine_fix(request: Request, user: Staff, session: DB, qid: DbId):
+    entry = intake.quarantine_entry(session, qid, open_only=True, **_scope(session, user), **reader(user))
     if entry is None:
         return render(request, "office/not_found.html", {"what": "エラー行"}, session=session, status_code=404)
     row = entry.row
     form = await request.form()
     if form.get("action") == "withdraw":
         intake.withdraw(session, qid, actor=_actor(user))
-        _flash(request, f"{row.row_number}行目を取り下げました（反映しません）")
+        flash(request, f"{row.row_number}行目を取り下げました（反映しません）")
         return RedirectResponse("/office/intake", status_code=303)
     before = entry.values
     corrections = {}
@@ -346,7 +245,7 @@ async def quarantine_fix(request: Request, user: Staff, session: DB, qid: int):
     if report.rejected:  # the row now holds the corrections and their errors: show those (read, audited, above)
         entry = dataclasses.replace(entry, values=intake.quarantined_values(row))
         return _quarantine_page(request, session, entry, row.errors, status_code=422)
-    _flash(request, f"{row.row_number}行目を訂正して反映しました" + ("（反映済みの届出と同じでした）" if report.duplicate
+    flash(request, f"{row.row_number}行目を訂正して反映しました" + ("（反映済みの届出と同じでした）" if report.duplicate
                                                               else ""))
     return RedirectResponse("/office/intake", status_code=303)
 
@@ -394,7 +293,7 @@ def sla_board(request: Request, user: Staff, session: DB):
     return render(request, "office/sla.html", {
         "summary": summary, "totals": board.totals, "chart": sla_chart(summary["by_day"]), "labels": SLA_LABELS,
         "order": SLA_ORDER, "by_employer": by_employer, "late": board.late, "employers": employers,
-        "ntypes": NTYPE_LABELS, "pending": board.pending, "flash": _take_flash(request)},
+        "ntypes": NTYPE_LABELS, "pending": board.pending, "flash": take_flash(request)},
         session=session)
 
 
@@ -404,7 +303,7 @@ def sla_publish(request: Request, user: Staff, session: DB):
     from onshi.exchange.publish import publish_all
 
     n = publish_all(request.app.state.engine, insurer_id=user.insurer_id)
-    _flash(request, f"{n}件を資格確認の索引に登録しました")
+    flash(request, f"{n}件を資格確認の索引に登録しました")
     return RedirectResponse("/office/sla", status_code=303)
 
 
@@ -415,13 +314,13 @@ def linkage_list(request: Request, user: Staff, session: DB):
     from onshi.exchange import linkage
 
     ins = insurer_of(session, user)
-    rows = linkage.suspect_list(session, insurer_id=ins.id, **_reader(user))
+    rows = linkage.suspect_list(session, insurer_id=ins.id, **reader(user))
     return render(request, "office/linkage.html", {"rows": rows, "fields": LINKAGE_FIELDS,
-                                                   "flash": _take_flash(request), "errors": []}, session=session)
+                                                   "flash": take_flash(request), "errors": []}, session=session)
 
 
 @router.post("/linkage/{check_id}/clear")
-def linkage_clear(request: Request, user: Supervisor, session: DB, check_id: int,
+def linkage_clear(request: Request, user: Supervisor, session: DB, check_id: DbId,
                   reason: Annotated[str, Form()] = ""):
     from onshi.exchange import linkage
 
@@ -431,34 +330,75 @@ def linkage_clear(request: Request, user: Supervisor, session: DB, check_id: int
     try:
         linkage.clear(session, check_id, reason=reason, user=_actor(user))
     except ValueError as exc:
-        _flash(request, f"記録できません: {str(exc).split(' (')[0]}")
+        flash(request, f"記録できません: {str(exc).split(' (')[0]}")
         return RedirectResponse("/office/linkage", status_code=303)
-    _flash(request, "「理由付き疑いなし」として記録しました。この方はマイナ保険証で確認できるようになります")
+    flash(request, "「理由付き疑いなし」として記録しました。この方はマイナ保険証で確認できるようになります")
     return RedirectResponse("/office/linkage", status_code=303)
 
 
 # ---------------------------------------------------------------- documents
 
-def _out_dir() -> Path:
+def out_dir() -> Path:
     from onshi.config import get_settings
 
     return get_settings().var_dir / "documents"
 
 
+def _starters(session: Session, rows) -> None:
+    """実行者 by name: ``web:<username>`` becomes the account's display name (the command line stays コマンド)."""
+    names: dict[str, str] = {}
+    for row in rows:
+        by = row.started_by
+        if by not in names:
+            if by.startswith("web:"):
+                account = users.get_by_username(session, by[4:])
+                names[by] = (account.display_name or account.username) if account is not None else by[4:]
+            elif by.startswith("cli") or by in ("onshi", "test"):
+                names[by] = "コマンド（onshi）"
+            else:
+                names[by] = by
+        row.started_by = names[by]
+
+
 @router.get("/documents")
 def documents_page(request: Request, user: Staff, session: DB):
+    from onshi.documents import mailing_view
     from onshi.documents import runs as document_runs
     from onshi.documents import service as documents
 
+    live = {p.run_name: p for p in document_runs.live_runs(user.insurer_id)}
+    session.commit()  # the records read below are at least as new as the progress (SQLite's snapshot: views.py)
     ins = insurer_of(session, user)
-    due = document_runs.certificate_queue(session, today(), insurer_id=ins.id, limit=200, **_reader(user))
-    runs = document_runs.history(session, ins.id)
+    due = document_runs.certificate_queue(session, today(), insurer_id=ins.id, limit=200, **reader(user))
+    runs = mailing_view.run_rows(session, ins.id, live)
+    _starters(session, runs)
     returns = documents.outstanding_returns(session, ins.id)[:100]
-    live = document_runs.live_runs(ins.id)
     return render(request, "office/documents.html", {
-        "due": due, "runs": runs, "returns": returns, "live": live, "run_message": run_message, "reasons": DOC_REASONS,
-        "today": today(), "flash": _take_flash(request), "doc_kinds": DOC_KINDS,
-        "default_run": f"{today():%Y%m}"}, session=session)
+        "due": due, "runs": runs, "returns": returns, "reasons": DOC_REASONS,
+        "today": today(), "flash": take_flash(request), "doc_kinds": DOC_KINDS,
+        "mailing_total": mailing_view.mailing_total(session, ins.id, today()),
+        "falling_due": mailing_view.falling_due(session, ins.id, today()),
+        "run_states": RUN_STATES, "contact": registry.contact_line(ins), "default_run": f"{wareki(today()).split('年')[0]}年{today().month}月分"},
+        session=session)
+
+
+RUN_STATES = {"running": "実行中", "done": "完了", "failed": "失敗", "stopped": "中断"}
+
+
+@router.get("/documents/runs/{run_id}/files/{index}")
+def document_run_file(request: Request, user: Staff, session: DB, run_id: DbId,
+                      index: Annotated[int, Path_(ge=0, le=100000)]):
+    """One file of a run: an employer's bundle (PDF), the manifest (CSV), a certificate — audited per person."""
+    from onshi.documents import mailing_view
+
+    path = mailing_view.run_file(session, run_id, index, out_dir(), insurer_id=user.insurer_id, **reader(user))
+    if path is None:
+        return render(request, "office/not_found.html", {"what": "ファイル"}, session=session, status_code=404)
+    media = "text/csv; charset=utf-8" if path.suffix == ".csv" else "application/pdf"
+    from urllib.parse import quote
+
+    return FileResponse(path, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(path.name)}", "Cache-Control": "no-store"})
 
 
 @router.post("/documents/daily")
@@ -467,8 +407,8 @@ def documents_daily(request: Request, user: Supervisor, session: DB):
     from onshi.documents import service as documents
 
     ins = insurer_of(session, user)
-    report = documents.daily_run(session, today(), _out_dir(), actor=_actor(user), insurer=ins.number)
-    _flash(request, f"資格確認書を{report.issued}件発行しました" + (f"（{report.skipped}件は発行できず）"
+    report = documents.daily_run(session, today(), out_dir(), actor=_actor(user), insurer=ins.number)
+    flash(request, f"資格確認書を{report.issued}件発行しました" + (f"（{report.skipped}件は発行できず）"
                                                                 if report.skipped else ""))
     return RedirectResponse("/office/documents", status_code=303)
 
@@ -476,22 +416,22 @@ def documents_daily(request: Request, user: Supervisor, session: DB):
 @router.post("/documents/mailing")
 def documents_mailing(request: Request, user: Supervisor, session: DB, run_name: Annotated[str, Form()] = ""):
     """Start a mailing run of 資格情報のお知らせ in the background; progress is polled by the page."""
+    from onshi.documents import mailing_view
     from onshi.documents import runs as document_runs
 
     ins = insurer_of(session, user)
-    run_name = "".join(ch for ch in run_name.strip() if ch.isalnum() or ch in "-_")[:40]
-    if not run_name:
-        _flash(request, "送付回の名前（英数字）を入力してください")
+    run_name, refused = mailing_view.clean_run_name(run_name)
+    if refused:
+        flash(request, refused)
         return RedirectResponse("/office/documents", status_code=303)
     try:
         progress = document_runs.start_mailing(session, request.app.state.session_factory, insurer_id=ins.id,
                                                insurer_number=ins.number, run_name=run_name, issue=today(),
-                                               out_dir=_out_dir(), actor=_actor(user))
+                                               out_dir=out_dir(), actor=_actor(user))
     except document_runs.RunAlreadyRunning:
-        _flash(request, f"送付回 {run_name} は実行中です")
+        flash(request, f"送付回「{run_name}」は実行中です")
         return RedirectResponse("/office/documents", status_code=303)
-    total = progress.total
-    _flash(request, f"送付回 {run_name} を開始しました（{total}件）")
+    flash(request, f"送付回「{run_name}」を開始しました（{progress.total}件）")
     return RedirectResponse("/office/documents", status_code=303)
 
 
@@ -507,5 +447,5 @@ def documents_progress(user: Staff):
 def run_message(progress) -> str:
     """What the page says of a run of this process: counts when done, the error when it failed."""
     if progress.state == "done":
-        return f"{progress.issued}件作成、{progress.skipped}件は作成済み"
+        return f"{progress.issued}件作成" + (f"、{progress.skipped}件は作成済み" if progress.skipped else "")
     return progress.error if progress.state == "failed" else ""

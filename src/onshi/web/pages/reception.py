@@ -82,6 +82,8 @@ class Shown:
     claim_link: bool
     care_date: date
     method: str
+    receipt_id: str | None = None  #: the signed receipt of this check (docs/receipts.md)
+    provisional_billing: object | None = None  #: 期限切れ保険証の暫定的な取扱い, when it applies (docs/rules.md)
 
 
 def next_steps(outcome: VerificationOutcome, method: str) -> tuple[list[str], bool]:
@@ -89,7 +91,7 @@ def next_steps(outcome: VerificationOutcome, method: str) -> tuple[list[str], bo
     a = outcome.answers[0] if outcome.answers else None
     if v == Validity.VALID:
         steps = ["資格は有効です。表示の負担割合で受け付けてください。"]
-        if a is not None and a.limit is None and method == "card":
+        if a is not None and a.limit is None and method in ("card", "smartphone"):
             steps.append("限度額情報は同意がないか、この日の情報がありません。")
         return steps, False
     if v == Validity.INVALID:
@@ -119,7 +121,7 @@ def show(outcome: VerificationOutcome, care_date: date, method: str) -> Shown:
     v = int(outcome.validity)
     steps, claim = next_steps(outcome, method)
     return Shown(v, screen_label("OQSCD006", v), VALIDITY_CLASS[v], outcome.answers[0] if outcome.answers else None,
-                 outcome.warning, steps, claim, care_date, method)
+                 outcome.warning, steps, claim, care_date, method, outcome.receipt_id, outcome.provisional_billing)
 
 
 def _numbers_request(form: dict, institution_code: str, care_date: date, limit_consent: bool,
@@ -162,8 +164,12 @@ def _care_date(value: str | None) -> date:
 
 def _page(request: Request, session: Session, user: WebUser, **ctx):
     base = {"consents": CONSENTS, "reader_outcomes": READER_OUTCOMES, "cards": demo_cards(session),
+            "phones": card_service.card_serials(session, 6, kind=card_service.SMARTPHONE),
+            "credentials": card_service.CREDENTIAL_KINDS,
             "form": {}, "care_date": today().isoformat(), "limit_classes": LIMIT_CLASSES,
             "limit_categories": LIMIT_CATEGORIES, "card_classes": CARD_CLASSES, "tab": "numbers"}
+    inst = institution_of(session, user)
+    base["institution_kind"] = getattr(inst, "kind", None) or "general"  # 限定型: no consent controls
     base.update(ctx)
     return render(request, "reception.html", base, session=session, status_code=ctx.pop("status_code", 200)
                   if "status_code" in ctx else 200)
@@ -206,8 +212,13 @@ async def verify_card(request: Request, user: Clinic, session: DB):
     inst = institution_of(session, user)
     serial = (form.get("card_serial") or "").strip()
     outcome_kind = form.get("reader") or "face"
+    credential = form.get("credential") or card_service.CARD
     consents = {k: bool(form.get(f"consent_{k}")) for k, _ in CONSENTS}
-    ctx = {"tab": "card", "card_form": {"card_serial": serial, "reader": outcome_kind, "consents": consents}}
+    ctx = {"tab": "card", "card_form": {"card_serial": serial, "reader": outcome_kind, "consents": consents,
+                                        "credential": credential}}
+    if credential not in card_service.CREDENTIAL_KINDS:
+        return _page(request, session, user, errors=[f"読み取った媒体「{credential}」: マイナンバーカードか"
+                                                     "スマートフォンを選んでください"], status_code=422, **ctx)
     try:
         care = _care_date(form.get("care_date"))
     except FormError as exc:
@@ -226,15 +237,17 @@ async def verify_card(request: Request, user: Clinic, session: DB):
     req = VerificationRequest(reference_class=ReferenceClass.CARD, care_date=care, institution_code=inst.code,
                               arbitrary_file_identifier=None, insurer_number=None, symbol=None, number=None,
                               branch=None, birth_date=None, limit_consent=consents["limit"],
-                              arbitrary_identifier=None, card_serial=serial, reader_outcome=reader)
+                              arbitrary_identifier=None, card_serial=serial, reader_outcome=reader,
+                              credential=credential)
     try:
         outcome = verify_service.verify(session, req, inst)
     except VerificationError as exc:
         steps = {"E0201": "電子証明書の有効期限が切れています。市区町村で更新の手続きをするよう案内し、"
                           "資格確認書・保険証の番号で照会してください。",
                  "E0202": "このカードの保険証利用登録は解除されています。資格確認書・保険証の番号で照会してください。"}
-        return _page(request, session, user, errors=[exc.message, steps.get(exc.code, "")], **ctx)
-    return _page(request, session, user, shown=show(outcome, care, "card"), care_date=care.isoformat(), **ctx)
+        return _page(request, session, user, errors=[exc.message, steps.get(exc.code, "")],
+                     status_code=403 if exc.code == "E0403" else 200, **ctx)
+    return _page(request, session, user, shown=show(outcome, care, credential), care_date=care.isoformat(), **ctx)
 
 
 # ---------------------------------------------------------------- 被保険者資格申立書

@@ -1,0 +1,1 @@
+"""After an outage (システム障害時): patients recorded without verification, checked afterwards in one go."""
