@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from onshi.demo.sandbox import (BY_KEY, CATALOGUE_BEGIN, CATALOGUE_END, INSTITUTION_TOKEN, PEOPLE, acquisition_date,
-                                card_expiry, catalogue_markdown, institution_code, my_number, rest_request)
+from onshi.demo.sandbox import (BY_KEY, CATALOGUE_BEGIN, CATALOGUE_END, INSTITUTION_TOKEN, OUTAGE_LIST, PEOPLE,
+                                acquisition_date, card_expiry, catalogue_markdown, institution_code,
+                                kind_institutions, my_number, rest_request)
 from onshi.demo.seed import add_years
 from onshi.exchange.cards import usable_until
 from onshi.rules.co_pay import preschool_until
@@ -19,6 +20,7 @@ from onshi.verify.result import Validity
 
 MN1, MN18 = "999000000016", "999000000180"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 AWKWARD_DAYS = [date(2028, 2, 29), date(2026, 12, 31), date(2027, 1, 1), date(2027, 3, 31), date(2026, 12, 6)]
 
 # What must never change between releases: names, numbers, card serials, the institution and its token.
@@ -43,30 +45,43 @@ PINNED = {
     "card_expired": ("失効　一美", "06139992", "9010", "9", "00", "SBX-CARD-0016"),
     "linkage": ("照合　待子", "06139992", "9010", "10", "00", None),
     "pin_locked": ("暗証　固男", "01130012", "7010", "11", "00", "SBX-CARD-0018"),
+    "old_card": ("旧証　保子", "01130012", "7010", "12", "00", None),
+    "phone": ("携帯　持子", "06139992", "9010", "11", "00", "SBX-CARD-0020"),
+    "national_list": ("職権　一郎", "06139992", "9010", "12", "00", "SBX-CARD-0021"),
 }
+PINNED_INSTITUTIONS = {"limited": ("1310009020", "onshi-sandbox-limited-token-not-a-secret"),
+                       "home_visit": ("1310009038", "onshi-sandbox-home-visit-token-not-a-secret")}
 
 
 def test_names_numbers_and_card_serials_are_pinned():
     assert {p.key: (p.name, p.insurer, p.symbol, p.number, p.branch, p.card) for p in PEOPLE} == PINNED
     assert (institution_code(), INSTITUTION_TOKEN) == ("1310009012", "onshi-sandbox-token-not-a-secret")
     assert (my_number(1), my_number(18)) == (MN1, MN18)
+    assert BY_KEY["phone"].phone == "SBX-PHONE-0020"
+    assert {k: (c, t) for k, (c, _n, t) in kind_institutions().items()} == PINNED_INSTITUTIONS
 
 
 def test_every_state_the_issue_names_is_a_person():
     states = " ".join(p.state for p in PEOPLE)
     for state in ("有効", "無効", "無効（新しい資格あり）", "資格情報なし", "複数該当", "未登録", "家族", "未就学",
                   "70–74歳 2割", "70–74歳 3割", "75歳", "限度額（同意あり）", "限度額（同意なし）", "猶予期間", "失効",
-                  "紐付け", "暗証番号ロック"):
+                  "紐付け", "暗証番号ロック", "旧健康保険証", "スマホ", "職権交付対象者"):
         assert state in states, state
     assert len({(p.insurer, p.symbol, p.number, p.branch) for p in PEOPLE}) == len(PEOPLE)
 
 
-def test_the_catalogue_in_docs_is_the_table():
-    text = DOC.read_text(encoding="utf-8")
-    assert catalogue_markdown() in text, "docs/sandbox.md is stale: paste `onshi sandbox --catalogue` into it"
+@pytest.mark.parametrize("doc", [DOC, README], ids=["docs/sandbox.md", "README.md"])
+def test_the_catalogue_in_docs_is_the_table(doc):
+    text = doc.read_text(encoding="utf-8")
+    assert catalogue_markdown() in text, f"{doc.name} is stale: paste `onshi sandbox --catalogue` into it"
     assert text.count(CATALOGUE_BEGIN) == 1 and text.count(CATALOGUE_END) == 1
     for p in PEOPLE:
-        assert p.name in text and (p.card is None or p.card in text)
+        assert p.name in text and (p.card is None or p.card in text) and (p.phone is None or p.phone in text)
+    for _kind, (code, _name, token) in kind_institutions().items():
+        assert code in text and token in text
+    if doc == README:  # in the clinic's section
+        section = text.split("## For the clinic and its software vendor", 1)[1].split("\n## ", 1)[0]
+        assert catalogue_markdown() in section
 
 
 @pytest.mark.parametrize("today", AWKWARD_DAYS, ids=str)
@@ -128,7 +143,7 @@ def _xmlmsg(p) -> dict:
             "LimitApplicationCertificateRelatedConsFlg": str(int(p.limit_consent))}
     if p.ask_branch:
         info["InsuredBranchNumber"] = p.branch
-    return {"XmlMsg": {"MessageHeader": {"QualificationConfirmationDate": f"{DAY:%Y%m%d}",
+    return {"XmlMsg": {"MessageHeader": {"QualificationConfirmationDate": f"{p.asked_on or DAY:%Y%m%d}",
                                          "MedicalInstitutionCode": institution_code()},
                        "MessageBody": {"QualificationConfirmSearchInfo": info}}}
 
@@ -140,6 +155,7 @@ def test_what_else_each_answer_shows(sandbox):
         return _numbers(client, BY_KEY[key])["results"][0]
 
     assert first("dependent")["personal_family"] == 2 and first("dependent")["insured_name"] == "有効　太郎"
+    assert first("valid")["personal_family"] == 1 and first("valid")["insured_name"] is None  # the member: `name`
     assert first("preschool")["preschool"] and first("preschool")["co_pay_ratio_tenths"] == 2
     assert first("elderly_2")["elderly"] and first("elderly_2")["co_pay_ratio_tenths"] == 2
     assert first("elderly_3")["elderly"] and first("elderly_3")["co_pay_ratio_tenths"] == 3
@@ -218,3 +234,178 @@ def test_ensure_sandbox_builds_once_a_day(tmp_path):
         engine.dispose()
     assert [first[1].rebuilt, again[1].rebuilt, next_day[1].rebuilt] == [True, False, True]
     assert (tmp_path / "sbx" / STATE_FILE).exists() and (tmp_path / "sbx" / "sandbox.sqlite3").exists()
+
+
+@pytest.fixture
+def own_database(database_url, tmp_path):
+    """A database of the session's kind that only this test uses (the sandbox downgrades it on a new day)."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from onshi.store.db import make_engine
+
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'sbx-own.sqlite3'}"
+        return
+    name = f"onshi_sbx_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield database_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_built_by_url_on_two_days_every_person_keeps_their_state(own_database, tmp_path):
+    """`onshi sandbox --database-url` on SQLite and PostgreSQL, built on a year's last day and again the next day
+    (the Japan date changing under it): each day every person answers, by numbers and by card, what the catalogue
+    says — ages, 75th birthdays, card expiries and the month's 1st all counted from that day."""
+    from onshi.demo.sandbox_build import ensure_sandbox
+    from onshi.web.app import create_app
+
+    for day in (date(2026, 12, 31), date(2027, 1, 1)):
+        with clock.frozen_at(f"{day.isoformat()}T10:00:00+09:00", ticking=True):
+            engine, built = ensure_sandbox(tmp_path / "sbx", day, own_database)
+            assert built.rebuilt and built.today == day
+            try:
+                with TestClient(create_app(engine, publisher_interval=0)) as client:
+                    client.headers["Authorization"] = f"Bearer {INSTITUTION_TOKEN}"
+                    for p in PEOPLE:
+                        r = client.post("/api/v1/verifications/numbers", json=rest_request(p, day))
+                        assert r.status_code == 200 and r.json()["validity"] == int(p.numbers_answer), (day, p.key)
+                    card = client.post("/api/v1/verifications/card", json={
+                        "certificate_serial": BY_KEY["card_grace"].card, "care_date": day.isoformat(),
+                        "reader": {"method": "face"}}).json()
+                    assert card["validity"] == 1 and "切れています" in card["warning"], day
+                    expired = client.post("/api/v1/verifications/card", json={
+                        "certificate_serial": BY_KEY["card_expired"].card, "care_date": day.isoformat(),
+                        "reader": {"method": "face"}})
+                    assert expired.status_code == 422, day
+                    old = client.post("/api/v1/verifications/numbers", json=rest_request(BY_KEY["elderly_2"], day))
+                    assert old.json()["results"][0]["co_pay_ratio_tenths"] == 2, day
+            finally:
+                engine.dispose()
+
+
+# ---------------------------------------------------------------- the transition years and the bad day (issue 20)
+
+def test_the_old_card_before_and_after_its_lapse(sandbox):
+    _built, client = sandbox
+    p = BY_KEY["old_card"]
+    after = _numbers(client, p)  # the catalogue's request: the day after the lapse
+    assert after["validity"] == 1
+    billing = after["provisional_billing"]
+    assert (billing["lapsed_after"], billing["until"], billing["ratio_tenths"]) == ("2025-12-01", "2026-03-31", 3)
+    assert "2026年3月31日まで 3割で請求できます" in billing["message"]
+    before = client.post("/api/v1/verifications/numbers", json={**rest_request(p, DAY), "care_date": "2025-12-01"})
+    assert before.json()["validity"] == 1 and before.json()["provisional_billing"] is None
+    today = _numbers(client, BY_KEY["valid"])  # the measure is over on the sandbox's day
+    assert today["provisional_billing"] is None
+
+
+def test_the_phone_and_the_card_are_one_person_told_apart_in_the_log(sandbox, engine):
+    from sqlalchemy import select
+
+    from onshi.verify.models import VerificationLogEntry
+
+    _built, client = sandbox
+    p = BY_KEY["phone"]
+
+    def methods() -> list[str]:
+        with engine.connect() as c:
+            return list(c.scalars(select(VerificationLogEntry.method).order_by(VerificationLogEntry.id)))
+
+    logged = len(methods())
+    answers = {}
+    for serial, credential in ((p.card, "card"), (p.phone, "smartphone")):
+        r = client.post("/api/v1/verifications/card", json={
+            "certificate_serial": serial, "care_date": DAY.isoformat(), "credential": credential,
+            "reader": {"method": "face"}})
+        assert r.status_code == 200 and r.json()["validity"] == 1, r.text
+        answers[credential] = r.json()["results"][0]
+    assert answers["card"]["name"] == answers["smartphone"]["name"] == p.name
+    assert methods()[logged:] == ["card", "smartphone"]
+    wrong = client.post("/api/v1/verifications/card", json={
+        "certificate_serial": p.phone, "care_date": DAY.isoformat(), "credential": "card", "reader": {"method": "face"}})
+    assert wrong.status_code == 422, wrong.text
+
+
+def test_the_person_on_the_national_list_gets_a_certificate(sandbox, engine, tmp_path):
+    from sqlalchemy import func, select
+
+    from onshi.documents import service as documents
+    from onshi.documents.models import IssuedDocument
+    from onshi.documents.national_lists import listed_for_certificate
+    from onshi.store.db import unit_of_work
+
+    with unit_of_work(engine) as s:
+        listed = listed_for_certificate(s, day=DAY)
+        assert [(e.reason, e.month) for e in listed] == [("02", DAY.replace(day=1))]
+    with clock.frozen_at("2028-02-29T10:00:00+09:00"), unit_of_work(engine) as s:
+        documents.daily_run(s, DAY, tmp_path / "out", actor="t")
+    with engine.connect() as c:
+        assert c.scalar(select(func.count()).select_from(IssuedDocument).where(
+            IssuedDocument.reason == "national_list:02")) == 1
+
+
+def test_the_institutions_of_the_other_kinds_answer_within_their_scope(sandbox):
+    _built, client = sandbox
+    inst = kind_institutions()
+    limited = {"Authorization": f"Bearer {inst['limited'][2]}"}
+    home = {"Authorization": f"Bearer {inst['home_visit'][2]}"}
+    valid = BY_KEY["valid"]
+    ok = client.post("/api/v1/verifications/numbers", headers=limited,
+                     json={**rest_request(valid, DAY), "limit_consent": False})
+    assert ok.status_code == 200 and ok.json()["validity"] == 1
+    refused = client.post("/api/v1/verifications/numbers", headers=limited, json=rest_request(valid, DAY))
+    assert refused.status_code == 403
+    requery = {**rest_request(valid, DAY), "limit_consent": False}
+    before = client.post("/api/v1/verifications/requery", headers=home, json=requery)
+    assert before.status_code == 422  # no card check by this institution yet
+    card = client.post("/api/v1/verifications/card", headers=home, json={
+        "certificate_serial": valid.card, "care_date": DAY.isoformat(), "reader": {"method": "face"}})
+    assert card.status_code == 200
+    later = (DAY + timedelta(days=30)).isoformat()
+    with clock.frozen_at(f"{later}T10:00:00+09:00"):
+        again = client.post("/api/v1/verifications/requery", headers=home, json={**requery, "care_date": later})
+    assert again.status_code == 200 and again.json()["validity"] == 1
+    general = client.post("/api/v1/verifications/requery", json={**requery, "care_date": DAY.isoformat()})
+    assert general.status_code == 403
+
+
+def test_the_outage_list_answers_what_the_catalogue_says(sandbox, engine, tmp_path):
+    """Recorded and checked at the build; the same file through REST and the terminal's outage folder records
+    nothing again and answers the same."""
+    import csv
+    import io
+
+    from sqlalchemy import func, select
+
+    from onshi.demo.sandbox_build import OUTAGE_FILE
+    from onshi.interop.oqs.terminal_service import make_terminal, serve_once
+    from onshi.outage.models import OutageRecord
+
+    _built, client = sandbox
+    expected = {row.key: row.answer for row in OUTAGE_LIST}
+    with engine.connect() as c:
+        stored = dict(c.execute(select(OutageRecord.record_key, OutageRecord.status)).all())
+    assert stored == expected
+    assert {"有効", "無効", "要確認"} == set(expected.values())
+    data = (tmp_path / OUTAGE_FILE).read_bytes()
+    r = client.post("/api/v1/outage/checks/file", files={"file": (OUTAGE_FILE, data, "text/csv")})
+    assert r.status_code == 200, r.text
+    assert sorted(x["status"] for x in r.json()["results"]) == sorted(expected.values())
+    root = tmp_path / "OQS"
+    terminal = make_terminal(root, institution_code(), engine)
+    (root / "outage" / OUTAGE_FILE).write_bytes(data)
+    with clock.frozen_at("2028-02-29T10:00:00+09:00"):
+        serve_once(terminal, institution_code(), engine)
+    rows = list(csv.DictReader(io.StringIO((root / "outage" / "done" / f"{OUTAGE_FILE}.result.csv")
+                                           .read_text(encoding="utf-8-sig"))))
+    assert {r_["記録ID"]: r_["結果"] for r_ in rows} == expected
+    with engine.connect() as c:
+        assert c.scalar(select(func.count()).select_from(OutageRecord)) == len(OUTAGE_LIST)

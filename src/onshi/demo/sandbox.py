@@ -22,7 +22,9 @@ from onshi.demo.seed import add_years
 from onshi.verify.result import Validity
 
 #: Bump when a person's answer changes meaning (the sandbox database is rebuilt when it differs).
-CATALOGUE_VERSION = 1
+#: 2: the transition years and the bad day (issue 20): an old 健康保険証, a smartphone credential, the national
+#: list, a 資格確認限定型 and a 居宅同意取得型 institution, an outage list.
+CATALOGUE_VERSION = 2
 
 #: The sandbox's own institution (医療機関コード 13 1 000901, check digit computed) and its fixed token.
 INSTITUTION_NAME = "サンドボックス診療所"
@@ -37,11 +39,25 @@ EMPLOYERS = [
 ]
 ADDRESS = ("100-0013", "東京都千代田区霞が関9-9-9")
 
+#: The sandbox's institutions of the other kinds (docs/rules.md, "Kinds of institution"): code body, name, kind,
+#: fixed token.  Registered with the demo's builder (:func:`onshi.demo.transition.ensure_kind_institutions`).
+KIND_INSTITUTIONS = (
+    ("131000902", "サンドボックス接骨院（資格確認限定型）", "limited", "onshi-sandbox-limited-token-not-a-secret"),
+    ("131000903", "サンドボックス訪問クリニック（居宅同意取得型）", "home_visit",
+     "onshi-sandbox-home-visit-token-not-a-secret"),
+)
 
-def institution_code() -> str:
+
+def institution_code(body: str = INSTITUTION_BODY) -> str:
+    """The 医療機関コード of the sandbox's institution (or of another *body* of nine digits)."""
     from onshi.numbers import institution_code as ic
 
-    return INSTITUTION_BODY + ic.calc_check_digit(INSTITUTION_BODY)
+    return body + ic.calc_check_digit(body)
+
+
+def kind_institutions() -> dict[str, tuple[str, str, str]]:
+    """``{kind: (code, name, token)}`` of the 資格確認限定型 and 居宅同意取得型 institutions."""
+    return {kind: (institution_code(body), name, token) for body, name, kind, token in KIND_INSTITUTIONS}
 
 
 def my_number(serial: int) -> str:
@@ -112,6 +128,10 @@ class SandboxPerson:
     remuneration: int = 300_000
     card: str | None = None  #: マイナ保険証 certificate serial
     card_expiry_months: int = 48  #: the certificate expires at the end of the month this many months away
+    phone: str | None = None  #: スマホ用電子証明書 serial (a second credential beside the card)
+    acquired: date | None = None  #: a fixed acquisition date (for a state dated in the past: the old card)
+    asked_on: date | None = None  #: a fixed day of care for the catalogue's example request (default: the day)
+    national_list: str | None = None  #: 交付事由 on this month's 職権交付対象者リスト
     event: str | None = None  #: loss | moved | limit | unpublished | not_filed | linkage | pin_locked
     same_person_as: str | None = None  #: a second qualification of the same person (a job change)
     limit_consent: bool = True  #: the consent flag of the catalogue's example request
@@ -185,6 +205,19 @@ PEOPLE: tuple[SandboxPerson, ...] = (
     SandboxPerson("pin_locked", "暗証番号ロック", "暗証　固男", "アンショウ　カタオ", 1, Born(44, 8, 31), KYOKAI, "7010",
                   "11", serial=18, card="SBX-CARD-0018", event="pin_locked",
                   card_answer="REST 423 with pin_failures 3; 1 有効 by face or 目視"),
+    SandboxPerson("old_card", "旧健康保険証（失効の前後）", "旧証　保子", "キュウショウ　ヤスコ", 2, Born(55, 5, 15),
+                  KYOKAI, "7010", "12", serial=19, acquired=date(2020, 4, 1), asked_on=date(2025, 12, 2),
+                  detail="asked with 2025-12-02 as the date of care (old cards of employee insurance lapsed after "
+                         "2025-12-01): provisional_billing, bill at the normal ratio until 2026-03-31; asked with "
+                         "2025-12-01: no provisional billing (the old card still worked)"),
+    SandboxPerson("phone", "マイナ保険証（カード＋スマホ）", "携帯　持子", "ケイタイ　モチコ", 2, Born(33, 6, 30),
+                  KUMIAI, "9010", "11", serial=20, card="SBX-CARD-0020", phone="SBX-PHONE-0020",
+                  card_answer="1 有効 by either credential; the usage log's method says card or smartphone"),
+    SandboxPerson("national_list", "職権交付対象者（国のリスト）", "職権　一郎", "ショッケン　イチロウ", 1, Born(68, 2, 2),
+                  KUMIAI, "9010", "12", serial=21, card="SBX-CARD-0021", card_expiry_months=-4, national_list="02",
+                  card_answer="E0201 (certificate expired more than 3 months ago)",
+                  detail="on this month's 職権交付対象者リスト (交付事由 02): the documents' daily run issues him a "
+                         "資格確認書 ex officio"),
 )
 
 BY_KEY = {p.key: p for p in PEOPLE}
@@ -193,6 +226,8 @@ BY_KEY = {p.key: p for p in PEOPLE}
 def acquisition_date(person: SandboxPerson, today: date) -> date:
     """When the qualification began: 1 April five years before the build year, the 1st of the build month for a
     job change's new qualification, and the birth date for a child born since."""
+    if person.acquired is not None:
+        return person.acquired
     if person.same_person_as:
         return month_start(today)
     start = date(today.year - 5, 4, 1)
@@ -210,11 +245,71 @@ def card_expiry(person: SandboxPerson, today: date) -> date:
 def rest_request(person: SandboxPerson, today: date) -> dict:
     """The body of ``POST /api/v1/verifications/numbers`` that shows this person's state."""
     body = {"insurer_number": person.insurer, "symbol": person.symbol, "number": person.number,
-            "birth_date": person.born.on(today).isoformat(), "care_date": today.isoformat(),
+            "birth_date": person.born.on(today).isoformat(), "care_date": (person.asked_on or today).isoformat(),
             "limit_consent": person.limit_consent}
     if person.ask_branch:
         body["branch"] = person.branch
     return body
+
+
+# ---------------------------------------------------------------- the outage list
+
+@dataclass(frozen=True)
+class OutageRow:
+    """A row of the sandbox's outage list (docs/outage.md): who (a person's key, or None for nobody registered),
+    how the reception typed them, and the answer the check gives."""
+
+    key: str
+    person: str | None
+    typed: str  #: what the row shows, as the catalogue says it
+    answer: str  #: 有効 | 無効 | 要確認
+    over: tuple[tuple[str, str], ...] = ()  #: fields typed differently from the registered ones
+
+
+OUTAGE_LIST: tuple[OutageRow, ...] = (
+    OutageRow("sbx-outage-1", "valid", "the four items (kana in half-width)", "有効",
+              (("name_kana", "ﾕｳｺｳ ﾀﾛｳ"),)),
+    OutageRow("sbx-outage-2", "limit_consent", "the card's numbers, no address known", "有効",
+              (("address", "（保険証の番号で受付）"), ("numbers", "1"))),
+    OutageRow("sbx-outage-3", "twins_parent", "the four items, another address", "要確認",
+              (("address", "北海道札幌市中央区北1条西2丁目"),)),
+    OutageRow("sbx-outage-4", "lost", "the four items; the qualification was lost on the 1st of this month", "無効"),
+    OutageRow("sbx-outage-5", None, "a patient nobody registered", "要確認"),
+)
+
+
+def outage_records(today: date) -> list[dict]:
+    """The outage list's records (the day of care: the build day), as :mod:`onshi.demo.outage` types them."""
+    from onshi.demo.outage import NOBODY, typed_record
+
+    out = []
+    for row in OUTAGE_LIST:
+        if row.person is None:
+            out.append({"record_key": row.key, "care_date": today.isoformat(), **NOBODY})
+            continue
+        p = BY_KEY[row.person]
+        who = type("Registered", (), {"name": p.name, "name_kana": p.kana, "sex": p.sex,
+                                      "birth_date": p.born.on(today), "address": ADDRESS[1]})
+        over = dict(row.over)
+        if over.pop("numbers", None):
+            over.update(insurer_number=p.insurer, symbol=p.symbol, number=p.number, branch=p.branch)
+        out.append(typed_record(who, today, row.key, **over))
+    return out
+
+
+def outage_csv(today: date) -> bytes:
+    """The outage list as a file (UTF-8, the layout of docs/outage.md) for the page, REST or ``OQS/outage/``."""
+    import csv
+    import io
+
+    cols = ["record_key", "care_date", "name", "name_kana", "sex", "birth_date", "address", "insurer_number",
+            "symbol", "number", "branch"]
+    out = io.StringIO()
+    w = csv.DictWriter(out, cols, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in outage_records(today):
+        w.writerow({c: r.get(c, "") for c in cols})
+    return out.getvalue().encode("utf-8")
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -238,9 +333,27 @@ def catalogue_markdown() -> str:
              "|---|---|---|---|---|---|---|---|"]
     for p in PEOPLE:
         asked = ("枝番" if p.ask_branch else "no 枝番") + f", 限度額同意 {int(p.limit_consent)}"
+        if p.asked_on:
+            asked += f", date of care {p.asked_on.isoformat()}"
         card = f"`{p.card}` → {p.card_answer}" if p.card else "—"
+        if p.phone:
+            card = f"`{p.card}` (card) or `{p.phone}` (smartphone) → {p.card_answer}"
         lines.append(f"| {p.state} | {p.name} ({p.kana}) | {p.insurer} {p.symbol}・{p.number} {p.branch} | "
                      f"{p.born.text()} | {asked} | {int(p.numbers_answer)} {VALIDITY_LABELS[p.numbers_answer]} | "
                      f"{_cell(card)} | {_cell(p.detail)} |")
+    lines += ["", "Institutions of the other kinds (docs/rules.md, \"Kinds of institution\"):", "",
+              "| kind | 医療機関コード | name | token | what it may do |", "|---|---|---|---|---|"]
+    may = {"limited": "資格確認限定型 (柔道整復・あはき): what a card shows only — a 限度額 flag or a consent is refused "
+                      "(REST 403, OQS E0403)",
+           "home_visit": "居宅同意取得型: after a card check of a patient, re-query by numbers without the card "
+                         "(`POST /api/v1/verifications/requery`) up to the end of the 3rd month after it"}
+    for kind, (code, name, token) in kind_institutions().items():
+        lines.append(f"| {kind} | {code} | {name} | `{token}` | {may[kind]} |")
+    lines += ["", "The outage list (`outage-example.csv` in the sandbox folder; the day of care is the build day), "
+              f"recorded and checked for {institution_code()} when the sandbox is built:", "",
+              "| 記録ID | patient | typed | answer |", "|---|---|---|---|"]
+    for row in OUTAGE_LIST:
+        who = BY_KEY[row.person].name if row.person else "障害　花子 (nobody)"
+        lines.append(f"| {row.key} | {who} | {row.typed} | {row.answer} |")
     lines += ["", CATALOGUE_END]
     return "\n".join(lines) + "\n"

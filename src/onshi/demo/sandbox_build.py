@@ -22,14 +22,15 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from onshi.demo.sandbox import (ADDRESS, CATALOGUE_VERSION, EMPLOYERS, INSTITUTION_NAME, INSTITUTION_TOKEN, PEOPLE,
-                                SandboxPerson, acquisition_date, card_expiry, institution_code, loss_date,
-                                month_start, my_number)
+                                SandboxPerson, acquisition_date, card_expiry, institution_code, kind_institutions,
+                                loss_date, month_start, my_number, outage_csv, outage_records)
 from onshi.demo.seed import DEMO_INSURERS, Population, write_files
 from onshi.registry.models import NotificationType as T
 from onshi.store.clock import utcnow
 from onshi.store.db import unit_of_work
 
 STATE_FILE = "sandbox.json"
+OUTAGE_FILE = "outage-example.csv"  #: the outage list, written beside the intake folder
 
 
 class SandboxError(RuntimeError):
@@ -97,8 +98,11 @@ def _resident_extract(people: list[SandboxPerson], today: date) -> bytes:
 
 def build_sandbox(engine: Engine, files_dir: Path, today: date) -> BuiltSandbox:
     """Fill an empty, migrated database with the sandbox population, registered as of *today*."""
+    from onshi.demo.outage import national_list_csv, record_and_check
+    from onshi.demo.transition import ensure_kind_institutions
+    from onshi.documents import national_lists
     from onshi.exchange import linkage
-    from onshi.exchange.cards import get_card, register_card
+    from onshi.exchange.cards import SMARTPHONE, get_card, register_card
     from onshi.exchange.publish import publish_all
     from onshi.registry import service
     from onshi.verify.service import add_institution, institution_by_code
@@ -119,20 +123,52 @@ def build_sandbox(engine: Engine, files_dir: Path, today: date) -> BuiltSandbox:
             if p.card and get_card(s, p.card) is None:
                 register_card(s, my_number=my_number(p.serial), certificate_serial=p.card,
                               certificate_expires_on=card_expiry(p, today))
+            if p.phone and get_card(s, p.phone) is None:  # the smartphone's certificate, beside the card
+                register_card(s, my_number=my_number(p.serial), certificate_serial=p.phone,
+                              certificate_expires_on=card_expiry(p, today), kind=SMARTPHONE)
         doubtful = [p for p in PEOPLE if p.event == "linkage"]
         linkage.import_extract(s, _resident_extract(doubtful, today), "sandbox-resident-extract.csv")
         code = institution_code()
         if institution_by_code(s, code) is None:
             add_institution(s, code=code, name=INSTITUTION_NAME, facility_type="clinic", token=INSTITUTION_TOKEN)
+        ensure_kind_institutions(s, [(c, name, "clinic", kind, token)
+                                     for kind, (c, name, token) in kind_institutions().items()])
+        listed = [p for p in PEOPLE if p.national_list]
+        national_lists.import_list(s, national_list_csv([(p.insurer, p.symbol, p.number, p.branch, p.kana,
+                                                          p.born.on(today).isoformat(), p.national_list)
+                                                         for p in listed]),
+                                   kind="ex_officio", month=today, filename="sandbox_ex_officio.csv", actor="sandbox")
+        record_and_check(s, code, outage_records(today), actor="sandbox", today=today)
+    files_dir.mkdir(parents=True, exist_ok=True)
+    (files_dir.parent / OUTAGE_FILE).write_bytes(outage_csv(today))
     _import(engine, pending, files_dir / "filed-not-published")
     return BuiltSandbox(today, institution_code(), INSTITUTION_TOKEN, rebuilt=True)
+
+
+def _empty(url: str) -> None:
+    """Every row of every table gone (the schema kept): the sandbox's own database, before building it again."""
+    from sqlalchemy import delete, text
+
+    from onshi.store.db import Base, make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as c:  # every model is registered by now: migrating imported them all
+            tables = list(reversed(Base.metadata.sorted_tables))
+            if engine.dialect.name == "postgresql":
+                c.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for t in tables:
+                    c.execute(delete(t))
+    finally:
+        engine.dispose()
 
 
 def ensure_sandbox(folder: Path, today: date, database_url: str | None = None) -> tuple[Engine, BuiltSandbox]:
     """The sandbox database in *folder* (SQLite ``sandbox.sqlite3`` unless *database_url*), built once per day.
 
     Returns its engine and what was built.  A PostgreSQL database given by URL must be empty (migrated here) or
-    built by this folder's sandbox on the same day."""
+    built by this folder's sandbox — on another day it is emptied and built again."""
     from onshi.store import migrate
     from onshi.store.db import make_engine
 
@@ -145,6 +181,11 @@ def ensure_sandbox(folder: Path, today: date, database_url: str | None = None) -
         state_path.unlink(missing_ok=True)
         if database_url is None:  # only the folder's own file is ever removed, never a database given by URL
             (folder / "sandbox.sqlite3").unlink(missing_ok=True)
+        elif state.get("database_url") == url:
+            # a database given by URL that this folder's sandbox built (another day, another catalogue): emptied,
+            # so that the people are built again in their states for *today*
+            migrate.upgrade(url)
+            _empty(url)
     migrate.upgrade(url)
     engine = make_engine(url)
     if current:

@@ -37,17 +37,18 @@ def ensure_demo_users(session: Session, *, institution_code: str | None = None,
         showcase = registry.get_insurer(session, number=SHOWCASE["valid"]["insurer"])
         insurers = registry.list_insurers(session)
         insurer_number = showcase.number if showcase else insurers[0].number if insurers else None
-    wanted = [("reception", "受付 一郎", "clinic"), ("clerk", "事務 花子", "clerk"),
+    wanted = [("reception", "受付 一郎", "clinic"), ("doctor", "医師 健", "clinician"), ("clerk", "事務 花子", "clerk"),
               ("supervisor", "監督 次郎", "supervisor"), ("analyst", "分析 桜", "analyst"),
               ("admin", "管理 三郎", "admin")]
     out = []
     for username, name, role in wanted:
         if get_by_username(session, username) is None:
             try:
+                # the demo's password is published on purpose: the policy (which refuses it) is off for these
                 add_user(session, username=username, password=password, role=role, display_name=name,
-                         institution_code=institution_code, insurer_number=insurer_number)
+                         institution_code=institution_code, insurer_number=insurer_number, password_policy=False)
             except UserError:
                 continue  # e.g. no institution yet: that demo user is skipped
-        scope = institution_code if role == "clinic" else insurer_number if role in INSURER_ROLES else "-"
+        scope = institution_code if role in ("clinic", "clinician") else insurer_number if role in INSURER_ROLES else "-"
         out.append(DemoUser(username, password, role, scope or "-"))
     return out
