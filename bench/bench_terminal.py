@@ -5,7 +5,7 @@
 
 A clinic's software writes ``OQS/req/OQSsiquc01req_….xml`` (as a ``.tmp`` renamed into place: the file
 *appears* at the rename) and waits for ``OQS/res/OQSsiquc01res_….xml``.  Three servers, in one process, each
-measured in the same run:
+measured in the same run (and a fourth, the before of the journal's batching):
 
 * ``bare copy`` — the baseline: a loop that polls ``req/`` the same way and copies each request to its answer
   name the way onshi writes an answer (a file in ``OQS/.onshi-tmp`` outside the watched folders, fsync, moved into
@@ -13,8 +13,11 @@ measured in the same run:
 * ``onshi, in-memory service`` — onshi's :class:`~onshi.interop.oqs.terminal.Terminal` (XmlMsg parse and
   checks, the answer rendered, written atomically) over a verification service that answers from memory.
 * ``onshi, SQLite service`` — ``onshi terminal`` as shipped (:func:`onshi.interop.oqs.terminal_service.run_terminal`: the
-  real verification service on a SQLite database of ``--members`` members, usage log and audit rows written, each
-  request claimed in ``terminal_requests`` before it is verified and its answer recorded with the usage-log row).
+  real verification service on a SQLite database of ``--members`` members, usage log and audit rows written, every
+  request of a scan claimed in ``terminal_requests`` in one commit before any is verified, each answer recorded
+  with its usage-log row);
+* ``same, a claim per file`` — the same terminal and database with ``claim_all`` off: each request claimed in a
+  commit of its own, as before issue 16's last change — the before/after of the same run.
 
 Three ways of sending, each a row per server:
 
@@ -202,6 +205,27 @@ def sqlite_server(root: Path, members: int) -> Server:
                                                   poll_interval=poll))
 
 
+def sqlite_per_file_claims_server(root: Path, members: int) -> Server:
+    """The same terminal on the same database, each request claimed in its own commit (``claim_all`` off): how
+    ``onshi terminal`` claimed before a scan was claimed in one commit — the before of the same run."""
+    from dataclasses import replace
+
+    from onshi.interop.oqs.terminal_service import make_terminal, serve_once
+    from onshi.store.db import default_engine
+
+    engine = default_engine()
+    term = make_terminal(root, INSTITUTION, engine)
+    term.handlers = replace(term.handlers, claim_all=None)
+
+    def loop(stop: threading.Event, poll: float) -> None:
+        while not stop.is_set():
+            serve_once(term, INSTITUTION, engine)
+            stop.wait(poll)
+
+    return Server(f"  same, a claim per file ({members:,})", root, lambda: serve_once(term, INSTITUTION, engine),
+                  loop)
+
+
 # -- the client -------------------------------------------------------------------------------------------------
 
 
@@ -222,8 +246,8 @@ def _wait(path: Path, timeout: float = 30.0) -> float:
 
 
 class Counter:
-    def __init__(self) -> None:
-        self.i = 0
+    def __init__(self, start: int = 0) -> None:
+        self.i = start  # each server its own names: they share one journal of claimed names
 
     def next_name(self) -> tuple[int, str]:
         self.i += 1
@@ -314,15 +338,16 @@ def main(argv: list[str] | None = None) -> None:
     care = japan_today()
     t0 = time.perf_counter()
     servers = [bare_copy_server(_TMP / "bare"), memory_server(_TMP / "memory"),
-               sqlite_server(_TMP / "sqlite", args.members)]
+               sqlite_server(_TMP / "sqlite", args.members),
+               sqlite_per_file_claims_server(_TMP / "sqlite-per-file", args.members)]
     setup = time.perf_counter() - t0
 
     def payload(i: int) -> bytes:
         return request_xml(i, args.members, care)
 
     results: dict[tuple[str, str], dict] = {}
-    for server in servers:
-        counter, rng = Counter(), random.Random(args.seed)
+    for k, server in enumerate(servers):
+        counter, rng = Counter(k * 100_000), random.Random(args.seed)
         run_direct(server, 10, payload, counter)  # warm-up: imports, caches, the database's first reads
         results[(server.name, "direct")] = stats(run_direct(server, args.n, payload, counter))
         results[(server.name, "polled")] = stats(run_polled(server, args.n, payload, counter, args.poll, rng))
@@ -331,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
         leftover = [p.name for p in server.req.iterdir() if not p.name.startswith(".")]
         assert not leftover, f"{server.name}: requests left in req/: {leftover[:3]}"
         if server is not servers[0]:
-            answered = counter.i
+            answered = counter.i - k * 100_000
             valid = valid_answers(server)
             assert valid == answered, f"{server.name}: {answered - valid} of {answered} answers not 有効"
 
@@ -358,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
     burst = results[(servers[2].name, "burst")]
     print(f"{burst['n']:,} files at once through onshi terminal (SQLite): all answered, {burst['per_s']:.0f} files/s, "
           f"p50 {burst['p50']:.0f} ms, p99 {burst['p99']:.0f} ms, last {burst['max']:.0f} ms")
+    before = results[(servers[3].name, "burst")]
+    print(f"the same burst with a claim per file (before): {before['per_s']:.0f} files/s, last {before['max']:.0f} ms "
+          f"— a scan claimed in one commit: {burst['per_s'] / before['per_s']:.2f}x the throughput")
 
 
 if __name__ == "__main__":

@@ -249,7 +249,8 @@ def main() -> None:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "onshi.web.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
-            env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0"), start_new_session=True)
+            env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0",
+                     ONSHI_BENCH_ENDPOINT="1", ONSHI_RATE_LIMIT_ENABLED="0"), start_new_session=True)
         base = f"http://127.0.0.1:{port}"
         for _ in range(150):
             try:

@@ -25,8 +25,18 @@ os.environ["ONSHI_MY_NUMBER_KEY"] = base64.urlsafe_b64encode(b"k" * 32).decode()
 os.environ["ONSHI_MY_NUMBER_HASH_KEY"] = base64.urlsafe_b64encode(b"h" * 32).decode()
 os.environ["ONSHI_SESSION_SECRET"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 os.environ.pop("ONSHI_DATABASE_URL", None)
+os.environ.setdefault("ONSHI_COOKIE_SECURE", "0")  # the test servers speak plain http (docs/auth.md)
 
 from sqlalchemy import text  # noqa: E402
+
+# Passwords: the same argon2id, at a test's cost.  The production costs (onshi.auth.users.production_hasher, 64 MiB
+# and 3 passes; checked by tests/web/test_auth.py) took ~0.1–0.6 s per hash and per sign-in — several per web test,
+# minutes of every run.  Hashes made here verify like any other: the parameters travel in the hash.
+import onshi.auth.users as _users  # noqa: E402
+from argon2 import PasswordHasher as _PasswordHasher  # noqa: E402
+
+_users._hasher = _PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_users._DUMMY_HASH = _users._hasher.hash("onshi-dummy-password-for-timing")
 
 from onshi.store.db import make_engine  # noqa: E402
 
@@ -128,10 +138,29 @@ def engine(database_url, _engines, monkeypatch):
     names = [t.name for t in reversed(metadata.sorted_tables)]
     with eng.begin() as c:
         if eng.dialect.name == "postgresql":
-            c.execute(text("TRUNCATE " + ", ".join(names) + " RESTART IDENTITY CASCADE"))
+            touched = _pg_touched_tables(c, names)
+            if touched:
+                c.execute(text("TRUNCATE " + ", ".join(touched) + " RESTART IDENTITY CASCADE"))
         else:
             for n in names:
                 c.execute(text(f"DELETE FROM {n}"))
+
+
+def _pg_touched_tables(conn, names: list[str]) -> list[str]:
+    """The tables a test left rows in or drew ids for: TRUNCATE of all 57 tables costs ~105 ms on PostgreSQL, about a
+    tenth of a typical database test; one probe (~4 ms) plus a TRUNCATE of the few a test touched is far cheaper.
+
+    A table counts as touched when it holds a row, or when a sequence it owns has handed out a value since the last
+    ``RESTART IDENTITY`` (rows inserted and deleted again would otherwise leave ids counting on into the next test).
+    """
+    nonempty = " UNION ALL ".join(f"SELECT '{n}' WHERE EXISTS (SELECT 1 FROM {n})" for n in names)
+    used_ids = ("SELECT DISTINCT d.refobjid::regclass::text FROM pg_sequences s "
+                "JOIN pg_class q ON q.relname = s.sequencename AND q.relkind = 'S' "
+                "JOIN pg_depend d ON d.objid = q.oid AND d.classid = 'pg_class'::regclass "
+                "AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+                "WHERE s.schemaname = current_schema() AND s.last_value IS NOT NULL")
+    touched = {r[0] for r in conn.execute(text(nonempty))} | {r[0].strip('"') for r in conn.execute(text(used_ids))}
+    return [n for n in names if n in touched]
 
 
 @pytest.fixture
@@ -146,11 +175,42 @@ def session(engine):
 
 def pytest_collection_modifyitems(config, items):
     """A test marked ``postgres`` exercises a PostgreSQL-only path: it is not collected on SQLite at all (deselected,
-    not skipped), and on a machine without PostgreSQL its PostgreSQL half is skipped like every other."""
+    not skipped), and on a machine without PostgreSQL its PostgreSQL half is skipped like every other.
+
+    In the faked-clock runs (scripts/test-clock sets ``ONSHI_CLOCK_RUN=1``) a test that runs on both databases runs on
+    SQLite only: libfaketime fakes the clock of the test process, and SQLite runs inside it, while the PostgreSQL
+    server keeps the real time — the PostgreSQL half would repeat the Python half's clock reads against a server
+    whose clock nobody faked.  PostgreSQL-only paths (marker ``postgres``) still run there.
+    """
+    clock_run = os.environ.get("ONSHI_CLOCK_RUN") == "1"
     keep, drop = [], []
     for item in items:
-        on_sqlite = getattr(item, "callspec", None) is not None and item.callspec.params.get("database_url") == "sqlite"
-        (drop if on_sqlite and item.get_closest_marker("postgres") else keep).append(item)
+        db = item.callspec.params.get("database_url") if getattr(item, "callspec", None) is not None else None
+        pg_only = item.get_closest_marker("postgres") is not None
+        if (db == "sqlite" and pg_only) or (clock_run and db == "postgresql" and not pg_only):
+            drop.append(item)
+        else:
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_unconfigure(config):
+    """Stop the rate limiter's expiry timers so the process can exit under a faked clock.
+
+    ``limits``' in-memory storage (auth/throttle.py, when no Redis is configured) keeps a non-daemon
+    ``threading.Timer`` of 10 ms alive; the interpreter waits for it at exit.  Under scripts/test-clock, libfaketime
+    shifts the monotonic clock too, and the timer's absolute deadline then lies hours away for the kernel: pytest
+    printed its summary and never exited (CI ran out of time).  Cancelling wakes the timer at once.  Any other
+    non-daemon thread still alive is named on stderr, so the next such hang says where it is.
+    """
+    import sys
+    import threading
+
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+        elif thread is not threading.main_thread() and not thread.daemon and thread.is_alive():
+            print(f"onshi tests: non-daemon thread still running at exit: {thread.name} ({type(thread).__name__})",
+                  file=sys.stderr)

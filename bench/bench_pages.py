@@ -1,0 +1,159 @@
+"""Benchmark: every page of every role loaded in headless chromium on the demo database, p50/p95 per page.
+
+    .venv/bin/python bench/bench_pages.py                     # the demo (2000 members, 12 months of traffic)
+    .venv/bin/python bench/bench_pages.py --members 500 --repeat 5 --pg
+
+The demo database is built in a folder of its own (``onshi demo run --no-serve``'s :func:`ensure_demo`: members,
+index, institutions, cards, the demo users, twelve months of verification traffic) on SQLite, or on a fresh
+PostgreSQL database with ``--pg``; the app runs under uvicorn in this process (one worker) and Debian's chromium
+(Playwright) signs in as each demo user and loads each of the role's pages ``--repeat`` times after one warm-up.
+The time of a load is the browser's own navigation timing: from the request to the ``load`` event (HTML, CSS,
+script, font, images), so it includes the server's answer and the page's assets as a person would wait for them.
+
+The table gives per page and role: p50 and p95 in ms, the server's share (time to the response's last byte), the
+page's size, and the ratio of the p95 to the 500 ms target.  Peak RSS of this process (server + driver) is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+TARGET_MS = 500
+
+
+def pages_of(role: str, ids: dict[str, str]) -> list[str]:
+    office = ["/office", "/office/members", f"/office/members?name={ids['kana']}", f"/office/members/{ids['person']}",
+              "/office/intake", "/office/sla", "/office/linkage", "/office/documents", "/office/insurer"]
+    return {"clinic": ["/reception", "/reception/today", "/reception/claim", "/reception/bulk"],
+            "clerk": office,
+            "supervisor": office + ["/analytics", "/analytics/kpi", "/audit"],
+            "analyst": ["/analytics", "/analytics/incentives", "/analytics/kpi"],
+            "admin": ["/admin/users", "/audit"]}[role]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--pg", action="store_true", help="PostgreSQL at 127.0.0.1:5432 instead of SQLite")
+    args = ap.parse_args()
+
+    import bench_intake as bi
+
+    env = bi.bench_env()
+    work = Path(tempfile.mkdtemp(prefix="onshi-bench-pages-"))
+    db_name = f"onshi_bench_pages_{os.getpid()}"
+    url = bi.create_db(db_name) if args.pg else f"sqlite:///{work / 'demo.db'}"
+    os.environ.update(env, ONSHI_DATABASE_URL=url, ONSHI_VAR_DIR=str(work / "var"))
+    from onshi.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        t0 = time.perf_counter()
+        from onshi.demo.cli import ensure_demo
+
+        state = ensure_demo(members=args.members)
+        built = time.perf_counter() - t0
+        run(state, args, built, url)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if args.pg:
+            bi.drop_db(db_name)
+
+
+def _ids() -> dict[str, str]:
+    from onshi.demo.seed import SHOWCASE
+    from onshi.registry import service
+    from onshi.store.db import unit_of_work
+
+    with unit_of_work() as s:
+        v = SHOWCASE["valid"]
+        found = service.find_by_numbers(s, insurer_number=v["insurer"], symbol=v["symbol"], number=v["number"])
+        person = found[0].person_id
+        kana = service.person_on(s, person).name_kana.split("\u3000")[0]
+    return {"person": str(person), "kana": kana}
+
+
+def run(state: dict, args, built: float, url: str) -> None:
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from onshi.store.db import default_engine
+    from onshi.web.app import create_app
+
+    ids = _ids()
+    server = uvicorn.Server(uvicorn.Config(create_app(default_engine(), publisher_interval=0), host="127.0.0.1",
+                                           port=0, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        for username, password, role, _scope in state["users"]:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP", base_url=base)
+            page = ctx.new_page()
+            page.set_default_timeout(180_000)
+            page.goto("/login")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", password)
+            page.press("input[name=password]", "Enter")
+            page.wait_for_load_state()
+            for path in pages_of(role, ids):
+                times, server_ms, size, status = [], [], 0, 0
+                for i in range(args.repeat + 1):
+                    try:
+                        response = page.goto(path, wait_until="load")
+                    except Exception as exc:  # noqa: BLE001 - a page that does not load is a row, not the end
+                        print(f"{role} {path}: {type(exc).__name__}", file=sys.stderr)
+                        times.append(180_000.0)
+                        server_ms.append(180_000.0)
+                        continue
+                    status = response.status if response else 0
+                    nav = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
+                                        " return [n.loadEventEnd - n.startTime, n.responseEnd - n.startTime,"
+                                        " n.transferSize || n.encodedBodySize]; }")
+                    if i:  # the first load warms caches (templates, font, the analytics aggregate)
+                        times.append(nav[0])
+                        server_ms.append(nav[1])
+                    size = nav[2]
+                times.sort()
+                p95 = times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))]
+                rows.append((role, path, status, statistics.median(times), p95, statistics.median(server_ms), size))
+            ctx.close()
+        browser.close()
+    server.should_exit = True
+    thread.join(timeout=10)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npage loads in headless chromium — {args.members} members, {'PostgreSQL' if args.pg else 'SQLite'}, "
+          f"{args.repeat} loads each after one warm-up; demo built in {built:.0f} s; "
+          f"{os.cpu_count()} CPUs (shared); peak RSS {rss:.0f} MB")
+    print(f"{'role':<10} {'page':<44} {'HTTP':>4} {'p50 ms':>8} {'p95 ms':>8} {'server p50':>10} {'KB':>6} "
+          f"{'p95/500ms':>9}")
+    for role, path, status, p50, p95, srv, size in rows:
+        print(f"{role:<10} {path[:44]:<44} {status:>4} {p50:>8.0f} {p95:>8.0f} {srv:>10.0f} {size / 1024:>6.1f} "
+              f"{p95 / TARGET_MS:>8.2f}{' *' if p95 > TARGET_MS else ''}")
+    slow = [r for r in rows if r[4] > TARGET_MS]
+    print(f"\n{len(rows)} pages; {len(slow)} over {TARGET_MS} ms at p95" + (": " + ", ".join(
+        f"{r[0]} {r[1]}" for r in slow) if slow else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Benchmark: what receipts and free repeat checks cost — REST verification by numbers over HTTP, PostgreSQL.
+
+    .venv/bin/python bench/bench_receipts.py                       # 1,000,000 members
+    .venv/bin/python bench/bench_receipts.py --rows 100000 --seconds 8 --rounds 4
+
+Builds its own PostgreSQL database (bench_verify's seeding, dropped at the end), starts the real server (uvicorn,
+``--workers``) and drives it with ``wrk`` from the same machine, alternating the settings round by round so that
+drift and other jobs on the machine hit both sides of each pair alike:
+
+* signing off (``ONSHI_RECEIPTS=0``) vs on (the default): random members, the full path (logged, audited);
+* full answer vs 304: the same ``--members`` members in turn, once without and once with the ``If-None-Match``
+  of their earlier answer (fetched before the runs) — both signed, both logged; the 304s take the fast path
+  (:mod:`onshi.verify.etag_fast`).
+
+Each run also counts the CPU time used per answer by the server's processes and by the PostgreSQL backends of
+the bench's own database (``/proc``; other jobs' CPU is not counted): on a shared machine wrk's throughput moves
+with whatever else runs, while CPU per answer is what the throughput of a dedicated machine follows (both sides
+bound by the same cores).  Prints throughput, p50/p99 (wrk's), peak RSS of the server, CPU per answer and the
+ratios — mean, and the median of the per-round ratios — against the goals (signing costs ≤ 10 %; a 304 at ≥ 2×
+a full answer).  Then the same in process (no HTTP, no load generator), CPU time per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_intake as bi  # noqa: E402
+import bench_verify as bv  # noqa: E402
+
+FIXED_LUA = r"""
+local token = "%(token)s"
+local use_tag = %(use_tag)s
+local bodies = {%(bodies)s}
+local tags = {%(tags)s}
+local n = #bodies
+local i = 0
+request = function()
+  i = i %% n + 1
+  local h = {["Content-Type"]="application/json", ["Authorization"]="Bearer " .. token}
+  if use_tag then h["If-None-Match"] = tags[i] end
+  return wrk.format("POST", "/api/v1/verifications/numbers", h, bodies[i])
+end
+"""
+
+
+def start_server(url: str, env: dict, workers: int, receipts: bool) -> tuple[subprocess.Popen, str]:
+    port = bv.free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "onshi.web.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0", ONSHI_RECEIPTS="1" if receipts else "0",
+                 ONSHI_RATE_LIMIT_ENABLED="0"),
+        start_new_session=True)
+    for _ in range(150):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=20)
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid: int) -> int:
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+
+
+class OwnCpu:
+    """CPU ticks of the server's processes and of the PostgreSQL backends serving the bench's database."""
+
+    def __init__(self, server_pid: int, dbname: str):
+        self.server_pid, self.dbname = server_pid, dbname
+
+    def _backends(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(f"{bi.PG.replace('postgresql+psycopg://', 'postgresql://')}/{self.dbname}") as c:
+            return [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                                            "pg_backend_pid()", (self.dbname,))]
+
+    def snap(self) -> dict:
+        return {"server": {p: _ticks(p) for p in bv._server_pids(self.server_pid)},
+                "pg": {p: _ticks(p) for p in self._backends()}}
+
+    @staticmethod
+    def used(a: dict, b: dict) -> dict[str, float]:
+        """Seconds of CPU between two snaps (a process that appeared between them counts from its start)."""
+        return {k: sum(v - a[k].get(p, 0) for p, v in b[k].items()) / HZ for k in ("server", "pg")}
+
+
+def member_body(i: int, today: str) -> str:
+    birth = f"{1955 + (i * 37) % 45}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+    return json.dumps({"insurer_number": "01130012", "symbol": str(10000001 + i // 50), "number": str(1000 + i % 50),
+                       "branch": "00", "birth_date": birth, "care_date": today}, separators=(",", ":"))
+
+
+def in_process(url: str, bodies: list[str], n: int, rounds: int = 3) -> dict[str, float]:
+    """CPU microseconds per call in this process (median of *rounds* alternations of *n* calls): service.verify on
+    one autocommit connection (the REST fast path's read; the log rows collected, not written) with signing off
+    and on and the answer rendered as the route renders it; a 304 through service.verify (the reference path);
+    and a 304 through :func:`onshi.verify.etag_fast.not_modified` (what the REST route does first) — without
+    HTTP and the load generator.  PostgreSQL's CPU is not in these figures."""
+    from statistics import median
+
+    from sqlalchemy import select
+
+    from onshi.config import get_settings
+    from onshi.store.db import make_engine
+    from onshi.verify import etag_fast, service
+    from onshi.verify.models import Institution
+    from onshi.verify.views import NumbersQuery, outcome_json
+
+    eng = make_engine(url)
+    out: dict[str, list[float]] = {}
+    settings = get_settings()
+    try:
+        with eng.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            inst = conn.execute(select(Institution)).first()
+            reqs = [NumbersQuery.model_validate_json(b).to_request(inst.code) for b in bodies]
+            tags = [service.verify(conn, r, inst, record=lambda *a: None).etag for r in reqs]
+
+            def call(label: str, k: int) -> None:
+                if label == "fast 304":
+                    assert etag_fast.not_modified(conn, reqs[k], inst, tags[k], record=lambda *a: None)
+                    return
+                o = service.verify(conn, reqs[k], inst, record=lambda *a: None,
+                                   if_none_match=tags[k] if label == "304" else None)
+                if not o.not_modified:
+                    json.dumps(outcome_json(o), ensure_ascii=False)  # what the route renders
+
+            for _ in range(rounds):
+                for label in ("off", "on", "304", "fast 304"):
+                    settings.receipts = label != "off"
+                    t = time.process_time()
+                    for i in range(n):
+                        call(label, i % len(reqs))
+                    out.setdefault(label, []).append((time.process_time() - t) / n * 1e6)
+    finally:
+        settings.receipts = True
+        eng.dispose()
+    return {k: median(v) for k, v in out.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--members", type=int, default=2000, help="members of the full-vs-304 runs")
+    ap.add_argument("--rounds", type=int, default=4, help="alternations of each pair")
+    ap.add_argument("--calls", type=int, default=3000, help="calls per in-process measurement")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    import httpx
+
+    from onshi.store.clock import japan_today
+    from onshi.verify.service import add_institution
+
+    env = bi.bench_env()
+    name = f"onshi_bench_{uuid.uuid4().hex[:8]}"
+    url = bi.create_db(name)
+    today = japan_today().isoformat()
+    results: dict[str, list[dict]] = {k: [] for k in ("off", "on", "full", "304")}
+    server = None
+    scripts = []
+    try:
+        tokens = []
+        bi.prepare_database(url, args.rows, extra=lambda s: tokens.append(
+            add_institution(s, code=bv._clinic_code(), name="ベンチ内科", facility_type="clinic")[1]))
+        token = tokens[0]
+        print(f"seeding {args.rows:,} members into the index …", file=sys.stderr)
+        seed_secs = bv.seed_index(url, args.rows)
+
+        def script(text: str) -> str:
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+                fh.write(text)
+            scripts.append(fh.name)
+            return fh.name
+
+        random_script = script(bv._birth_lua() + bv.LUA % {"rows": args.rows, "token": token, "seed": 1,
+                                                          "today": today})
+        step = max(1, args.rows // args.members)
+        bodies = [member_body(i, today) for i in range(0, args.rows, step)][:args.members]
+        server, base = start_server(url, env, args.workers, True)
+        tags = []
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"}) as client:
+            for b in bodies:
+                r = client.post("/api/v1/verifications/numbers", content=b)
+                r.raise_for_status()
+                tags.append(r.headers["ETag"])
+            check = client.post("/api/v1/verifications/numbers", content=bodies[0],
+                                headers={"If-None-Match": tags[0]})
+            assert check.status_code == 304 and check.headers["Onshi-Receipt"], check.status_code
+        lua_bodies = ",".join(f"[[{b}]]" for b in bodies)
+        lua_tags = ",".join(f"[[{t}]]" for t in tags)
+        full_script = script(FIXED_LUA % {"token": token, "use_tag": "false", "bodies": lua_bodies, "tags": lua_tags})
+        tag_script = script(FIXED_LUA % {"token": token, "use_tag": "true", "bodies": lua_bodies, "tags": lua_tags})
+        bv.wrk(base, 3, args.connections, random_script)  # warm up
+        stop(server)
+        micro = in_process(url, bodies, args.calls)
+        server = None
+        rss = {}
+        load = [os.getloadavg()[0]]
+
+        def run(kind: str, base: str, script_: str, meter: OwnCpu) -> None:
+            a = meter.snap()
+            r = bv.wrk(base, args.seconds, args.connections, script_)
+            r.update(OwnCpu.used(a, meter.snap()))
+            results[kind].append(r)
+            rss[kind] = max(rss.get(kind, 0), bv.rss_mb(server.pid))
+            load.append(os.getloadavg()[0])
+
+        for rnd in range(args.rounds):
+            for setting in (("off", "on") if rnd % 2 == 0 else ("on", "off")):  # ABBA: drift hits both alike
+                server, base = start_server(url, env, args.workers, setting == "on")
+                bv.wrk(base, 3, args.connections, random_script)  # warm up this server
+                meter = OwnCpu(server.pid, name)
+                run(setting, base, random_script, meter)
+                if setting == "on":
+                    for kind, s in ((("full", full_script), ("304", tag_script)) if rnd % 2 == 0
+                                    else (("304", tag_script), ("full", full_script))):
+                        run(kind, base, s, meter)
+                stop(server)
+                server = None
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as c:
+            answered_304 = c.execute("SELECT count(*) FROM verification_log WHERE not_modified").fetchone()[0]
+    finally:
+        if server:
+            stop(server)
+        bi.drop_db(name)
+        for s in scripts:
+            os.unlink(s)
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem_total = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")) / 1024 / 1024
+    print(f"\nmachine: {platform.node()} · {os.cpu_count()} cores · {cpu} · {mem_total:.0f} GiB")
+    print(f"members: {args.rows:,} (seeded in {seed_secs:.0f}s) · server workers: {args.workers} · wrk 1 thread, "
+          f"{args.connections} connections, {args.seconds}s each, {args.rounds} alternating rounds; "
+          f"full/304 over {len(bodies):,} members\n")
+
+    from statistics import median
+
+    def mean(runs: list[dict], key: str) -> float:
+        return sum(r[key] for r in runs) / len(runs)
+
+    def cpu_us(r: dict) -> float:  # server + its PostgreSQL backends, µs of CPU per answer
+        return (r["server"] + r["pg"]) / r["requests"] * 1e6
+
+    print(f"{'run':34} {'answers/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'RSS MB':>7} {'ratio':>6}"
+          f"   CPU µs/answer: server + PostgreSQL = total {'ratio':>6}")
+    rows = [("verify, signing off (baseline)", "off", None), ("verify, signing on", "on", "off"),
+            ("same members, full answer (baseline)", "full", None), ("same members, 304 Not Modified", "304", "full")]
+    for label, key, base_key in rows:
+        runs = results[key]
+        ratio = mean(runs, "rps") / mean(results[base_key], "rps") if base_key else 1.0
+        srv = sum(r["server"] for r in runs) / sum(r["requests"] for r in runs) * 1e6
+        pg = sum(r["pg"] for r in runs) / sum(r["requests"] for r in runs) * 1e6
+        cpu_ratio = (median(cpu_us(r) for r in results[base_key]) / median(cpu_us(r) for r in runs)
+                     if base_key else 1.0)
+        print(f"{label:34} {mean(runs, 'rps'):10,.0f} {mean(runs, 'p50'):7.2f} {mean(runs, 'p99'):7.2f} "
+              f"{sum(r['errors'] for r in runs):6} {rss.get(key, 0):7.0f} {ratio:6.2f}"
+              f"   {srv:6.0f} + {pg:5.0f} = {srv + pg:6.0f}{'':14} {cpu_ratio:6.2f}")
+    pairs_sign = [1 - a["rps"] / b["rps"] for a, b in zip(results["on"], results["off"])]
+    pairs_304 = [a["rps"] / b["rps"] for a, b in zip(results["304"], results["full"])]
+    cpu_sign = [1 - cpu_us(b) / cpu_us(a) for a, b in zip(results["on"], results["off"])]
+    cpu_304 = [cpu_us(b) / cpu_us(a) for a, b in zip(results["304"], results["full"])]
+    print(f"\nload average during the runs: {min(load):.1f}–{max(load):.1f} (2 cores: above ~3 other jobs share them)")
+    print(f"signing costs (goal ≤ 10 %): by throughput {median(pairs_sign):+.1%} median of rounds ("
+          + ", ".join(f"{x:+.1%}" for x in pairs_sign) + f"); by CPU per answer {median(cpu_sign):+.1%} ("
+          + ", ".join(f"{x:+.1%}" for x in cpu_sign) + ")")
+    print(f"304 vs a full answer (goal ≥ 2×): by throughput {median(pairs_304):.2f}× median of rounds ("
+          + ", ".join(f"{x:.2f}" for x in pairs_304) + f"); by CPU per answer {median(cpu_304):.2f}× ("
+          + ", ".join(f"{x:.2f}" for x in cpu_304) + ")")
+    sent_304 = sum(r["requests"] for r in results["304"])
+    print(f"usage log: {answered_304:,} checks answered 304 for {sent_304:,} requests sent with If-None-Match "
+          "(the difference: requests in flight when wrk stopped, and the one check before the runs)")
+    print(f"\nin process, CPU µs per call (median of 3 × {args.calls:,} calls; PostgreSQL's CPU not included): "
+          f"signing off {micro['off']:.0f}, on {micro['on']:.0f} ({micro['on'] / micro['off'] - 1:+.1%}); "
+          f"304 through service.verify {micro['304']:.0f}, through etag_fast {micro['fast 304']:.0f} "
+          f"({micro['on'] / micro['fast 304']:.2f}× the rate of a signed full answer)")
+
+
+if __name__ == "__main__":
+    main()
