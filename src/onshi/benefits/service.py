@@ -364,17 +364,21 @@ class Facts:
                                         month, declared))
 
     def income_basis(self, member_qv: QualificationVersion, month: date) -> rules.IncomeBasis | None:
-        """The registry's 基準収入額適用 of the member (a 限度額 certificate with ``income_exemption``, in force in
-        *month*): 一般 from the 1st of the month of its ``valid_from`` — the day the co-pay ratio
-        (:func:`onshi.rules.co_pay.co_pay_ratio`, ``income_exemption_from``) goes back to 2割, so the 区分 here
-        and the ratio shown agree."""
+        """The registry's 基準収入額適用 of the member (a 限度額 certificate with ``income_exemption`` in force in
+        *month*, as the 限度額適用 intake records it): 一般 from the month after its application
+        (``certificate_date``; :func:`onshi.rules.benefits.income_basis_from`).  **Note**: the co-pay ratio
+        (:func:`onshi.rules.co_pay.co_pay_ratio`) takes it from the application's own month (docs/benefits.md)."""
         cache = self.__dict__.setdefault("_income_basis", {})
         key = (member_qv.qualification_id, month_start(month))
         if key not in cache:
             last = add_months(month_start(month), 1) - timedelta(days=1)
             lc = registry.limit_certificate_on(self.session, member_qv.qualification_id, last)
-            cache[key] = rules.IncomeBasis(True, month_start(lc.valid_from), (
-                f"基準収入額適用（{lc.valid_from} から、登録済み）",)) if lc is not None and lc.income_exemption else None
+            if lc is None or not lc.income_exemption:
+                cache[key] = None
+            else:
+                start = rules.income_basis_from(lc.certificate_date)
+                cache[key] = rules.IncomeBasis(True, start, (
+                    f"登録済み（申請 {lc.certificate_date}、{start} から一般）",))
         return cache[key]
 
 
@@ -903,7 +907,7 @@ def _outpatient_year(facts: Facts, app: BenefitApplication, qv: QualificationVer
             c70 = d["category_70"]
         return under, c70
 
-    lines: list[str] = []
+    lines: list[str] = [f"基準収入額適用: {x}" for x in declared_basis.lines] if declared_basis else []
     found = None
     fn = getattr(facts.claims_refund_months, "outpatient_months", None)
     if fn is not None:

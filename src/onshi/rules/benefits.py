@@ -691,13 +691,20 @@ def income_basis(*, applied_on: date, incomes: list[int], former_dependant_incom
     if not ok:
         lines.append("基準収入額以上のため現役並みのまま")
         return IncomeBasis(False, None, tuple(lines))
-    start = add_months(month_start(applied_on), 1)
-    if timely_from is not None and month_start(timely_from) <= month_start(applied_on):
-        start = month_start(timely_from)
+    start = income_basis_from(applied_on, timely_from)
+    if start < add_months(month_start(applied_on), 1):
         lines.append(f"判定の月（{start:%Y年%m月}）の申請期限内の申請: {start} から一般")
     else:
         lines.append(f"申請 {applied_on} の翌月 {start} から一般")
     return IncomeBasis(True, start, tuple(lines))
+
+
+def income_basis_from(applied_on: date, timely_from: date | None = None) -> date:
+    """The first day of 一般 after a 基準収入額適用 applied for on *applied_on*: the 1st of the next month; the 1st of
+    *timely_from*'s month when the application was timely for that determination (not later than its month)."""
+    if timely_from is not None and month_start(timely_from) <= month_start(applied_on):
+        return month_start(timely_from)
+    return add_months(month_start(applied_on), 1)
 
 
 def with_income_basis(category_70: str, month: date, basis: IncomeBasis | None) -> str:
