@@ -37,12 +37,14 @@ def elderly(members, tmp_path):
     return members
 
 
-def _claims(tmp_path, number: str, months=MONTHS) -> None:
+def _claims(tmp_path, *numbers: str, months=MONTHS) -> None:
+    """One 外来 claim a month for each of *numbers* (one file: a clinic's month comes in one file)."""
     load_master()
     rows = [line(month=m, claim_number=f"{number}{i:02d}", number=number, birth_date=BIRTHS[number], setting="外来",
-                 care_days="5", patient_share="30000", points="10000") for i, m in enumerate(months)]
-    report = import_claims(write_claims(tmp_path, f"c{number}.csv", rows), today=date(2026, 9, 30))
-    assert report.claims_applied == len(months), report
+                 care_days="5", patient_share="30000", points="10000")
+            for number in numbers for i, m in enumerate(months)]
+    report = import_claims(write_claims(tmp_path, "claims.csv", rows), today=date(2026, 9, 30))
+    assert report.claims_applied == len(rows), report
 
 
 def _year(insurer_id, number: str, *, claims=high_cost_months, received=date(2026, 9, 1), key=None, **details):
@@ -153,3 +155,21 @@ def test_an_applications_own_kijun_shunyu_and_a_bad_one(elderly):
             "month": "2026-03", "items": [{"person": "本人", "institution": "B", "paid": 1, "total_cost": 1}],
             "income_basis": {"applied_on": "いつか", "incomes": ["x"]}}), insurer_id=elderly, actor="clerk")
         assert b.status == "incomplete" and [m["field"] for m in b.missing] == ["income_basis"]
+
+
+def test_a_batch_decides_the_yearly_sum_as_one_at_a_time_does(elderly, tmp_path):
+    from sqlalchemy import select
+
+    from onshi.benefits.models import BenefitApplication
+
+    _claims(tmp_path, "401", "403")
+    with unit_of_work() as s:
+        for n in ("401", "403"):
+            service.receive(s, app_input("high_cost", number=n, received_on=date(2026, 9, 1), source_key=n,
+                                         details={"outpatient_year": "2026"}), insurer_id=elderly, actor="clerk")
+    with unit_of_work() as s:
+        assert service.decide_batch(s, insurer_id=elderly, on=date(2026, 9, 5), actor="batch",
+                                    claims=high_cost_months) == 2
+    with unit_of_work() as s:
+        got = {a.source_key: (a.status, a.amount) for a in s.scalars(select(BenefitApplication))}
+    assert got == {"401": ("decided", 18_000), "403": ("refused", 0)}
