@@ -143,7 +143,7 @@ _HIGH_COST_CATEGORIES = frozenset({"A01", "A02", "A03", "A04", "A05", "B01", "B0
 
 #: the kinds whose checks or calculation read the person's other applications, and the keys of their details read
 _KINDS_READING_OTHERS = frozenset({"sickness", "maternity", "high_cost"})
-_OTHER_DETAIL_KEYS = ("period_from", "period_to", "incapacity_from", "first_payable", "month")
+_OTHER_DETAIL_KEYS = ("period_from", "period_to", "incapacity_from", "first_payable", "month", "outpatient_year")
 
 
 @dataclass
@@ -347,17 +347,39 @@ class Facts:
                 return found, f"レセプトから算定（{len(found)}か月: " + \
                     ("、".join(f"{m:%Y-%m}" for m in found) or "なし") + "）"
         declared = [_d(m + "-01") for m in (app.details or {}).get("refund_months") or []]
-        earlier = [_d(a.details["month"] + "-01") for a in _previous(self, app) if (a.amount or 0) > 0]
+        earlier = [_d(a.details["month"] + "-01") for a in _previous(self, app)
+                   if (a.amount or 0) > 0 and a.details.get("month")]  # not a yearly 外来年間合算
         months = sorted({m for m in declared + earlier if first <= m < month_start(month)})
         return months, f"申請の申告 {len(declared)}か月と当保険者の支給済み {len(earlier)}か月（過去12か月に" \
             f"{len(months)}か月）"
 
-    def _category_for(self, member_qv: QualificationVersion, month: date) -> tuple[str, str]:
+    def _category_for(self, member_qv: QualificationVersion, month: date,
+                      declared: rules.IncomeBasis | None = None) -> tuple[str, str]:
         rem = _remuneration_on(self, member_qv, month) or 0
         birth = self.birth_date(member_qv.person_id)
         old = birth is not None and rules.age_group(birth, month) != "under_70"
+        c70 = limit_category(on=month, age_70_plus=True, monthly_remuneration=rem if old else 0)
         return (limit_category(on=month, age_70_plus=False, monthly_remuneration=rem),
-                limit_category(on=month, age_70_plus=True, monthly_remuneration=rem if old else 0))
+                rules.with_income_basis(rules.with_income_basis(c70, month, self.income_basis(member_qv, month)),
+                                        month, declared))
+
+    def income_basis(self, member_qv: QualificationVersion, month: date) -> rules.IncomeBasis | None:
+        """The registry's 基準収入額適用 of the member (a 限度額 certificate with ``income_exemption`` in force in
+        *month*, as the 限度額適用 intake records it): 一般 from the month after its application
+        (``certificate_date``; :func:`onshi.rules.benefits.income_basis_from`).  **Note**: the co-pay ratio
+        (:func:`onshi.rules.co_pay.co_pay_ratio`) takes it from the application's own month (docs/benefits.md)."""
+        cache = self.__dict__.setdefault("_income_basis", {})
+        key = (member_qv.qualification_id, month_start(month))
+        if key not in cache:
+            last = add_months(month_start(month), 1) - timedelta(days=1)
+            lc = registry.limit_certificate_on(self.session, member_qv.qualification_id, last)
+            if lc is None or not lc.income_exemption:
+                cache[key] = None
+            else:
+                start = rules.income_basis_from(lc.certificate_date)
+                cache[key] = rules.IncomeBasis(True, start, (
+                    f"登録済み（申請 {lc.certificate_date}、{start} から一般）",))
+        return cache[key]
 
 
 # ---------------------------------------------------------------------------- checks
@@ -452,6 +474,8 @@ def missing_items(session: Session, app: BenefitApplication, qv: QualificationVe
                 add("death_date", f"死亡日 {death} は資格期間（喪失後3か月以内を含む）の外です")
             if not app.attachments:
                 add("attachments", "埋葬許可証・死亡診断書等の写しの添付がありません")
+        elif app.kind == "high_cost" and d.get("outpatient_year") not in (None, ""):
+            _outpatient_year_missing(app, qv, d, add, facts)
         elif app.kind == "high_cost":
             month = _d((d.get("month") or "") + "-01") if d.get("month") and len(d.get("month")) == 7 else None
             if month is None:
@@ -472,6 +496,7 @@ def missing_items(session: Session, app: BenefitApplication, qv: QualificationVe
                         add("items", f"{i}行目: 生年月日「{it['birth_date']}」は YYYY-MM-DD で記入してください")
             if d.get("category") not in (None, "") and d["category"] not in _HIGH_COST_CATEGORIES:
                 add("category", f"限度額区分「{d['category']}」はありません（{', '.join(sorted(_HIGH_COST_CATEGORIES))}）")
+            _income_basis_missing(d, add)
             c70 = d.get("category_70")
             if c70 not in (None, "") and (c70 not in _HIGH_COST_CATEGORIES or not str(c70).startswith("B")):
                 add("category_70", f"70歳以上の限度額区分「{c70}」はありません（B01〜B06）")
@@ -487,6 +512,47 @@ def missing_items(session: Session, app: BenefitApplication, qv: QualificationVe
     except LookupError as exc:  # rules.dated.NotInForce: a date before the rule's first row
         add("details", f"この日付に適用できる規定がありません（{exc}）")
     return out
+
+
+def _outpatient_year_missing(app: BenefitApplication, qv: QualificationVersion, d: dict, add, facts: Facts) -> None:
+    """The checks of a 外来年間合算 application (``details.outpatient_year``: the year of its 基準日, 31 July)."""
+    try:
+        year = int(d["outpatient_year"])
+        first, last = rules.outpatient_year(date(year, 7, 31))
+    except (ValueError, TypeError, LookupError):
+        add("outpatient_year", f"外来年間合算の年「{d['outpatient_year']}」は基準日（7月31日）の年を西暦4桁で記入して"
+            f"ください（{rules.OUTPATIENT_YEARLY.rows[0][0].year + 1}年以降）")
+        return
+    if app.received_on <= last:
+        add("outpatient_year", f"計算期間（{first} 〜 {last}）が終わっていません: 基準日の翌日以降に申請してください")
+    if qv.acquisition_date > last or (qv.loss_date is not None and qv.loss_date <= last):
+        add("outpatient_year", f"基準日 {last} に資格がありません（基準日に加入している方が対象）")
+    for other in facts.others(app):
+        if other.qualification_id == app.qualification_id and \
+                str((other.details or {}).get("outpatient_year") or "") == str(year):
+            add("outpatient_year", f"{year}年7月31日基準日の外来年間合算は申請番号 {other.id} で申請済みです")
+    for i, m in enumerate(d.get("outpatient_months") or [], 1):
+        try:
+            month = date.fromisoformat(str(m.get("month")) + "-01")
+            paid, refunded = int(m.get("paid")), int(m.get("refunded") or 0)
+        except (ValueError, TypeError, AttributeError):
+            add("outpatient_months", f"{i}行目: 月（YYYY-MM）と外来の自己負担額を記入してください")
+            continue
+        if not first <= month <= last:
+            add("outpatient_months", f"{i}行目: {m.get('month')} は計算期間（{first:%Y-%m} 〜 {last:%Y-%m}）の外です")
+        if paid < 0 or not 0 <= refunded <= paid:
+            add("outpatient_months", f"{i}行目: 自己負担額 {paid}・月間の高額療養費 {refunded} が正しくありません")
+    _income_basis_missing(d, add)
+
+
+def _income_basis_missing(d: dict, add) -> None:
+    b = d.get("income_basis")
+    if not b:
+        return
+    try:
+        declared_income_basis(d)
+    except (KeyError, ValueError, TypeError, LookupError) as exc:
+        add("income_basis", f"基準収入額適用の申請日・収入額が読めません（applied_on, incomes）: {exc}")
 
 
 def _check(session: Session, app: BenefitApplication, on: date, actor: str) -> BenefitApplication:
@@ -751,11 +817,14 @@ def _high_cost(facts: Facts, app: BenefitApplication, qv: QualificationVersion, 
     applicant's), the 区分 under 70 and at 70–74 from the member's 標準報酬月額 and age unless the application names
     them (``category``, ``category_70``), 多数回該当 from the household's months with a refund
     (:meth:`Facts.refund_months`)."""
+    if d.get("outpatient_year"):
+        return _outpatient_year(facts, app, qv, d)
     month = _d(d["month"] + "-01")
     member_qv = qv
     if qv.role == Role.dependent and qv.member_qualification_id:
         member_qv = facts.qualification(qv.member_qualification_id)
     own_birth = facts.birth_date(qv.person_id)
+    basis_lines: list[str] = []
     try:
         items = []
         for i in d["items"]:
@@ -775,13 +844,103 @@ def _high_cost(facts: Facts, app: BenefitApplication, qv: QualificationVersion, 
                 member_old = member_birth is not None and rules.age_group(member_birth, month) != "under_70"
                 category_70 = limit_category(on=month, age_70_plus=True,
                                              monthly_remuneration=remuneration if member_old else 0)
+                category_70, basis_lines = _apply_income_basis(facts, member_qv, month, category_70, d)
         refund_months, basis = facts.refund_months(app, member_qv, month)
         e = rules.high_cost_refund(month=month, category=category, items=items, refund_months=refund_months,
                                    category_70=category_70)
     except ValueError as exc:
         return Calculation(0, (str(exc),), 0, str(exc))
-    lines = (*e.lines[:1], f"多数回該当の判定: {basis}", *e.lines[1:])
+    lines = (*e.lines[:1], *basis_lines, f"多数回該当の判定: {basis}", *e.lines[1:])
     return Calculation(e.amount, lines, 0, None if e.amount else "自己負担限度額を超える支払がありません")
+
+
+def declared_income_basis(d: dict) -> rules.IncomeBasis | None:
+    """The 基準収入額適用 an application declares (``details.income_basis``: ``applied_on``, ``incomes`` — the
+    member's first, then each 70–74 dependant's —, optional ``former_dependant_income``, ``timely_from``), decided
+    by :func:`onshi.rules.benefits.income_basis`; None when it declares none."""
+    b = d.get("income_basis")
+    if not b:
+        return None
+    return rules.income_basis(applied_on=_d(b["applied_on"]), incomes=[int(x) for x in b["incomes"]],
+                              former_dependant_income=int(b["former_dependant_income"])
+                              if b.get("former_dependant_income") not in (None, "") else None,
+                              timely_from=_d(b.get("timely_from")))
+
+
+def _apply_income_basis(facts: Facts, member_qv: QualificationVersion, month: date, category_70: str,
+                        d: dict) -> tuple[str, list[str]]:
+    """*category_70* after a 基準収入額適用 — the registry's (:meth:`Facts.income_basis`) or the application's own
+    (:func:`declared_income_basis`) — with the lines that say why."""
+    if category_70 not in rules.ACTIVE_LIKE:
+        return category_70, []
+    lines = []
+    for basis in (facts.income_basis(member_qv, month), declared_income_basis(d)):
+        if basis is None:
+            continue
+        after = rules.with_income_basis(category_70, month, basis)
+        lines += [f"基準収入額適用: {x}" for x in basis.lines]
+        if after != category_70:
+            lines.append(f"基準収入額適用により {month:%Y年%m月} は現役並みでなく一般（区分 一般）")
+            return after, lines
+    if lines:
+        lines.append(f"{month:%Y年%m月} は基準収入額適用の前（現役並みのまま）")
+    return category_70, lines
+
+
+def _outpatient_year(facts: Facts, app: BenefitApplication, qv: QualificationVersion, d: dict) -> Calculation:
+    """外来年間合算 (70歳以上 一般・低所得): the person's 外来 per month of the 計算期間 ending on 31 July of
+    ``details.outpatient_year`` — from the claims when the claims domain holds the person's (each month's 高額療養費
+    computed from the household's claims), else the months the application declares (``outpatient_months``:
+    ``month``, ``paid``, ``refunded``) — and each month's 区分 from the registry (or ``category_70``), then
+    :func:`onshi.rules.benefits.outpatient_year_refund`."""
+    year = int(d["outpatient_year"])
+    first, last = rules.outpatient_year(date(year, 7, 31))
+    member_qv = qv
+    if qv.role == Role.dependent and qv.member_qualification_id:
+        member_qv = facts.qualification(qv.member_qualification_id)
+    birth = facts.birth_date(qv.person_id)
+    declared_basis = declared_income_basis(d)
+
+    def category(m: date) -> tuple[str, str]:
+        under, c70 = facts._category_for(member_qv, m, declared_basis)
+        if d.get("category_70"):
+            c70 = d["category_70"]
+        return under, c70
+
+    lines: list[str] = [f"基準収入額適用: {x}" for x in declared_basis.lines] if declared_basis else []
+    found = None
+    fn = getattr(facts.claims_refund_months, "outpatient_months", None)
+    if fn is not None:
+        persons = {member_qv.person_id: facts.birth_date(member_qv.person_id)}
+        for dep in facts.dependents(member_qv.qualification_id):
+            persons[dep.person_id] = facts.birth_date(dep.person_id)
+        persons[qv.person_id] = birth
+        found = fn(facts.session, insurer_id=app.insurer_id, persons=persons, person_id=qv.person_id, first=first,
+                   before=add_months(first, 12), category=category)
+    if found is not None:
+        lines.append(f"外来の自己負担: レセプトから算定（{len(found)}か月）")
+        rows = found
+    else:
+        rows = [(_d(m["month"] + "-01"), int(m["paid"]), int(m["paid"]) - int(m.get("refunded") or 0))
+                for m in d.get("outpatient_months") or []]
+        lines.append(f"外来の自己負担: 申請の申告（{len(rows)}か月）")
+    try:
+        months = []
+        for m, paid, borne in rows:
+            try:
+                group = rules.age_group(birth, m) if birth else "under_70"
+            except rules.NotThisInsurer:
+                continue
+            months.append(rules.OutpatientMonth(m, group, category(m)[1] if group != "under_70" else None,
+                                                paid, borne))
+        base_group = rules.age_group(birth, last) if birth else "under_70"
+        e = rules.outpatient_year_refund(base_day=last, base_category=category(last)[1], base_age_group=base_group,
+                                         months=months)
+    except ValueError as exc:  # NotThisInsurer on the 基準日, a bad row
+        return Calculation(0, (str(exc),), 0, str(exc))
+    lines = [e.lines[0], *lines, *e.lines[1:]]
+    return Calculation(e.amount, tuple(lines), 0,
+                       None if e.amount else "外来の自己負担の年間合計が年間上限を超えていないため支給額がありません")
 
 
 def decide(session: Session, application_id: int, *, on: date, actor: str, insurer_id: int | None = None,

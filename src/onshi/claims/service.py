@@ -388,20 +388,32 @@ def high_cost_months(session: Session, *, insurer_id: int, persons: dict[int, da
     the month, the household's 区分 from ``category(month) → (under-70, 70–74)``.  Months are walked from 12 before
     *first* so that a month's own 多数回該当 is known from the ones before it.  No personal data leaves: months only.
     """
-    from onshi.rules import benefits as rules
     from onshi.rules.calendar import add_months
 
-    start = add_months(first, -12)
-    rows = session.execute(select(Claim.person_id, Claim.month, Claim.institution_code, Claim.setting,
-                                  Claim.patient_share_yen, Claim.total_yen).where(
-        Claim.insurer_id == insurer_id, Claim.person_id.in_(list(persons)),
-        Claim.month >= f"{start:%Y-%m}", Claim.month < f"{before:%Y-%m}")).all()
+    rows = _household_rows(session, insurer_id=insurer_id, persons=persons, first=add_months(first, -12), before=before)
     if not any(f"{first:%Y-%m}" <= r.month for r in rows):
         return None
+    return [m for m, _, e in _walk_months(rows, persons, category)
+            if e.counts_for_many_times and first <= m < before]
+
+
+def _household_rows(session: Session, *, insurer_id: int, persons: dict, first: date, before: date) -> list:
+    return session.execute(select(Claim.person_id, Claim.month, Claim.institution_code, Claim.setting,
+                                  Claim.patient_share_yen, Claim.total_yen).where(
+        Claim.insurer_id == insurer_id, Claim.person_id.in_(list(persons)),
+        Claim.month >= f"{first:%Y-%m}", Claim.month < f"{before:%Y-%m}")).all()
+
+
+def _walk_months(rows, persons: dict[int, date | None], category) -> list[tuple[date, list, object]]:
+    """Each month of *rows* in order with its items and its 高額療養費 (:func:`onshi.rules.benefits.high_cost_refund`),
+    the 多数回該当 of each month known from the months before it."""
+    from onshi.rules import benefits as rules
+
     by_month: dict[str, list] = {}
     for r in rows:
         by_month.setdefault(r.month, []).append(r)
     refunds: list[date] = []
+    out = []
     for key in sorted(by_month):
         month = date.fromisoformat(key + "-01")
         items = []
@@ -423,7 +435,29 @@ def high_cost_months(session: Session, *, insurer_id: int, persons: dict[int, da
             continue
         if e.counts_for_many_times:  # not a refund of the 70–74 外来 individual limit alone
             refunds.append(month)
-    return [m for m in refunds if first <= m < before]
+        out.append((month, items, e))
+    return out
+
+
+def outpatient_months(session: Session, *, insurer_id: int, persons: dict[int, date | None], person_id: int,
+                      first: date, before: date, category) -> list[tuple[date, int, int]] | None:
+    """For the 外来年間合算 of *person_id* (a member of the household *persons*): each month from *first* up to
+    *before* (excluded) with the person's 外来 claims — ``(month, 外来 一部負担金, what of it the month's 高額療養費
+    left borne)``, each month computed from the household's claims as :func:`high_cost_months` does (多数回該当
+    from the 12 months before *first*).  None when the claims hold nothing of the person in those months."""
+    from onshi.rules.calendar import add_months
+
+    rows = _household_rows(session, insurer_id=insurer_id, persons=persons, first=add_months(first, -12), before=before)
+    if not any(r.person_id == person_id and f"{first:%Y-%m}" <= r.month for r in rows):
+        return None
+    out = []
+    for month, items, e in _walk_months(rows, persons, category):
+        mine = [i for i in items if i.person == str(person_id) and not i.inpatient]
+        if first <= month < before and mine:
+            paid = sum(i.paid for i in mine)
+            borne = e.borne_of(str(person_id)) if any(i.age_group != "under_70" for i in mine) else paid
+            out.append((month, paid, borne))
+    return out
 
 
 def persons_with_claims(session: Session, *, insurer_id: int, person_ids: set[int], first: date,
@@ -439,3 +473,5 @@ def persons_with_claims(session: Session, *, insurer_id: int, person_ids: set[in
 
 #: what a batch of decisions calls once before :func:`high_cost_months` (``benefits.service.Facts.preload``)
 high_cost_months.prefetch = persons_with_claims
+#: the 外来年間合算's months from the claims (``benefits.service``: the entrypoints pass :func:`high_cost_months`)
+high_cost_months.outpatient_months = outpatient_months

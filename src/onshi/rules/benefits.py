@@ -364,7 +364,8 @@ class CareItem(NamedTuple):
 #:   threshold halved too — and the household limits stay whole (javakenpo.gr.jp/together/07-2.html: 「個人単位で
 #:   両制度のいずれも本来額の2分の1…75歳の誕生日がその月の初日の場合は適用されません」);
 #: * the 年間上限 of 一般's 外来 (144,000円, August–July) is a yearly benefit applied for once a year (外来年間合算):
-#:   not this monthly calculation (docs/benefits.md).
+#:   not this monthly calculation — :func:`outpatient_year_refund` adds up what each month leaves
+#:   (:attr:`HighCostRefund.outpatient_borne`).
 class ElderlyRule(NamedTuple):
     threshold: int  # 70–74 items count from this much (0: every item)
     birthday_month_ratio: Fraction  # the individual limits in the 75歳到達月
@@ -439,10 +440,16 @@ class HighCostRefund(Explained):
     towards 多数回該当)."""
 
     outpatient_part: int = 0
+    #: each 70–74 person's 外来 一部負担金 still borne after the month's steps (the 外来 individual limit, then the
+    #: household steps' refunds apportioned by burden): what the yearly 外来年間合算 adds up (:func:`outpatient_year_refund`)
+    outpatient_borne: tuple[tuple[str, int], ...] = ()
 
     @property
     def counts_for_many_times(self) -> bool:
         return self.amount > self.outpatient_part
+
+    def borne_of(self, person: str) -> int:
+        return dict(self.outpatient_borne).get(person, 0)
 
 
 def high_cost_refund(*, month: date, category: str, items: list[CareItem], refund_months: list[date] = (),
@@ -469,6 +476,7 @@ def high_cost_refund(*, month: date, category: str, items: list[CareItem], refun
     lines = [f"{month:%Y年%m月}・区分 {name(category)}" + (f"（70〜74歳: {name(category_70)}）" if old else "")]
     refund = outpatient_part = 0
     carried_paid = carried_cost = 0  # what the 70–74 part leaves to the household step
+    borne: dict[str, Fraction] = {}  # each 70–74 person's 外来 still borne, as the steps reduce it
     if old:
         if category_70 is None or not category_70.startswith("B"):
             raise ValueError("70〜74歳の方の高額療養費には70歳以上の限度額区分（現役並みⅢ〜Ⅰ・一般・低所得Ⅱ・Ⅰ）が必要です")
@@ -496,11 +504,14 @@ def high_cost_refund(*, month: date, category: str, items: list[CareItem], refun
                 outpatient_part += outpatient - after_out
             own = after_out + sum(i.paid for i in mine if i.inpatient)
             own_cost = sum(i.total_cost for i in mine)
+            borne[person] = Fraction(after_out)
             if special:
                 limit = _halved_ceiling(category_70, own_cost, on=month, many_times=many, ratio=half)
                 lines.append(f"{person} 入院・外来（75歳到達月の特例: 個人単位で2分の1）: {own:,}円、限度額 "
                              f"{limit:,}円 → 支給 {max(own - limit, 0):,}円")
                 refund += max(own - limit, 0)
+                if own > limit:
+                    borne[person] *= Fraction(limit, own)
                 own = min(own, limit)
             owe[person], cost[person] = own, own_cost
         paid70, cost70 = sum(owe.values()), sum(cost.values())
@@ -510,6 +521,8 @@ def high_cost_refund(*, month: date, category: str, items: list[CareItem], refun
                      + f" → 支給 {max(paid70 - limit70, 0):,}円")
         refund += max(paid70 - limit70, 0)
         carried_paid, carried_cost = min(paid70, limit70), cost70
+        if paid70 > limit70:
+            borne = {p: b * Fraction(limit70, paid70) for p, b in borne.items()}
     counted = [i for i in young if i.paid >= rule.threshold_under_70]
     for i in young:
         mark = "合算" if i in counted else f"{rule.threshold_under_70:,}円未満のため合算しない"
@@ -524,8 +537,181 @@ def high_cost_refund(*, month: date, category: str, items: list[CareItem], refun
         lines.append(f"自己負担限度額: {ceiling:,}円" + ("（多数回該当: 過去12か月に3回以上の支給）" if many else ""))
         lines.append(f"合算額 {paid:,}円 − 限度額 {ceiling:,}円 = {max(paid - ceiling, 0):,}円")
         refund += max(paid - ceiling, 0)
+        if paid > ceiling:
+            borne = {p: b * Fraction(ceiling, paid) for p, b in borne.items()}
     lines.append(f"支給額: {refund:,}円")
-    return HighCostRefund(refund, tuple(lines), outpatient_part)
+    return HighCostRefund(refund, tuple(lines), outpatient_part,
+                          tuple((p, round_yen(b)) for p, b in borne.items()))
+
+
+# ---------------------------------------------------------------------------- 外来年間合算 (70歳以上)
+
+class OutpatientYearRule(NamedTuple):
+    cap: int  # 年間上限
+    first_month: int  # the 計算期間 runs from the 1st of this month to the day before it a year later
+    categories: frozenset[str]  # the 70–74 区分 whose months count, and one of which the person must hold on the 基準日
+
+
+#: 高額療養費の外来年間合算 (健康保険法施行令 §41の2 「年間の高額療養費」, from the 計算期間 starting 2017-08-01):
+#: 「基準日（毎年7月31日）において…区分が『一般』または『低所得者』に属する70歳以上の方のうち、計算期間（前年8月1日から
+#: 7月31日までの1年間）における『一般』または『低所得者』であった月の外来での窓口負担額（高額療養費の世帯合算などで支給さ
+#: れる額を除く）を合算し、年間上限額（14万4千円）を超える場合に、その超えた額が支給されます」
+#: (city.otake.hiroshima.jp …/kokukyuhu/1540178710228.html, updated 2025-08-15; the article of the 施行令 as cited by
+#: tome.jimusho.jp/syarousi/kennkouhokenn/kenkou4/kenkou4E.htm).  現役並み (B01–B03) months do not count and a person
+#: who is 現役並み on the 基準日 gets nothing; months before 70–74 (高齢受給者) do not count.
+OUTPATIENT_YEARLY: DatedTable[OutpatientYearRule] = DatedTable("高額療養費の外来年間合算（70歳以上）", (
+    (date(2017, 8, 1), OutpatientYearRule(144_000, 8, frozenset({"B04", "B05", "B06"}))),
+))
+
+
+def outpatient_year(day: date) -> tuple[date, date]:
+    """The 計算期間 (1 August – 31 July) that holds *day*; its last day is the 基準日.
+
+    >>> outpatient_year(date(2026, 7, 31)), outpatient_year(date(2026, 8, 1))[0]
+    ((datetime.date(2025, 8, 1), datetime.date(2026, 7, 31)), datetime.date(2026, 8, 1))
+    """
+    first_month = OUTPATIENT_YEARLY.at(day).first_month
+    start = date(day.year if day.month >= first_month else day.year - 1, first_month, 1)
+    return start, add_months(start, 12) - timedelta(days=1)
+
+
+class OutpatientMonth(NamedTuple):
+    """One month of a person's 外来 at this insurer, as the yearly sum reads it."""
+
+    month: date
+    age_group: str  # :func:`age_group` of the person in the month
+    category_70: str | None  # the 70–74 区分 of the month (B01–B06; None under 70)
+    paid: int  # 外来 一部負担金 of the month
+    borne: int  # what is left of it after the month's 高額療養費 (:attr:`HighCostRefund.outpatient_borne`)
+
+
+def outpatient_year_refund(*, base_day: date, base_category: str | None, base_age_group: str,
+                           months: list[OutpatientMonth]) -> Explained:
+    """外来年間合算: the months of the 計算期間 ending on *base_day* (31 July) in which the person was 70–74 and
+    一般 or 低所得 add up what their 外来 still bore after each month's 高額療養費; above the 年間上限 (144,000円) the
+    excess is paid — when on the 基準日 the person is 70–74 and 一般 or 低所得 (*base_category*, *base_age_group*).
+
+    >>> m = [OutpatientMonth(date(2025, 8 + i, 1) if i < 5 else date(2026, i - 4, 1), "70_74", "B04", 18_000, 18_000)
+    ...      for i in range(12)]
+    >>> outpatient_year_refund(base_day=date(2026, 7, 31), base_category="B04", base_age_group="70_74", months=m).amount
+    72000
+    """
+    first, last = outpatient_year(base_day)
+    if base_day != last:
+        raise ValueError(f"基準日 {base_day} は計算期間の末日（7月31日）ではありません")
+    rule = OUTPATIENT_YEARLY.at(first)
+    name = lambda c: LIMIT_CATEGORY_NAMES.get(c, c) if c else "69歳以下"  # noqa: E731
+    lines = [f"外来年間合算: 計算期間 {first} 〜 {last}（基準日 {last}）、年間上限 {rule.cap:,}円"]
+    if base_age_group == "under_70" or base_category not in rule.categories:
+        why = "70歳未満" if base_age_group == "under_70" else f"区分 {name(base_category)}"
+        lines.append(f"基準日の{why}のため対象外（一般・低所得の70歳以上の方が対象）")
+        return Explained(0, tuple(lines))
+    total = 0
+    for m in sorted(months, key=lambda m: m.month):
+        if not first <= m.month <= last:
+            continue
+        if m.age_group == "under_70":
+            lines.append(f"{m.month:%Y年%m月}: 70歳未満の月のため合算しない（外来 {m.paid:,}円）")
+        elif m.category_70 not in rule.categories:
+            lines.append(f"{m.month:%Y年%m月}: 区分 {name(m.category_70)} の月のため合算しない（外来 {m.paid:,}円）")
+        else:
+            total += m.borne
+            lines.append(f"{m.month:%Y年%m月}: 外来 {m.paid:,}円" + (f" − 月間の高額療養費 {m.paid - m.borne:,}円"
+                                                                if m.borne != m.paid else "")
+                         + f" → {m.borne:,}円（{name(m.category_70)}）")
+    pay = max(total - rule.cap, 0)
+    lines.append(f"合算額 {total:,}円 − 年間上限 {rule.cap:,}円 = {pay:,}円")
+    return Explained(pay, tuple(lines))
+
+
+# ---------------------------------------------------------------------------- 基準収入額適用 (70歳以上 現役並み)
+
+class IncomeBasisRule(NamedTuple):
+    single: int  # the 70–74 member alone (no 70–74 dependant)
+    household: int  # with 70–74 dependants (their incomes added), or alone with a 旧被扶養者 now in 後期高齢者医療
+
+
+#: 基準収入額適用: a 70–74 member (and 70–74 dependants) placed in 現役並み by the 標準報酬月額 (28万円 or more) is
+#: 一般 on application when the income is under the 基準収入額 — 「被保険者お一人が70歳以上の場合…年間収入383万円
+#: 未満」「被保険者と被扶養者のお二人とも70歳以上の場合は年間収入520万円未満」 (phio.panasonic.co.jp/qa/kourei.html;
+#: tokakenpo.or.jp/sikaku/sikaku18/sikaku018.htm: 520万 with the 70–74 dependant's income included, 383万 for the
+#: member alone); 「70歳以上の被扶養者がいない場合は収入額が383万円未満。ただし、長寿医療制度の被保険者となったために
+#: 被扶養者でなくなった者（…5年を経過する者に限る）の場合、520万円未満」 (kobe-kikai-kenpo.org/koureizyukyuusya.html).
+#: **The row's start** (2008-04-01, the first day of 後期高齢者医療, which the 旧被扶養者 clause needs) is ours: the
+#: sources give the amounts undated.
+INCOME_BASIS: DatedTable[IncomeBasisRule] = DatedTable("高齢受給者の基準収入額", (
+    (date(2008, 4, 1), IncomeBasisRule(3_830_000, 5_200_000)),
+))
+
+#: the 現役並み 区分 that a 基準収入額適用 turns into 一般
+ACTIVE_LIKE = frozenset({"B01", "B02", "B03"})
+
+
+class IncomeBasis(NamedTuple):
+    applies: bool
+    effective_from: date | None  # the first month of 一般 (None when not applicable)
+    lines: tuple[str, ...]
+
+
+def income_basis(*, applied_on: date, incomes: list[int], former_dependant_income: int | None = None,
+                 timely_from: date | None = None) -> IncomeBasis:
+    """The decision on a 基準収入額適用申請.
+
+    *incomes*: the yearly 収入 of the member (first) and of each 70–74 dependant; *former_dependant_income*: of a
+    旧被扶養者 who left for 後期高齢者医療 (within 5 years), counted only when the member alone is at or above the
+    single amount.  In force from the 1st of the month after the application's month (「申請により翌月から」:
+    city.shinshiro.aichi.jp 後期高齢者医療; kenpo.gr.jp/sanyo: 「申請期限後に提出された場合は申請月の翌月から」); an
+    application within the insurer's deadline after a new 現役並み determination applies from that determination's
+    month (*timely_from*: 「申請期限以内に…認められた方については該当月の1日から」, kenpo.gr.jp/sanyo).
+
+    >>> income_basis(applied_on=date(2026, 9, 10), incomes=[3_829_999]).effective_from
+    datetime.date(2026, 10, 1)
+    >>> income_basis(applied_on=date(2026, 9, 10), incomes=[3_830_000]).applies
+    False
+    >>> income_basis(applied_on=date(2026, 9, 10), incomes=[3_000_000, 2_199_999]).applies
+    True
+    """
+    if not incomes or any(i < 0 for i in incomes):
+        raise ValueError("収入額は被保険者の分から0以上で記入してください")
+    rule = INCOME_BASIS.at(applied_on)
+    total = sum(incomes)
+    lines = []
+    if len(incomes) == 1:
+        ok = total < rule.single
+        lines.append(f"70歳以上は被保険者お一人: 収入 {total:,}円 {'<' if ok else '≥'} 基準収入額 {rule.single:,}円")
+        if not ok and former_dependant_income is not None:
+            total += former_dependant_income
+            ok = total < rule.household
+            lines.append(f"後期高齢者医療に移った旧被扶養者の収入を加えて {total:,}円 {'<' if ok else '≥'} "
+                         f"{rule.household:,}円")
+    else:
+        ok = total < rule.household
+        lines.append(f"70歳以上の被保険者・被扶養者 {len(incomes)}人の収入の合計 {total:,}円 {'<' if ok else '≥'} "
+                     f"基準収入額 {rule.household:,}円")
+    if not ok:
+        lines.append("基準収入額以上のため現役並みのまま")
+        return IncomeBasis(False, None, tuple(lines))
+    start = income_basis_from(applied_on, timely_from)
+    if start < add_months(month_start(applied_on), 1):
+        lines.append(f"判定の月（{start:%Y年%m月}）の申請期限内の申請: {start} から一般")
+    else:
+        lines.append(f"申請 {applied_on} の翌月 {start} から一般")
+    return IncomeBasis(True, start, tuple(lines))
+
+
+def income_basis_from(applied_on: date, timely_from: date | None = None) -> date:
+    """The first day of 一般 after a 基準収入額適用 applied for on *applied_on*: the 1st of the next month; the 1st of
+    *timely_from*'s month when the application was timely for that determination (not later than its month)."""
+    if timely_from is not None and month_start(timely_from) <= month_start(applied_on):
+        return month_start(timely_from)
+    return add_months(month_start(applied_on), 1)
+
+
+def with_income_basis(category_70: str, month: date, basis: IncomeBasis | None) -> str:
+    """The 70–74 区分 of *month* after a 基準収入額適用: 現役並み (B01–B03) → 一般 (B04) from its month."""
+    if basis is not None and basis.applies and category_70 in ACTIVE_LIKE and month_start(month) >= basis.effective_from:
+        return "B04"
+    return category_70
 
 
 # ---------------------------------------------------------------------------- service standard and schedule
