@@ -83,19 +83,18 @@ def test_genekinami_has_no_yearly_cap_unless_a_kijun_shunyu_application_makes_it
     _claims(tmp_path, "402")
     a = _year(elderly, "402")
     assert a.status == "refused" and any("区分 現役並みⅠのため対象外" in x for x in a.explanation)
-    # 基準収入額適用 applied for on 2025-10-20 (income 3,000,000円, alone): 一般 from November — the months and their
-    # own 高額療養費 (外来 18,000円) become 一般's: as 401
-    # applied for in December: 一般 from January — 7 months, 126,000 — nothing
-    c = _year(elderly, "402", key="c", income_basis={"applied_on": "2025-12-20", "incomes": [3_000_000]})
+    # 基準収入額適用 applied for in January (income 3,000,000円, alone): 一般 from January, the application's month
+    # (the reference's rule, the co-pay's month) — 7 months, 126,000 — nothing
+    c = _year(elderly, "402", key="c", income_basis={"applied_on": "2026-01-20", "incomes": [3_000_000]})
     assert c.status == "refused" and c.explanation[-1] == "合算額 126,000円 − 年間上限 144,000円 = 0円"
-    assert "基準収入額適用: 申請 2025-12-20 の翌月 2026-01-01 から一般" in c.explanation
+    assert "基準収入額適用: 申請 2026-01-20 の月 2026-01-01 から一般" in c.explanation
     # at or above the 基準収入額: still 現役並み
     d = _year(elderly, "402", key="d", income_basis={"applied_on": "2025-10-20", "incomes": [3_830_000]})
     assert d.status == "refused" and "基準収入額適用: 基準収入額以上のため現役並みのまま" in d.explanation
     assert any("区分 現役並みⅠのため対象外" in x for x in d.explanation)
-    # applied for on 2025-10-20 (income 3,000,000円, alone): 一般 from November — the months and their own
+    # applied for on 2025-11-05 (income 3,000,000円, alone): 一般 from November — the months and their own
     # 高額療養費 (外来 18,000円) become 一般's: as 401
-    b = _year(elderly, "402", key="b", income_basis={"applied_on": "2025-10-20", "incomes": [3_000_000]})
+    b = _year(elderly, "402", key="b", income_basis={"applied_on": "2025-11-05", "incomes": [3_000_000]})
     assert (b.status, b.amount) == ("decided", 18_000), b.explanation
 
 
@@ -131,18 +130,20 @@ def _monthly(insurer_id, number: str, month: str, key: str, **details):
         return a
 
 
-def test_the_registrys_kijun_shunyu_makes_the_month_after_the_application_ippan(elderly, tmp_path):
+def test_the_registrys_kijun_shunyu_makes_the_application_month_ippan(elderly, tmp_path):
+    """The application's month is 一般 (the reference's rule, and the month the co-pay ratio shows 2割); the month
+    before stays 現役並み."""
     # 現役並みⅠ: no 外来 individual limit, 30,000 is under 80,100+: nothing
     assert _monthly(elderly, "402", "2026-03", "m0").status == "refused"
     rep = load(write(tmp_path, "lim.csv", T.limit_application,
                      [numbers(number="402", application_date="2026-02-10", income_exemption="1")]),
                T.limit_application)
     assert rep.applied == 1, rep.errors
-    feb = _monthly(elderly, "402", "2026-02", "m1")  # the application's month: still 現役並み
-    assert feb.status == "refused" and any("基準収入額適用の前" in x for x in feb.explanation)
-    march = _monthly(elderly, "402", "2026-03", "m2")  # the month after: 一般, 外来 18,000
-    assert (march.status, march.amount) == ("decided", 12_000), march.explanation
-    assert any("登録済み（申請 2026-02-10、2026-03-01 から一般）" in x for x in march.explanation)
+    jan = _monthly(elderly, "402", "2026-01", "m1")  # the month before the application: still 現役並み
+    assert jan.status == "refused", jan.explanation
+    feb = _monthly(elderly, "402", "2026-02", "m2")  # the application's month: 一般, 外来 18,000
+    assert (feb.status, feb.amount) == ("decided", 12_000), feb.explanation
+    assert any("登録済み（申請 2026-02-10、2026-02-01 から一般）" in x for x in feb.explanation)
 
 
 def test_an_applications_own_kijun_shunyu_and_a_bad_one(elderly):

@@ -32,20 +32,23 @@ def test_a_former_dependant_in_late_elderly_care_counts_only_when_the_member_alo
                               former_dependant_income=1_200_000).applies
 
 
-def test_in_force_from_the_month_after_the_application_or_the_determination_month_when_timely():
+def test_in_force_from_the_application_month_or_the_determination_month_when_timely():
+    # the reference's rule, the month from which the co-pay ratio shows 2割 (rules.co_pay): one 区分 per month
     for day in (date(2026, 9, 1), date(2026, 9, 30)):
-        assert r.income_basis(applied_on=day, incomes=[1]).effective_from == date(2026, 10, 1)
-    assert r.income_basis(applied_on=date(2026, 12, 31), incomes=[1]).effective_from == date(2027, 1, 1)
-    timely = r.income_basis(applied_on=date(2026, 9, 20), incomes=[1], timely_from=date(2026, 9, 1))
-    assert timely.effective_from == date(2026, 9, 1)
-    # a determination month after the application's is not a reason to go back: the month after it
+        assert r.income_basis(applied_on=day, incomes=[1]).effective_from == date(2026, 9, 1)
+    assert r.income_basis(applied_on=date(2026, 12, 31), incomes=[1]).effective_from == date(2026, 12, 1)
+    timely = r.income_basis(applied_on=date(2026, 10, 20), incomes=[1], timely_from=date(2026, 8, 1))
+    assert timely.effective_from == date(2026, 8, 1)
+    assert timely.lines[-1] == "判定の月（2026年08月）の申請期限内の申請: 2026-08-01 から一般"
+    # a determination month after the application's is not a reason to go back: the application's month
     assert r.income_basis(applied_on=date(2026, 9, 20), incomes=[1],
-                          timely_from=date(2026, 11, 1)).effective_from == date(2026, 10, 1)
+                          timely_from=date(2026, 11, 1)).effective_from == date(2026, 9, 1)
 
 
 def test_the_category_changes_from_the_effective_month_only_for_genekinami():
     basis = r.income_basis(applied_on=date(2026, 9, 10), incomes=[3_000_000])
-    assert r.with_income_basis("B01", date(2026, 9, 1), basis) == "B01"
+    assert r.with_income_basis("B01", date(2026, 8, 31), basis) == "B01"
+    assert r.with_income_basis("B01", date(2026, 9, 1), basis) == "B04"
     assert r.with_income_basis("B03", date(2026, 10, 1), basis) == "B04"
     assert r.with_income_basis("B02", date(2026, 10, 31), basis) == "B04"
     assert r.with_income_basis("B05", date(2026, 10, 1), basis) == "B05"
@@ -65,7 +68,7 @@ def test_applies_exactly_when_under_the_threshold(incomes, day):
     threshold = 3_830_000 if len(incomes) == 1 else 5_200_000
     assert e.applies == (sum(incomes) < threshold)
     if e.applies:
-        assert e.effective_from == add_months(day.replace(day=1), 1)
+        assert e.effective_from == day.replace(day=1)
 
 
 # ---------------------------------------------------------------- 傷病手当金: 11 vs 12 months

@@ -365,9 +365,8 @@ class Facts:
 
     def income_basis(self, member_qv: QualificationVersion, month: date) -> rules.IncomeBasis | None:
         """The registry's 基準収入額適用 of the member (a 限度額 certificate with ``income_exemption`` in force in
-        *month*, as the 限度額適用 intake records it): 一般 from the month after its application
-        (``certificate_date``; :func:`onshi.rules.benefits.income_basis_from`).  **Note**: the co-pay ratio
-        (:func:`onshi.rules.co_pay.co_pay_ratio`) takes it from the application's own month (docs/benefits.md)."""
+        *month*, as the 限度額適用 intake records it): 一般 from its application's month (``certificate_date``;
+        :func:`onshi.rules.benefits.income_basis_from`), as the co-pay ratio (:mod:`onshi.rules.co_pay`) does."""
         cache = self.__dict__.setdefault("_income_basis", {})
         key = (member_qv.qualification_id, month_start(month))
         if key not in cache:

@@ -659,13 +659,16 @@ def income_basis(*, applied_on: date, incomes: list[int], former_dependant_incom
 
     *incomes*: the yearly 収入 of the member (first) and of each 70–74 dependant; *former_dependant_income*: of a
     旧被扶養者 who left for 後期高齢者医療 (within 5 years), counted only when the member alone is at or above the
-    single amount.  In force from the 1st of the month after the application's month (「申請により翌月から」:
-    city.shinshiro.aichi.jp 後期高齢者医療; kenpo.gr.jp/sanyo: 「申請期限後に提出された場合は申請月の翌月から」); an
+    single amount.  In force from the 1st of the application's month — the project's rule
+    (../shared/reference/insurance-rules.md: 「from the application month」), the month from which the co-pay ratio
+    (:mod:`onshi.rules.co_pay`) and verification already show 2割, so that a month's 高額療養費 and its co-pay never
+    use two 区分; some insurers' pages say the month after (kenpo.gr.jp/sanyo: 「申請期限後に提出された場合は申請月
+    の翌月から」; city.shinshiro.aichi.jp for 後期高齢者医療), recorded in docs/benefits.md as a point to confirm.  An
     application within the insurer's deadline after a new 現役並み determination applies from that determination's
     month (*timely_from*: 「申請期限以内に…認められた方については該当月の1日から」, kenpo.gr.jp/sanyo).
 
     >>> income_basis(applied_on=date(2026, 9, 10), incomes=[3_829_999]).effective_from
-    datetime.date(2026, 10, 1)
+    datetime.date(2026, 9, 1)
     >>> income_basis(applied_on=date(2026, 9, 10), incomes=[3_830_000]).applies
     False
     >>> income_basis(applied_on=date(2026, 9, 10), incomes=[3_000_000, 2_199_999]).applies
@@ -692,19 +695,20 @@ def income_basis(*, applied_on: date, incomes: list[int], former_dependant_incom
         lines.append("基準収入額以上のため現役並みのまま")
         return IncomeBasis(False, None, tuple(lines))
     start = income_basis_from(applied_on, timely_from)
-    if start < add_months(month_start(applied_on), 1):
+    if start < month_start(applied_on):
         lines.append(f"判定の月（{start:%Y年%m月}）の申請期限内の申請: {start} から一般")
     else:
-        lines.append(f"申請 {applied_on} の翌月 {start} から一般")
+        lines.append(f"申請 {applied_on} の月 {start} から一般")
     return IncomeBasis(True, start, tuple(lines))
 
 
 def income_basis_from(applied_on: date, timely_from: date | None = None) -> date:
-    """The first day of 一般 after a 基準収入額適用 applied for on *applied_on*: the 1st of the next month; the 1st of
-    *timely_from*'s month when the application was timely for that determination (not later than its month)."""
+    """The first day of 一般 after a 基準収入額適用 applied for on *applied_on*: the 1st of its month (see
+    :func:`income_basis`); the 1st of *timely_from*'s month when the application was timely for an earlier
+    determination."""
     if timely_from is not None and month_start(timely_from) <= month_start(applied_on):
         return month_start(timely_from)
-    return add_months(month_start(applied_on), 1)
+    return month_start(applied_on)
 
 
 def with_income_basis(category_70: str, month: date, basis: IncomeBasis | None) -> str:
