@@ -33,6 +33,9 @@ from typing import Callable, Iterator
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from onshi.claims import clinical
+from onshi.exchange.models import IndexedQualification
+from onshi.interop.oqs import clinical as oqs_clinical
 from onshi.interop.oqs import xmlmsg
 from onshi.interop.oqs.models import TerminalRequest
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers, answer_name
@@ -182,9 +185,33 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
         with _tx(engine) as s:
             return bulk.fetch_registrations(s, service.active_institution(s, institution_code), reception)
 
+    def clinical(req: oqs_clinical.ClinicalRequest):
+        with _tx(engine) as s:
+            return clinical_view(s, institution_code, req)
+
     return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
                             fetch_bulk=fetch, submit_registrations=submit_registrations,
-                            fetch_registrations=fetch_registrations, answer_once=once, claim_all=once.claim_all)
+                            fetch_registrations=fetch_registrations, answer_once=once, claim_all=once.claim_all,
+                            clinical=clinical)
+
+
+def clinical_view(s: Session, institution_code: str, req: oqs_clinical.ClinicalRequest):
+    """A 薬剤・健診 request of the terminal → the consented view of :mod:`onshi.claims.clinical` (which checks the
+    institution, the person, the consent at this institution and its 24 hours, reads and audits — actor
+    ``terminal:<code>``) as :class:`~onshi.interop.oqs.clinical.ClinicalData`, or its refusal."""
+    if req.institution_code != institution_code:
+        raise VerificationError("E0002", "医療機関コードが端末と一致しません (MedicalInstitutionCode is not this "
+                                         "terminal's)", "MedicalInstitutionCode")
+    got = clinical.view(s, req.what, institution_code=institution_code, actor_id=f"terminal:{institution_code}",
+                        actor_kind="terminal", insurer_number=req.insurer_number, symbol=req.symbol or "",
+                        number=req.number, branch=req.branch, birth_date=None)
+    if isinstance(got, clinical.Refusal):
+        return oqs_clinical.ClinicalRefusal(got.code, got.reason)
+    row = s.scalars(select(IndexedQualification).where(IndexedQualification.person_id == got.patient.person_id)
+                    .order_by(IndexedQualification.acquisition_date.desc())).first()
+    patient = oqs_clinical.ClinicalPatient(got.patient.name, row.name_kana if row else "", got.patient.birth_date,
+                                           row.sex if row else Sex.UNSET)
+    return oqs_clinical.ClinicalData(patient, drugs=got.drugs, checkups=got.checkups)
 
 
 def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:
