@@ -41,7 +41,6 @@ from onshi.interop.oqs.codes import wire as wire_value
 from onshi.interop.oqs.parse import (
     RequestHeader,
     _card_part,
-    _header_of,
     _insurer_number,
     _institution_code,
     _load,
