@@ -93,7 +93,8 @@ def oqsdrug_reads(res: Path, kind: str) -> dict:
             for day in month.xpath("DiDateInfs/DiDateInf"):
                 for d in day.xpath("DrugInfs/DrugInf"):
                     rows.append({"institution": value(month, "MeTrDiHCd"),
-                                 "institution_name": value(month, "MeTrDiHNm"), "month": value(month, "MeTrMonth"), "day": value(day, "DiDate"),
+                                 "institution_name": value(month, "MeTrDiHNm"), "month": value(month, "MeTrMonth"),
+                                 "day": value(day, "DiDate"),
                                  "code": value(d, "DrugC"), "name": value(d, "DrugN"), "qty": number(value(d, "Qua1")),
                                  "prescriber": value(month, "PrlsHCd"), "usage": value(d, "UsageN")})
         return {"ok": True, "patient": (value(head, "Name"), value(head, "KanaName"), value(head, "Birth"),
@@ -256,6 +257,17 @@ def test_a_terminal_that_does_not_serve_them_leaves_them_alone(tmp_path):
     assert term.run_once() == [] and (tmp_path / "req" / name).read_bytes() == data
     assert not list((tmp_path / "res").iterdir())
     assert served(name, clinical=True) and not served(name)
+
+
+def test_no_clinical_on_the_database_leaves_them_too(clinic_world, engine, tmp_path):
+    """``onshi terminal --no-clinical``: a folder shared with a real terminal that answers them."""
+    name, data = oqsdrug_request("YZK")
+    (tmp_path / "req").mkdir()
+    (tmp_path / "req" / name).write_bytes(data)
+    with frozen_at(AT):
+        run_terminal(tmp_path, CLINIC, once=True, engine=engine, clinical=False)
+    assert (tmp_path / "req" / name).read_bytes() == data and not list((tmp_path / "res").iterdir())
+    assert not audit("clinical.drugs") and not audit("clinical.refused")
 
 
 # ---------------------------------------------------------------- parsing, no database
