@@ -186,6 +186,17 @@ def test_refusals_show_nothing_and_say_why(clinic_world, engine, tmp_path, kind,
     assert len(audit("clinical.refused")) == 1 and not audit("clinical.drugs") and not audit("clinical.checkups")
 
 
+@pytest.mark.parametrize("number,category", [("101", 2), ("102", 2), ("101", 9)])
+def test_smartkartes_agent_finds_its_answer_by_the_identifier_text(clinic_world, engine, tmp_path, number, category):
+    """SmartKarte's agent writes these requests in UTF-8, reads any ``{YZK|TKK}siquc01res_*`` created in res/ as
+    UTF-8 text and takes it only if it contains its request's ``<ArbitraryFileIdentifier>…</ArbitraryFileIdentifier>``
+    verbatim — granted, refused or bad alike."""
+    name, data = oqsdrug_request("YZK", number=number, category=category, patient_id=" SK-予約 17 ")
+    data = data.decode("cp932").replace('encoding="Shift_JIS"', 'encoding="UTF-8"').encode("utf-8")
+    text = ask(tmp_path / "OQS", engine, name, data).read_bytes().decode("utf-8")
+    assert "<ArbitraryFileIdentifier> SK-予約 17 </ArbitraryFileIdentifier>" in text
+
+
 def test_a_limited_institution_sees_nothing(clinic_world, engine, tmp_path):
     name, data = oqsdrug_request("YZK", institution=LIMITED)
     got = oqsdrug_reads(ask(tmp_path / "OQS", engine, name, data, institution=LIMITED), "YZK")

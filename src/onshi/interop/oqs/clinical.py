@@ -154,8 +154,8 @@ def parse(data: bytes, what: str) -> ClinicalRequest:
         p, b = "MessageHeader.", "MessageBody."
         code = _institution_code(_required(header, "MedicalInstitutionCode", p, "医療機関コード"),
                                  "MedicalInstitutionCode")
-        afi = header.get("ArbitraryFileIdentifier")
-        afi = afi.strip() if isinstance(afi, str) and afi.strip() else None
+        afi = header.get("ArbitraryFileIdentifier")  # kept as sent: SmartKarte's agent matches the answer on it
+        afi = afi if isinstance(afi, str) and afi != "" else None
         if afi is not None and len(afi) > 50:
             raise wire.error(ErrorCode.FORMAT, "任意のファイル識別子は50文字以内です (ArbitraryFileIdentifier longer than "
                                                "50 characters)", "ArbitraryFileIdentifier")
