@@ -93,8 +93,8 @@ class ClinicalView:
 
 
 def _refuse(session: Session, code: str, reason: str, *, actor_id: str, institution_code: str, what: str,
-            person_id: int | None) -> Refusal:
-    audit.record_read(session, actor_kind="user", actor_id=actor_id, action="clinical.refused",
+            person_id: int | None, actor_kind: str = "user") -> Refusal:
+    audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action="clinical.refused",
                       subject_kind="person" if person_id else "institution",
                       subject_id=person_id or institution_code,
                       detail=f"{what} at {institution_code}: {code}")
@@ -102,9 +102,15 @@ def _refuse(session: Session, code: str, reason: str, *, actor_id: str, institut
 
 
 def _patient(session: Session, *, insurer_number: str, symbol: str, number: str, branch: str | None,
-             birth_date: date) -> list[Patient]:
-    rows = index.qualifications_by_numbers(session, insurer_number=insurer_number, symbol=symbol, number=number,
-                                           branch=branch or None, birth_date=birth_date)
+             birth_date: date | None) -> list[Patient]:
+    if birth_date is None:  # the terminal's 薬剤・健診 requests name the patient by the card's numbers alone
+        q = select(index.IndexedQualification).where(
+            index.IndexedQualification.insurer_number == insurer_number, index.IndexedQualification.symbol == symbol,
+            index.IndexedQualification.number == number)
+        rows = list(session.scalars(q.where(index.IndexedQualification.branch == branch) if branch else q))
+    else:
+        rows = index.qualifications_by_numbers(session, insurer_number=insurer_number, symbol=symbol, number=number,
+                                               branch=branch or None, birth_date=birth_date)
     people: dict[int, Patient] = {}
     for r in sorted(rows, key=lambda r: r.acquisition_date):
         people[r.person_id] = Patient(r.person_id, r.name, r.birth_date, r.insurer_number)
@@ -112,15 +118,20 @@ def _patient(session: Session, *, insurer_number: str, symbol: str, number: str,
 
 
 def view(session: Session, what: str, *, institution_code: str, actor_id: str, insurer_number: str, symbol: str,
-         number: str, branch: str | None, birth_date: date, now: datetime | None = None) -> ClinicalView | Refusal:
+         number: str, branch: str | None, birth_date: date | None, now: datetime | None = None,
+         actor_kind: str = "user") -> ClinicalView | Refusal:
     """The patient's 薬剤情報 (*what* = ``drugs``) or 特定健診情報 (``checkups``) for a 有資格者 of
-    *institution_code*, or the :class:`Refusal` (see the module's docstring).  Audited either way."""
+    *institution_code*, or the :class:`Refusal` (see the module's docstring).  Audited either way.
+
+    *birth_date* None: the numbers alone name the patient (the verification terminal's ``YZK``/``TKK`` requests
+    carry no birth date; several people under one number without a 枝番 are then ``multiple``).  *actor_kind* is
+    the audit's (``terminal`` for those requests, whose actor is the institution's terminal)."""
     if what not in VIEWS:
         raise ValueError(what)
     kind, label = VIEWS[what]
     now = now or utcnow()
     today = japan_date(now)
-    ctx = dict(actor_id=actor_id, institution_code=institution_code, what=what)
+    ctx = dict(actor_id=actor_id, institution_code=institution_code, what=what, actor_kind=actor_kind)
 
     inst = verify.institution_by_code(session, institution_code)
     if inst is None or inst.revoked_at is not None:
@@ -158,7 +169,7 @@ def view(session: Session, what: str, *, institution_code: str, actor_id: str, i
     since = years_before(today, years)
     drugs = _drug_history(session, patient.person_id, since, today) if what == "drugs" else []
     checkups = _checkups(session, patient.person_id, since, today) if what == "checkups" else []
-    audit.record_read(session, actor_kind="user", actor_id=actor_id, action=f"clinical.{what}",
+    audit.record_read(session, actor_kind=actor_kind, actor_id=actor_id, action=f"clinical.{what}",
                       subject_kind="person", subject_id=patient.person_id, insurer_number=patient.insurer_number,
                       detail=f"{label} at {institution_code} since {since}")
     return ClinicalView(what, patient, since, consent.consented_at, consent.available_until, drugs, checkups)

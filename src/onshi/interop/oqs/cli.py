@@ -12,7 +12,11 @@ def terminal(dir: Path = typer.Option(..., "--dir", help="the OQS folder (req/re
              once: bool = typer.Option(False, help="answer what is waiting and exit"),
              face_encoding: str = typer.Option("UTF-8", "--face-encoding",
                                                help="encoding of the card results in face/: UTF-8 or Shift_JIS "
-                                                    "(CP932)")) -> None:
+                                                    "(CP932)"),
+             clinical: bool = typer.Option(True, "--clinical/--no-clinical",
+                                           help="answer OQSDrug2's 薬剤・健診 requests (YZK…/TKK… in req/) from "
+                                                "the consented clinical view; --no-clinical leaves them for a real "
+                                                "terminal sharing the folder")) -> None:
     """Serve the verification terminal's file exchange on a folder."""
     from onshi.interop.oqs.terminal import face_encoding as encoding_of
     from onshi.interop.oqs.terminal_service import run_terminal
@@ -36,7 +40,7 @@ def terminal(dir: Path = typer.Option(..., "--dir", help="the OQS folder (req/re
                            f"{institution} 名称 --facility-type clinic` で登録してください（試すだけなら "
                            "`onshi sandbox --terminal-dir OQS` が医療機関 1310009012 の端末フォルダも用意します）",
                            EXIT_REFUSED) from None
-    run_terminal(dir, institution, once=once, face_encoding=encoding)
+    run_terminal(dir, institution, once=once, face_encoding=encoding, clinical=clinical)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,8 +8,9 @@ callables, so it runs and is tested without a database.
 
 The protocol, exactly (also in ``docs/oqs.md``):
 
-* Only ``*.xml`` files in ``req`` whose name starts with one of :data:`PREFIXES`
-  are requests.  Every other file — another kind of request (薬剤・健診 ``YZK…``/``TKK…``, the
+* Only ``*.xml`` files in ``req`` whose name starts with one of :data:`PREFIXES` are requests — and, when the
+  handlers serve them (``TerminalHandlers.clinical``), the 薬剤・健診 requests ``YZK…``/``TKK…``
+  (:mod:`onshi.interop.oqs.clinical`).  Every other file — another kind of request (the
   ``OQSmutic``/``OQSmuhvq``/``OQSmuonq`` bulk families, …) that a real terminal sharing the folder
   serves, a hidden or temporary file, an ``.err`` — is left exactly where it is, untouched.
 * A request is read when it appears (polling with :func:`os.scandir`).  When
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import Callable
 
 from onshi.config import get_settings
+from onshi.interop.oqs import clinical as oqs_clinical
 from onshi.interop.oqs import xmlmsg
 from onshi.interop.oqs import wire
 from onshi.interop.oqs.wire import ErrorCode
@@ -82,6 +84,7 @@ REGISTER = "OQSsiimm01req_"          #: register one 照会番号
 REGISTER_BULK = "OQSmuimm01req_"     #: register many 照会番号
 REGISTER_BULK_FETCH = "OQSmuimm02req_"  #: fetch the result of a bulk registration by ReceptionNumber
 PREFIXES = (SINGLE, BULK_UPLOAD, BULK_FETCH, REGISTER, REGISTER_BULK, REGISTER_BULK_FETCH)
+DRUG, CHECKUP = oqs_clinical.DRUG, oqs_clinical.CHECKUP  #: 薬剤情報 / 特定健診情報 (OQSDrug2), when served
 
 #: Parse errors that a file still being written produces; only these are retried.
 _ECHO_HEAD = 65_536  #: bytes of a rejected file read for the identifiers its .err echoes
@@ -118,6 +121,11 @@ class TerminalHandlers:
     #: ``claim_all([(request_name, request_bytes), …])``: claim every request of one scan durably, together (one
     #: commit), before any of them is verified; ``answer_once`` then uses those claims.  None: each on its own.
     claim_all: Callable[[list[tuple[str, bytes]]], None] | None = None
+    #: ``clinical(request) -> ClinicalData | ClinicalRefusal`` for the 薬剤・健診 requests
+    #: (:class:`onshi.interop.oqs.clinical.ClinicalRequest`; may raise ``VerificationError``).  None: those files
+    #: are not requests here and are left where they are.
+    clinical: ("Callable[[oqs_clinical.ClinicalRequest], oqs_clinical.ClinicalData | oqs_clinical.ClinicalRefusal]"
+               " | None") = None
 
 
 def answer_name(request_name: str) -> str:
@@ -138,13 +146,17 @@ def face_file_name(day_sequence: str, when: datetime) -> str:
     return f"OQSsiquc01res_face_{day_sequence}_{clock.to_japan_time(when):%Y%m%d%H%M%S}.xml"
 
 
-def served(name: str) -> bool:
-    """Is this file in ``req`` a request this terminal answers?  Everything else is left where it is.
+def served(name: str, clinical: bool = False) -> bool:
+    """Is this file in ``req`` a request this terminal answers?  Everything else is left where it is.  The
+    薬剤・健診 requests are only when *clinical* (the terminal's handlers serve them).
 
-    >>> served("OQSsiquc01req_202611220001.xml"), served("YZKsiquc01req_01202611220930001.xml")
+    >>> served("OQSsiquc01req_202611220001.xml"), served("YZKsiquc01req_022612060930001.xml")
     (True, False)
+    >>> served("YZKsiquc01req_022612060930001.xml", clinical=True)
+    True
     """
-    return name.lower().endswith(".xml") and any(name.startswith(p) for p in PREFIXES)
+    prefixes = PREFIXES + oqs_clinical.PREFIXES if clinical else PREFIXES
+    return name.lower().endswith(".xml") and any(name.startswith(p) for p in prefixes)
 
 
 #: What SmartKarte matches an ``.err`` on: the request's own elements, copied byte for byte.
@@ -211,7 +223,7 @@ class Terminal:
         names = []
         for e in entries:
             n = e.name
-            if not served(n) or n in self._given_up:
+            if not served(n, self.handlers.clinical is not None) or n in self._given_up:
                 continue
             try:
                 names.append((e.stat().st_mtime, n))
@@ -290,7 +302,7 @@ class Terminal:
             self._reject(name, b"", wire.error(ErrorCode.MALFORMED, "要求ファイルを読めません (request file cannot "
                                                                      "be read: locked or unreadable)", None))
             return True
-        prefix = next(p for p in PREFIXES if name.startswith(p))
+        prefix = next(p for p in PREFIXES + oqs_clinical.PREFIXES if name.startswith(p))
         encoding = xmlmsg.detect_encoding(data)
         try:
             produce = self._prepare(prefix, data, encoding)
@@ -301,7 +313,8 @@ class Terminal:
             if header is None:
                 self._reject(name, data, exc)
                 return True
-            answer = xmlmsg.render_error(exc, header, encoding=encoding, processed_at=self.clock())
+            render_error = oqs_clinical.render_error if prefix in oqs_clinical.PREFIXES else xmlmsg.render_error
+            answer = render_error(exc, header, encoding=encoding, processed_at=self.clock())
         else:
             if ready is not None:
                 ready.append(_Ready(name, path, data, produce))
@@ -332,6 +345,9 @@ class Terminal:
         (see _process) before anything is claimed or verified."""
         now = self.clock()
         today = clock.to_japan_time(now).date()
+        if prefix in oqs_clinical.PREFIXES:
+            creq = oqs_clinical.parse(data, oqs_clinical.what_of(prefix))
+            return lambda: self._clinical(creq, encoding, now)
         if prefix == SINGLE:
             req = xmlmsg.parse_request(data, today=today)
             return lambda: self._guarded(req, encoding, lambda: xmlmsg.render_result(
@@ -399,6 +415,27 @@ class Terminal:
         afi, items = self._stored_registrations(fetch.institution_code, fetch.reception_number)
         return xmlmsg.render_registration_result(fetch, items, arbitrary_file_identifier=afi, encoding=encoding,
                                                  processed_at=now)
+
+    def _clinical(self, req: "oqs_clinical.ClinicalRequest", encoding: str, now: datetime) -> bytes:
+        """A 薬剤・健診 request: PDF is not made (refused, said why); else the service's view or its refusal.  Every
+        error is answered in the shape the client reads (``ResultCode`` ≠ 1 + ``MessageContents``)."""
+        if req.pdf:
+            return oqs_clinical.render_refusal(oqs_clinical.ClinicalRefusal(
+                "pdf", "onshi はPDFでの提供に対応していません。XML (FileCategory 2"
+                + (" または 4" if req.what == "drugs" else "") + ") で要求してください (PDF is not produced; ask for "
+                "XML)"), req, encoding=encoding, processed_at=now)
+        try:
+            got = self.handlers.clinical(req)
+        except VerificationError as exc:
+            return oqs_clinical.render_error(exc, req, encoding=encoding, processed_at=now)
+        except Exception:
+            log.exception("service failure")
+            exc = wire.error(ErrorCode.INTERNAL, "処理でエラーが発生しました。しばらくしてから再度要求してください "
+                                                  "(internal error; retry later)", None)
+            return oqs_clinical.render_error(exc, req, encoding=encoding, processed_at=now)
+        if isinstance(got, oqs_clinical.ClinicalRefusal):
+            return oqs_clinical.render_refusal(got, req, encoding=encoding, processed_at=now)
+        return oqs_clinical.render(got, req, encoding=encoding, processed_at=now)
 
     def _guarded(self, source: object, encoding: str, produce: Callable[[], bytes]) -> bytes:
         """Call the service and render; its errors become SegmentOfResult 9 echoing ``source``."""

@@ -33,6 +33,9 @@ from typing import Callable, Iterator
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from onshi.claims import clinical as claims_clinical
+from onshi.exchange.models import IndexedQualification
+from onshi.interop.oqs import clinical as oqs_clinical
 from onshi.interop.oqs import xmlmsg
 from onshi.interop.oqs.models import TerminalRequest
 from onshi.interop.oqs.terminal import Terminal, TerminalHandlers, answer_name
@@ -140,7 +143,9 @@ def answer_once(institution_code: str, engine=None) -> AnswerOnce:
     return AnswerOnce(institution_code, engine)
 
 
-def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
+def make_handlers(institution_code: str, engine=None, *, clinical: bool = True) -> TerminalHandlers:
+    """The handlers on the database.  *clinical* False: the 薬剤・健診 requests (``YZK``/``TKK``) are not served
+    (left in ``req/`` for a real terminal sharing the folder)."""
     once = answer_once(institution_code, engine)
 
     def verify(req: VerificationRequest):
@@ -182,9 +187,33 @@ def make_handlers(institution_code: str, engine=None) -> TerminalHandlers:
         with _tx(engine) as s:
             return bulk.fetch_registrations(s, service.active_institution(s, institution_code), reception)
 
+    def serve_clinical(req: oqs_clinical.ClinicalRequest):
+        with _tx(engine) as s:
+            return clinical_view(s, institution_code, req)
+
     return TerminalHandlers(verify=verify, register_reference_number=register, submit_bulk=submit,
                             fetch_bulk=fetch, submit_registrations=submit_registrations,
-                            fetch_registrations=fetch_registrations, answer_once=once, claim_all=once.claim_all)
+                            fetch_registrations=fetch_registrations, answer_once=once, claim_all=once.claim_all,
+                            clinical=serve_clinical if clinical else None)
+
+
+def clinical_view(s: Session, institution_code: str, req: oqs_clinical.ClinicalRequest):
+    """A 薬剤・健診 request of the terminal → the consented view of :mod:`onshi.claims.clinical` (which checks the
+    institution, the person, the consent at this institution and its 24 hours, reads and audits — actor
+    ``terminal:<code>``) as :class:`~onshi.interop.oqs.clinical.ClinicalData`, or its refusal."""
+    if req.institution_code != institution_code:
+        raise VerificationError("E0002", "医療機関コードが端末と一致しません (MedicalInstitutionCode is not this "
+                                         "terminal's)", "MedicalInstitutionCode")
+    got = claims_clinical.view(s, req.what, institution_code=institution_code, actor_id=f"terminal:{institution_code}",
+                               actor_kind="terminal", insurer_number=req.insurer_number, symbol=req.symbol or "",
+                               number=req.number, branch=req.branch, birth_date=None)
+    if isinstance(got, claims_clinical.Refusal):
+        return oqs_clinical.ClinicalRefusal(got.code, got.reason)
+    row = s.scalars(select(IndexedQualification).where(IndexedQualification.person_id == got.patient.person_id)
+                    .order_by(IndexedQualification.acquisition_date.desc())).first()
+    patient = oqs_clinical.ClinicalPatient(got.patient.name, row.name_kana if row else "", got.patient.birth_date,
+                                           row.sex if row else Sex.UNSET)
+    return oqs_clinical.ClinicalData(patient, drugs=got.drugs, checkups=got.checkups)
 
 
 def serve_reader(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:
@@ -226,9 +255,10 @@ def _holder(card: dict | None):
                              sex=Sex(int(card.get("sex", 3))))
 
 
-def make_terminal(root: Path, institution_code: str, engine=None, *, face_encoding: str = "utf-8") -> Terminal:
+def make_terminal(root: Path, institution_code: str, engine=None, *, face_encoding: str = "utf-8",
+                  clinical: bool = True) -> Terminal:
     (Path(root) / "outage").mkdir(parents=True, exist_ok=True)  # where the clinic drops its outage lists
-    return Terminal(Path(root), make_handlers(institution_code, engine), face_encoding=face_encoding)
+    return Terminal(Path(root), make_handlers(institution_code, engine, clinical=clinical), face_encoding=face_encoding)
 
 
 def serve_outage(terminal: Terminal, institution_code: str, engine=None, today: date | None = None) -> int:
@@ -269,8 +299,8 @@ def serve_once(terminal: Terminal, institution_code: str, engine=None) -> None:
 
 def run_terminal(root: Path, institution_code: str, *, once: bool = False, engine=None,
                  stop_event: threading.Event | None = None, poll_interval: float = 0.05,
-                 face_encoding: str = "utf-8") -> None:
-    terminal = make_terminal(root, institution_code, engine, face_encoding=face_encoding)
+                 face_encoding: str = "utf-8", clinical: bool = True) -> None:
+    terminal = make_terminal(root, institution_code, engine, face_encoding=face_encoding, clinical=clinical)
     stop_event = stop_event or threading.Event()
     while not stop_event.is_set():
         serve_once(terminal, institution_code, engine)
