@@ -185,10 +185,14 @@ def verification_response(outcome: VerificationOutcome) -> Response:
     return response
 
 
+def json_bytes(data: Any) -> bytes:
+    """JSON as FastAPI's JSONResponse renders it, without its generic encoder (~0.1 ms an answer)."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
 def json_response(data: Any, status_code: int = 200) -> Response:
-    """JSON bytes as FastAPI's JSONResponse renders them, without its generic encoder (~0.1 ms an answer)."""
-    return Response(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-                    .encode(), status_code=status_code, media_type="application/json")
+    """:func:`json_bytes` as a response."""
+    return Response(json_bytes(data), status_code=status_code, media_type="application/json")
 
 
 async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution,
