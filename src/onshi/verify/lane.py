@@ -47,6 +47,7 @@ class VerificationLane:
 
     def __init__(self, app):
         self.app = app
+        self.answered = 0  # requests this lane answered itself (tests/verify/test_lane.py)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -126,6 +127,7 @@ class VerificationLane:
             status = await self._verify(scope, send, inst, query, if_none_match, rid)
         finally:
             if status is not None:
+                self.answered += 1
                 ops.observe(PATH, "POST", status, time.perf_counter() - start, rid)
 
     async def _verify(self, scope, send, inst, query, if_none_match, rid) -> int:
