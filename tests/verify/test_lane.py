@@ -180,3 +180,12 @@ def test_what_the_lane_leaves_to_the_chain(api, engine):
     assert lane.answered == before
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM verification_log")).scalar() == 2  # the fixture's and the first
+
+
+def test_a_body_nested_too_deep_is_the_chains_answer_not_a_500(api):
+    deep = b"[" * 200_000 + b"]" * 200_000  # json.loads raises RecursionError; within the body limit
+    lane = lane_of(api)
+    before = lane.answered
+    r = api.post(PATH, content=deep[:60_000] + deep[-60_000:], headers={**auth(api.token),
+                                                                      "Content-Type": "application/json"})
+    assert r.status_code in (400, 422) and lane.answered == before

@@ -248,8 +248,11 @@ async def _verify_numbers_directly(request: Request) -> Response | None:
         return None
     try:
         inst = service.authenticate_cached(request.app.state.engine, token)
+    except service.AuthError:
+        return None
+    try:
         body = NumbersQuery.model_validate(json.loads(await request.body()))  # as FastAPI: json.loads, python mode
-    except (service.AuthError, ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # FastAPI answers it (422, or 400 for nesting too deep)
         return None
     try:
         return verification_response(await answer(request.app, body.to_request(inst.code), inst,
