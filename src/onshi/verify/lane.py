@@ -111,7 +111,7 @@ class VerificationLane:
             while more:
                 message = await receive()
                 if message["type"] != "http.request":
-                    return  # the client went away: nothing answered, nothing recorded (as in the chain)
+                    return  # the client went away: nothing answered or written; counted as 500, as the chain does
                 body += message.get("body", b"")
                 more = message.get("more_body", False)
                 if len(body) > limit:
