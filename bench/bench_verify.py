@@ -10,7 +10,11 @@ Builds a PostgreSQL database of its own (dropped at the end unless ``--keep``), 
 
 * baseline: ``GET /bench/fixed`` — the same server stack returning a fixed JSON;
 * verify: ``POST /api/v1/verifications/numbers`` with random members (authenticated, logged, audited — the
-  full path; every answer's usage-log and audit rows are counted afterwards).
+  full path; every answer's usage-log and audit rows are counted afterwards), answered by the verification lane
+  (:mod:`onshi.verify.lane`);
+* the same through the middleware chain: the same requests with a cookie, which the lane hands down the chain
+  (request log and metrics, rate limits, body guard, sessions, FastAPI's routing and dependencies) — what the
+  lane saves, in the same run.
 
 How the members are made (``--seed``):
 
@@ -61,6 +65,11 @@ request = function()
     {["Content-Type"]="application/json", ["Authorization"]="Bearer " .. token}, body)
 end
 """
+
+#: the same requests with a cookie: the verification lane hands them down the middleware chain
+CHAIN_LUA = LUA.replace('["Authorization"]="Bearer " .. token}', '["Authorization"]="Bearer " .. token, '
+                        '["Cookie"]="bench=chain"}')
+assert CHAIN_LUA != LUA
 
 LASTS, FIRSTS = bi.LASTS, bi.FIRSTS  # bench_intake.name_of
 NL, NF = len(LASTS), len(FIRSTS)
@@ -261,10 +270,13 @@ def main() -> None:
         years = _birth_lua()
         from onshi.store.clock import japan_today
 
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-            fh.write(years + LUA % {"rows": args.rows, "token": token, "seed": 1,
-                                    "today": japan_today().isoformat()})
-            script = fh.name
+        scripts = {}
+        for chain, lua in (("false", LUA), ("true", CHAIN_LUA)):
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+                fh.write(years + lua % {"rows": args.rows, "token": token, "seed": 1,
+                                        "today": japan_today().isoformat()})
+                scripts[chain] = fh.name
+        script = scripts["false"]
         wrk(f"{base}/bench/fixed", 3, args.connections)  # warm up
         wrk(base, 3, args.connections, script)
         meter = CpuMeter(server.pid)
@@ -275,6 +287,9 @@ def main() -> None:
         meter.start()
         verify = wrk(base, args.seconds, args.connections, script)
         verify["cpu"] = meter.stop()
+        meter.start()
+        chain = wrk(base, args.seconds, args.connections, scripts["true"])
+        chain["cpu"] = meter.stop()
         mem = rss_mb(server.pid)
         time.sleep(1)
         logged = log_rows(url) - logged_before
@@ -301,7 +316,10 @@ def main() -> None:
           f"{fixed['errors']:7} {'':>13} {1.0:10.2f}   {cpu_cols(fixed['cpu'])}")
     print(f"{'verify by numbers (REST)':28} {verify['rps']:10,.0f} {verify['p50']:7.2f} {verify['p99']:7.2f} "
           f"{verify['errors']:7} {mem:13.0f} {verify['rps'] / fixed['rps']:10.2f}   {cpu_cols(verify['cpu'])}")
-    print(f"\n{verify['requests']:,} answers, {logged:,} usage-log rows written (the difference is requests "
+    print(f"{'  the same through the chain':28} {chain['rps']:10,.0f} {chain['p50']:7.2f} {chain['p99']:7.2f} "
+          f"{chain['errors']:7} {mem:13.0f} {chain['rps'] / fixed['rps']:10.2f}   {cpu_cols(chain['cpu'])}")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
+    print(f"\n{verify['requests'] + chain['requests']:,} answers, {logged:,} usage-log rows written (the difference is requests "
           "still in flight when wrk stopped)")
     if pub:
         print(f"publish to index: {pub['published'] / pub['seconds']:,.0f} records/s "

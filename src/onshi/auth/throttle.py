@@ -37,6 +37,9 @@ from onshi.store.clock import epoch_seconds, utcnow
 #: The routes an institution's token opens (verification and its fallbacks, in every wire format).
 VERIFY_PREFIXES = ("/api/v1/verifications", "/api/v1/reference-numbers", "/api/v1/eligibility-claims",
                    "/api/v1/claim-rerouting", "/oqs/", "/fhir/", "/myclinic/", "/oqs-api-pro/")
+#: Set in the ASGI scope by :class:`onshi.verify.lane.VerificationLane` when it counted the request and then handed
+#: it down the chain: :class:`VerificationRateLimit` does not count it again (it still counts a 401 as refused).
+COUNTED = "onshi.rate_limit_counted"
 #: Headers that carry an institution's credential (``Authorization: Bearer``, ``X-Onshi-Token``, myclinic's).
 TOKEN_HEADERS = (b"authorization", b"x-onshi-token", b"x-onshi-view-secret")
 
@@ -147,7 +150,7 @@ class VerificationRateLimit:
             await self.app(scope, receive, send)
             return
         address = client_address(scope)
-        refusal = limits.verification(address, _token(scope))
+        refusal = None if scope.get(COUNTED) else limits.verification(address, _token(scope))
         if refusal is not None:
             body = (f'{{"detail":"too many requests ({refusal.what}); retry after {refusal.retry_after} s"}}'
                     .encode())

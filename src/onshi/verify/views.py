@@ -185,10 +185,14 @@ def verification_response(outcome: VerificationOutcome) -> Response:
     return response
 
 
+def json_bytes(data: Any) -> bytes:
+    """JSON as FastAPI's JSONResponse renders it, without its generic encoder (~0.1 ms an answer)."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
 def json_response(data: Any, status_code: int = 200) -> Response:
-    """JSON bytes as FastAPI's JSONResponse renders them, without its generic encoder (~0.1 ms an answer)."""
-    return Response(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-                    .encode(), status_code=status_code, media_type="application/json")
+    """:func:`json_bytes` as a response."""
+    return Response(json_bytes(data), status_code=status_code, media_type="application/json")
 
 
 async def answer(app: FastAPI, req: VerificationRequest, inst: service.AuthenticatedInstitution,
@@ -244,8 +248,11 @@ async def _verify_numbers_directly(request: Request) -> Response | None:
         return None
     try:
         inst = service.authenticate_cached(request.app.state.engine, token)
+    except service.AuthError:
+        return None
+    try:
         body = NumbersQuery.model_validate(json.loads(await request.body()))  # as FastAPI: json.loads, python mode
-    except (service.AuthError, ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # FastAPI answers it (422, or 400 for nesting too deep)
         return None
     try:
         return verification_response(await answer(request.app, body.to_request(inst.code), inst,

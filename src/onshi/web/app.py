@@ -130,5 +130,11 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
     from onshi.web import ops
 
     ops.install(app)
+    # outermost of all: the verification-by-numbers route answered in one pure-ASGI pass that does what the chain
+    # above does for it (request log and metrics, rate limits, body limit, no-store; anything unusual goes down
+    # the chain untouched) — the chain was most of a 304's CPU (onshi.verify.lane, docs/performance.md)
+    from onshi.verify.lane import VerificationLane
+
+    app.add_middleware(VerificationLane)
 
     return app

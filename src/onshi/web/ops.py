@@ -36,8 +36,30 @@ log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+def request_id(headers) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is a plain token, else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            v = value.decode("latin-1")
+            if _REQUEST_ID.match(v):  # a client's id is echoed only if it is a plain token
+                return v
+            break
+    return uuid.uuid4().hex
+
+
+def observe(template: str, method: str, status: int, elapsed: float, rid: str) -> None:
+    """Count and time one request by its route template, and write its line in the request log."""
+    HTTP_REQUESTS.labels(template, method, str(status)).inc()
+    HTTP_LATENCY.labels(template, method).observe(elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info("request", extra={"fields": {
+            "request_id": rid, "route": template, "method": method, "status": status,
+            "latency_ms": round(elapsed * 1000, 3)}})
+
+
 class RequestMetrics:
-    """Pure ASGI middleware: counts and times each request by its route template, and logs it."""
+    """Pure ASGI middleware: counts and times each request by its route template, and logs it
+    (:func:`observe`; the verification lane, :mod:`onshi.verify.lane`, does the same for the requests it answers)."""
 
     def __init__(self, app):
         self.app = app
@@ -46,13 +68,7 @@ class RequestMetrics:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
-        rid = None
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                v = value.decode("latin-1")
-                rid = v if _REQUEST_ID.match(v) else None  # a client's id is echoed only if it is a plain token
-                break
-        rid = rid or uuid.uuid4().hex
+        rid = request_id(scope.get("headers", ()))
         status = 500
 
         async def send_with_id(message):
@@ -65,16 +81,9 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or "(unmatched)"
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(template, method, str(status)).inc()
-            HTTP_LATENCY.labels(template, method).observe(elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info("request", extra={"fields": {
-                    "request_id": rid, "route": template, "method": method, "status": status,
-                    "latency_ms": round(elapsed * 1000, 3)}})
+            observe(getattr(route, "path", None) or "(unmatched)", scope.get("method", ""), status,
+                    time.perf_counter() - start, rid)
 
 
 def _reason(exc: BaseException) -> str:
