@@ -1,4 +1,4 @@
-"""The verification lane (onshi.verify.lane): POST /api/v1/verifications/numbers answered in one ASGI pass must
+"""The verification lane (onshi.web.verification_lane): POST /api/v1/verifications/numbers answered in one ASGI pass must
 answer, count, limit and record exactly as the middleware chain and the route do — on both databases.
 
 A request with a cookie goes down the chain (the session middleware's), so the same request with and without a
@@ -20,7 +20,7 @@ from onshi.registry.models import NotificationType as T
 from onshi.store.clock import japan_today
 from onshi.store.db import unit_of_work
 from onshi.verify import receipts, service
-from onshi.verify.lane import PATH, VerificationLane
+from onshi.web.verification_lane import PATH, VerificationLane
 from onshi.verify.models import Institution, VerificationLogEntry
 from onshi.web.app import create_app
 

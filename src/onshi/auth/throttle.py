@@ -37,7 +37,7 @@ from onshi.store.clock import epoch_seconds, utcnow
 #: The routes an institution's token opens (verification and its fallbacks, in every wire format).
 VERIFY_PREFIXES = ("/api/v1/verifications", "/api/v1/reference-numbers", "/api/v1/eligibility-claims",
                    "/api/v1/claim-rerouting", "/oqs/", "/fhir/", "/myclinic/", "/oqs-api-pro/")
-#: Set in the ASGI scope by :class:`onshi.verify.lane.VerificationLane` when it counted the request and then handed
+#: Set in the ASGI scope by :class:`onshi.web.verification_lane.VerificationLane` when it counted the request and then handed
 #: it down the chain: :class:`VerificationRateLimit` does not count it again (it still counts a 401 as refused).
 COUNTED = "onshi.rate_limit_counted"
 #: Headers that carry an institution's credential (``Authorization: Bearer``, ``X-Onshi-Token``, myclinic's).
@@ -114,7 +114,7 @@ class RateLimits:
         self.storage.reset()
 
 
-def _token(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name in TOKEN_HEADERS and value:
             return value.decode("latin-1")
@@ -150,7 +150,7 @@ class VerificationRateLimit:
             await self.app(scope, receive, send)
             return
         address = client_address(scope)
-        refusal = None if scope.get(COUNTED) else limits.verification(address, _token(scope))
+        refusal = None if scope.get(COUNTED) else limits.verification(address, bearer_token(scope))
         if refusal is not None:
             body = (f'{{"detail":"too many requests ({refusal.what}); retry after {refusal.retry_after} s"}}'
                     .encode())

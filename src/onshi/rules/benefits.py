@@ -4,6 +4,10 @@ Pure: no database, no clock.  Every function that computes money returns an :cla
 lines that lead to it, in Japanese, as the clerk's screen and the decision letter print them.  Sources are cited at
 each table and collected in docs/benefits.md (shared/reference/insurance-rules.md "Insurer work beyond eligibility").
 
+Long: the cash benefits of one chapter of 健康保険法 (§99–§115) side by side, each section a few dated tables and the
+functions that read them, sharing :class:`Explained` and the rounding rules.  Its seam, when it grows again, is the
+高額療養費 part (§115 with 外来年間合算 and 基準収入額適用, the second half) into a module of its own.
+
 傷病手当金 (健康保険法 §99): from the 4th day of incapacity (待期: 3 consecutive days off, weekends and holidays
 included), per day 2/3 of the 標準報酬日額 — the average 標準報酬月額 of the last 12 continuous months up to the
 month of the first payable day ÷ 30, rounded to 10 yen (5円未満切捨て・5円以上切上げ); the 2/3 rounded to the yen

@@ -132,8 +132,8 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
     ops.install(app)
     # outermost of all: the verification-by-numbers route answered in one pure-ASGI pass that does what the chain
     # above does for it (request log and metrics, rate limits, body limit, no-store; anything unusual goes down
-    # the chain untouched) — the chain was most of a 304's CPU (onshi.verify.lane, docs/performance.md)
-    from onshi.verify.lane import VerificationLane
+    # the chain untouched) — the chain was most of a 304's CPU (onshi.web.verification_lane, docs/performance.md)
+    from onshi.web.verification_lane import VerificationLane
 
     app.add_middleware(VerificationLane)
 

@@ -59,7 +59,7 @@ def observe(template: str, method: str, status: int, elapsed: float, rid: str) -
 
 class RequestMetrics:
     """Pure ASGI middleware: counts and times each request by its route template, and logs it
-    (:func:`observe`; the verification lane, :mod:`onshi.verify.lane`, does the same for the requests it answers)."""
+    (:func:`observe`; the verification lane, :mod:`onshi.web.verification_lane`, does the same for the requests it answers)."""
 
     def __init__(self, app):
         self.app = app

@@ -38,17 +38,15 @@ from typing import Any, Iterable
 from onshi.interop.oqs import wire
 from onshi.interop.oqs.codes import CharacterCode
 from onshi.interop.oqs.codes import wire as wire_value
-from onshi.interop.oqs.parse import (
-    RequestHeader,
-    _card_part,
-    _insurer_number,
-    _institution_code,
-    _load,
-    _parts,
-    _required,
-    _scalar,
-    _with_header,
-)
+from onshi.interop.oqs.parse import RequestHeader
+from onshi.interop.oqs.parse import card_part as _card_part
+from onshi.interop.oqs.parse import institution_code_of as _institution_code
+from onshi.interop.oqs.parse import insurer_number_of as _insurer_number
+from onshi.interop.oqs.parse import load_message as _load
+from onshi.interop.oqs.parse import message_parts as _parts
+from onshi.interop.oqs.parse import optional_text as _scalar
+from onshi.interop.oqs.parse import required_text as _required
+from onshi.interop.oqs.parse import with_header as _with_header
 from onshi.interop.oqs.wire import ErrorCode
 from onshi.verify.result import VerificationError
 

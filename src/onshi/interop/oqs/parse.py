@@ -535,3 +535,9 @@ def parse_bulk_fetch(data: bytes, *, json_form: bool = False) -> BulkFetchReques
         return BulkFetchRequest(h.institution_code, h.arbitrary_file_identifier, number)
     except VerificationError as exc:
         raise _with_header(tree, exc) from None
+
+
+# The readers of a request's parts, shared with the terminal's drug and check-up requests
+# (onshi.interop.oqs.clinical), whose messages carry the same header elements under the same checks.
+load_message, message_parts, required_text, optional_text = _load, _parts, _required, _scalar
+card_part, insurer_number_of, institution_code_of, with_header = _card_part, _insurer_number, _institution_code, _with_header

@@ -6,6 +6,10 @@ results are pushed into ``OQS/face``.  This module serves that folder and
 calls the verification service through :class:`TerminalHandlers` — plain
 callables, so it runs and is tested without a database.
 
+Long: one folder protocol — which files are requests, when a file is complete, how an answer is written so that a
+watcher sees it once, and what a bad file gets — read best in one place; the messages' parsing and rendering
+(parse, render, clinical), the journal and the service calls (terminal_service) already live beside it.
+
 The protocol, exactly (also in ``docs/oqs.md``):
 
 * Only ``*.xml`` files in ``req`` whose name starts with one of :data:`PREFIXES` are requests — and, when the

@@ -32,7 +32,7 @@ import json
 import time
 
 from onshi.auth.throttle import COUNTED, client_address, too_many
-from onshi.auth.throttle import _token as raw_token
+from onshi.auth.throttle import bearer_token
 from onshi.verify import service
 
 __all__ = ["PATH", "VerificationLane"]
@@ -103,7 +103,7 @@ class VerificationLane:
             # down the chain after all, VerificationRateLimit is told it was counted (COUNTED)
             limits = getattr(scope["app"].state, "rate_limits", None)
             if limits is not None and limits.enabled:
-                refusal = limits.verification(client_address(scope), raw_token(scope))
+                refusal = limits.verification(client_address(scope), bearer_token(scope))
                 if refusal is not None:
                     status = 429
                     return await _too_many(send, refusal, rid)
