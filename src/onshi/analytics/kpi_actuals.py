@@ -64,7 +64,8 @@ def certificate_next_business_day(session: Session, fiscal_year: int, branch: st
     ids = _insurer_ids(session, branch)
     received: dict[int, date] = {}
     for qid, at in session.execute(select(RegistryChange.qualification_id, RegistryChange.received_at).where(
-            RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))):
+            RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))
+            .order_by(RegistryChange.id)):  # the first filing of the qualification (not the database's row order)
         received.setdefault(qid, japan_date(at))
     total = in_time = 0
     for doc in session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "certificate",
