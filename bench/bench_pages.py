@@ -11,7 +11,10 @@ The time of a load is the browser's own navigation timing: from the request to t
 script, font, images), so it includes the server's answer and the page's assets as a person would wait for them.
 
 The table gives per page and role: p50 and p95 in ms, the server's share (time to the response's last byte), the
-page's size, and the ratio of the p95 to the 500 ms target.  Peak RSS of this process (server + driver) is printed.
+page's size, and the ratio of the p95 to the 500 ms target.  Peak RSS of this process (server + driver) and the
+machine's load average before and after the loads are printed.  One more row, "/analytics (charts no-store)", loads
+the analyst's dashboard with its charts not cacheable (as before ``/analytics/chart/`` joined
+``web.limits.CACHEABLE``): the same run's baseline for what the browser's cache of the charts saves.
 """
 
 from __future__ import annotations
@@ -87,6 +90,57 @@ def _ids() -> dict[str, str]:
     return {"person": str(person), "kana": kana}
 
 
+def _load_times(page, path: str, repeat: int) -> tuple[list[float], list[float], int, int]:
+    times, server_ms, size, status = [], [], 0, 0
+    for i in range(repeat + 1):
+        try:
+            response = page.goto(path, wait_until="load")
+        except Exception as exc:  # noqa: BLE001 - a page that does not load is a row, not the end
+            print(f"{path}: {type(exc).__name__}", file=sys.stderr)
+            times.append(180_000.0)
+            server_ms.append(180_000.0)
+            continue
+        status = response.status if response else 0
+        nav = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
+                            " return [n.loadEventEnd - n.startTime, n.responseEnd - n.startTime,"
+                            " n.transferSize || n.encodedBodySize]; }")
+        if i:  # the first load warms caches (templates, font, the analytics aggregate)
+            times.append(nav[0])
+            server_ms.append(nav[1])
+        size = nav[2]
+    return times, server_ms, size, status
+
+
+def _row(role: str, path: str, measured) -> tuple:
+    times, server_ms, size, status = measured
+    times.sort()
+    p95 = times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))]
+    return role, path, status, statistics.median(times), p95, statistics.median(server_ms), size
+
+
+def _charts_no_store(browser, base: str, username: str, password: str, args) -> tuple:
+    """The analyst's dashboard once more with its charts answered ``no-store`` (as before ``/analytics/chart/``
+    was in ``web.limits.CACHEABLE``): the same run's baseline for what the browser's cache of the charts saves."""
+    from onshi.web import limits
+
+    kept = limits.CACHEABLE
+    limits.CACHEABLE = tuple(p for p in kept if p != "/analytics/chart/")
+    try:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP", base_url=base)
+        page = ctx.new_page()
+        page.set_default_timeout(180_000)
+        page.goto("/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.press("input[name=password]", "Enter")
+        page.wait_for_load_state()
+        row = _row("analyst", "/analytics (charts no-store)", _load_times(page, "/analytics", args.repeat))
+        ctx.close()
+        return row
+    finally:
+        limits.CACHEABLE = kept
+
+
 def run(state: dict, args, built: float, url: str) -> None:
     import uvicorn
     from playwright.sync_api import sync_playwright
@@ -104,6 +158,7 @@ def run(state: dict, args, built: float, url: str) -> None:
     port = server.servers[0].sockets[0].getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     rows = []
+    load_before = os.getloadavg()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium",
                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
@@ -117,40 +172,29 @@ def run(state: dict, args, built: float, url: str) -> None:
             page.press("input[name=password]", "Enter")
             page.wait_for_load_state()
             for path in pages_of(role, ids):
-                times, server_ms, size, status = [], [], 0, 0
-                for i in range(args.repeat + 1):
-                    try:
-                        response = page.goto(path, wait_until="load")
-                    except Exception as exc:  # noqa: BLE001 - a page that does not load is a row, not the end
-                        print(f"{role} {path}: {type(exc).__name__}", file=sys.stderr)
-                        times.append(180_000.0)
-                        server_ms.append(180_000.0)
-                        continue
-                    status = response.status if response else 0
-                    nav = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
-                                        " return [n.loadEventEnd - n.startTime, n.responseEnd - n.startTime,"
-                                        " n.transferSize || n.encodedBodySize]; }")
-                    if i:  # the first load warms caches (templates, font, the analytics aggregate)
-                        times.append(nav[0])
-                        server_ms.append(nav[1])
-                    size = nav[2]
-                times.sort()
-                p95 = times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))]
-                rows.append((role, path, status, statistics.median(times), p95, statistics.median(server_ms), size))
+                rows.append(_row(role, path, _load_times(page, path, args.repeat)))
             ctx.close()
+            if role == "analyst":
+                rows.append(_charts_no_store(browser, base, username, password, args))
         browser.close()
     server.should_exit = True
     thread.join(timeout=10)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npage loads in headless chromium — {args.members} members, {'PostgreSQL' if args.pg else 'SQLite'}, "
           f"{args.repeat} loads each after one warm-up; demo built in {built:.0f} s; "
-          f"{os.cpu_count()} CPUs (shared); peak RSS {rss:.0f} MB")
+          f"{os.cpu_count()} CPUs (shared); peak RSS {rss:.0f} MB; load average (1/5/15 min) "
+          f"{'/'.join(f'{x:.2f}' for x in load_before)} before the loads, "
+          f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())} after")
     print(f"{'role':<10} {'page':<44} {'HTTP':>4} {'p50 ms':>8} {'p95 ms':>8} {'server p50':>10} {'KB':>6} "
           f"{'p95/500ms':>9}")
+    rows, baselines = [r for r in rows if "(" not in r[1]], [r for r in rows if "(" in r[1]]
     for role, path, status, p50, p95, srv, size in rows:
         print(f"{role:<10} {path[:44]:<44} {status:>4} {p50:>8.0f} {p95:>8.0f} {srv:>10.0f} {size / 1024:>6.1f} "
               f"{p95 / TARGET_MS:>8.2f}{' *' if p95 > TARGET_MS else ''}")
     slow = [r for r in rows if r[4] > TARGET_MS]
+    for role, path, status, p50, p95, srv, size in baselines:
+        print(f"{role:<10} {path[:44]:<44} {status:>4} {p50:>8.0f} {p95:>8.0f} {srv:>10.0f} {size / 1024:>6.1f} "
+              f"{p95 / TARGET_MS:>8.2f}  (baseline, not a page)")
     print(f"\n{len(rows)} pages; {len(slow)} over {TARGET_MS} ms at p95" + (": " + ", ".join(
         f"{r[0]} {r[1]}" for r in slow) if slow else ""))
 
