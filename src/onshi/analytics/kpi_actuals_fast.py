@@ -31,6 +31,7 @@ from types import SimpleNamespace
 from sqlalchemy import Date, cast, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
+from onshi.analytics.kpi_actuals import insurer_ids_of_branch
 from onshi.rules.calendar import fiscal_year_bounds, fiscal_year_of
 from onshi.store.clock import japan_day_start
 
@@ -48,12 +49,6 @@ def _as_date(value) -> date | None:
     return date.fromisoformat(value)
 
 
-def _insurer_ids(session: Session, branch: str) -> set[int] | None:
-    from onshi.analytics.kpi_actuals import _insurer_ids as ids
-
-    return ids(session, branch)
-
-
 def registration_within_5_days(session: Session, fiscal_year: int, branch: str = "00",
                                today: date | None = None) -> float | None:
     """:func:`onshi.analytics.kpi_actuals.registration_within_5_days`, grouped in the database."""
@@ -62,7 +57,7 @@ def registration_within_5_days(session: Session, fiscal_year: int, branch: str =
     from onshi.store.clock import japan_today
 
     today = today or japan_today()
-    ids = _insurer_ids(session, branch)
+    ids = insurer_ids_of_branch(session, branch)
     start, end = fiscal_year_bounds(fiscal_year)
     received, registered = _japan_day(session, RC.received_at), _japan_day(session, RC.published_at)
     q = (select(received, registered, func.count()).where(
@@ -98,7 +93,7 @@ def certificate_next_business_day(session: Session, fiscal_year: int, branch: st
     from onshi.registry.models import NotificationType as T
     from onshi.registry.models import RegistryChange as RC
 
-    ids = _insurer_ids(session, branch)
+    ids = insurer_ids_of_branch(session, branch)
     start, end = fiscal_year_bounds(fiscal_year)
     first = (select(RC.qualification_id, func.min(RC.id).label("first_id"))
              .where(RC.kind.in_([T.acquisition, T.dependent]), RC.qualification_id.is_not(None))
@@ -177,7 +172,7 @@ def claims_actuals(session: Session, fiscal_year: int, branch: str = "00", *, co
     (and the generic share in *con*, :func:`generic_share_kpi`)."""
     from onshi.claims import checkups, service as claims
 
-    ids = _insurer_ids(session, branch)
+    ids = insurer_ids_of_branch(session, branch)
     insurer_ids = sorted(ids) if ids is not None else None
     if insurer_ids is None:
         from onshi.registry.service import list_insurers
