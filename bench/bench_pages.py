@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_pages.py                     # the demo (2000 members, 12 months of traffic)
     .venv/bin/python bench/bench_pages.py --members 500 --repeat 5 --pg
+    .venv/bin/python bench/bench_pages.py --fast-paths        # + the KPI sheet's and documents page's fast paths
 
 The demo database is built in a folder of its own (``onshi demo run --no-serve``'s :func:`ensure_demo`: members,
 index, institutions, cards, the demo users, twelve months of verification traffic) on SQLite, or on a fresh
@@ -41,6 +42,7 @@ def pages_of(role: str, ids: dict[str, str]) -> list[str]:
     office = ["/office", "/office/members", f"/office/members?name={ids['kana']}", f"/office/members/{ids['person']}",
               "/office/intake", "/office/sla", "/office/linkage", "/office/documents", "/office/insurer"]
     return {"clinic": ["/reception", "/reception/today", "/reception/claim", "/reception/bulk"],
+            "clinician": ["/clinical"],
             "clerk": office,
             "supervisor": office + ["/analytics", "/analytics/kpi", "/audit"],
             "analyst": ["/analytics", "/analytics/incentives", "/analytics/kpi"],
@@ -52,6 +54,9 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--pg", action="store_true", help="PostgreSQL at 127.0.0.1:5432 instead of SQLite")
+    ap.add_argument("--fast-paths", action="store_true",
+                    help="also time the KPI sheet's and the documents page's fast paths against their references "
+                         "in this process, on the same demo (same-run ratios)")
     args = ap.parse_args()
 
     import bench_intake as bi
@@ -70,11 +75,64 @@ def main() -> None:
 
         state = ensure_demo(members=args.members)
         built = time.perf_counter() - t0
+        if args.fast_paths:
+            fast_paths(args.repeat)
         run(state, args, built, url)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if args.pg:
             bi.drop_db(db_name)
+
+
+def fast_paths(repeat: int) -> None:
+    """The KPI sheet (FY2024, nationwide: the page's default) with the system's figures from
+    ``analytics.kpi_actuals_fast`` against ``usage.system_actuals``, and the 文書 page's falling-due warning
+    (``falling_due`` against ``falling_due_by_facts``), alternated *repeat* times; medians and their ratio."""
+    from functools import partial
+
+    from onshi.analytics import kpi_actuals_fast, usage
+    from onshi.analytics.evaluation import sheet_from_database
+    from onshi.documents import mailing_view
+    from onshi.registry import service as registry
+    from onshi.store.clock import japan_today
+    from onshi.store.db import default_engine, unit_of_work
+
+    def sheet_fast():
+        ua = usage.UsageAnalytics(default_engine())
+        try:
+            with unit_of_work() as s:
+                return sheet_from_database(s, 2024, "00", system_actuals=partial(kpi_actuals_fast.system_actuals,
+                                                                                 ua=ua))
+        finally:
+            ua.close()
+
+    def sheet_reference():
+        with unit_of_work() as s:
+            return sheet_from_database(s, 2024, "00", system_actuals=usage.system_actuals)
+
+    with unit_of_work() as s:
+        insurer = registry.list_insurers(s)[0].id
+
+    def due(fn):
+        def go():
+            with unit_of_work() as s:
+                return fn(s, insurer, japan_today())
+        return go
+
+    pairs = {"KPI sheet FY2024 全国": (sheet_reference, sheet_fast),
+             "文書: falling_due": (due(mailing_view.falling_due_by_facts), due(mailing_view.falling_due))}
+    print(f"\nfast paths against their references, same process, alternated, {repeat} runs each after one warm-up; "
+          f"load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name, (reference, fast) in pairs.items():
+        assert reference() == fast(), name  # warm-up, and the same answer
+        times: dict[str, list[float]] = {"reference": [], "fast": []}
+        for _ in range(repeat):
+            for label, fn in (("reference", reference), ("fast", fast)):
+                t0 = time.perf_counter()
+                fn()
+                times[label].append(1000 * (time.perf_counter() - t0))
+        ref_ms, fast_ms = (statistics.median(times[k]) for k in ("reference", "fast"))
+        print(f"{name:<24} reference {ref_ms:8.0f} ms   fast {fast_ms:8.0f} ms   ratio {ref_ms / fast_ms:5.1f}×")
 
 
 def _ids() -> dict[str, str]:
