@@ -17,6 +17,7 @@ from onshi.analytics import kpi_actuals_fast as fast
 from onshi.registry.models import NotificationType as T
 from onshi.registry.models import QualificationVersion, RegistryChange
 from onshi.store.db import unit_of_work
+from tests.claims.helpers import drug, import_claims, line, load_master, write_claims
 from tests.registry.helpers import INSURER, OTHER_INSURER, acquisition, dependent, load, numbers, setup_insurers, write
 
 FRIDAY_0328 = datetime(2025, 3, 28, 1, 0)      # 10:00 JST Friday 28 March: due Monday 31 March (FY2024)
@@ -66,6 +67,16 @@ def boundary(engine, tmp_path):
         numbers(number="104", loss_date="2026-04-01", loss_reason="99"),
         numbers(number="105", loss_date="2026-03-31", loss_reason="99")]), T.loss,
         received_at=datetime(2025, 6, 2, 1, 0)).ok
+    load_master()  # drug lines on each side of the year's start: the generic share of FY2024 and of FY2025
+    who = {"birth_date": "1985-04-01"}
+    assert import_claims(write_claims(tmp_path, "c.csv", [
+        line(claim_number="1", month="2025-03", **who),
+        drug(claim_number="1", month="2025-03", quantity="28", **who),
+        drug(claim_number="1", month="2025-03", line_number="3", code="990000201", quantity="12", **who),
+        line(claim_number="2", month="2025-04", **who),
+        drug(claim_number="2", month="2025-04", quantity="10.5", **who),
+        drug(claim_number="2", month="2025-04", line_number="3", code="990000201", quantity="7.25", **who),
+    ]), today=date(2025, 6, 30)).ok
     with unit_of_work() as s:
         _publish(s, "101", "00", datetime(2025, 4, 2, 14, 59))   # deadline 2 April: its last minute in Japan
         _publish(s, "102", "00", datetime(2025, 4, 2, 15, 0))    # 00:00 on 3 April in Japan: late
@@ -135,6 +146,9 @@ def test_the_page_figures_equal_usage_system_actuals(boundary, engine):
             for fy in YEARS:
                 for branch in BRANCHES:
                     assert fast.system_actuals(s, fy, branch, ua=ua) == system_actuals(s, fy, branch), (fy, branch)
+            assert fast.system_actuals(s, 2024, "13", ua=ua)["generic_share"] == 70.0  # 28 ÷ (28 + 12)
+            assert fast.system_actuals(s, 2025, "00", ua=ua)["generic_share"] == round(100 * 10.5 / 17.75, 2)
+            assert "generic_share" not in fast.system_actuals(s, 2023, "00", ua=ua)  # no claim that year
             page = sheet_from_database(s, 2025, "13", system_actuals=partial(fast.system_actuals, ua=ua),
                                        generated_on=date(2026, 5, 1))
             reference = sheet_from_database(s, 2025, "13", system_actuals=system_actuals,

@@ -154,14 +154,20 @@ def checkup_denominator(session: Session, insurer_ids: Iterable[int], fiscal_yea
 
 def generic_share_kpi(engine, fiscal_year: int, branch: str = "00", *, con=None) -> float | None:
     """:func:`onshi.claims.generic.generic_share_kpi` — the same reads and sums — in an open DuckDB connection
-    *con* (the usage analytics' one: opening DuckDB is most of the figure's time on a small database)."""
+    *con* (the usage analytics' one: opening DuckDB is most of the figure's time on a small database); a year
+    without any claim is answered None (as the reference does) from one indexed look, without the aggregate."""
     from onshi.claims import generic
     from onshi.rules.calendar import fiscal_year_months
     from onshi.rules.claims import generic_share
 
+    from onshi.claims.models import Claim
+
+    months = fiscal_year_months(fiscal_year)
+    with engine.connect() as c:  # no claim of the year: no drug line, no figure (the reference's None), read nothing
+        if c.execute(select(Claim.id).where(Claim.month.in_(months)).limit(1)).first() is None:
+            return None
     if con is None:
         return generic.generic_share_kpi(engine, fiscal_year, branch)
-    months = fiscal_year_months(fiscal_year)
     generic.register_database(con, engine, months)
     rows = generic.generic_shares(con, "month", months=months, branch=None if branch == "00" else branch)
     return generic_share(sum(r["generic_qty"] for r in rows), sum(r["brand_qty"] for r in rows))
