@@ -31,7 +31,8 @@ from onshi.rules.calendar import fiscal_year_bounds, fiscal_year_of
 from onshi.store.clock import japan_date
 
 
-def _insurer_ids(session: Session, branch: str) -> set[int] | None:
+def insurer_ids_of_branch(session: Session, branch: str) -> set[int] | None:
+    """The ids of the insurers of a 支部 (the prefecture digits of the 保険者番号); None for ``"00"`` (every one)."""
     from onshi.registry.models import Insurer
 
     if branch == "00":
@@ -43,7 +44,7 @@ def registration_within_5_days(session: Session, fiscal_year: int, branch: str =
                                today: date | None = None) -> float | None:
     from onshi.exchange.sla import sla_records
 
-    ids = _insurer_ids(session, branch)
+    ids = insurer_ids_of_branch(session, branch)
     decided = on_time = 0
     for r in sla_records(session, since=fiscal_year_bounds(fiscal_year)[0], today=today):
         if ids is not None and r.insurer_id not in ids:
@@ -61,10 +62,11 @@ def certificate_next_business_day(session: Session, fiscal_year: int, branch: st
     from onshi.registry.models import NotificationType as T
     from onshi.registry.models import RegistryChange
 
-    ids = _insurer_ids(session, branch)
+    ids = insurer_ids_of_branch(session, branch)
     received: dict[int, date] = {}
     for qid, at in session.execute(select(RegistryChange.qualification_id, RegistryChange.received_at).where(
-            RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))):
+            RegistryChange.kind.in_([T.acquisition, T.dependent]), RegistryChange.qualification_id.is_not(None))
+            .order_by(RegistryChange.id)):  # the first filing of the qualification (not the database's row order)
         received.setdefault(qid, japan_date(at))
     total = in_time = 0
     for doc in session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "certificate",
@@ -83,7 +85,7 @@ def claims_actuals(session: Session, fiscal_year: int, branch: str = "00") -> di
     """The KPI actuals computed from the claims domain (generic share, 特定健診, 返納金 recovery)."""
     from onshi.claims import checkups, generic, service as claims
 
-    ids = _insurer_ids(session, branch)
+    ids = insurer_ids_of_branch(session, branch)
     insurer_ids = sorted(ids) if ids is not None else None
     if insurer_ids is None:
         from onshi.registry.service import list_insurers
@@ -101,10 +103,10 @@ def claims_actuals(session: Session, fiscal_year: int, branch: str = "00") -> di
 def service_standard(session: Session, fiscal_year: int, branch: str = "00") -> float | None:
     from onshi.benefits.service import service_standard_rate
 
-    return service_standard_rate(session, fiscal_year, _insurer_ids(session, branch))
+    return service_standard_rate(session, fiscal_year, insurer_ids_of_branch(session, branch))
 
 
 def mail_application(session: Session, fiscal_year: int, branch: str = "00") -> float | None:
     from onshi.benefits.service import mail_rate
 
-    return mail_rate(session, fiscal_year, _insurer_ids(session, branch))
+    return mail_rate(session, fiscal_year, insurer_ids_of_branch(session, branch))

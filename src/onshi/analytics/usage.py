@@ -321,19 +321,22 @@ class UsageAnalytics:
 
 # ---------------------------------------------------------------------- figures for the KPIs
 
-def usage_rate_kpi(engine, fiscal_year: int, branch: str = "00") -> float | None:
+def usage_rate_kpi(engine, fiscal_year: int, branch: str = "00", *, ua: UsageAnalytics | None = None) -> float | None:
     """協会けんぽ's KPI for a fiscal year: the 外来 rate of the fiscal year's last month with data (seed 000
     reports the rate of the year's last month, e.g. 30.50% for March 2025), nationwide (``"00"``) or one 支部
     (the prefecture digits of the 保険者番号).  None without 外来 claim counts per insurer — the KPI is never
-    silently computed on another basis."""
-    ua = UsageAnalytics(engine)
+    silently computed on another basis.  *ua*: an open :class:`UsageAnalytics` to read with (the KPI page asks for
+    two fiscal years from one; the caller closes it)."""
+    own = ua is None
+    ua = UsageAnalytics(engine) if own else ua
     try:
         months = fiscal_year_months(fiscal_year)
         where = {"branch": branch} if branch != "00" else None
         rows = [r for r in ua.rates(basis="kyokai", by=("month",), months=months, where=where) if r.rate is not None]
         return round(100 * rows[-1].rate, 2) if rows else None
     finally:
-        ua.close()
+        if own:
+            ua.close()
 
 
 def system_actuals(session, fiscal_year: int, branch: str = "00") -> dict[str, float]:

@@ -130,9 +130,14 @@ def incentives_page(request: Request, user: Analyst, institution: str | None = N
 
 
 def _sheet(request: Request, fiscal_year: int, branch: str):
+    """The sheet with the system's figures from the fast path (``kpi_actuals_fast``: aggregate SQL; the same
+    figures as ``usage.system_actuals``, tests/analytics/test_kpi_actuals_fast.py), both years from one
+    :class:`UsageAnalytics`."""
+    from functools import partial
+
     from onshi.analytics.evaluation import sheet_from_database
     from onshi.analytics.kpi import normalize_branch
-    from onshi.analytics.usage import system_actuals
+    from onshi.analytics.kpi_actuals_fast import system_actuals
     from onshi.store.db import unit_of_work
 
     try:
@@ -141,8 +146,12 @@ def _sheet(request: Request, fiscal_year: int, branch: str):
         raise HTTPException(422, str(exc)) from None
     if not 2000 <= fiscal_year <= 2100:
         raise HTTPException(422, "fiscal_year must be a year like 2024")
-    with unit_of_work(factory=request.app.state.session_factory) as s:
-        return sheet_from_database(s, fiscal_year, branch, system_actuals=system_actuals)
+    ua = _ua(request)
+    try:
+        with unit_of_work(factory=request.app.state.session_factory) as s:
+            return sheet_from_database(s, fiscal_year, branch, system_actuals=partial(system_actuals, ua=ua))
+    finally:
+        ua.close()
 
 
 @router.get("/kpi")

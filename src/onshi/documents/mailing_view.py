@@ -139,7 +139,99 @@ def falling_due(session: Session, insurer_id: int, today: date, business_days: i
     """資格確認書 that fall due on each of the next *business_days* business days (beyond what is due today):
     ``[(day, count)]`` — the warning on the 文書 page.  Read from the recent filings and applications only (what
     can fall due soon), with the daily run's own rules (the next business day after receipt, a working card, not
-    issued yet), not by running the whole due list once per day ahead."""
+    issued yet), not by running the whole due list once per day ahead.
+
+    Only the columns the rules need are read (the qualification's insurer and loss, whether the person has a My
+    Number, the cards' cancellation and expiry) and :func:`onshi.documents.facts.need_for` decides — the same
+    answer as :func:`falling_due_by_facts` (tests/web/test_documents_page_fast.py), which reads every fact a
+    document prints for the ~1,000 people a demo's filings make due tomorrow."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from onshi.documents import issue_rules
+    from onshi.documents.facts import blocks, need_for
+    from onshi.documents.models import CertificateApplication
+    from onshi.exchange.models import InsuranceCard
+    from onshi.registry.models import NotificationType as T
+    from onshi.registry.models import Person
+    from onshi.rules.calendar import next_business_day
+    from onshi.store.clock import japan_date, japan_day_start
+
+    days, d = [], today
+    for _ in range(business_days):
+        d = next_business_day(d)
+        days.append(d)
+    counts = dict.fromkeys(days, 0)
+    since = japan_day_start(today - timedelta(days=10))
+    enrol: dict[int, date] = {}
+    issue_on: dict[date, date] = {}
+    for qid, received in session.execute(select(RegistryChange.qualification_id, RegistryChange.received_at).where(
+            RegistryChange.insurer_id == insurer_id, RegistryChange.kind.in_((T.acquisition, T.dependent)),
+            RegistryChange.qualification_id.is_not(None), RegistryChange.received_at >= since)
+            .order_by(RegistryChange.id)):
+        got = japan_date(received)
+        on = issue_on.get(got) or issue_on.setdefault(got, issue_rules.issue_date_for(got))
+        if on in counts:
+            enrol.setdefault(qid, on)
+    issued = _issued_keys(session, [f"certificate:{q}:enrol" for q in enrol])
+    versions = _current_columns(session, [q for q in enrol if f"certificate:{q}:enrol" not in issued])
+    live = [(qid, person_id) for qid, (person_id, ins, loss) in versions.items()
+            if ins == insurer_id and not (loss and loss <= enrol[qid])]
+    hashed: dict[int, bool] = {}
+    cards: dict[int, list] = {}
+    for block in blocks({pid for _q, pid in live}):
+        hashed.update((pid, bool(has)) for pid, has in session.execute(
+            select(Person.id, Person.my_number_hash.is_not(None)).where(Person.id.in_(block))))
+        for pid, cancelled, expires in session.execute(
+                select(InsuranceCard.person_id, InsuranceCard.cancelled_at, InsuranceCard.certificate_expires_on)
+                .where(InsuranceCard.person_id.in_(block)).order_by(InsuranceCard.registered_at)):
+            cards.setdefault(pid, []).append(SimpleNamespace(cancelled_at=cancelled, certificate_expires_on=expires))
+    if live:
+        number = registry.insurer_number_of(session, insurer_id)
+        for qid, pid in live:
+            person = SimpleNamespace(my_number_hash=b"" if hashed.get(pid) else None)
+            if need_for(person, cards.get(pid, []), today, insurer_number=number):
+                counts[enrol[qid]] += 1
+    apps = [(f"certificate:{qid}:application:{app_id}", qid, on) for app_id, qid, on in (
+        (app_id, qid, issue_rules.issue_date_for(applied)) for app_id, qid, applied in session.execute(select(
+            CertificateApplication.id, CertificateApplication.qualification_id, CertificateApplication.applied_on)
+            .where(CertificateApplication.applied_on >= today - timedelta(days=10)))) if on in counts]
+    if apps:
+        issued = _issued_keys(session, [key for key, _q, _on in apps])
+        versions = _current_columns(session, [qid for _k, qid, _on in apps])
+        for key, qid, on in apps:
+            if key not in issued and qid in versions and versions[qid][1] == insurer_id:
+                counts[on] += 1
+    return list(counts.items())
+
+
+def _issued_keys(session: Session, keys: list[str]) -> set[str]:
+    from onshi.documents.facts import blocks
+
+    out: set[str] = set()
+    for block in blocks(keys):
+        out.update(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.in_(block))))
+    return out
+
+
+def _current_columns(session: Session, qualification_ids) -> dict[int, tuple[int, int, date | None]]:
+    """qualification id → (person, insurer, loss date) of its current version — the one
+    :func:`onshi.documents.facts.current_versions` returns (the last by acquisition date and id)."""
+    from onshi.documents.facts import blocks
+
+    Q = QualificationVersion
+    out: dict[int, tuple[int, int, date | None]] = {}
+    for block in blocks(set(qualification_ids)):
+        for qid, person_id, insurer_id, loss in session.execute(
+                select(Q.qualification_id, Q.person_id, Q.insurer_id, Q.loss_date)
+                .where(current(Q), Q.qualification_id.in_(block)).order_by(Q.acquisition_date, Q.id)):
+            out[qid] = (person_id, insurer_id, loss)
+    return out
+
+
+def falling_due_by_facts(session: Session, insurer_id: int, today: date, business_days: int = 3) -> list[tuple[date, int]]:
+    """The reference of :func:`falling_due`: the same count through the daily run's bulk reads
+    (:class:`onshi.documents.facts.Facts`, every fact of every person), one query per recent application."""
     from datetime import timedelta
 
     from onshi.documents import issue_rules
@@ -158,7 +250,8 @@ def falling_due(session: Session, insurer_id: int, today: date, business_days: i
     enrol: dict[int, date] = {}
     for qid, received in session.execute(select(RegistryChange.qualification_id, RegistryChange.received_at).where(
             RegistryChange.insurer_id == insurer_id, RegistryChange.kind.in_((T.acquisition, T.dependent)),
-            RegistryChange.qualification_id.is_not(None), RegistryChange.received_at >= since)):
+            RegistryChange.qualification_id.is_not(None), RegistryChange.received_at >= since)
+            .order_by(RegistryChange.id)):
         on = issue_rules.issue_date_for(japan_date(received))
         if on in counts:
             enrol.setdefault(qid, on)

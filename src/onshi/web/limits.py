@@ -44,8 +44,11 @@ TOKEN_ROUTES = ("/api/v1/verifications/", "/api/v1/reference-numbers", "/api/v1/
                 "/api/v1/claim-rerouting", "/oqs/", "/fhir/", "/myclinic/")
 # Not /oqs-api-pro/: the national path signs in with a password in the body and then sends an idToken, neither an
 # institution token; its routes refuse for themselves, in the national answer shape (the body limit still holds).
-#: Where an answer may be cached: the server's own static files and font (no personal data).
-CACHEABLE = ("/static/", "/assets/")
+#: Where an answer may be cached: the server's own static files and font, and the analytics dashboard's charts
+#: (drawn from the usage aggregate: rates per month, prefecture and facility type, no person; the route says
+#: ``private, max-age=60``, so a reload of the dashboard within the minute does not draw them again).  No personal
+#: data under these prefixes; everything else is ``no-store``.
+CACHEABLE = ("/static/", "/assets/", "/analytics/chart/")
 #: Upload screens, whose bodies are whole files (資格取得届 CSV, a bulk reception list).
 UPLOAD_ROUTES = ("/office/intake", "/reception/bulk")
 
