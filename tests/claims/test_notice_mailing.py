@@ -229,3 +229,38 @@ def test_on_workers_redelivered_bundles_and_a_second_start_issue_nothing_new(fam
                                    actor="t", broker_url=broker, queue=queue, timeout=300)
     assert again.issued == 0 and len(_notices(session)) == 2
     assert {b.worker for b in session.scalars(select(MailingBundle))} - {"local", ""}  # made by the workers
+
+
+def test_an_issued_notice_is_listed_read_and_reprinted_where_documents_are(families, engine, tmp_path):
+    """The member's documents (REST and the member page) list a 医療費通知 the run issued, and reprint it."""
+    import re as regex
+
+    from fastapi.testclient import TestClient
+
+    from onshi.auth import users
+    from onshi.web.app import create_app
+    from tests.registry.test_views import PASSWORD
+
+    notice_mailing.cost_mailing_run(session_factory(), INSURER, tmp_path / "out", first="2024-01", last="2024-12",
+                                    issue=ISSUE, actor="t")
+    with unit_of_work() as s:
+        users.add_user(s, username="clerk", password=PASSWORD, role="clerk", insurer_number=INSURER)
+        taro = s.scalar(select(IssuedDocument).where(IssuedDocument.kind == "cost_notice",
+                                                     IssuedDocument.data["name"].as_string() == "厚労　太郎"))
+        doc_id, person_id = taro.id, taro.person_id
+    app = create_app(engine, publisher_interval=0)
+    app.state.rate_limits.enabled = False
+    c = TestClient(app)
+    token = regex.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    assert c.post("/login", data={"username": "clerk", "password": PASSWORD, "csrf_token": token},
+                  follow_redirects=False).status_code == 303
+    listed = c.get(f"/api/v1/documents/persons/{person_id}")
+    assert listed.status_code == 200, listed.text
+    [doc] = [d for d in listed.json() if d["id"] == doc_id]
+    assert (doc["kind"], doc["reason"], doc["name"], doc["sha256"]) == ("cost_notice", "mailing", "厚労　太郎", None)
+    pdf = c.get(f"/api/v1/documents/{doc_id}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    (tmp_path / "api.pdf").write_bytes(pdf.content)
+    assert "合計 10,100 3,030" in _text(tmp_path / "api.pdf")
+    page = c.get(f"/office/members/{person_id}").text
+    assert "医療費のお知らせ" in page[page.index('data-testid="documents"'):]

@@ -45,7 +45,7 @@ SLA_LABELS = {"on_time": "期限内に登録", "late": "期限後に登録", "ov
 SLA_ORDER = ["on_time", "late", "pending", "due_soon", "overdue"]
 CARD_STATE = {None: "利用可", "cancelled": "利用登録解除", "expired": "電子証明書 失効"}
 LINKAGE_FIELDS = {"name": "氏名", "name_kana": "フリガナ", "birth_date": "生年月日", "sex": "性別", "address": "住所"}
-DOC_KINDS = {"certificate": "資格確認書", "notice": "資格情報のお知らせ"}
+DOC_KINDS = {"certificate": "資格確認書", "notice": "資格情報のお知らせ", "cost_notice": "医療費のお知らせ"}
 DOC_REASONS = {"no_my_number": "個人番号未登録", "no_card": "マイナ保険証なし", "card_cancelled": "利用登録解除",
                "card_expired": "電子証明書失効", "mailing": "一斉送付", "reissue:name_change": "氏名変更による再交付",
                "reissue:numbers_change": "記号・番号の変更による再交付",
