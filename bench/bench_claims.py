@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_claims.py                  # 1,000,000 claim lines (the issue's size)
     .venv/bin/python bench/bench_claims.py --lines 100000
     .venv/bin/python bench/bench_claims.py --lines 0 --match-claims 1000000   # the monthly care-after-loss match
+    .venv/bin/python bench/bench_claims.py --parquet-lines 100000000         # the generic share over Parquet
 
 A database of its own (PostgreSQL at 127.0.0.1:5432, dropped at the end) seeded with ``onshi demo seed`` (2,000
 members); a claim file of 4 lines per claim for those people at 50 institutions over 12 months (institution codes
@@ -18,6 +19,10 @@ the demo does not use), written under bench/out/.  Prints one table:
 measured above) for the seeded people — one in ten a person whose qualification ended before or in the month — then
 the monthly care-after-loss match of every insurer, set-based (:mod:`onshi.claims.match_fast`); and, on a second
 month of ``--reference-claims`` claims, the per-claim reference beside the fast path (same cases, both timed).
+
+``--parquet-lines N``: no database — N claim lines of a fiscal year written as Parquet by DuckDB itself (a temporary
+folder, deleted at the end), then the generic share by ``claims.generic`` beside a plain DuckDB GROUP BY of the same
+files (the baseline), by 支部 and by institution, the two answers compared (:func:`parquet_bench`).
 """
 
 from __future__ import annotations
@@ -259,8 +264,106 @@ def baseline_copy(url: str, path: Path) -> float:
         return secs
 
 
+# ---------------------------------------------------------------- the generic share over Parquet (--parquet-lines)
+
+#: N claim lines of a fiscal year (2025: April 2025 – March 2026) written by DuckDB itself, hive-partitioned by month,
+#: from one hash per line: 20,000 institutions, each of one of the 47 支部 of 協会けんぽ, billing its own 支部 for 98 %
+#: of its lines and any other for 2 %; quantities 1–56; 30 % procedures, 40 % generics, 10 % brands with a generic,
+#: 20 % brands without one (a generic share of about 80 % by quantity).  The strings come from small joined tables
+#: (a printf per line made the writing of 10 million lines take 52 s on the loaded VM).
+PARQUET_GEN_SQL = """
+    COPY (
+        WITH inst AS (SELECT k, printf('13%08d', k) AS code, k % 47 AS pref FROM range(20000) t(k)),
+             ins AS (SELECT k, printf('01%02d0016', k + 1) AS number FROM range(47) t(k)),
+             mon AS (SELECT k, printf('%04d-%02d', 2025 + (k + 3) // 12, (k + 3) % 12 + 1) AS month
+                     FROM range(12) t(k)),
+             l AS (SELECT i % 12 AS m, h % 20000 AS inst, (h >> 16) % 100 AS r, 1 + (h >> 24) % 56 AS qty,
+                          (h >> 32) % 50 = 0 AS away, (h >> 40) % 47 AS other
+                   FROM (SELECT i, hash(i) AS h FROM range({n}) t(i)))
+        SELECT mon.month, inst.code AS institution_code, ins.number AS insurer_number,
+               CAST(l.qty AS DOUBLE) AS quantity, l.r BETWEEN 30 AND 69 AS generic,
+               l.r BETWEEN 30 AND 79 AS generic_exists
+        FROM l JOIN mon ON mon.k = l.m JOIN inst ON inst.k = l.inst
+               JOIN ins ON ins.k = CASE WHEN l.away THEN l.other ELSE inst.pref END
+    ) TO '{dir}' (FORMAT parquet, PARTITION_BY (month), COMPRESSION zstd)"""
+
+#: the baseline: one plain GROUP BY of the same files, straight to the answer (no aggregate view, no share)
+PARQUET_BASELINE_SQL = """
+    SELECT {key} AS key, sum(quantity) FILTER (WHERE generic) AS g,
+           sum(quantity) FILTER (WHERE NOT generic AND generic_exists) AS b
+    FROM read_parquet('{glob}', hive_partitioning = true)
+    GROUP BY ALL"""
+
+
+def parquet_bench(lines: int, where: str | None, repeat: int) -> None:
+    """The generic share over *lines* claim lines in Parquet: written by DuckDB in a temporary folder (deleted at
+    the end), then ``claims.generic`` (``register_parquet`` + ``generic_shares``, what a national-volume KPI would
+    run) and a plain DuckDB GROUP BY of the same files, each in a fresh connection, alternating, *repeat* times."""
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    from onshi.claims import generic
+
+    def load() -> str:
+        return open("/proc/loadavg").read().split()[0]
+
+    root = Path(tempfile.mkdtemp(prefix="onshi-generic-parquet-", dir=where))
+    try:
+        print(f"writing {lines:,} lines under {root} (load {load()}) …", flush=True)
+        con = duckdb.connect(":memory:")
+        con.execute("SET preserve_insertion_order = false")
+        t = time.perf_counter()
+        con.execute(PARQUET_GEN_SQL.format(n=lines, dir=root.as_posix()))
+        gen_secs = time.perf_counter() - t
+        con.close()
+        files = list(root.rglob("*.parquet"))
+        size = sum(f.stat().st_size for f in files)
+        glob = f"{root.as_posix()}/**/*.parquet"
+        print(f"written in {gen_secs:.1f} s: {len(files)} files, {size / 1e9:.2f} GB (load {load()})", flush=True)
+        results: dict[str, list[float]] = {}
+        answers: dict[str, dict] = {}
+        for by in ("branch", "institution"):
+            for r in range(repeat):
+                for which in (("ours", "baseline") if r % 2 == 0 else ("baseline", "ours")):
+                    c = duckdb.connect(":memory:")
+                    t = time.perf_counter()
+                    if which == "ours":
+                        generic.register_parquet(c, root)
+                        rows = generic.generic_shares(c, by)
+                        got = {x["key"]: (round(x["generic_qty"]), round(x["brand_qty"])) for x in rows}
+                    else:
+                        rows = c.execute(PARQUET_BASELINE_SQL.format(key=generic.GROUPINGS[by], glob=glob)).fetchall()
+                        got = {k: (round(g or 0), round(b or 0)) for k, g, b in rows}
+                    secs = time.perf_counter() - t
+                    c.close()
+                    results.setdefault(f"{by}:{which}", []).append(secs)
+                    answers.setdefault(f"{by}:{which}", got)
+                    print(f"  {by:11} {which:8} {secs:6.1f} s (load {load()})", flush=True)
+            assert answers[f"{by}:ours"] == answers[f"{by}:baseline"], f"{by}: the two answers differ"
+        total_g = sum(g for g, _ in answers["branch:ours"].values())
+        total_b = sum(b for _, b in answers["branch:ours"].values())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"\nmachine: {platform.node()} · {os.cpu_count()} cores · {cpu} · duckdb {duckdb.__version__}")
+    print(f"lines: {lines:,} in {len(files)} Parquet files, {size / 1e9:.2f} GB (zstd), written in {gen_secs:.1f} s; "
+          f"{len(answers['branch:ours'])} 支部, {len(answers['institution:ours']):,} institutions; national share "
+          f"{100 * total_g / (total_g + total_b):.2f} %; folder deleted")
+    print(f"{'grouping':12} {'onshi (best)':>13} {'baseline (best)':>16} {'× baseline':>11}   runs (s)")
+    for by in ("branch", "institution"):
+        ours, base = results[f"{by}:ours"], results[f"{by}:baseline"]
+        print(f"{by:12} {min(ours):13.1f} {min(base):16.1f} {min(ours) / min(base):11.2f}   "
+              f"onshi {', '.join(f'{x:.1f}' for x in ours)} · baseline {', '.join(f'{x:.1f}' for x in base)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--parquet-lines", type=int, default=0,
+                    help="the generic share over N claim lines in Parquet (no database; e.g. 100000000)")
+    ap.add_argument("--parquet-dir", default=None, help="where the temporary Parquet folder goes (default: $TMPDIR)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side of the Parquet comparison")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--members", type=int, default=2000)
     ap.add_argument("--match-claims", type=int, default=0, help="claims of one month for the care-after-loss match")
@@ -272,6 +375,9 @@ def main() -> None:
         kind, *rest = args.child
         {"write": child_write, "import": child_import, "share": child_share, "match_write": child_match_write,
          "match": child_match, "match_compare": child_match_compare}[kind](*rest)
+        return
+    if args.parquet_lines:
+        parquet_bench(args.parquet_lines, args.parquet_dir, args.repeat)
         return
     path = bi.OUT / f"claims_{args.lines}.csv"
     with _seeded.seeded_database(members=args.members, seed=1, today=date(2026, 11, 23), pg=True,

@@ -1,5 +1,5 @@
 """``onshi claims …``: claim files in, the drug master, the care-after-loss match and 返納金 cases, the 資格点検 list,
-the generic share, 特定健診 results and rates (docs/claims.md)."""
+the generic share, 特定健診 results and rates, the 医療費通知 mailing run (docs/claims.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from onshi.store.db import unit_of_work
 console = Console()
 claims_app = typer.Typer(help="Claims (レセプト): intake, 返納金, 資格点検, generic share, 特定健診.", no_args_is_help=True)
 checkups_app = typer.Typer(help="特定健診: results in, rates.", no_args_is_help=True)
+notices_app = typer.Typer(help="医療費通知 (医療費のお知らせ): the mailing run of a period.", no_args_is_help=True)
 MONTH = typer.Option(..., "--month", help="診療年月 YYYY-MM")
 
 
@@ -163,6 +164,51 @@ def checkups_rate(insurer: str = typer.Option(..., help="保険者番号"),
     console.print(t)
 
 
+@notices_app.command("mail")
+def notices_mail(insurer: str = typer.Option(..., help="保険者番号"),
+                 period: str = typer.Option(..., help="2025 (暦年 1–12月) | FY2025 or 2025年度 (4月–翌3月) | 2025-03 | "
+                                                      "2025-01..2025-10"),
+                 issue: Optional[str] = typer.Option(None, help="発行日 printed on the notices, YYYY-MM-DD "
+                                                              "(default: today in Japan)"),
+                 out: Optional[Path] = typer.Option(None, help="output folder (default: <var>/documents)"),
+                 actor: str = typer.Option("cli", help="recorded as the run's starter")) -> None:
+    """The 医療費のお知らせ of a period for every insured member with care in it, one bundle per employer (cover
+    letter, 同封者一覧, the notices) and a manifest, under <out>/cost_notices/<保険者番号>_<first>_<last>/.  The period
+    is the run: started again it resumes (bundles done are skipped), and once finished it issues nothing new.  With
+    ONSHI_BROKER_URL set, the bundles run on `onshi worker` processes; without, in this process."""
+    from datetime import date
+
+    from onshi.claims.notice_mailing import PeriodError, parse_period
+    from onshi.config import get_settings
+    from onshi.documents.cli import stalled_is_a_failure
+    from onshi.claims.tasks import run_cost_mailing
+    from onshi.registry.cli_common import progress_bar
+    from onshi.store.clock import japan_today
+    from onshi.store.db import session_factory
+
+    try:
+        first, last = parse_period(period)
+    except PeriodError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        day = date.fromisoformat(issue) if issue else japan_today()
+    except ValueError:
+        raise CliError(f"--issue は YYYY-MM-DD です: {issue!r} (issue date must be YYYY-MM-DD)") from None
+    with progress_bar() as prog:
+        task = prog.add_task(f"医療費通知 {insurer} {first}..{last}", total=None)
+        with stalled_is_a_failure():
+            try:
+                report = run_cost_mailing(session_factory(), insurer, out or (get_settings().var_dir / "documents"),
+                                          first=first, last=last, issue=day, actor=actor,
+                                          progress=lambda n: prog.advance(task, n))
+            except ValueError as exc:  # an unknown insurer
+                raise CliError(str(exc)) from None
+    console.print(f"issued {report.issued}, skipped {report.skipped}, files {len(report.files)}")
+    for line in report.lines:
+        console.print(f"  [yellow]![/] {line}", markup=True)
+
+
 def register(app: typer.Typer) -> None:
     claims_app.add_typer(checkups_app, name="checkups")
+    claims_app.add_typer(notices_app, name="notices")
     app.add_typer(claims_app, name="claims")

@@ -30,16 +30,19 @@ SHARE_SQL = """
     FROM generic_agg {where}
     GROUP BY ALL ORDER BY key"""
 
-#: the same aggregate over Parquet files of claim lines (columns month, institution_code, insurer_number,
-#: quantity, generic, generic_exists) — the national-volume path (bench/bench_claims.py)
+#: the same columns over Parquet files of claim lines (columns month, institution_code, insurer_number, quantity,
+#: generic, generic_exists) — the national-volume path (bench/bench_claims.py): one row per counted line, not
+#: pre-grouped, so that :data:`SHARE_SQL` groups the lines once, straight by the key asked for.  (Pre-grouping by
+#: month × institution × insurer first, as the database path does, made a second GROUP BY of millions of groups:
+#: 5.4× a plain GROUP BY by 支部 at 100 million lines — docs/performance.md.)  ELSE 0, not NULL: a key with generics only
+#: (or brands only) has a share of 100 (or 0), not "nothing counted" (the pre-grouped view answered None there).
 PARQUET_AGG_SQL = """
     CREATE OR REPLACE TEMP VIEW generic_agg AS
     SELECT CAST(month AS VARCHAR) AS month, institution_code, insurer_number,
-           sum(quantity) FILTER (WHERE generic) AS generic_qty,
-           sum(quantity) FILTER (WHERE NOT generic AND generic_exists) AS brand_qty
+           CASE WHEN generic THEN quantity ELSE 0 END AS generic_qty,
+           CASE WHEN NOT generic AND generic_exists THEN quantity ELSE 0 END AS brand_qty
     FROM read_parquet('{glob}', hive_partitioning = true)
-    WHERE generic OR generic_exists
-    GROUP BY ALL"""
+    WHERE generic OR generic_exists"""
 
 
 def aggregate(engine, months: list[str] | None = None) -> pa.Table:

@@ -242,6 +242,18 @@ def lateness_cost(session: Session, *, insurer_id: int) -> dict:
     return {"cases": int(n), "amount_yen": int(yen)}
 
 
+def lateness_cost_by_month(session: Session, *, insurer_id: int) -> list[dict]:
+    """What late registration cost per month of care (診療年月), newest first: the 返納金 cases that are ours — the
+    index still said 有効 on a day of care after the loss, because the loss was registered late — as
+    ``{"month", "cases", "amount_yen"}``.  Counts and yen only, no one's data (the SLA board, ``onshi exchange
+    sla``); the cases themselves are the audited list (:func:`refund_cases` with ``debtor="ours"``)."""
+    rows = session.execute(
+        select(RefundCase.month, func.count(), func.coalesce(func.sum(RefundCase.amount_yen), 0))
+        .where(RefundCase.insurer_id == insurer_id, RefundCase.debtor == "ours")
+        .group_by(RefundCase.month).order_by(RefundCase.month.desc()))
+    return [{"month": month, "cases": int(n), "amount_yen": int(yen)} for month, n, yen in rows]
+
+
 # ---------------------------------------------------------------- 資格点検
 
 def check_month(session: Session, *, insurer_id: int, month: str) -> list[EligibilityFinding]:
@@ -317,11 +329,14 @@ def _row(session: Session, case: RefundCase) -> CaseRow:
 
 
 def refund_cases(session: Session, *, insurer_id: int, actor_kind: str, actor_id: str, status: str | None = None,
-                 month: str | None = None, limit: int = 500) -> list[CaseRow]:
-    """The insurer's 返納金 cases (newest first); every person shown is audited (``refund.list``)."""
+                 month: str | None = None, debtor: str | None = None, limit: int = 500) -> list[CaseRow]:
+    """The insurer's 返納金 cases (newest first), of a state, a month of care, a debtor (``ours``: the cases the
+    SLA board counts as what lateness cost); every person shown is audited (``refund.list``)."""
     q = select(RefundCase).where(RefundCase.insurer_id == insurer_id)
     if status:
         q = q.where(RefundCase.status == status)
+    if debtor:
+        q = q.where(RefundCase.debtor == debtor)
     if month:
         q = q.where(RefundCase.month == month)
     rows = [_row(session, c) for c in session.scalars(q.order_by(RefundCase.id.desc()).limit(limit))]

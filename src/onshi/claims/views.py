@@ -459,9 +459,11 @@ def _page_month(value: str | None, field: str, errors: list[str]) -> str | None:
 
 
 @office_pages.get("")
-def page_refunds(request: Request, user: PageStaff, session: DB, status: str = "", month: str = ""):
+def page_refunds(request: Request, user: PageStaff, session: DB, status: str = "", month: str = "",
+                 debtor: str = ""):
     """返納金: the insurer's cases with their state, the recovery rate and what late registration cost (each person
-    shown audited by the read service: ``refund.list``)."""
+    shown audited by the read service: ``refund.list``).  ``?debtor=ours&month=`` is where the SLA board's
+    lateness figures link."""
     from onshi.rules.calendar import fiscal_year_of
 
     ins, reader = _page_scope(session, user)
@@ -470,10 +472,14 @@ def page_refunds(request: Request, user: PageStaff, session: DB, status: str = "
     if status and status not in service.STATUSES:
         errors.append(f"状態「{status}」: {'・'.join(service.STATUSES.values())} から選んでください")
         status = ""
-    rows = service.refund_cases(session, insurer_id=ins.id, status=status or None, month=chosen, **reader)
+    if debtor and debtor not in service.DEBTORS:
+        errors.append(f"債務者「{debtor}」: {'・'.join(service.DEBTORS.values())} から選んでください")
+        debtor = ""
+    rows = service.refund_cases(session, insurer_id=ins.id, status=status or None, month=chosen,
+                                debtor=debtor or None, **reader)
     fy = fiscal_year_of(japan_today())
     return render(request, "claims/refunds.html", {
-        "rows": rows, "statuses": service.STATUSES, "debtors": service.DEBTORS, "status": status,
+        "rows": rows, "statuses": service.STATUSES, "debtors": service.DEBTORS, "status": status, "debtor": debtor,
         "month": month, "errors": errors, "fiscal_year": fy,
         "recovery": service.refund_recovery_rate(session, fy, {ins.id}),
         "lateness": service.lateness_cost(session, insurer_id=ins.id),

@@ -75,9 +75,10 @@ def run_rows(session: Session, insurer_id: int, live: dict[str, object], *, limi
     rows = []
     for run in session.scalars(select(DocumentRun).where(DocumentRun.insurer_id == insurer_id)
                                .order_by(DocumentRun.started_at.desc(), DocumentRun.id.desc()).limit(limit)):
-        name = run.run_key.split(":", 2)[-1] if run.kind == "mailing" else run.run_key.split(":")[1]
+        bundled = run.kind in ("mailing", "cost_notice")  # cost_notice: a 医療費通知 run (claims/notice_mailing.py)
+        name = run.run_key.split(":", 2)[-1] if bundled else run.run_key.split(":")[1]
         progress = live.get(name) if run.kind == "mailing" else None
-        bundles = service.mailing_bundles(session, run.id) if run.kind == "mailing" else []
+        bundles = service.mailing_bundles(session, run.id) if bundled else []
         done = sum(b.members for b in bundles)
         documents = run.documents if run.finished_at else sum(b.issued for b in bundles)
         if progress is not None and getattr(progress, "state", "") == "running":
@@ -85,7 +86,7 @@ def run_rows(session: Session, insurer_id: int, live: dict[str, object], *, limi
         elif progress is not None and getattr(progress, "state", "") == "failed" and run.finished_at is None:
             state, total = "failed", progress.total
         elif run.finished_at is not None:
-            state, total = "done", (done or run.documents) if run.kind == "mailing" else run.documents
+            state, total = "done", (done or run.documents) if bundled else run.documents
             done = total
         else:
             state, total = "stopped", getattr(progress, "total", None)
@@ -98,7 +99,7 @@ def run_rows(session: Session, insurer_id: int, live: dict[str, object], *, limi
         files = []
         for i, f in enumerate(run.files or []):
             p = Path(f)
-            kind = "manifest" if p.name == "manifest.csv" else ("bundle" if run.kind == "mailing" else "pdf")
+            kind = "manifest" if p.name == "manifest.csv" else ("bundle" if bundled else "pdf")
             label = {"manifest": "送付一覧（manifest.csv）", "bundle": f"事業所 {p.stem}", "pdf": p.name}[kind]
             files.append((i, label, kind))
         rows.append(RunRow(run.id, run.kind, name, run.started_at, run.finished_at, run.started_by, state, total,

@@ -81,6 +81,21 @@ def _already_issued(session: Session, keys: list[str], block: int = 5000) -> set
     return found
 
 
+def already_issued(session: Session, keys: list[str]) -> set[str]:
+    """Which of *keys* are issued already (the mailing runs of other domains: the 医療費通知 run)."""
+    return _already_issued(session, keys)
+
+
+def member_failure(qv: QualificationVersion, exc: Exception) -> dict:
+    """A member left out of a bundle: who (by 記号・番号, never a My Number) and why."""
+    return _member_failure(qv, exc)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write *path* whole or not at all (a temporary file renamed over it)."""
+    _write_atomic(path, data)
+
+
 def _issued_keys(session: Session, prefix: str) -> set[str]:
     return set(session.scalars(select(IssuedDocument.issue_key).where(IssuedDocument.issue_key.like(prefix + "%"))))
 
@@ -657,14 +672,16 @@ def mailing_bundles(session: Session, run_id: int) -> list[MailingBundle]:
                                 .order_by(MailingBundle.employer_id)))
 
 
-def mailing_finish(factory: Callable[[], Session], run_id: int, out_dir: Path) -> RunReport:
+def mailing_finish(factory: Callable[[], Session], run_id: int, out_dir: Path, *,
+                   subdir: str = "mailing") -> RunReport:
     """Close a mailing run from its bundles' rows, whoever made them: the manifest, the count of its documents,
-    its files, and the report of what a clerk must look at (members who failed, with who and why)."""
+    its files, and the report of what a clerk must look at (members who failed, with who and why).  *subdir*: the
+    folder of the run's kind under *out_dir* (``cost_notices`` for a 医療費通知 run, onshi.claims.notice_mailing)."""
     report = RunReport(run_id=run_id)
     with factory() as s:
         run = s.get(DocumentRun, run_id)
         insurer_number, run_name = run.run_key.split(":", 2)[1:]
-        run_dir = out_dir / "mailing" / f"{insurer_number}_{run_name}"
+        run_dir = out_dir / subdir / f"{insurer_number}_{run_name}"
         emps = {e.id: e for e in registry.list_employers(s, insurer_id=run.insurer_id)}
         rows = []
         for b in mailing_bundles(s, run_id):
@@ -733,6 +750,14 @@ def reprint(session: Session, document_id: int) -> bytes:
               for k, v in doc.data.items()}
     if doc.kind == "certificate":
         pdf = render_certificate(CertificateData(**values), doc.layout)
+    elif doc.kind == "cost_notice":  # a 医療費通知 of a mailing run (onshi.claims.notice_mailing)
+        from onshi.documents.render import cost_notice
+
+        pdf = cost_notice.render_cost_notice(cost_notice.notice_from_record(doc.data))
+        if doc.layout_fingerprint != cost_notice.renderer_fingerprint():
+            raise RuntimeError(f"reprint of document {document_id}: the 医療費通知 prints differently from when it "
+                               "was issued (font or renderer changed)")
+        return bytes(pdf)
     else:
         pdf = render_notice_for_record(NoticeData(**values))
     if doc.sha256 is not None:

@@ -28,7 +28,8 @@ from onshi.store import batch
 from onshi.store import tasks as engine
 from onshi.store.tasks import app, delete_queue, start_worker  # noqa: F401 - this module's API since the mailing run
 
-__all__ = ["app", "daily_slice", "delete_queue", "mailing_bundle", "run_daily", "run_mailing", "start_worker"]
+__all__ = ["app", "daily_slice", "delete_queue", "mailing_bundle", "record_bundle_failure", "run_daily", "run_mailing",
+           "start_worker"]
 
 _factory = engine.factory
 
@@ -50,6 +51,12 @@ def mailing_bundle(self, run_id: int, employer_id: int, out_dir: str, issue: str
     except Exception as exc:  # noqa: BLE001 - recorded on the bundle's row (who and why); the run goes on
         _record_bundle_failure(run_id, employer_id, worker, exc)
         return 0
+
+
+def record_bundle_failure(run_id: int, employer_id: int, worker: str, exc: Exception) -> None:
+    """A bundle that failed whole, on its row (state ``failed``, who and why) — of any mailing run (the 医療費通知
+    run's task too, onshi.claims.tasks)."""
+    _record_bundle_failure(run_id, employer_id, worker, exc)
 
 
 def _record_bundle_failure(run_id: int, employer_id: int, worker: str, exc: Exception) -> None:

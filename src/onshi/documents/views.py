@@ -103,7 +103,9 @@ class DocumentOut(BaseModel):
     """An issued document as recorded: what, to whom, when, why, and the checksum of the PDF."""
 
     id: int
-    kind: Literal["certificate", "notice"] = Field(description="certificate = 資格確認書, notice = 資格情報のお知らせ")
+    kind: Literal["certificate", "notice", "cost_notice"] = Field(
+        description="certificate = 資格確認書, notice = 資格情報のお知らせ, cost_notice = 医療費のお知らせ (医療費通知, "
+                    "`onshi claims notices mail`)")
     person_id: int
     qualification_id: int
     name: str | None = Field(description="氏名 as printed")

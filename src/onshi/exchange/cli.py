@@ -71,13 +71,16 @@ def publisher(interval: float = typer.Option(2.0, help="seconds between looks at
 def sla(insurer: str = typer.Argument(..., help="保険者番号"),
         today: Optional[date] = date_option(None, help="the day to judge on (default: today in Japan)"),
         all_: bool = typer.Option(False, "--all", help="also list records registered on time")) -> None:
-    """Records not registered within 5 days of receipt, and those about to miss it."""
+    """Records not registered within 5 days of receipt, and those about to miss it; then what lateness cost — the
+    返納金 cases caused by our late registration, per month of care (`onshi claims refunds` lists them)."""
+    from onshi.claims.service import lateness_cost_by_month
     from onshi.exchange.sla import sla_records
 
     with unit_of_work() as s:
         ins = insurer_or_refuse(s, insurer)
         statuses = None if all_ else {"late", "overdue", "due_soon"}
         rows = sla_records(s, insurer_id=ins.id, today=today, statuses=statuses)
+        lateness = lateness_cost_by_month(s, insurer_id=ins.id)
     t = Table("change", "kind", "received (JST)", "deadline", "registered (JST)", "status",
               title=f"5-day SLA — {ins.name}")
     colour = {"late": "red", "overdue": "bold red", "due_soon": "yellow", "on_time": "green", "pending": ""}
@@ -86,6 +89,16 @@ def sla(insurer: str = typer.Argument(..., help="保険者番号"),
                   f"{to_japan_time(r.registered_at):%Y-%m-%d %H:%M}" if r.registered_at else "—",
                   f"[{colour[r.status]}]{r.status}[/]" if colour[r.status] else r.status)
     console.print(t)
+    if not lateness:
+        console.print("登録遅延による費用: なし (no 返納金 case caused by late registration)")
+        return
+    cost = Table("診療年月", "cases", "amount (yen)",
+                 title="登録遅延による費用 — 返納金 cases caused by late registration")
+    for r in lateness:
+        cost.add_row(r["month"], str(r["cases"]), f"{r['amount_yen']:,}")
+    cost.add_row("合計", str(sum(r["cases"] for r in lateness)), f"{sum(r['amount_yen'] for r in lateness):,}")
+    console.print(cost)
+    console.print(f"the cases: onshi claims refunds --insurer {insurer}")
 
 
 @linkage_app.command("import")

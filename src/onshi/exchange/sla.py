@@ -8,6 +8,10 @@ with the deadline within the warning window.
 Both times are recorded in UTC; the day of receipt, the day of registration and
 "today" are days in Japan (:mod:`onshi.store.clock`) — a filing received at
 08:30 JST on the 26th (23:30 UTC on the 25th) was received on the 26th.
+
+What lateness cost — the 返納金 cases caused by our late registration — is shown on the board beside these figures,
+but read from the claims domain (``claims.service.lateness_cost_by_month``) by the page and ``onshi exchange sla``:
+this layer sits below claims and does not import it (docs/claims.md).
 """
 
 from __future__ import annotations

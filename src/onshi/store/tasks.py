@@ -2,7 +2,8 @@
 (docs/batch.md).
 
 * :data:`app` — the one Celery app; its tasks live beside their domain (``documents/tasks.py``,
-  ``exchange/tasks.py``, ``analytics/tasks.py``) and are imported by ``onshi worker`` (``include``).  Late
+  ``exchange/tasks.py``, ``analytics/tasks.py``, ``claims/tasks.py``) and are imported by ``onshi worker``
+  (``include``).  Late
   acknowledgement, a lost worker's message put back, prefetch 1: a worker killed with ``kill -9`` loses nothing.
 * :func:`run_units` — start (or resume) a run: its units are sent to the queue (or run here one after another
   without a broker), and the starter waits for their rows in ``batch_units`` — whichever worker wrote them —
@@ -29,7 +30,7 @@ from onshi.store import batch
 __all__ = ["RunStalled", "app", "configure", "delete_queue", "queue_depth", "run_units", "start_worker",
            "wait_for", "worker_name"]
 
-TASK_MODULES = ["onshi.documents.tasks", "onshi.exchange.tasks", "onshi.analytics.tasks"]
+TASK_MODULES = ["onshi.documents.tasks", "onshi.exchange.tasks", "onshi.analytics.tasks", "onshi.claims.tasks"]
 
 app = Celery("onshi", set_as_current=False, include=TASK_MODULES)
 app.conf.update(

@@ -29,7 +29,7 @@ from onshi.documents.render.painter import (
     show_page,
 )
 
-__all__ = ["render_bundle"]
+__all__ = ["render_bundle", "render_cover"]
 
 # -- cover letter and enclosure list ----------------------------------------
 
@@ -151,3 +151,15 @@ def render_bundle(
         report.warnings.extend(warnings)
         stream_chunks(notices, painter_for(as_layout(layout)), out, report, chunk_pages=250)
     return RenderedPDF(buf.getvalue(), report.warnings, report.pages)
+
+
+def render_cover(cover: CoverLetterData, enclosures: Sequence[Enclosure],
+                 cover_layout: Layout | str | os.PathLike[str] = "employer_cover") -> RenderedPDF:
+    """The cover letter and the enclosure list alone (the head of a bundle whose documents are drawn elsewhere —
+    the 医療費通知 mailing run, onshi.claims.notice_mailing)."""
+    cp = painter_for(as_layout(cover_layout))
+    buf = io.BytesIO()
+    c = new_canvas(buf, cp)
+    pages, warnings = _draw_cover(c, cp, cover, tuple(enclosures))
+    c.save()
+    return RenderedPDF(buf.getvalue(), warnings, pages)

@@ -45,7 +45,7 @@ SLA_LABELS = {"on_time": "期限内に登録", "late": "期限後に登録", "ov
 SLA_ORDER = ["on_time", "late", "pending", "due_soon", "overdue"]
 CARD_STATE = {None: "利用可", "cancelled": "利用登録解除", "expired": "電子証明書 失効"}
 LINKAGE_FIELDS = {"name": "氏名", "name_kana": "フリガナ", "birth_date": "生年月日", "sex": "性別", "address": "住所"}
-DOC_KINDS = {"certificate": "資格確認書", "notice": "資格情報のお知らせ"}
+DOC_KINDS = {"certificate": "資格確認書", "notice": "資格情報のお知らせ", "cost_notice": "医療費のお知らせ"}
 DOC_REASONS = {"no_my_number": "個人番号未登録", "no_card": "マイナ保険証なし", "card_cancelled": "利用登録解除",
                "card_expired": "電子証明書失効", "mailing": "一斉送付", "reissue:name_change": "氏名変更による再交付",
                "reissue:numbers_change": "記号・番号の変更による再交付",
@@ -283,6 +283,9 @@ def sla_chart(by_day: dict[str, dict[str, int]], days: int = 21) -> dict:
 
 @router.get("/sla")
 def sla_board(request: Request, user: Staff, session: DB):
+    """The registration SLA board, and what lateness cost: the 返納金 cases caused by our late registration per
+    month of care (counts and yen; each month links to its cases on /office/claims)."""
+    from onshi.claims import service as claims
     from onshi.exchange import sla
 
     ins = insurer_of(session, user)
@@ -290,10 +293,13 @@ def sla_board(request: Request, user: Staff, session: DB):
     summary = board.summary
     employers = {e.id: e for e in registry.list_employers(session, insurer_id=ins.id)}
     by_employer = sorted(summary["by_employer"].items(), key=lambda kv: (-kv[1].get("overdue", 0), kv[0]))
+    lateness = claims.lateness_cost_by_month(session, insurer_id=ins.id)
     return render(request, "office/sla.html", {
         "summary": summary, "totals": board.totals, "chart": sla_chart(summary["by_day"]), "labels": SLA_LABELS,
         "order": SLA_ORDER, "by_employer": by_employer, "late": board.late, "employers": employers,
-        "ntypes": NTYPE_LABELS, "pending": board.pending, "flash": take_flash(request)},
+        "ntypes": NTYPE_LABELS, "pending": board.pending, "flash": take_flash(request), "lateness": lateness,
+        "lateness_total": {"cases": sum(r["cases"] for r in lateness),
+                           "amount_yen": sum(r["amount_yen"] for r in lateness)}},
         session=session)
 
 
