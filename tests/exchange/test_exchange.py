@@ -126,6 +126,26 @@ def test_sla_records_default_today_is_the_day_in_japan(world, session, monkeypat
     assert by_day["2026-12-25"] == {"overdue": 1} and by_day["2026-12-26"] == {"due_soon": 1}
 
 
+def test_a_filing_received_before_the_deadline_rule_is_no_sla_record(world, session):
+    """The 5-day rule starts with the national system (2021-10-20, Japan's day): a change received the day before —
+    a history migrated in — is left out of the records, the overdue count and the 5-day KPI instead of failing them
+    (they raised "nothing in force"); one received on the first day is a record, and overdue."""
+    from onshi.analytics import kpi_actuals, kpi_actuals_fast
+    from onshi.exchange.sla import overdue_pending
+
+    load(write(world, "old.csv", T.acquisition, [acquisition(number="301", my_number="")]), T.acquisition,
+         received_at=datetime(2021, 10, 19, 14, 59))  # 23:59 JST on 19 Oct
+    load(write(world, "first.csv", T.acquisition, [acquisition(number="302", my_number="")]), T.acquisition,
+         received_at=datetime(2021, 10, 19, 15, 0))  # 00:00 JST on 20 Oct
+    ins = registry.get_insurer(session, number=INSURER)
+    recs = [r for r in sla_records(session, insurer_id=ins.id, since=date(2021, 10, 1), today=date(2021, 11, 30))
+            if r.received_at < datetime(2022, 1, 1)]  # not the world's filing of 2024
+    assert [r.received_at for r in recs] == [datetime(2021, 10, 19, 15, 0)] and recs[0].status == "overdue"
+    assert overdue_pending(session, today=date(2021, 11, 30)) == 1
+    assert kpi_actuals_fast.registration_within_5_days(session, 2021, today=date(2021, 11, 30)) == \
+        kpi_actuals.registration_within_5_days(session, 2021, today=date(2021, 11, 30))
+
+
 def test_cli_received_at_is_read_as_japan_time(world, session):
     from typer.testing import CliRunner
 

@@ -54,6 +54,7 @@ def registration_within_5_days(session: Session, fiscal_year: int, branch: str =
     """:func:`onshi.analytics.kpi_actuals.registration_within_5_days`, grouped in the database."""
     from onshi.exchange.sla import classify
     from onshi.registry.models import RegistryChange as RC
+    from onshi.rules.dated import NotInForce
     from onshi.store.clock import japan_today
 
     today = today or japan_today()
@@ -71,7 +72,10 @@ def registration_within_5_days(session: Session, fiscal_year: int, branch: str =
         if fiscal_year_of(day) != fiscal_year:  # cannot happen with the bounds above; kept as the reference's test
             continue
         # classify() takes stored times; a day's noon in Japan (03:00 UTC) stands for every time of that day
-        status = _status(classify, day, reg_day, today)
+        try:
+            status = _status(classify, day, reg_day, today)
+        except NotInForce:  # received before the deadline rule existed: no SLA record (exchange.sla)
+            continue
         if status in ("pending", "due_soon"):
             continue
         decided += n

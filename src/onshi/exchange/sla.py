@@ -5,6 +5,10 @@ registered in the index.  A change is *late* when registered after its
 deadline, *overdue* when still pending past it, and *due soon* when pending
 with the deadline within the warning window.
 
+The deadline rule (``rules.calendar.REGISTRATION_DEADLINE``) starts with the national system (2021-10-20): a change
+received before it — a registry's history migrated in — has no deadline and is no SLA record (left out of the
+board, the overdue count and the 5-day KPI alike).
+
 Both times are recorded in UTC; the day of receipt, the day of registration and
 "today" are days in Japan (:mod:`onshi.store.clock`) — a filing received at
 08:30 JST on the 26th (23:30 UTC on the 25th) was received on the 26th.
@@ -22,6 +26,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from onshi.registry import service as registry
+from onshi.rules.dated import NotInForce
 from onshi.store.clock import japan_date, japan_today
 
 
@@ -56,7 +61,10 @@ def sla_records(session: Session, *, insurer_id: int | None = None, today: date 
     today = today or japan_today()
     out = []
     for ch in registry.member_changes(session, insurer_id=insurer_id, received_since=since):
-        deadline, status = classify(ch.received_at, ch.published_at, today)
+        try:
+            deadline, status = classify(ch.received_at, ch.published_at, today)
+        except NotInForce:  # received before the deadline rule existed (a history migrated in): no SLA record
+            continue
         if statuses and status not in statuses:
             continue
         out.append(SlaRecord(ch.id, ch.insurer_id, ch.employer_id, ch.kind.value, ch.received_at, deadline,
@@ -122,6 +130,9 @@ def overdue_pending(session: Session, *, today: date | None = None) -> int:
                                        .group_by(hour)):
         if isinstance(received, str):
             received = datetime.fromisoformat(received)
-        if classify(received, None, today)[1] == "overdue":
-            total += n
+        try:
+            overdue = classify(received, None, today)[1] == "overdue"
+        except NotInForce:  # received before the deadline rule existed: never overdue
+            continue
+        total += n if overdue else 0
     return total
