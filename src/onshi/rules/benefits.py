@@ -89,8 +89,8 @@ DAILY_RULE: DatedTable[DailyRule] = DatedTable("傷病手当金・出産手当�
 
 #: 協会けんぽ's 「前年度の9月30日における全被保険者の同月の標準報酬月額を平均した額」 (§99 ② ii), by the fiscal year of
 #: the first payable day.  28万 (FY2016–2018) and 30万 (from FY2019): 協会けんぽ「病気やケガで会社を休んだとき」 as
-#: quoted by diamond.jp (2018: 28万円) and a 社労士 page (2024: 30万円).  32万 from 2025-04-01: 協会けんぽ's page as the
-#: author remembers it — **not confirmed** by the sources searched (docs/benefits.md).  A 健保組合 sets its own
+#: quoted by diamond.jp (2018: 28万円) and a 社労士 page (2024: 30万円).  32万 from 2025-04-01: corroborated by two
+#: independent public sources that state it with that date, not read on 協会けんぽ's own page (docs/benefits.md).  A 健保組合 sets its own
 #: (``Insurer.settings["average_remuneration"]``, read by the service).
 KYOKAI_AVERAGE_REMUNERATION: DatedTable[int] = DatedTable("協会けんぽの全被保険者の標準報酬月額の平均", (
     (date(2016, 4, 1), 280_000),
