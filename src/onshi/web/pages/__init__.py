@@ -22,7 +22,7 @@ from onshi.auth.sessions import (
     cookie_settings,
     session_secret,
 )
-from onshi.web.pages import admin, audit_log, batch, insurer, login, members, office, reception
+from onshi.web.pages import admin, audit_log, batch, insurer, login, member_costs, members, office, reception
 from onshi.web.pages.common import HERE, render
 
 
@@ -63,5 +63,5 @@ def install(app: FastAPI) -> None:
 
         return FileResponse(builtin_font_path(), media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
 
-    for module in (login, reception, office, members, insurer, batch, admin, audit_log):
+    for module in (login, reception, office, members, insurer, batch, admin, audit_log, member_costs):
         app.include_router(module.router)
