@@ -3,7 +3,7 @@
 The walker iterates ``app.routes`` (through FastAPI's route contexts), builds each route's request from the seeded
 world (:data:`REQUESTS` for bodies and query strings, :func:`_params` for path parameters) and sends it with every
 credential: no one, a clerk, a supervisor, an administrator, a clinic's receptionist, its doctor (有資格者, whom 太郎
-has consented to) and an institution's token.
+has consented to), 太郎 himself signed in as a member (加入者) and an institution's token.
 When an answer — HTML, JSON, XML in any encoding, CSV or a PDF's text — holds a seeded person's name, フリガナ, birth
 date (西暦, 和暦, ``YYYYMMDD``) or address, an audit row naming that person (or the quarantined row / intake file
 that holds their data) must have been written by the same request.  A route the walker cannot build a request for
@@ -35,7 +35,7 @@ from tests.registry.helpers import INSURER, MN_HANAKO, MN_TARO, SYMBOL, acquisit
 from tests.web.conftest import CLINIC, MN_LATE, MN_MOVED, PASSWORD
 
 TOKEN = "route-walker-institution-token"
-CREDENTIALS = ("anonymous", "clerk", "supervisor", "admin", "reception", "doctor", "institution")
+CREDENTIALS = ("anonymous", "clerk", "supervisor", "admin", "reception", "doctor", "member", "institution")
 #: routes that are not HTTP request/answer pairs the walker can send (said why)
 NOT_WALKED = {
     "/myclinic/ws": "a WebSocket that pushes face file names only (the files are read through /myclinic/face/{name})",
@@ -98,6 +98,9 @@ def _seed(tmp_path) -> Walk:
         # the clinic's doctor, and 太郎's consent at its card reader: the consented clinical views show him
         users.add_user(s, username="doctor", password=PASSWORD, role="clinician", display_name="医師 健",
                        institution_code=CLINIC)
+        # 太郎 himself (加入者本人): the member pages show his and his family's own data, audited like any read
+        users.add_member(s, username="member", password=PASSWORD, insurer_number=INSURER, symbol=SYMBOL, number="101",
+                         password_policy=False)
         verify.record_consents(s, person_id=registry.find_person_by_my_number(s, MN_TARO).id, institution_code=CLINIC,
                                kinds={"pharmacist": True, "specific_health_checkups": True}, now=utcnow(),
                                method="card")
