@@ -42,7 +42,6 @@ from onshi.documents.render.data import Enclosure
 from onshi.registry import service as registry
 from onshi.registry.models import Employer, Role
 from onshi.rules.calendar import fiscal_year_months
-from onshi.store.db import utcnow
 
 KIND = "cost_notice"
 SUBDIR = "cost_notices"
@@ -183,24 +182,8 @@ def cost_mailing_bundle(factory: Callable[[], Session], run_id: int, employer_id
                                      data=notices.notice_record(notice), sha256=None,
                                      layout_fingerprint=fingerprint, file=str(path), run_id=run_id, warnings=[]))
             files.append([str(path), len(due)])
-        if row is None:
-            row = MailingBundle(run_id=run_id, employer_id=employer_id)
-            s.add(row)
-        row.state = "failed" if failures else "done"
-        row.members, row.issued, row.files = len(done) + len(due) + len(failures), len(due), files
-        row.notes, row.failures = list(row.notes or []) + notes, failures
-        row.worker, row.finished_at = worker, utcnow()
-        try:
-            s.commit()
-        except IntegrityError:  # the same bundle committed by a duplicate delivery a moment ago: it is done
-            s.rollback()
-            row = s.scalar(select(MailingBundle).where(MailingBundle.run_id == run_id,
-                                                       MailingBundle.employer_id == employer_id))
-            if row is None:
-                raise
-            row.issued = 0
-        s.expunge(row)
-        return row
+        return documents.commit_bundle(s, row, run_id, employer_id, members=len(done) + len(due) + len(failures),
+                                       issued=len(due), files=files, notes=notes, failures=failures, worker=worker)
 
 
 def cost_mailing_run(factory: Callable[[], Session], insurer_number: str, out_dir: Path, *, first: str, last: str,

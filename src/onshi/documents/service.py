@@ -646,24 +646,33 @@ def mailing_bundle(factory: Callable[[], Session], run_id: int, employer_id: int
         elif members and not files:  # issued before bundles were recorded (a run resumed across the upgrade)
             files.append([str(out_dir / "mailing" / f"{insurer_number}_{run.run_key.split(':', 2)[2]}"
                               / f"{emp.symbol}.pdf"), len(members)])
+        return commit_bundle(s, row, run_id, employer_id, members=len(members), issued=len(todo), files=files,
+                             notes=notes, failures=failures, worker=worker)
+
+
+def commit_bundle(s: Session, row: MailingBundle | None, run_id: int, employer_id: int, *, members: int, issued: int,
+                  files: list, notes: list[str], failures: list[dict], worker: str) -> MailingBundle:
+    """Record an employer bundle's outcome (*row* the earlier attempt's, or None) and commit it with the documents
+    the session holds — the one transaction of a bundle, for every kind of mailing run.  A duplicate delivery that
+    committed the same bundle a moment ago wins: its row is returned (issued 0, this attempt's work rolled back)."""
+    if row is None:
+        row = MailingBundle(run_id=run_id, employer_id=employer_id)
+        s.add(row)
+    row.state = "failed" if failures else "done"
+    row.members, row.issued, row.files = members, issued, files
+    row.notes, row.failures = list(row.notes or []) + notes, failures
+    row.worker, row.finished_at = worker, utcnow()
+    try:
+        s.commit()
+    except IntegrityError:  # the same bundle committed by a duplicate delivery a moment ago: it is done
+        s.rollback()
+        row = s.scalar(select(MailingBundle).where(MailingBundle.run_id == run_id,
+                                                   MailingBundle.employer_id == employer_id))
         if row is None:
-            row = MailingBundle(run_id=run_id, employer_id=employer_id)
-            s.add(row)
-        row.state = "failed" if failures else "done"
-        row.members, row.issued, row.files = len(members), len(todo), files
-        row.notes, row.failures = list(row.notes or []) + notes, failures
-        row.worker, row.finished_at = worker, utcnow()
-        try:
-            s.commit()
-        except IntegrityError:  # the same bundle committed by a duplicate delivery a moment ago: it is done
-            s.rollback()
-            row = s.scalar(select(MailingBundle).where(MailingBundle.run_id == run_id,
-                                                       MailingBundle.employer_id == employer_id))
-            if row is None:
-                raise
-            row.issued = 0
-        s.expunge(row)
-        return row
+            raise
+        row.issued = 0
+    s.expunge(row)
+    return row
 
 
 def mailing_bundles(session: Session, run_id: int) -> list[MailingBundle]:
