@@ -9,15 +9,12 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from onshi.claims import notice_mailing
 from onshi.config import get_settings
 from onshi.documents import service as documents
 from onshi.documents import tasks as documents_tasks
-from onshi.documents.models import IssuedDocument, MailingBundle
-from onshi.store import batch
 from onshi.store import tasks as engine
 from onshi.store.tasks import app
 
@@ -26,10 +23,6 @@ __all__ = ["cost_notice_bundle", "run_cost_mailing"]
 
 def _factory():
     return engine.factory()
-
-
-def _issued(s: Session, run_id: int) -> int:
-    return s.scalar(select(func.count()).select_from(IssuedDocument).where(IssuedDocument.run_id == run_id))
 
 
 @app.task(name="onshi.claims.cost_notice_bundle", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -58,38 +51,11 @@ def run_cost_mailing(factory: Callable[[], Session], insurer_number: str, out_di
     if not broker_url:
         return notice_mailing.cost_mailing_run(factory, insurer_number, out_dir, first=first, last=last,
                                                issue=issue, actor=actor, progress=progress)
-    engine.configure(broker_url)
-    queue = queue or get_settings().task_queue
     run_key = notice_mailing.run_key(insurer_number, first, last)
     run_id, employer_ids = notice_mailing.cost_mailing_open(factory, insurer_number, first=first, last=last,
                                                             actor=actor)
-    batch.open_run(factory, notice_mailing.KIND, run_key, units=len(employer_ids), actor=actor)
-    with factory() as s:
-        before = _issued(s, run_id)
-        s.execute(MailingBundle.__table__.update().where(MailingBundle.run_id == run_id,
-                                                         MailingBundle.state == "failed").values(state="retry"))
-        s.commit()
-    wanted = set(employer_ids)
-
-    def count(s: Session) -> tuple[int, int]:
-        rows = [b for b in documents.mailing_bundles(s, run_id) if b.employer_id in wanted and b.state != "retry"]
-        return len(rows), sum(b.members for b in rows)
-
-    try:
-        target = (str(out_dir.resolve()), issue.isoformat())
-        engine.send(broker_url, queue, cost_notice_bundle,
-                    [(f"{run_key}:{run_id}:{e}", (run_id, e, *target)) for e in employer_ids])
-        engine.wait_for(factory, count, len(wanted), broker_url=broker_url, queue=queue, progress=progress,
-                        poll=poll, timeout=timeout, wait=wait, what="bundles")
-    except Exception as exc:
-        batch.close_run(factory, run_key, "failed", f"{type(exc).__name__}: {exc}"[:1000])
-        raise
-    with factory() as s:
-        rows = [b for b in documents.mailing_bundles(s, run_id) if b.employer_id in wanted]
-    seen = sum(b.members for b in rows)
-    report = documents.mailing_finish(factory, run_id, out_dir, subdir=notice_mailing.SUBDIR)
-    batch.close_run(factory, run_key, "done")
-    with factory() as s:
-        report.issued = _issued(s, run_id) - before
-    report.skipped = seen - report.issued - sum(len(b.failures or []) for b in rows)
-    return report
+    return documents_tasks.bundles_on_engine(
+        factory, cost_notice_bundle, kind=notice_mailing.KIND, run_key=run_key, run_id=run_id,
+        employer_ids=employer_ids, unit_prefix=f"{run_key}:{run_id}", target=(str(out_dir.resolve()), issue.isoformat()),
+        out_dir=out_dir, actor=actor, progress=progress, broker_url=broker_url, queue=queue, poll=poll,
+        timeout=timeout, wait=wait, subdir=notice_mailing.SUBDIR)

@@ -87,11 +87,27 @@ def run_mailing(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
     if not broker_url:
         return service.mailing_run(factory, insurer_number, out_dir, actor=actor, run_name=run_name, issue=issue,
                                    since=since, progress=progress)
+    run_key = f"mailing:{insurer_number}:{run_name}"
+    run_id, employer_ids = service.mailing_open(factory, insurer_number, actor=actor, run_name=run_name)
+    target = (str(out_dir.resolve()), issue.isoformat(), since.isoformat() if since else None)
+    return bundles_on_engine(factory, mailing_bundle, kind="mailing", run_key=run_key, run_id=run_id,
+                             employer_ids=employer_ids, unit_prefix=f"mailing:{run_id}", target=target,
+                             out_dir=out_dir, actor=actor, progress=progress, broker_url=broker_url, queue=queue,
+                             poll=poll, timeout=timeout, wait=wait)
+
+
+def bundles_on_engine(factory: Callable[[], Session], task, *, kind: str, run_key: str, run_id: int,
+                      employer_ids: list[int], unit_prefix: str, target: tuple, out_dir: Path, actor: str,
+                      progress: Callable[[int], None] | None, broker_url: str, queue: str | None, poll: float,
+                      timeout: float | None, wait: float | None, subdir: str = "mailing") -> service.RunReport:
+    """A mailing run's employer bundles on the Celery workers — for every kind of mailing run (お知らせ here,
+    医療費通知 in :mod:`onshi.claims.tasks`): the run recorded in ``batch_runs``, bundles that failed before sent
+    again, one *task* ``(run_id, employer_id, *target)`` per employer keyed ``<unit_prefix>:<employer>``, the wait
+    for their ``mailing_bundles`` rows, then :func:`service.mailing_finish` and the report.  A lost broker or a
+    timeout records the run failed and raises."""
     engine.configure(broker_url)
     queue = queue or get_settings().task_queue
-    run_key = service_key = f"mailing:{insurer_number}:{run_name}"
-    run_id, employer_ids = service.mailing_open(factory, insurer_number, actor=actor, run_name=run_name)
-    batch.open_run(factory, "mailing", run_key, units=len(employer_ids), actor=actor)
+    batch.open_run(factory, kind, run_key, units=len(employer_ids), actor=actor)
     with factory() as s:
         before = _issued(s, run_id)
         s.execute(MailingBundle.__table__.update().where(MailingBundle.run_id == run_id,
@@ -104,18 +120,16 @@ def run_mailing(factory: Callable[[], Session], insurer_number: str, out_dir: Pa
         return len(rows), sum(b.members for b in rows)
 
     try:
-        target = (str(out_dir.resolve()), issue.isoformat(), since.isoformat() if since else None)
-        engine.send(broker_url, queue, mailing_bundle,
-                    [(f"mailing:{run_id}:{e}", (run_id, e, *target)) for e in employer_ids])
+        engine.send(broker_url, queue, task, [(f"{unit_prefix}:{e}", (run_id, e, *target)) for e in employer_ids])
         engine.wait_for(factory, count, len(wanted), broker_url=broker_url, queue=queue, progress=progress,
                         poll=poll, timeout=timeout, wait=wait, what="bundles")
     except Exception as exc:
-        batch.close_run(factory, service_key, "failed", f"{type(exc).__name__}: {exc}"[:1000])
+        batch.close_run(factory, run_key, "failed", f"{type(exc).__name__}: {exc}"[:1000])
         raise
     with factory() as s:
         rows = [b for b in service.mailing_bundles(s, run_id) if b.employer_id in wanted]
     seen = sum(b.members for b in rows)
-    report = service.mailing_finish(factory, run_id, out_dir)
+    report = service.mailing_finish(factory, run_id, out_dir, subdir=subdir)
     batch.close_run(factory, run_key, "done")
     with factory() as s:
         report.issued = _issued(s, run_id) - before
