@@ -159,6 +159,23 @@ def rss_mb(pid: int) -> float:
     return total
 
 
+def leader_held(url: str) -> bool:
+    """Whether a session holds the publisher leader's advisory lock in the bench's database."""
+    from sqlalchemy import create_engine, text
+
+    from onshi.exchange.publish import LEADER_LOCK_KEY
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+                "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"), {"k": LEADER_LOCK_KEY}).scalar())
+    finally:
+        engine.dispose()
+
+
 class CpuMeter:
     """Where the two cores went during a run: the server's processes, PostgreSQL's, wrk (a child of this
     process), interrupts, and the rest — other jobs on the machine."""
@@ -217,12 +234,14 @@ def main() -> None:
     ap.add_argument("--seed", choices=("direct", "intake"), default="direct")
     ap.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     ap.add_argument("--reuse", metavar="NAME", help="a database kept by --keep with the same --rows")
+    ap.add_argument("--no-publisher", dest="publisher", action="store_false",
+                    help="do not run the outbox publisher leader beside the servers (issue 19 runs it)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
 
     env = bi.bench_env()
-    server = None
+    server = publisher = None
     pub = seed_secs = None
     if args.reuse:
         name, url = args.reuse, f"{bi.PG}/{args.reuse}"
@@ -260,6 +279,11 @@ def main() -> None:
              "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
             env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0",
                      ONSHI_BENCH_ENDPOINT="1", ONSHI_RATE_LIMIT_ENABLED="0"), start_new_session=True)
+        if args.publisher:  # the production shape: the outbox publisher as a process of its own, leading
+            publisher = subprocess.Popen(
+                [sys.executable, "-m", "onshi", "exchange", "publisher", "--interval", "2"],
+                env=dict(env, ONSHI_DATABASE_URL=url), start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         base = f"http://127.0.0.1:{port}"
         for _ in range(150):
             try:
@@ -293,10 +317,14 @@ def main() -> None:
         mem = rss_mb(server.pid)
         time.sleep(1)
         logged = log_rows(url) - logged_before
+        led = leader_held(url) if publisher else None
     finally:
         if server:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
+        if publisher:
+            os.killpg(publisher.pid, signal.SIGTERM)
+            publisher.wait(timeout=20)
         if not (args.keep or args.reuse):
             bi.drop_db(name)
 
@@ -318,6 +346,11 @@ def main() -> None:
           f"{verify['errors']:7} {mem:13.0f} {verify['rps'] / fixed['rps']:10.2f}   {cpu_cols(verify['cpu'])}")
     print(f"{'  the same through the chain':28} {chain['rps']:10,.0f} {chain['p50']:7.2f} {chain['p99']:7.2f} "
           f"{chain['errors']:7} {mem:13.0f} {chain['rps'] / fixed['rps']:10.2f}   {cpu_cols(chain['cpu'])}")
+    if publisher:
+        print(f"publisher leader (`onshi exchange publisher`, its own process; its CPU is in 'other jobs'): "
+              f"{'held the lead during the runs' if led else 'DID NOT HOLD THE LEAD'}")
+    else:
+        print("publisher leader: not running (--no-publisher)")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     print(f"\n{verify['requests'] + chain['requests']:,} answers, {logged:,} usage-log rows written (the difference is requests "
           "still in flight when wrk stopped)")
