@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onshi.config import Settings
-from onshi.verify import receipts
+from onshi.verify import receipts, receipts_fast
 from onshi.verify.receipts import KeyRing, ReceiptError, verify_receipt
 from onshi.verify.result import ReferenceClass, Validity, VerificationOutcome, VerificationRequest
 
@@ -192,3 +192,98 @@ def test_etag_depends_on_institution_day_request_people_versions_and_what_is_sho
     assert not etag.matches(tag, None) and not etag.matches(tag, "*")
     assert not etag.matches(tag, '"zz"') and etag.candidates('"1.a", *, W/"4.b", "x.c", "12345.d"') == \
         [(1, '"1.a"'), (4, '"4.b"')]
+
+
+# ---------------------------------------------------------------- batch receipts (one signature, a Merkle path each)
+
+def _claims_of(n: int) -> list[bytes]:
+    out = []
+    for i in range(n):
+        rid, c = receipts_fast.prepare(issued_at=NOW, institution_code="1310000011",
+                                  req=numbers_request(number=str(100 + i)), validity=Validity.VALID,
+                                  answers=OUTCOME.answers, etag=f'"1.{i}"')
+        out.append(c)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 70))
+def test_every_receipt_of_a_batch_verifies_to_its_own_claims(n):
+    keys, _ = ring("k1")
+    claims = _claims_of(n)
+    tokens = receipts.sign_batch(claims, keys)
+    assert len(tokens) == n
+    assert ("~" in tokens[0]) == (n > 1)  # one answer alone: the ordinary compact JWS
+    for c, t in zip(claims, tokens):
+        assert verify_receipt(t, keys) == {"kid": "k1", **json.loads(c)}
+    if n > 1:  # one signature for the lot
+        assert len({t.split("~")[0] for t in tokens}) == 1
+
+
+def test_a_batch_larger_than_one_signature_takes_is_signed_in_chunks():
+    keys, _ = ring("k1")
+    claims = _claims_of(receipts.MAX_BATCH + 3)
+    tokens = receipts.sign_batch(claims, keys)
+    assert len({t.split("~")[0] for t in tokens}) == 2
+    assert "~" in tokens[-1] and verify_receipt(tokens[-1], keys)["et"] == f'"1.{receipts.MAX_BATCH + 2}"'
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_batch_receipt_tampering_any_character_is_refused(data):
+    keys, _ = ring("k1")
+    tokens = receipts.sign_batch(_claims_of(5), keys)
+    token = tokens[data.draw(st.integers(0, 4))]
+    i = data.draw(st.integers(0, len(token) - 1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+    c = data.draw(st.sampled_from([a for a in alphabet if a != token[i]]))
+    with pytest.raises(ReceiptError):
+        verify_receipt(token[:i] + c + token[i + 1:], keys)
+
+
+def test_batch_parts_cannot_be_swapped_or_shown_alone():
+    keys, _ = ring("k1")
+    a, b, c = receipts.sign_batch(_claims_of(3), keys)
+    head, claims_a, path_a = a.split("~")
+    _h, claims_b, path_b = b.split("~")
+    with pytest.raises(ReceiptError, match="altered or forged"):  # b's claims on a's path
+        verify_receipt(f"{head}~{claims_b}~{path_a}", keys)
+    with pytest.raises(ReceiptError, match="batch signature alone"):
+        verify_receipt(head, keys)
+    other = receipts.sign_batch(_claims_of(3), keys)[0].split("~")[0]  # another batch's signature
+    with pytest.raises(ReceiptError, match="altered or forged"):
+        verify_receipt(f"{other}~{claims_a}~{path_a}", keys)
+    forged_claims = json.loads(receipts.unb64url(claims_a, "c"))
+    forged_claims["val"] = 2
+    with pytest.raises(ReceiptError, match="altered or forged"):
+        verify_receipt(f"{head}~{receipts.b64url(json.dumps(forged_claims).encode())}~{path_a}", keys)
+    with pytest.raises(ReceiptError):  # a path one hash short, or an index past the batch
+        verify_receipt(f"{head}~{claims_a}~{path_a[:-43]}", keys)
+    with pytest.raises(ReceiptError):
+        verify_receipt(f"{head}~{claims_a}~{receipts.b64url(bytes([0, 9]) + receipts.unb64url(path_a, 'p')[2:])}",
+                       keys)
+
+
+def test_batch_receipts_verify_with_the_published_keys_and_respect_retirement(tmp_path):
+    keys, entries = ring("k1")
+    tokens = receipts.sign_batch(_claims_of(4), keys)
+    published = KeyRing.from_jwks(keys.jwks())
+    assert all(verify_receipt(t, published)["v"] == 1 for t in tokens)
+    entries[0]["retired"] = "2026-12-07T00:00:00+09:00"
+    with pytest.raises(ReceiptError, match="retired"):
+        verify_receipt(tokens[0], KeyRing.from_entries(entries + [receipts.new_key(NOW)]))
+
+
+def test_the_batch_signature_is_a_standard_jws_over_the_root():
+    """What a generic JOSE verifier checks: Ed25519 over ``header.payload`` of the part before the first ``~``,
+    with the public key from the JWK set — restated here with the bare primitive, not onshi's verifier."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    keys, _ = ring("k1")
+    head = receipts.sign_batch(_claims_of(2), keys)[0].split("~")[0]
+    h, p, s = head.split(".")
+    jwk = keys.jwks()["keys"][0]
+    Ed25519PublicKey.from_public_bytes(receipts.unb64url(jwk["x"], "x")).verify(
+        receipts.unb64url(s, "sig"), f"{h}.{p}".encode())
+    assert json.loads(receipts.unb64url(h, "h")) == {"alg": "EdDSA", "kid": "k1", "typ": "onshi-receipt-batch"}
+    assert set(json.loads(receipts.unb64url(p, "p"))) == {"n", "root", "v"}

@@ -12,7 +12,6 @@ takes the reference path (which may still answer 304: e.g. an answer showing a c
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -25,7 +24,7 @@ from onshi.ops.metrics import count_verification
 from onshi.privacy.crypto import vault
 from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import utcnow
-from onshi.verify import etag, receipts, service
+from onshi.verify import etag, receipts, receipts_fast, service
 from onshi.verify.models import Institution
 from onshi.verify.result import ReferenceClass, Validity, VerificationError, VerificationOutcome
 
@@ -51,13 +50,13 @@ def statement(branch: bool):
 
 
 def not_modified(conn, req, institution, if_none_match: str | None, *, now: datetime | None = None,
-                 record=None) -> VerificationOutcome | None:
+                 record=None, unsigned: list | None = None) -> VerificationOutcome | None:
     """The 304 outcome of a repeat check by numbers when its tag still holds, else ``None`` (nothing written).
 
-    *conn* is a Connection (autocommit or in the caller's transaction); *record* as for
-    :func:`onshi.verify.service.verify` (called with the log and audit rows instead of writing them).  A revoked
-    credential, a request the service would refuse, a tag of another form: ``None`` — the reference path then
-    answers (or refuses) as always.
+    *conn* is a Connection (autocommit or in the caller's transaction); *record* and *unsigned* as for
+    :func:`onshi.verify.service.verify` (the log and audit rows, and the receipt's claims, handed to the
+    caller).  A revoked credential, a request the service would refuse, a tag of another form: ``None`` — the
+    reference path then answers (or refuses) as always.
     """
     if req.reference_class != ReferenceClass.NUMBERS or req.number is None or req.limit_consent:
         return None
@@ -89,11 +88,16 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
     else:
         return None
 
-    outcome = VerificationOutcome(validity=validity, answers=(), warning=None, etag=current, not_modified=True)
+    rid = receipt = None
     if get_settings().receipts:
-        rid, receipt = receipts.issue(issued_at=to_japan_time(now), institution_code=institution.code, req=req,
-                                      outcome=outcome, etag=current, not_modified=True)
-        outcome = replace(outcome, receipt=receipt, receipt_id=rid)
+        rid, claims = receipts_fast.prepare(issued_at=to_japan_time(now), institution_code=institution.code,
+                                            req=req, validity=validity, answers=(), etag=current, not_modified=True)
+        if unsigned is None:
+            receipt = receipts.sign_json(claims, receipts.key_ring())
+        else:  # as service.verify: the caller signs it with the others of its group commit
+            unsigned.append(claims)
+    outcome = VerificationOutcome(validity=validity, answers=(), warning=None, etag=current, not_modified=True,
+                                  receipt=receipt, receipt_id=rid)
     person = people[0][0] if validity in ANSWERED else None
     log = {"occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
            "prefecture_code": institution.prefecture_code, "facility_type": institution.facility_type,

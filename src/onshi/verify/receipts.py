@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 __all__ = ["ReceiptError", "KeyRing", "key_ring", "new_key", "rotate", "retire", "claims", "sign", "issue",
            "verify_receipt", "request_reference", "salted_digest", "b64url", "unb64url",
-           "RECEIPT_TYPE"]
+           "RECEIPT_TYPE", "BATCH_TYPE", "MAX_BATCH", "signed_header", "sign_json", "sign_batch",
+           "new_receipt_id"]
 
 RECEIPT_TYPE = "onshi-receipt"
 VERSION = 1
@@ -210,35 +212,123 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-_HEADERS: dict[str, bytes] = {}
+_HEADERS: dict[tuple[str, str], bytes] = {}
+
+
+def signed_header(kid: str, typ: str = RECEIPT_TYPE) -> bytes:
+    """The JWS protected header of key *kid*, base64url (made once per key and type)."""
+    header = _HEADERS.get((kid, typ))
+    if header is None:
+        header = _HEADERS[(kid, typ)] = b64url(json.dumps({"alg": "EdDSA", "kid": kid, "typ": typ},
+                                                        separators=(",", ":")).encode()).encode()
+    return header
 
 
 def sign(payload: dict, ring: KeyRing) -> str:
     """The compact JWS of *payload* with the ring's signing key (the private key object is kept, not re-read)."""
+    return sign_json(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode(), ring)
+
+
+def sign_json(payload: bytes, ring: KeyRing, typ: str = RECEIPT_TYPE) -> str:
+    """The compact JWS of the JSON bytes *payload* (a receipt's claims, or a batch's root)."""
     if ring.signing is None:
         raise ReceiptError("no receipt signing key (all retired?): onshi receipt rotate-key")
     kid, key = ring.signing
-    header = _HEADERS.get(kid)
-    if header is None:
-        header = _HEADERS[kid] = b64url(json.dumps({"alg": "EdDSA", "kid": kid, "typ": RECEIPT_TYPE},
-                                                 separators=(",", ":")).encode()).encode()
-    body = header + b"." + b64url(json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
-                                           sort_keys=True).encode()).encode()
+    body = signed_header(kid, typ) + b"." + b64url(payload).encode()
     return (body + b"." + b64url(key.sign(body)).encode()).decode("ascii")
 
 
-def issue(*, issued_at: datetime, institution_code: str, req, outcome, etag: str | None,
-          not_modified: bool = False, ring: KeyRing | None = None) -> tuple[str, str]:
-    """A new receipt id and the signed receipt of one answer."""
-    rid = secrets.token_urlsafe(16)
-    c = claims(rid=rid, issued_at=issued_at, institution_code=institution_code, req=req, outcome=outcome,
-               etag=etag, not_modified=not_modified)
-    return rid, sign(c, ring or key_ring())
+# ---------------------------------------------------------------- one signature for a batch of receipts
+
+#: ``typ`` of the JWS that signs a batch's Merkle root (never a receipt by itself)
+BATCH_TYPE = "onshi-receipt-batch"
+#: receipts under one signature at most (a larger batch is signed in chunks): the path stays ≤ 8 hashes
+MAX_BATCH = 256
+_sha256 = hashlib.sha256
 
 
-def verify_receipt(token: str, ring: KeyRing) -> dict:
-    """The claims of a receipt whose signature holds under *ring*; :class:`ReceiptError` says why not."""
-    token = token.strip()
+def _leaf(claims_json: bytes) -> bytes:
+    return _sha256(b"\x00" + claims_json).digest()  # RFC 6962's domain separation: 0 for leaves, 1 for nodes
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def _levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """The tree bottom-up; a level of odd size carries its last node up unchanged."""
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        cur = levels[-1]
+        nxt = [_node(cur[j], cur[j + 1]) for j in range(0, len(cur) - 1, 2)]
+        if len(cur) % 2:
+            nxt.append(cur[-1])
+        levels.append(nxt)
+    return levels
+
+
+def _root_from(leaf: bytes, index: int, size: int, siblings: list[bytes]) -> bytes | None:
+    """The root that *leaf* at *index* of a batch of *size* leads to along *siblings*; None if they do not fit."""
+    h, i, m, k = leaf, index, size, 0
+    while m > 1:
+        if i % 2 or i + 1 < m:
+            if k == len(siblings):
+                return None
+            h = _node(siblings[k], h) if i % 2 else _node(h, siblings[k])
+            k += 1
+        i, m = i // 2, (m + 1) // 2
+    return h if k == len(siblings) else None
+
+
+def sign_batch(claims: list[bytes], ring: KeyRing) -> list[str]:
+    """Receipts for several answers under one signature (docs/receipts.md, "Batch receipts").
+
+    One claim: the ordinary compact JWS.  Several: a JWS (``typ`` :data:`BATCH_TYPE`) of ``{"n": size,
+    "root": Merkle root}`` signed once, and each receipt ``<that JWS>~<its claims>~<its path>``: its own claims
+    (base64url, the same compact JSON as a single receipt's) and the sibling hashes from its leaf to the root
+    (2 bytes of index, then 32 bytes per hash; base64url).  The siblings are hashes of other answers' claims,
+    each salted with its own random receipt id: they say nothing about those answers."""
+    out: list[str] = []
+    for start in range(0, len(claims), MAX_BATCH):
+        chunk = claims[start:start + MAX_BATCH]
+        if len(chunk) == 1:
+            out.append(sign_json(chunk[0], ring))
+            continue
+        levels = _levels([_leaf(c) for c in chunk])
+        head = sign_json(json.dumps({"n": len(chunk), "root": b64url(levels[-1][0]), "v": 2},
+                                    separators=(",", ":"), sort_keys=True).encode(), ring, BATCH_TYPE)
+        for i, c in enumerate(chunk):
+            path, j = [i.to_bytes(2, "big")], i
+            for level in levels[:-1]:
+                if j ^ 1 < len(level):
+                    path.append(level[j ^ 1])
+                j //= 2
+            out.append(f"{head}~{b64url(c)}~{b64url(b''.join(path))}")
+    return out
+
+
+def new_receipt_id() -> str:
+    """128 random bits, base64url (22 characters): the receipt id (``rid``), also the salt of ``ref``/``num``."""
+    return b64url(secrets.token_bytes(16))
+
+
+def issue(*, issued_at: datetime, institution_code: str, req, outcome=None, etag: str | None,
+          not_modified: bool = False, ring: KeyRing | None = None, validity=None,
+          answers=None) -> tuple[str, str]:
+    """A new receipt id and the signed receipt (a compact JWS) of one answer: of *outcome*, or of its *validity*
+    and *answers* — the reference path (:func:`claims`, :func:`sign`); the verification services take
+    :func:`onshi.verify.receipts_fast.prepare`, tested byte for byte against it."""
+    from types import SimpleNamespace
+
+    if outcome is None:
+        outcome = SimpleNamespace(validity=validity, answers=answers)
+    rid = new_receipt_id()
+    return rid, sign(claims(rid=rid, issued_at=issued_at, institution_code=institution_code, req=req,
+                            outcome=outcome, etag=etag, not_modified=not_modified), ring or key_ring())
+
+
+def _verified_jws(token: str, ring: KeyRing, typ: str) -> tuple[str, bytes]:
+    """``(kid, payload bytes)`` of a compact JWS of *typ* whose signature holds under *ring*."""
     parts = token.split(".")
     if len(parts) != 3:
         raise ReceiptError("not a compact JWS: expected three parts separated by '.'")
@@ -248,8 +338,10 @@ def verify_receipt(token: str, ring: KeyRing) -> dict:
         raise ReceiptError(exc.reason if isinstance(exc, ReceiptError) else "header: not JSON") from None
     if not isinstance(header, dict) or header.get("alg") != "EdDSA":
         raise ReceiptError("header: alg must be EdDSA")
-    if header.get("typ") != RECEIPT_TYPE:
-        raise ReceiptError(f"header: typ must be {RECEIPT_TYPE}")
+    if header.get("typ") != typ:
+        if header.get("typ") == BATCH_TYPE:
+            raise ReceiptError("a batch signature alone is not a receipt: the claims and path after it are missing")
+        raise ReceiptError(f"header: typ must be {typ}")
     kid = header.get("kid")
     if kid in ring.retired:
         raise ReceiptError(f"key {kid!r} is retired: receipts it signed are no longer vouched for")
@@ -261,7 +353,43 @@ def verify_receipt(token: str, ring: KeyRing) -> dict:
         key.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
     except (InvalidSignature, UnicodeEncodeError):
         raise ReceiptError("signature does not match: the receipt was altered or forged") from None
-    payload = json.loads(unb64url(parts[1], "claims"))
+    return kid, unb64url(parts[1], "claims")
+
+
+def _batch_claims(token: str, ring: KeyRing) -> tuple[str, bytes]:
+    """``(kid, claims bytes)`` of a batch receipt (:func:`sign_batch`) whose signature and path hold."""
+    parts = token.split("~")
+    if len(parts) != 3:
+        raise ReceiptError("not a batch receipt: expected <signature>~<claims>~<path>")
+    kid, head = _verified_jws(parts[0], ring, BATCH_TYPE)
+    try:
+        batch = json.loads(head)
+        size, root = batch["n"], unb64url(batch["root"], "batch root")
+    except (ValueError, KeyError, TypeError):
+        raise ReceiptError("batch signature: not a batch root") from None
+    claims_json = unb64url(parts[1], "claims")
+    path = unb64url(parts[2], "path")
+    if len(path) < 2 or (len(path) - 2) % 32 or not isinstance(size, int) or size > MAX_BATCH:
+        raise ReceiptError("path: not a path of this batch (altered)")
+    index = int.from_bytes(path[:2], "big")
+    siblings = [path[k:k + 32] for k in range(2, len(path), 32)]
+    got = _root_from(_leaf(claims_json), index, size, siblings) if index < size else None
+    if got is None or not hmac.compare_digest(got, root):
+        raise ReceiptError("claims or path do not lead to the signed root: the receipt was altered or forged")
+    return kid, claims_json
+
+
+def verify_receipt(token: str, ring: KeyRing) -> dict:
+    """The claims of a receipt whose signature holds under *ring* — a single receipt (a compact JWS) or one of a
+    batch (``<JWS>~<claims>~<path>``); :class:`ReceiptError` says why not."""
+    token = token.strip()
+    kid, raw = _batch_claims(token, ring) if "~" in token else _verified_jws(token, ring, RECEIPT_TYPE)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ReceiptError("claims: not JSON") from None
+    if not isinstance(payload, dict):
+        raise ReceiptError("claims: not a JSON object")
     missing = [k for k in REQUIRED if k not in payload]
     if missing:
         raise ReceiptError(f"claims missing: {', '.join(missing)}")

@@ -27,7 +27,7 @@ def _text(receipt_or_file: str) -> str:
 
 
 @receipt_app.command("verify")
-def receipt_verify(receipt_or_file: str = typer.Argument(..., help="the receipt (compact JWS) or a file holding it"),
+def receipt_verify(receipt_or_file: str = typer.Argument(..., help="the receipt (a compact JWS, or a batch receipt JWS~claims~path) or a file holding it"),
                    jwks: Path = typer.Option(None, help="a JWK set file (offline); default: this deployment's keys"),
                    as_json: bool = typer.Option(False, "--json", help="print the claims as JSON")) -> None:
     """Check a receipt's signature and print what it says; exit 1 with the reason when it is refused."""

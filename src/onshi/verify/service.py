@@ -40,7 +40,7 @@ from onshi.verify.institutions import (  # noqa: F401 - re-exported: the verific
     FACILITY_TYPES, GENERAL, HOME_VISIT, INSTITUTION_KINDS, LIMITED, AuthenticatedInstitution, AuthError,
     InstitutionCache, active_institution, add_institution, authenticate, authenticate_cached, institution_by_code,
     institution_cache, list_institutions, revoke_institution, token_digest)
-from onshi.verify import etag, receipts
+from onshi.verify import etag, receipts, receipts_fast
 from onshi.verify.models import ConsentRecord, EligibilityClaim, Institution, ReferenceNumber, VerificationLogEntry
 from onshi.verify.result import (
     CardClassification,
@@ -465,7 +465,8 @@ def provisional_billing_of(req: VerificationRequest, validity: Validity,
 
 def verify(db: Session | Connection, req: VerificationRequest, institution, *, now: datetime | None = None,
            check_revoked: bool = False, record=None, registered_at: datetime | None = None,
-           actor: tuple[str, str] | None = None, if_none_match: str | None = None) -> VerificationOutcome:
+           actor: tuple[str, str] | None = None, if_none_match: str | None = None,
+           unsigned: list | None = None) -> VerificationOutcome:
     """Answer one verification from the index: one statement reads, one statement writes the usage log and
     the audit row (two on SQLite).  The caller commits (the writes are in its transaction).
 
@@ -473,7 +474,9 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
     log is written).  *institution* is an :class:`Institution` or an :class:`AuthenticatedInstitution`; with
     ``check_revoked=True`` a credential revoked since it was authenticated raises :class:`AuthError`.
     *record*, if given, is called with the usage-log row and the audit row (or None) instead of writing them
-    here; the caller then must not answer before it has written them (:func:`write_log_batch`).
+    here; the caller then must not answer before it has written them (:func:`write_log_batch`).  *unsigned*, if
+    given, receives the receipt's claims instead of a signature (the outcome then has its ``receipt_id`` and no
+    ``receipt``): the caller signs them, with others, by :func:`onshi.verify.receipts.sign_batch`.
 
     *registered_at* (replay, docs/replay.md): answer as the index stood at that past instant (UTC, or aware) —
     nothing is recorded but the usage-log row (``setting`` :data:`REPLAY_SETTING`) and an audit row
@@ -595,13 +598,18 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
                    people=etag.people_of(everything), consents=consents, warning=warning)
     not_modified = etag.matches(tag, if_none_match)
     answers = () if not_modified else tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
-    outcome = VerificationOutcome(validity=validity, answers=answers, warning=warning, etag=tag,
-                                  not_modified=not_modified,
-                                  provisional_billing=provisional_billing_of(req, validity, answers))
+    rid = receipt = None
     if get_settings().receipts:
-        rid, receipt = receipts.issue(issued_at=to_japan_time(now), institution_code=institution.code, req=req,
-                                      outcome=outcome, etag=tag, not_modified=not_modified)
-        outcome = replace(outcome, receipt=receipt, receipt_id=rid)
+        rid, claims = receipts_fast.prepare(issued_at=to_japan_time(now), institution_code=institution.code,
+                                            req=req, validity=validity, answers=answers, etag=tag,
+                                            not_modified=not_modified)
+        if unsigned is None:
+            receipt = receipts.sign_json(claims, receipts.key_ring())
+        else:  # the caller signs it with the others of its group commit (receipts.sign_batch)
+            unsigned.append(claims)
+    outcome = VerificationOutcome(validity=validity, answers=answers, warning=warning, etag=tag,
+                                  not_modified=not_modified, receipt=receipt, receipt_id=rid,
+                                  provisional_billing=provisional_billing_of(req, validity, answers))
     method = (card.kind if card is not None else "card") if by_card else "requery" if req.requery else "numbers"
     log = {"occurred_at": now, "care_date": req.care_date, "institution_code": institution.code,
            "prefecture_code": institution.prefecture_code, "facility_type": institution.facility_type,

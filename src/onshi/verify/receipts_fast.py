@@ -1,0 +1,83 @@
+"""Shortcut of onshi.verify.receipts.sign(claims(…)); held to it by tests/verify/test_receipts_fast.py::test_the_same_receipt_as_the_reference.
+
+Every answer of every interface is signed (docs/receipts.md), so what a receipt costs besides its one Ed25519
+signature is paid on every verification.  The reference path builds the claims as a dict
+(:func:`onshi.verify.receipts.claims`) and renders it with ``json.dumps(sort_keys=True)``; :func:`token` writes the
+same bytes directly — keys in their sorted order, each string quoted by the very function ``json.dumps`` uses
+(``json.encoder.encode_basestring``, as with ``ensure_ascii=False``), anything that is not a plain ``str``/``int``/
+``None`` handed to ``json.dumps`` — and signs them with the same key.  Same receipt id in, same receipt out, byte for
+byte: the receipts a verifier has are the same whichever path made them.  docs/performance.md ("Receipts and 304")
+has what it saves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from json.encoder import encode_basestring
+
+from onshi.verify.receipts import VERSION, KeyRing, b64url, new_receipt_id, request_reference, sign_json
+
+__all__ = ["claims_json", "prepare", "token"]
+
+_sha256 = hashlib.sha256
+
+
+def _value(x) -> str:
+    """One JSON value exactly as ``json.dumps(x, ensure_ascii=False, separators=(",", ":"))`` writes it."""
+    t = type(x)
+    if t is str:
+        return encode_basestring(x)
+    if x is None:
+        return "null"
+    if t is int:
+        return int.__repr__(x)
+    return json.dumps(x, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _salted(rid: str, text: str) -> str:
+    return encode_basestring(b64url(_sha256(f"{rid}\x1f{text}".encode()).digest()))
+
+
+def claims_json(*, rid: str, issued_at, institution_code, req, validity, answers, etag: str | None,
+                not_modified: bool) -> bytes:
+    """The claims exactly as ``json.dumps(receipts.claims(…), ensure_ascii=False, separators=(",", ":"),
+    sort_keys=True)`` writes them (the outcome given as its *validity* and *answers*)."""
+    parts = []
+    if answers:  # keys in sorted order: a, cd, et, iat, ins, m, nm, ref, rid, v, val — and cp, from, in, num, to
+        a = answers[0]
+        parts.append(
+            '"a":{"cp":' + _value(a.co_pay_ratio_tenths)
+            + ',"from":' + (_value(a.qualification_date.isoformat()) if a.qualification_date else "null")
+            + ',"in":' + _value(a.insurer_number)
+            + ',"num":' + _salted(rid, f"{a.insurer_number}|{a.symbol}|{a.number}|{a.branch or ''}")
+            + ',"to":' + (_value(a.disqualification_date.isoformat()) if a.disqualification_date else "null")
+            + "}")
+    parts.append('"cd":' + _value(req.care_date.isoformat()))
+    if etag is not None:
+        parts.append('"et":' + _value(etag))
+    parts.append('"iat":' + _value(issued_at.isoformat(timespec="seconds")))
+    parts.append('"ins":' + _value(institution_code))
+    parts.append('"m":"numbers"' if req.number is not None else '"m":"card"')
+    if not_modified:
+        parts.append('"nm":true')
+    parts.append('"ref":' + _salted(rid, request_reference(req)))
+    parts.append('"rid":' + _value(rid))
+    parts.append(f'"v":{VERSION},"val":{int(validity)}')
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+def token(*, rid: str, issued_at, institution_code, req, validity, answers, etag: str | None,
+          not_modified: bool, ring: KeyRing) -> str:
+    """The compact JWS that ``receipts.sign(receipts.claims(…), ring)`` makes for the same arguments."""
+    return sign_json(claims_json(rid=rid, issued_at=issued_at, institution_code=institution_code, req=req,
+                                 validity=validity, answers=answers, etag=etag, not_modified=not_modified), ring)
+
+
+def prepare(*, issued_at, institution_code, req, validity, answers, etag: str | None,
+            not_modified: bool = False) -> tuple[str, bytes]:
+    """A new receipt id and the receipt's claims, to be signed — alone (:func:`onshi.verify.receipts.sign_json`)
+    or with others (:func:`onshi.verify.receipts.sign_batch`)."""
+    rid = new_receipt_id()
+    return rid, claims_json(rid=rid, issued_at=issued_at, institution_code=institution_code, req=req,
+                            validity=validity, answers=answers, etag=etag, not_modified=not_modified)
