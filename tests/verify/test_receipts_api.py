@@ -4,7 +4,7 @@ verifies; ETag/If-None-Match answers 304 only when nothing registered changed, f
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,11 +18,13 @@ from onshi.registry.models import NotificationType as T
 from onshi.store.db import unit_of_work
 from onshi.verify import receipts, service
 from onshi.verify.models import VerificationLogEntry
+from onshi.verify.result import Validity
 from onshi.web.app import create_app
 
 from tests.interop.oqs.test_oqs_xmlmsg import assert_strict_client_rules
 from tests.registry.helpers import acquisition, load, numbers, setup_insurers, write
 from tests.verify.test_api import TODAY, auth, body, xml_request
+from tests.verify.test_receipts import numbers_request
 
 CLINIC, OTHER = "1310000011", "1310000037"
 URL = "/api/v1/verifications/numbers"
@@ -180,3 +182,26 @@ def test_signing_off_answers_without_receipts(api, monkeypatch):
     assert r.status_code == 200 and r.json()["receipt"] is None and "Onshi-Receipt" not in r.headers
     assert r.headers["ETag"]
 
+
+
+def test_batch_receipts_verify_through_the_cli_and_the_endpoint(api, tmp_path):
+    """A receipt of a group-committed batch (<JWS>~<claims>~<path>) checks like a single one, offline and online."""
+    from onshi.verify import receipts_fast
+
+    claims = [receipts_fast.prepare(issued_at=datetime(2026, 12, 6, 13, 5, tzinfo=timezone(timedelta(hours=9))),
+                                    institution_code=CLINIC, req=req, validity=Validity.VALID, answers=(),
+                                    etag=None)[1]
+              for req in (numbers_request(number=str(n)) for n in (1, 2, 3))]
+    batch = receipts.sign_batch(claims, receipts.key_ring())
+    (tmp_path / "jwks.json").write_text(api.get("/.well-known/jwks.json").text)
+    runner = CliRunner()
+    ok = runner.invoke(cli_app, ["receipt", "verify", batch[2], "--jwks", str(tmp_path / "jwks.json"), "--json"])
+    assert ok.exit_code == 0 and CLINIC in ok.output, ok.output
+    r = api.post("/api/v1/receipts/verify", json={"receipt": batch[1]})
+    assert r.status_code == 200 and r.json()["valid"] is True
+    head, _claims, path = batch[1].split("~")
+    swapped = f"{head}~{batch[0].split('~')[1]}~{path}"
+    r = api.post("/api/v1/receipts/verify", json={"receipt": swapped})
+    assert r.status_code == 422 and "altered or forged" in r.json()["reason"]
+    bad = runner.invoke(cli_app, ["receipt", "verify", head])
+    assert bad.exit_code == 1 and "batch signature alone" in bad.output

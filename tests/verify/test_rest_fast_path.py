@@ -169,3 +169,32 @@ def test_well_formed_requests_are_answered_directly_and_the_rest_by_fastapi(api,
     # malformed body and the bad field went to FastAPI; the unknown and the missing credential never reached the
     # route (refused before their body was read: onshi.web.limits.GuardMiddleware)
     assert seen == [True, False, False]
+
+
+@pytest.mark.postgres  # the group commit is PostgreSQL's fast path; SQLite answers in one transaction
+def test_answers_committed_together_share_one_signature_and_each_receipt_verifies(api, engine, session):
+    """Requests whose rows go out in one group commit get batch receipts (one signature, a Merkle path each);
+    every receipt verifies to its own answer, and the usage log has each receipt's id."""
+    import asyncio
+
+    from onshi.verify import receipts
+
+    req = views.NumbersQuery.model_validate(body()).to_request(CLINIC)
+    inst = service.authenticate_cached(engine, api.token)
+    nobody = views.NumbersQuery.model_validate(body(number="999")).to_request(CLINIC)
+
+    async def many():
+        return await asyncio.gather(*(hotpath.answer(engine, req if i % 3 else nobody, inst) for i in range(12)))
+
+    outcomes = asyncio.run(many())
+    tokens = [o.receipt for o in outcomes]
+    assert all("~" in t for t in tokens) and len({t.split("~")[0] for t in tokens}) == 1
+    ring = receipts.key_ring()
+    for o in outcomes:
+        claims = receipts.verify_receipt(o.receipt, ring)
+        assert claims["rid"] == o.receipt_id and claims["val"] == int(o.validity) and claims["et"] == o.etag
+    logged = set(session.scalars(select(VerificationLogEntry.receipt_id)))
+    assert {o.receipt_id for o in outcomes} <= logged
+    # one request alone: the ordinary compact JWS
+    single = asyncio.run(hotpath.answer(engine, req, inst))
+    assert "~" not in single.receipt and receipts.verify_receipt(single.receipt, ring)["rid"] == single.receipt_id
