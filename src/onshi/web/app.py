@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -66,7 +67,11 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
         if publisher:
             publisher.stop()
 
-    app = FastAPI(title="onshi", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's native OpenTelemetry is off: onshi reports through /metrics and its JSON request log
+    # (docs/deploy.md); left on, it asks the global OTel providers whether to trace on every request
+    off = {"telemetry": {"tracing": False, "metrics": False, "logs": False}} \
+        if "telemetry" in inspect.signature(FastAPI).parameters else {}  # older FastAPI has none
+    app = FastAPI(title="onshi", version=__version__, description=DESCRIPTION, lifespan=lifespan, **off)
     app.state.engine = engine
     read_url = get_settings().read_database_url
     app.state.read_engine = make_engine(read_url) if read_url else None  # verification reads (docs/deploy.md)
