@@ -223,6 +223,25 @@ def test_a_taken_port_is_one_clear_line_and_leaves_no_process(database, tmp_path
         holder.close()
 
 
+def test_workers_that_cannot_start_end_the_server_in_one_line(database, tmp_path):
+    """A setting only the app reads is broken (the read replica's URL): each worker dies at start; the
+    supervisor restarts a few, then stops with one line instead of restarting for ever."""
+    port = free_port()
+    env = env_for(database, ONSHI_READ_DATABASE_URL="nosuchdriver://x/y")
+    server = Proc(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--publish-every", "0"],
+                  env, tmp_path / "server.log", tmp_path)
+    try:
+        code = server.p.wait(120)
+    finally:
+        server.stop()
+    text = server.log.read_text(encoding="utf-8")
+    assert code == 2, text
+    assert "続けて起動から" in text.splitlines()[-1], text[-2000:]
+    # nothing of it left (multiprocessing's resource tracker ends when it reads the supervisor's pipe closed)
+    wait_for(lambda: not subprocess.run(["pgrep", "-s", str(server.pid)], capture_output=True,
+                                        text=True).stdout.strip(), 10, "the server's processes to end")
+
+
 def test_a_second_serve_on_the_same_port_is_refused_not_joined(database, tmp_path):
     """SO_REUSEPORT would let a second server of the same user join the first one's sockets and take half its
     connections: the port check binds without it, so the second is refused."""

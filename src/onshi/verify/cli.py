@@ -129,7 +129,7 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
 
     from onshi.registry.cli_common import EXIT_DATABASE, CliError
     from onshi.store.db import default_engine
-    from onshi.web.serve import PortTaken, check_port_free, serve as run
+    from onshi.web.serve import PortTaken, ServeError, check_port_free, serve as run
 
     with default_engine().connect() as conn:  # a missing or unmigrated database is said here, not in uvicorn's log
         if not inspect(conn).has_table("alembic_version"):
@@ -146,11 +146,11 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
         try:
             check_port_free(host, port)
             console.print(f"onshi serving on [bold]http://{host}:{port}/[/]  (API docs: http://{host}:{port}/docs)")
-            code = run(host, port, workers, reuse_port=reuse_port)
+            run(host, port, workers, reuse_port=reuse_port)
         except PortTaken as exc:
             raise CliError(taken.format(exc.host, exc.port, exc.reason)) from None
-        if code:  # a worker could not bind: another server took the port between the check and the workers
-            raise CliError(taken.format(host, port, "ワーカーが接続を待ち受けられませんでした"))
+        except ServeError as exc:
+            raise CliError(str(exc)) from None
     finally:
         remove_multiprocess_dir(metrics_dir)  # only a folder serve made itself
 

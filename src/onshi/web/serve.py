@@ -35,9 +35,14 @@ EXIT_BIND_FAILED = 98  # a worker could not bind the port (EADDRINUSE's number o
 STOP_GRACE_SECONDS = 30.0  # a worker still running this long after SIGTERM is killed
 FAST_CRASH_SECONDS = 5.0  # a worker dying sooner than this after its start is restarted after a pause
 RESTART_PAUSE_SECONDS = 1.0
+FAST_CRASHES_TO_GIVE_UP = 5  # this many fast deaths in a row: the workers cannot start (a broken setting), stop
 
 
-class PortTaken(Exception):
+class ServeError(Exception):
+    """``onshi serve`` cannot go on; the message says why (one line)."""
+
+
+class PortTaken(ServeError):
     """The host:port is already listened on (another server, or an ``onshi serve`` still running)."""
 
     def __init__(self, host: str, port: int, reason: str):
@@ -118,7 +123,8 @@ class Supervisor:
         self.procs: list[multiprocessing.process.BaseProcess] = []
         self.started: dict[int, float] = {}  # pid → monotonic start
         self.stopping = False
-        self.failed: str | None = None
+        self.failed: ServeError | None = None
+        self.fast_crashes = 0
 
     def _start_one(self) -> None:
         p = self.ctx.Process(target=run_worker, args=(self.host, self.port, os.getpid()), name="onshi-worker",
@@ -130,9 +136,10 @@ class Supervisor:
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler's signature
         self.stopping = True
 
-    def run(self, on_worker_gone=None) -> int:
-        """Supervise until a stop signal; returns 0, or 1 when a worker could not bind the port.
-        ``on_worker_gone(pid)`` is called for each worker that ended (its metrics files)."""
+    def run(self, on_worker_gone=None) -> None:
+        """Supervise until a stop signal.  Raises :class:`ServeError` (:class:`PortTaken` when a worker could not
+        bind the port) after stopping every worker.  ``on_worker_gone(pid)`` is called for each worker that
+        ended (its metrics files)."""
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             for _ in range(self.workers):
@@ -147,10 +154,16 @@ class Supervisor:
                     if self.stopping:
                         break
                     lived = time.monotonic() - self.started.pop(p.pid, 0.0)
-                    if p.exitcode == EXIT_BIND_FAILED:
-                        self.failed = f"a worker could not listen on {self.host}:{self.port}"
+                    if p.exitcode == EXIT_BIND_FAILED:  # taken between check_port_free and the worker's bind
+                        self.failed = PortTaken(self.host, self.port, "a worker could not listen on it")
                         break
                     how = f"signal {-p.exitcode}" if p.exitcode < 0 else f"exit code {p.exitcode}"
+                    self.fast_crashes = self.fast_crashes + 1 if lived < FAST_CRASH_SECONDS else 0
+                    if self.fast_crashes >= FAST_CRASHES_TO_GIVE_UP:
+                        self.failed = ServeError(f"ワーカーが {self.fast_crashes} 回続けて起動から "
+                                                 f"{FAST_CRASH_SECONDS:.0f} 秒以内に終了しました（最後は {how}）"
+                                                 " — 原因はその前のログにあります")
+                        break
                     log.warning("worker %d ended (%s) after %.1f s; starting a new one", p.pid, how, lived)
                     if lived < FAST_CRASH_SECONDS:
                         time.sleep(RESTART_PAUSE_SECONDS)  # a worker that cannot start must not spin the CPU
@@ -161,9 +174,7 @@ class Supervisor:
             for s, h in previous.items():
                 signal.signal(s, h)
         if self.failed:
-            log.error("%s; all workers stopped", self.failed)
-            return 1
-        return 0
+            raise self.failed
 
     def _stop_all(self, on_worker_gone) -> None:
         if self.procs:
@@ -186,9 +197,9 @@ class Supervisor:
         self.procs.clear()
 
 
-def serve(host: str, port: int, workers: int, *, reuse_port: bool = True) -> int:
-    """Serve the app on *host*:*port* with *workers* processes until SIGTERM/SIGINT; returns the exit code.
-    Raises :class:`PortTaken` before anything starts when the port is in use."""
+def serve(host: str, port: int, workers: int, *, reuse_port: bool = True) -> None:
+    """Serve the app on *host*:*port* with *workers* processes until SIGTERM/SIGINT.  Raises :class:`PortTaken`
+    before anything starts when the port is in use, :class:`ServeError` when the workers cannot run."""
     import uvicorn
 
     from onshi.config import get_settings
@@ -198,7 +209,7 @@ def serve(host: str, port: int, workers: int, *, reuse_port: bool = True) -> int
     if workers <= 1 or not reuse_port or not reuse_port_available():
         uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="warning",
                     access_log=False)
-        return 0
+        return
     if get_settings().log_format == "json":
         from onshi.ops.logs import install_json_logging
 
@@ -209,4 +220,4 @@ def serve(host: str, port: int, workers: int, *, reuse_port: bool = True) -> int
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    return Supervisor(host, port, workers).run(on_worker_gone=forget_process)
+    Supervisor(host, port, workers).run(on_worker_gone=forget_process)
