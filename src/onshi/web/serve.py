@@ -177,8 +177,9 @@ class Supervisor:
             raise self.failed
 
     def _stop_all(self, on_worker_gone) -> None:
-        if self.procs:
-            log.info("stopping %d workers", len(self.procs))
+        running = [p.pid for p in self.procs if p.exitcode is None]
+        if running:
+            log.info("stopping workers %s", ", ".join(map(str, running)))
         for p in self.procs:
             if p.exitcode is None:
                 try:
