@@ -3,9 +3,10 @@
     .venv/bin/python bench/bench_receipts.py                       # 1,000,000 members
     .venv/bin/python bench/bench_receipts.py --rows 100000 --seconds 8 --rounds 4
 
-Builds its own PostgreSQL database (bench_verify's seeding, dropped at the end), starts the real server (uvicorn,
-``--workers``) and drives it with ``wrk`` from the same machine, alternating the settings round by round so that
-drift and other jobs on the machine hit both sides of each pair alike:
+Builds its own PostgreSQL database (bench_verify's seeding, dropped at the end), starts the real server as
+deployed (``onshi serve --workers``: a socket per worker, SO_REUSEPORT) and drives it with ``wrk`` from the same
+machine, alternating the settings round by round so that drift and other jobs on the machine hit both sides of
+each pair alike:
 
 * signing off (``ONSHI_RECEIPTS=0``) vs on (the default): random members, the full path (logged, audited);
 * full answer vs 304: the same ``--members`` members in turn, once without and once with the ``If-None-Match``
@@ -28,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,18 +58,7 @@ end
 
 def start_server(url: str, env: dict, workers: int, receipts: bool) -> tuple[subprocess.Popen, str]:
     port = bv.free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "onshi.web.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0", ONSHI_RECEIPTS="1" if receipts else "0",
-                 ONSHI_RATE_LIMIT_ENABLED="0"),
-        start_new_session=True)
-    for _ in range(150):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+    server = bv.start_server(url, env, port, workers, ONSHI_RECEIPTS="1" if receipts else "0")
     return server, f"http://127.0.0.1:{port}"
 
 

@@ -5,7 +5,7 @@
     .venv/bin/python bench/bench_verify.py --seed intake             # members through intake + publisher
 
 Builds a PostgreSQL database of its own (dropped at the end unless ``--keep``), starts the real server
-(uvicorn, ``--workers`` processes) and drives it with ``wrk`` (Debian package; installed here by
+as deployed (``onshi serve --workers N``: N uvicorn processes, each with its own ``SO_REUSEPORT`` socket) and drives it with ``wrk`` (Debian package; installed here by
 ``scripts/system-packages bench`` or by hand) from the same machine:
 
 * baseline: ``GET /bench/fixed`` — the same server stack returning a fixed JSON;
@@ -142,7 +142,35 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
             "requests": done, "raw": out}
 
 
+def start_server(url: str, env: dict, port: int, workers: int, reuse_port: bool = True,
+                 **extra: str) -> subprocess.Popen:
+    """The server as deployed (Dockerfile, compose.yaml): ``onshi serve --workers N`` — on Linux a supervisor
+    and N workers, each with its own ``SO_REUSEPORT`` socket (onshi.web.serve); returns once every worker
+    listens.  Its banner line goes nowhere."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "onshi", "serve", "--workers", str(workers), "--publish-every", "0",
+         "--host", "127.0.0.1", "--port", str(port), *([] if reuse_port else ["--no-reuse-port"])],
+        env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_RATE_LIMIT_ENABLED="0", **extra),
+        stdout=subprocess.DEVNULL, start_new_session=True)
+    wait_listening(port, workers if reuse_port and workers > 1 else 1)
+    return server
+
+
+def wait_listening(port: int, sockets: int, timeout: float = 60) -> None:
+    """Until *sockets* sockets listen on *port* (one per worker with SO_REUSEPORT): a run must not begin while
+    only the first worker listens, or wrk's keep-alive connections would all stay on it."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        rows = [l.split() for l in open("/proc/net/tcp").read().splitlines()[1:]]
+        if sum(1 for f in rows if int(f[1].split(":")[1], 16) == port and f[3] == "0A") >= sockets:
+            return
+        time.sleep(0.2)
+    sys.exit(f"the server did not listen on port {port} with {sockets} socket(s) within {timeout:.0f} s")
+
+
 def _server_pids(pid: int) -> list[int]:
+    """The server's processes: the supervisor (*pid*) and its children — the workers, and multiprocessing's
+    resource tracker (idle).  The workers are the supervisor's direct children (spawned by it, not by a shell)."""
     return [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                                                    text=True).stdout.split()]
 
@@ -214,8 +242,12 @@ class CpuMeter:
         pg = pct(sum(v - a["pg"].get(p, 0) for p, v in b["pg"].items()))
         wrk_ = (b["children"] - a["children"]) / secs * 100
         irq = pct(d[5] + d[6])
+        # each server process's share, largest first: with the workers on one shared socket, one of them could
+        # take every connection and the other idle (issue 19); per-worker sockets split them
+        by_process = sorted((pct(v - a["server"].get(p, 0)) for p, v in b["server"].items()), reverse=True)
         return {"busy": busy, "server": server, "pg": pg, "wrk": wrk_, "irq": irq,
-                "other": max(0.0, busy - server - pg - wrk_ - irq), "steal": pct(d[7])}
+                "other": max(0.0, busy - server - pg - wrk_ - irq), "steal": pct(d[7]),
+                "by_process": [round(x) for x in by_process if x >= 1]}
 
 
 def log_rows(url: str) -> int:
@@ -231,6 +263,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-reuse-port", dest="reuse_port", action="store_false",
+                    help="the workers share one socket (`onshi serve --no-reuse-port`), to compare")
     ap.add_argument("--seed", choices=("direct", "intake"), default="direct")
     ap.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     ap.add_argument("--reuse", metavar="NAME", help="a database kept by --keep with the same --rows")
@@ -274,23 +308,13 @@ def main() -> None:
             if args.keep:
                 (bi.OUT / f"{name}.json").write_text(json.dumps({"token": token, "rows": args.rows}))
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "onshi.web.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
-            env=dict(env, ONSHI_DATABASE_URL=url, ONSHI_PUBLISH_INTERVAL="0",
-                     ONSHI_BENCH_ENDPOINT="1", ONSHI_RATE_LIMIT_ENABLED="0"), start_new_session=True)
+        server = start_server(url, env, port, args.workers, args.reuse_port, ONSHI_BENCH_ENDPOINT="1")
         if args.publisher:  # the production shape: the outbox publisher as a process of its own, leading
             publisher = subprocess.Popen(
                 [sys.executable, "-m", "onshi", "exchange", "publisher", "--interval", "2"],
                 env=dict(env, ONSHI_DATABASE_URL=url), start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         years = _birth_lua()
         from onshi.store.clock import japan_today
 
@@ -332,13 +356,15 @@ def main() -> None:
     mem_total = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")) / 1024 / 1024
     print(f"\nmachine: {platform.node()} · {os.cpu_count()} cores · {cpu} · {mem_total:.0f} GiB")
     print(f"members: {args.rows:,} ({'reused ' + name if args.reuse else f'seeded by {args.seed}'}"
-          f"{f' in {seed_secs:.0f}s' if seed_secs else ''}) · server workers: {args.workers} · "
+          f"{f' in {seed_secs:.0f}s' if seed_secs else ''}) · server workers: {args.workers}"
+          f"{'' if args.reuse_port else ' (one shared socket: --no-reuse-port)'} · "
           f"wrk 1 thread, {args.connections} connections, {args.seconds}s each\n")
     print(f"{'run':28} {'answers/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'server RSS MB':>13} "
           f"{'× baseline':>10}   CPU % of 200: server / PostgreSQL / wrk / irq / other jobs")
 
     def cpu_cols(c: dict) -> str:
-        return f"{c['server']:.0f} / {c['pg']:.0f} / {c['wrk']:.0f} / {c['irq']:.0f} / {c['other']:.0f}"
+        return (f"{c['server']:.0f} / {c['pg']:.0f} / {c['wrk']:.0f} / {c['irq']:.0f} / {c['other']:.0f}   "
+                f"(server by process: {' + '.join(map(str, c['by_process'])) or '0'})")
 
     print(f"{'bare endpoint (baseline)':28} {fixed['rps']:10,.0f} {fixed['p50']:7.2f} {fixed['p99']:7.2f} "
           f"{fixed['errors']:7} {'':>13} {1.0:10.2f}   {cpu_cols(fixed['cpu'])}")

@@ -64,6 +64,15 @@ def registry_for_scrape() -> CollectorRegistry:
     return REGISTRY
 
 
+def forget_process(pid: int) -> None:
+    """A worker process has ended (``onshi serve``'s supervisor): its live gauges go (prometheus-client's
+    ``mark_process_dead``); its counters and histograms stay in the folder and are still summed, so totals never
+    go back when a worker is replaced."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        multiprocess.mark_process_dead(pid, folder)
+
+
 def remove_multiprocess_dir(path: Path | None) -> None:
     if path is not None and path.name.startswith("onshi-metrics-"):
         shutil.rmtree(path, ignore_errors=True)

@@ -115,22 +115,24 @@ def verify(
 
 
 def serve(host: str = typer.Option(None), port: int = typer.Option(None),
-          workers: int = typer.Option(1, help="uvicorn worker processes"),
+          workers: int = typer.Option(1, help="worker processes (on Linux each with its own listening socket, "
+                                             "SO_REUSEPORT: the kernel spreads connections over them)"),
+          reuse_port: bool = typer.Option(True, "--reuse-port/--no-reuse-port",
+                                          help="--no-reuse-port: the workers share one socket (uvicorn's own "
+                                               "workers), as on systems without SO_REUSEPORT"),
           publish_every: float = typer.Option(2.0, help="seconds between outbox publications inside the server "
                                                         "(0 = off)")) -> None:
-    """Start the API and web pages (uvicorn)."""
+    """Start the API and web pages (uvicorn; several workers: onshi.web.serve, docs/deploy.md)."""
     import os
-
-    import uvicorn
 
     from sqlalchemy import inspect
 
+    from onshi.registry.cli_common import EXIT_DATABASE, CliError
     from onshi.store.db import default_engine
+    from onshi.web.serve import PortTaken, ServeError, check_port_free, serve as run
 
     with default_engine().connect() as conn:  # a missing or unmigrated database is said here, not in uvicorn's log
         if not inspect(conn).has_table("alembic_version"):
-            from onshi.registry.cli_common import EXIT_DATABASE, CliError
-
             raise CliError("データベースの表がまだ作られていません — `onshi db upgrade` を実行してください",
                            EXIT_DATABASE)
     s = get_settings()
@@ -139,10 +141,16 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     from onshi.ops.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
 
     metrics_dir = prepare_multiprocess_dir(workers)  # several workers: /metrics sums their counters (docs/deploy.md)
-    console.print(f"onshi serving on [bold]http://{host}:{port}/[/]  (API docs: http://{host}:{port}/docs)")
+    taken = "ポート {}:{} は使用中です（{}） — 動いているサーバーを止めるか、--port で別のポートを指定してください"
     try:
-        uvicorn.run("onshi.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False)
+        try:
+            check_port_free(host, port)
+            console.print(f"onshi serving on [bold]http://{host}:{port}/[/]  (API docs: http://{host}:{port}/docs)")
+            run(host, port, workers, reuse_port=reuse_port)
+        except PortTaken as exc:
+            raise CliError(taken.format(exc.host, exc.port, exc.reason)) from None
+        except ServeError as exc:
+            raise CliError(str(exc)) from None
     finally:
         remove_multiprocess_dir(metrics_dir)  # only a folder serve made itself
 
