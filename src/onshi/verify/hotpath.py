@@ -15,7 +15,7 @@ import weakref
 
 from sqlalchemy.exc import DBAPIError
 
-from onshi.verify import etag_fast, service
+from onshi.verify import etag_fast, service, version_cache
 from onshi.verify.result import VerificationOutcome, VerificationRequest
 
 __all__ = ["AutocommitConnection", "GroupCommit", "GroupCommitBusy", "answer", "for_engine"]
@@ -154,7 +154,8 @@ async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedIn
     replica, ``ONSHI_READ_DATABASE_URL``) the lookup reads there; the rows are still written to *engine*.  A
     replay (*registered_at*, docs/replay.md) records no consent, so on PostgreSQL it always takes this path too.
     *if_none_match* is the request's header (:func:`onshi.verify.service.verify`): a repeat check first tries
-    :func:`onshi.verify.etag_fast.not_modified` (one tiny read; 304 when the tag still holds), then this path.
+    :func:`onshi.verify.etag_fast.not_modified` (one tiny read, none when :mod:`onshi.verify.version_cache`
+    holds the numbers; 304 when the tag still holds), then this path.
     """
     replay = {} if registered_at is None else {"registered_at": registered_at, "actor": actor}
     writes_consents = not replay and (req.limit_consent or bool(req.reader_outcome
@@ -165,7 +166,9 @@ async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedIn
         reader = for_engine(read_engine)[0] if read_engine is not None else conn
         rows: list = []
         record = lambda log, audit: rows.append((log, audit))  # noqa: E731
-        outcome = reader.run(lambda c: etag_fast.not_modified(c, req, inst, if_none_match, record=record)) \
+        # a repeat check: people from the process's version cache (no connection taken on a hit) or one read
+        versions = version_cache.for_engine(engine) if read_engine is None else None
+        outcome = etag_fast.not_modified(reader, req, inst, if_none_match, record=record, versions=versions) \
             if repeat else None
         if outcome is None:
             outcome = reader.run(lambda c: service.verify(c, req, inst, check_revoked=True, **replay,

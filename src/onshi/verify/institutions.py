@@ -139,9 +139,19 @@ class InstitutionCache:
         with self._lock:
             self._entries.pop(digest, None)
 
-    def clear(self) -> None:
+    def discard_institution(self, institution_id: int) -> list[AuthenticatedInstitution]:
+        """Drop every token of one institution (its row changed: :mod:`onshi.verify.version_cache`); returns
+        the snapshots dropped."""
         with self._lock:
+            gone = [d for d, (_t, inst) in self._entries.items() if inst.id == institution_id]
+            return [self._entries.pop(d)[1] for d in gone]
+
+    def clear(self) -> list[AuthenticatedInstitution]:
+        """Drop everything; returns the snapshots dropped."""
+        with self._lock:
+            dropped = [inst for _t, inst in self._entries.values()]
             self._entries.clear()
+            return dropped
 
 
 institution_cache = InstitutionCache(float(os.environ.get("ONSHI_AUTH_CACHE_SECONDS", "60")))

@@ -61,8 +61,13 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
 
             publisher = BackgroundPublisher(interval=publisher_interval, engine=engine)
             publisher.start()
+        # the version cache's listener (PostgreSQL): repeat checks answered 304 without a read (docs/receipts.md)
+        from onshi.verify import version_cache
+
+        version_cache.start(engine)
         _freeze_startup_objects()
         yield
+        await version_cache.stop(engine)
         if publisher:
             publisher.stop()
 
