@@ -195,15 +195,20 @@ def test_a_fill_that_raced_a_change_is_not_stored(world, engine, listening):
 
 def test_a_lost_listener_empties_and_stops_the_cache_until_it_listens_again(world, engine, listening):
     cache, req = listening.cache, request()
+    held = service.authenticate_cached(engine, world.token)  # a credential cached before the loss
     tag = reference(engine, req)[0].etag
-    fill(engine, req, tag, cache)
+    fill(engine, req, tag, cache, held)
+    assert cached(Untouchable(), req, tag, cache, held)[0] is not None
     connects, pid = listening.connects, listening.pid
     with engine.connect() as c:
         assert c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
     wait_for(lambda: listening.connects > connects, "the listener reconnected")
     assert listening.pid != pid and cache.enabled and not cache.entries  # emptied (lost and found again)
-    fill(engine, req, tag, cache)  # works again
+    fill(engine, req, tag, cache)  # works again ...
     assert cached(Untouchable(), req, tag, cache)[0] is not None
+    assert cache.get(version_cache.key_of(req), held) is None  # ... but not for what was cached before: a
+    with engine.connect() as c:                                 # revocation meanwhile was missed
+        assert cached(c, req, tag, cache, held)[0] is not None  # (its requests read revoked_at)
     cache.disable()  # as on a loss: nothing served, nothing stored
     assert not cache.entries and cache.get(version_cache.key_of(req), institution()) is None
     assert cache.put(version_cache.key_of(req), (), cache.begin()) is False

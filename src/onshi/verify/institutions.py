@@ -146,6 +146,11 @@ class InstitutionCache:
             gone = [d for d, (_t, inst) in self._entries.items() if inst.id == institution_id]
             return [self._entries.pop(d)[1] for d in gone]
 
+    def snapshots(self) -> list[AuthenticatedInstitution]:
+        """The snapshots cached now."""
+        with self._lock:
+            return [inst for _t, inst in self._entries.values()]
+
     def clear(self) -> list[AuthenticatedInstitution]:
         """Drop everything; returns the snapshots dropped."""
         with self._lock:

@@ -13,8 +13,9 @@ institution_cache` and marks the snapshots requests already hold, so the next re
 Staleness: a 304 from the cache reflects every change whose notification has reached the process — within the
 notification latency of the commit (a round trip).  The cache serves only while its listener is connected and
 LISTENing: when the connection fails the cache is emptied and turned off (every repeat check reads, as without the
-cache) until the listener has reconnected and listens again; then it is emptied once more and the institution
-cache with it (what was notified in between is lost).  A fill whose read began before a notification processed
+cache) until the listener has reconnected and listens again; then it is emptied once more, and the credentials
+the institution cache holds by then get no cached 304 until they are read again (what was notified in between is
+lost; their requests read ``revoked_at`` as without the cache).  A fill whose read began before a notification processed
 after it is not stored (:meth:`VersionCache.begin`/:meth:`VersionCache.put`: a generation counter).
 
 Off on SQLite, when ``ONSHI_READ_DATABASE_URL`` is set (a fill from a lagging replica could store what a
@@ -204,9 +205,10 @@ class Listener:
                     await aconn.execute(f"LISTEN {ANSWERS}")
                     await aconn.execute(f"LISTEN {INSTITUTIONS}")
                     self.pid = aconn.info.backend_pid
-                    # what was notified before this point is lost: start empty, institutions read again
+                    # what was notified before this point is lost: start empty; the credentials cached so far
+                    # get no cached 304 (their requests read revoked_at, as without the cache) until re-read
                     self.cache.clear()
-                    for inst in institution_cache.clear():
+                    for inst in institution_cache.snapshots():
                         self.cache.stale_institutions[id(inst)] = inst
                     self.cache.enabled = True
                     self.connects += 1
