@@ -75,7 +75,7 @@ def listening(engine):
     assert listener is not None
     wait_for(lambda: listener.cache.enabled, "the listener listening")
     yield listener
-    asyncio.run_coroutine_threadsafe(version_cache.stop(engine), loop).result(30)
+    asyncio.run_coroutine_threadsafe(listener.stop(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(30)
     loop.close()
@@ -288,3 +288,18 @@ def test_sqlite_has_no_cache(world, engine):
         assert again.status_code == 304
     assert version_cache.for_engine(engine) is None
     assert IndexedQualification  # the index is read as before (tests/verify/test_etag_fast.py)
+
+
+def test_a_credential_read_across_an_institution_notification_is_not_cached():
+    """The credential cache's own fill race (the early 401 guard reads in a thread): a snapshot read before a
+    notification about any institution was processed is not stored — it may predate a revocation."""
+    from onshi.verify.institutions import AuthenticatedInstitution, InstitutionCache
+
+    cache = InstitutionCache(60)
+    inst = AuthenticatedInstitution(id=1, code="1310000011", name="x", prefecture_code="13", facility_type="clinic")
+    since = cache.generation
+    cache.discard_institution(1)  # processed while the snapshot was being read
+    cache.put("d", inst, since)
+    assert cache.get("d") is None
+    cache.put("d", inst, cache.generation)
+    assert cache.get("d") is inst

@@ -29,7 +29,7 @@ import hashlib
 import logging
 import weakref
 
-__all__ = ["Listener", "VersionCache", "digest", "for_engine", "key_of", "start", "stop"]
+__all__ = ["Listener", "VersionCache", "digest", "for_engine", "key_of", "start", "wanted"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,6 @@ class Listener:
         self.task: asyncio.Task | None = None
         self.pid: int | None = None  #: the listening backend's pid (tests terminate it)
         self.connects = 0
-        self.listening = asyncio.Event()
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -212,14 +211,12 @@ class Listener:
                         self.cache.stale_institutions[id(inst)] = inst
                     self.cache.enabled = True
                     self.connects += 1
-                    self.listening.set()
                     async for n in aconn.notifies():
                         if n.channel == ANSWERS:
                             self.cache.invalidate(n.payload)
                         else:
                             self.cache.institution_changed(n.payload)
                 finally:
-                    self.listening.clear()
                     self.cache.disable()
                     await aconn.close()
             except asyncio.CancelledError:
@@ -233,7 +230,6 @@ class Listener:
 
 
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → VersionCache
-_listeners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → Listener
 
 
 def for_engine(engine) -> VersionCache | None:
@@ -250,20 +246,14 @@ def wanted(engine) -> bool:
 
 
 def start(engine) -> Listener | None:
-    """Start the listener of *engine*'s cache on the running loop (the server's start-up), if :func:`wanted`."""
+    """Start a listener of *engine*'s cache on the running loop (the server's start-up), if :func:`wanted`; the
+    caller stops it (:meth:`Listener.stop`, the server's shutdown: the cache is then emptied and off)."""
     if not wanted(engine):
         return None
     cache = _caches.get(engine)
     if cache is None:
         cache = _caches[engine] = VersionCache()
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    listener = _listeners[engine] = Listener(dsn, cache)
+    listener = Listener(dsn, cache)
     listener.start()
     return listener
-
-
-async def stop(engine) -> None:
-    """Stop *engine*'s listener (the server's shutdown); the cache is emptied and off."""
-    listener = _listeners.pop(engine, None)
-    if listener is not None:
-        await listener.stop()

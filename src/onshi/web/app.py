@@ -64,10 +64,11 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
         # the version cache's listener (PostgreSQL): repeat checks answered 304 without a read (docs/receipts.md)
         from onshi.verify import version_cache
 
-        version_cache.start(engine)
+        listener = version_cache.start(engine)
         _freeze_startup_objects()
         yield
-        await version_cache.stop(engine)
+        if listener is not None:
+            await listener.stop()
         if publisher:
             publisher.stop()
 
