@@ -11,7 +11,8 @@ each pair alike:
 * signing off (``ONSHI_RECEIPTS=0``) vs on (the default): random members, the full path (logged, audited);
 * full answer vs 304: the same ``--members`` members in turn, once without and once with the ``If-None-Match``
   of their earlier answer (fetched before the runs) — both signed, both logged; the 304s take the fast path
-  (:mod:`onshi.verify.etag_fast`).
+  (:mod:`onshi.verify.etag_fast`; from :mod:`onshi.verify.version_cache` once a worker has seen the member, so
+  each measured 304 run follows an unmeasured warm-up of the same requests: the steady state of repeat checks).
 
 Each run also counts the CPU time used per answer by the server's processes and by the PostgreSQL backends of
 the bench's own database (``/proc``; other jobs' CPU is not counted): on a shared machine wrk's throughput moves
@@ -111,15 +112,15 @@ def in_process(url: str, bodies: list[str], n: int, rounds: int = 3) -> dict[str
     """CPU microseconds per call in this process (median of *rounds* alternations of *n* calls): service.verify on
     one autocommit connection (the REST fast path's read; the log rows collected, not written) with signing off
     and on and the answer rendered as the route renders it; a 304 through service.verify (the reference path);
-    and a 304 through :func:`onshi.verify.etag_fast.not_modified` (what the REST route does first) — without
-    HTTP and the load generator.  PostgreSQL's CPU is not in these figures."""
+    and a 304 through :func:`onshi.verify.etag_fast.not_modified` (what the REST route does first), without and
+    with :mod:`onshi.verify.version_cache` (a hit: no read) — without HTTP and the load generator.  PostgreSQL's CPU is not in these figures."""
     from statistics import median
 
     from sqlalchemy import select
 
     from onshi.config import get_settings
     from onshi.store.db import make_engine
-    from onshi.verify import etag_fast, service
+    from onshi.verify import etag_fast, service, version_cache
     from onshi.verify.models import Institution
     from onshi.verify.views import NumbersQuery, outcome_json
 
@@ -133,9 +134,16 @@ def in_process(url: str, bodies: list[str], n: int, rounds: int = 3) -> dict[str
             reqs = [NumbersQuery.model_validate_json(b).to_request(inst.code) for b in bodies]
             tags = [service.verify(conn, r, inst, record=lambda *a: None).etag for r in reqs]
 
+            cache = version_cache.VersionCache()  # filled by the first round's calls; no listener needed here
+            cache.enabled = True
+
             def call(label: str, k: int) -> None:
                 if label == "fast 304":
                     assert etag_fast.not_modified(conn, reqs[k], inst, tags[k], record=lambda *a: None)
+                    return
+                if label == "cached 304":
+                    assert etag_fast.not_modified(conn, reqs[k], inst, tags[k], record=lambda *a: None,
+                                                  versions=cache)
                     return
                 o = service.verify(conn, reqs[k], inst, record=lambda *a: None,
                                    if_none_match=tags[k] if label == "304" else None)
@@ -143,7 +151,7 @@ def in_process(url: str, bodies: list[str], n: int, rounds: int = 3) -> dict[str
                     json.dumps(outcome_json(o), ensure_ascii=False)  # what the route renders
 
             for _ in range(rounds):
-                for label in ("off", "on", "304", "fast 304"):
+                for label in ("off", "on", "304", "fast 304", "cached 304"):
                     settings.receipts = label != "off"
                     t = time.process_time()
                     for i in range(n):
@@ -218,6 +226,7 @@ def main() -> None:
         server = None
         rss = {}
         load = [os.getloadavg()[0]]
+        warmed: list[int] = []  # requests of the 304 runs' warm-ups (not measured, but logged)
 
         def run(kind: str, base: str, script_: str, meter: OwnCpu) -> None:
             a = meter.snap()
@@ -236,6 +245,8 @@ def main() -> None:
                 if setting == "on":
                     for kind, s in ((("full", full_script), ("304", tag_script)) if rnd % 2 == 0
                                     else (("304", tag_script), ("full", full_script))):
+                        if kind == "304":  # steady state: every worker has seen every member's repeat check
+                            warmed.append(bv.wrk(base, args.seconds, args.connections, tag_script)["requests"])
                         run(kind, base, s, meter)
                 stop(server)
                 server = None
@@ -290,13 +301,15 @@ def main() -> None:
     print(f"304 vs a full answer (goal ≥ 2×): by throughput {median(pairs_304):.2f}× median of rounds ("
           + ", ".join(f"{x:.2f}" for x in pairs_304) + f"); by CPU per answer {median(cpu_304):.2f}× ("
           + ", ".join(f"{x:.2f}" for x in cpu_304) + ")")
-    sent_304 = sum(r["requests"] for r in results["304"])
+    sent_304 = sum(r["requests"] for r in results["304"]) + sum(warmed)
     print(f"usage log: {answered_304:,} checks answered 304 for {sent_304:,} requests sent with If-None-Match "
-          "(the difference: requests in flight when wrk stopped, and the one check before the runs)")
+          "(the difference: requests in flight when wrk stopped, and the one check before the runs; "
+          f"{sum(warmed):,} of them the 304 runs' unmeasured warm-ups)")
     print(f"\nin process, CPU µs per call (median of 3 × {args.calls:,} calls; PostgreSQL's CPU not included): "
           f"signing off {micro['off']:.0f}, on {micro['on']:.0f} ({micro['on'] / micro['off'] - 1:+.1%}); "
           f"304 through service.verify {micro['304']:.0f}, through etag_fast {micro['fast 304']:.0f} "
-          f"({micro['on'] / micro['fast 304']:.2f}× the rate of a signed full answer)")
+          f"({micro['on'] / micro['fast 304']:.2f}× the rate of a signed full answer), from the version cache "
+          f"{micro['cached 304']:.0f} ({micro['on'] / micro['cached 304']:.2f}×; no read)")
 
 
 if __name__ == "__main__":

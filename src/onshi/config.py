@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     read_database_url: str | None = Field(
         default=None, description="a streaming replica the verification endpoints read the index from (their log "
                                   "and audit rows, and every staff read and write, use ONSHI_DATABASE_URL)")
+    version_cache: bool = Field(
+        default=True, description="PostgreSQL: keep the people a repeat check's numbers match per process, current "
+                                  "by LISTEN/NOTIFY, so that a 304 reads nothing (off with a read replica; "
+                                  "docs/receipts.md)")
     read_max_lag_seconds: float = Field(default=30.0, description="/readyz answers 503 while the read replica's "
                                                                   "replay lags more than this")
     broker_url: str | None = Field(default=None, description="AMQP URL of the task broker (RabbitMQ); /readyz "

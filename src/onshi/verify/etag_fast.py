@@ -8,6 +8,9 @@ equals one of the header's, the answer is 304 without reading the index rows or 
 receipt is signed and the usage-log and audit rows are made exactly as :func:`onshi.verify.service.verify` makes
 them for a 304.  Anything else returns ``None`` having read one statement and written nothing, and the caller
 takes the reference path (which may still answer 304: e.g. an answer showing a consent).
+
+On PostgreSQL the people come from :mod:`onshi.verify.version_cache` when cached there (kept current by
+LISTEN/NOTIFY): such a 304 reads nothing at all; tests/verify/test_version_cache.py holds it to the service.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from onshi.ops.metrics import count_verification
 from onshi.privacy.crypto import vault
 from onshi.store.clock import japan_date, to_japan_time
 from onshi.store.db import utcnow
-from onshi.verify import etag, receipts, receipts_fast, service
+from onshi.verify import etag, receipts, receipts_fast, service, version_cache
 from onshi.verify.models import Institution
 from onshi.verify.result import ReferenceClass, Validity, VerificationError, VerificationOutcome
 
@@ -50,13 +53,17 @@ def statement(branch: bool):
 
 
 def not_modified(conn, req, institution, if_none_match: str | None, *, now: datetime | None = None,
-                 record=None, unsigned: list | None = None) -> VerificationOutcome | None:
+                 record=None, unsigned: list | None = None, versions=None) -> VerificationOutcome | None:
     """The 304 outcome of a repeat check by numbers when its tag still holds, else ``None`` (nothing written).
 
-    *conn* is a Connection (autocommit or in the caller's transaction); *record* and *unsigned* as for
+    *conn* is a Connection (autocommit or in the caller's transaction) or an object whose ``run(fn)`` calls *fn*
+    with one (:class:`onshi.verify.hotpath.AutocommitConnection`); *record* and *unsigned* as for
     :func:`onshi.verify.service.verify` (the log and audit rows, and the receipt's claims, handed to the
     caller).  A revoked credential, a request the service would refuse, a tag of another form: ``None`` — the
-    reference path then answers (or refuses) as always.
+    reference path then answers (or refuses) as always.  *versions* (a
+    :class:`onshi.verify.version_cache.VersionCache`): the people are taken from it when cached — then *conn* is
+    not touched at all (with *record*) — and stored in it after a read; a revocation is then known from its
+    institution notifications.
     """
     if req.reference_class != ReferenceClass.NUMBERS or req.number is None or req.limit_consent:
         return None
@@ -68,14 +75,22 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
         service.check_request(req, japan_date(now))  # the same refusal as the reference path
     except VerificationError:
         return None
-    params = {"institution_id": institution.id, "insurer_number": req.insurer_number, "symbol": req.symbol or "",
-              "number": req.number, "birth_date": req.birth_date}
-    if req.branch:
-        params["branch"] = req.branch
-    rows = index.fetch_all(conn, statement(bool(req.branch)), params)
-    if not rows or rows[0].revoked_at is not None:
-        return None  # the reference path says 401
-    people = sorted((r.person_id, r.version or 0) for r in rows if r.person_id is not None)
+    cache_key = version_cache.key_of(req) if versions is not None else None
+    people = versions.get(cache_key, institution) if versions is not None else None
+    if people is None:
+        params = {"institution_id": institution.id, "insurer_number": req.insurer_number,
+                  "symbol": req.symbol or "", "number": req.number, "birth_date": req.birth_date}
+        if req.branch:
+            params["branch"] = req.branch
+        token = versions.begin() if versions is not None else None
+        stmt = statement(bool(req.branch))
+        rows = conn.run(lambda c: index.fetch_all(c, stmt, params)) if hasattr(conn, "run") \
+            else index.fetch_all(conn, stmt, params)
+        if not rows or rows[0].revoked_at is not None:
+            return None  # the reference path says 401
+        people = tuple(sorted((r.person_id, r.version or 0) for r in rows if r.person_id is not None))
+        if versions is not None:
+            versions.put(cache_key, people, token)
     key = vault().hash_key
     for value, offered_tag in offered:
         validity = _VALIDITIES.get(value)
@@ -109,7 +124,10 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
              "subject_kind": "person", "subject_id": str(person), "detail": "method=numbers",
              "insurer_number": req.insurer_number} if person is not None else None
     if record is None:
-        service.write_log(conn, log, audit)
+        if hasattr(conn, "run"):
+            conn.run(lambda c: service.write_log(c, log, audit))
+        else:
+            service.write_log(conn, log, audit)
     else:
         record(log, audit)
     count_verification("numbers", validity)

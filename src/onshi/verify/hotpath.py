@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError
 
-from onshi.verify import etag_fast, receipts, service
+from onshi.verify import etag_fast, receipts, service, version_cache
 from onshi.verify.result import VerificationOutcome, VerificationRequest
 
 __all__ = ["AutocommitConnection", "GroupCommit", "GroupCommitBusy", "answer", "for_engine"]
@@ -163,7 +163,8 @@ async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedIn
     replica, ``ONSHI_READ_DATABASE_URL``) the lookup reads there; the rows are still written to *engine*.  A
     replay (*registered_at*, docs/replay.md) records no consent, so on PostgreSQL it always takes this path too.
     *if_none_match* is the request's header (:func:`onshi.verify.service.verify`): a repeat check first tries
-    :func:`onshi.verify.etag_fast.not_modified` (one tiny read; 304 when the tag still holds), then this path.
+    :func:`onshi.verify.etag_fast.not_modified` (one tiny read, none when :mod:`onshi.verify.version_cache`
+    holds the numbers; 304 when the tag still holds), then this path.
     """
     replay = {} if registered_at is None else {"registered_at": registered_at, "actor": actor}
     writes_consents = not replay and (req.limit_consent or bool(req.reader_outcome
@@ -175,8 +176,10 @@ async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedIn
         rows: list = []
         unsigned: list = []  # the receipt's claims: signed with the rest of the group commit's batch
         record = lambda log, audit: rows.append((log, audit))  # noqa: E731
-        outcome = reader.run(lambda c: etag_fast.not_modified(c, req, inst, if_none_match, record=record,
-                                                              unsigned=unsigned)) if repeat else None
+        # a repeat check: people from the process's version cache (no connection taken on a hit) or one read
+        versions = version_cache.for_engine(engine) if read_engine is None else None
+        outcome = etag_fast.not_modified(reader, req, inst, if_none_match, record=record, unsigned=unsigned,
+                                         versions=versions) if repeat else None
         if outcome is None:
             outcome = reader.run(lambda c: service.verify(c, req, inst, check_revoked=True, **replay,
                                                          if_none_match=if_none_match, record=record,

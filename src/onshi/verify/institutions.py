@@ -117,6 +117,9 @@ class InstitutionCache:
         self.ttl, self.max_entries = ttl, max_entries
         self._entries: dict[str, tuple[float, AuthenticatedInstitution]] = {}
         self._lock = threading.Lock()
+        #: bumped when an institution's row is notified changed (:meth:`discard_institution`, :meth:`clear`): a
+        #: read begun before that is not stored (:meth:`put`'s *since*) — it may hold the row before a revocation
+        self.generation = 0
 
     def get(self, digest: str) -> AuthenticatedInstitution | None:
         hit = self._entries.get(digest)
@@ -127,10 +130,13 @@ class InstitutionCache:
             return None
         return hit[1]
 
-    def put(self, digest: str, inst: AuthenticatedInstitution) -> None:
+    def put(self, digest: str, inst: AuthenticatedInstitution, since: int | None = None) -> None:
+        """Cache *inst*, read after :attr:`generation` was *since* (None: unconditionally)."""
         if self.ttl <= 0:
             return
         with self._lock:
+            if since is not None and since != self.generation:
+                return  # a change was notified while it was read (a thread may read: the early 401 guard)
             while len(self._entries) >= self.max_entries:  # oldest first (dicts keep insertion order)
                 self._entries.pop(next(iter(self._entries)))
             self._entries[digest] = (time.monotonic() + self.ttl, inst)
@@ -139,9 +145,26 @@ class InstitutionCache:
         with self._lock:
             self._entries.pop(digest, None)
 
-    def clear(self) -> None:
+    def discard_institution(self, institution_id: int) -> list[AuthenticatedInstitution]:
+        """Drop every token of one institution (its row changed: :mod:`onshi.verify.version_cache`); returns
+        the snapshots dropped."""
         with self._lock:
+            self.generation += 1
+            gone = [d for d, (_t, inst) in self._entries.items() if inst.id == institution_id]
+            return [self._entries.pop(d)[1] for d in gone]
+
+    def snapshots(self) -> list[AuthenticatedInstitution]:
+        """The snapshots cached now."""
+        with self._lock:
+            return [inst for _t, inst in self._entries.values()]
+
+    def clear(self) -> list[AuthenticatedInstitution]:
+        """Drop everything; returns the snapshots dropped."""
+        with self._lock:
+            self.generation += 1
+            dropped = [inst for _t, inst in self._entries.values()]
             self._entries.clear()
+            return dropped
 
 
 institution_cache = InstitutionCache(float(os.environ.get("ONSHI_AUTH_CACHE_SECONDS", "60")))
@@ -158,6 +181,7 @@ def authenticate_cached(db: Engine | Session | Connection, token: str | None) ->
     inst = institution_cache.get(digest)
     if inst is not None:
         return inst
+    since = institution_cache.generation
     i = Institution.__table__.c
     q = select(i.id, i.code, i.name, i.prefecture_code, i.facility_type, i.revoked_at, i.kind).where(
         i.token_digest == digest)
@@ -170,7 +194,7 @@ def authenticate_cached(db: Engine | Session | Connection, token: str | None) ->
         raise AuthError("unknown or revoked credential")
     inst = AuthenticatedInstitution(id=row.id, code=row.code, name=row.name, prefecture_code=row.prefecture_code,
                                     facility_type=row.facility_type, kind=row.kind)
-    institution_cache.put(digest, inst)
+    institution_cache.put(digest, inst, since)
     return inst
 
 

@@ -62,8 +62,14 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
 
             publisher = BackgroundPublisher(interval=publisher_interval, engine=engine)
             publisher.start()
+        # the version cache's listener (PostgreSQL): repeat checks answered 304 without a read (docs/receipts.md)
+        from onshi.verify import version_cache
+
+        listener = version_cache.start(engine)
         _freeze_startup_objects()
         yield
+        if listener is not None:
+            await listener.stop()
         if publisher:
             publisher.stop()
 
