@@ -205,3 +205,15 @@ def test_batch_receipts_verify_through_the_cli_and_the_endpoint(api, tmp_path):
     assert r.status_code == 422 and "altered or forged" in r.json()["reason"]
     bad = runner.invoke(cli_app, ["receipt", "verify", head])
     assert bad.exit_code == 1 and "batch signature alone" in bad.output
+
+
+def test_receipt_ids_never_look_like_an_option_and_old_ones_are_shown_after_a_double_dash(api, session):
+    """`onshi receipt show ID` must not read an id as an option: new ids never begin with '-'; one that does
+    (issued before that rule) is shown after '--'."""
+    assert not any(receipts.new_receipt_id().startswith("-") for _ in range(5000))  # 1 in 64 would, before
+    api.post(URL, json=body(), headers=auth(api.token))
+    entry = session.scalars(select(VerificationLogEntry).order_by(VerificationLogEntry.id.desc())).first()
+    entry.receipt_id = "-" + entry.receipt_id[1:]
+    session.commit()
+    shown = CliRunner().invoke(cli_app, ["receipt", "show", "--", entry.receipt_id])
+    assert shown.exit_code == 0 and CLINIC in shown.output, shown.output

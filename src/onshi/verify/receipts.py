@@ -308,8 +308,13 @@ def sign_batch(claims: list[bytes], ring: KeyRing) -> list[str]:
 
 
 def new_receipt_id() -> str:
-    """128 random bits, base64url (22 characters): the receipt id (``rid``), also the salt of ``ref``/``num``."""
-    return b64url(secrets.token_bytes(16))
+    """128 random bits, base64url (22 characters): the receipt id (``rid``), also the salt of ``ref``/``num``.
+    Never beginning with ``-`` (drawn again, 1 time in 64), so that ``onshi receipt show ID`` is not read as an
+    option; ids issued before this still work after ``--``."""
+    while True:
+        rid = b64url(secrets.token_bytes(16))
+        if rid[0] != "-":
+            return rid
 
 
 def issue(*, issued_at: datetime, institution_code: str, req, outcome=None, etag: str | None,
