@@ -242,6 +242,34 @@ def test_a_batch_over_one_payload_notifies_every_person(world, engine, listening
     assert not cache.entries and not cache.by_person and not cache.by_digest
 
 
+def test_a_mass_statement_notifies_forget_everything_once(world, engine, listening):
+    """Past MASS items one statement sends a single '*' (a bulk load changes most answers anyway) instead of
+    thousands of payloads; the cache forgets everything."""
+    import importlib
+
+    import psycopg
+
+    mass = importlib.import_module("onshi.store.migrations.versions.0027_version_notify").MASS
+    cache = listening.cache
+    token = cache.begin()
+    assert cache.put(("01130012", "S", "1", None, date(1970, 1, 1)), ((1, 0),), token)  # nobody the statement names
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as spy:
+        spy.execute("LISTEN onshi_answers")
+        with unit_of_work() as s:
+            s.execute(text("INSERT INTO linkage_checks (person_id, my_number_hash, extract_file, row_number, "
+                           "checked_at, status, mismatches) SELECT g, 'x', 'e.csv', g, now(), 'match', '[]' "
+                           f"FROM generate_series(100001, {100001 + mass}) g"))
+        synced(engine, cache)
+        payloads = []
+        for n in spy.notifies(timeout=30):
+            payloads.append(n.payload)
+            if n.payload.startswith("#"):
+                break
+    assert [p for p in payloads if not p.startswith("#")] == ["*"]
+    assert not cache.entries and not cache.by_person and not cache.by_digest
+
+
 def test_a_revocation_committed_elsewhere_is_answered_401_at_once(world, engine):
     if engine.dialect.name != "postgresql":
         pytest.skip("the version cache is PostgreSQL's")

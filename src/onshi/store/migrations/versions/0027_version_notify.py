@@ -8,7 +8,8 @@ A per-process cache of the people a repeat check's numbers match (:mod:`onshi.ve
   ``md5(insurer_number|symbol|number)`` — numbers are never sent in clear): a NEW person registered with the same
   numbers changes an answer that listed other people or nobody.  Comma-separated, at most :data:`CHUNK` items a
   payload (PostgreSQL's limit is 8000 bytes; a publisher statement bumps up to 5,000 people): one ``pg_notify`` per
-  chunk.  ``*`` (a TRUNCATE of one of those tables or of ``answer_versions``): forget everything.
+  chunk.  ``*`` (a TRUNCATE of one of those tables or of ``answer_versions``, or a statement of more than
+  :data:`MASS` items): forget everything.
 * channel ``onshi_institutions``: the id of an updated or deleted institution (a revocation stops cached 304s at
   once); ``*`` on TRUNCATE.
 
@@ -31,6 +32,9 @@ EVENTS = {"INSERT": ("new",), "UPDATE": ("old", "new"), "DELETE": ("old",)}
 BUMP = "ON CONFLICT (person_id) DO UPDATE SET version = answer_versions.version + 1"
 #: items a payload: a person id has at most 19 digits, a digest 17 characters — 300 of either stay under 6,000 bytes
 CHUNK = 300
+#: items of one statement past which it notifies ``*`` (forget everything) instead: a mass change — a bulk load, an
+#: insurer-wide update — changes most cached answers anyway, and 100 notifications are enough to queue
+MASS = 30_000
 TRUNCATED = ("answer_versions",) + BY_PERSON + (REFERENCE,)
 
 
@@ -61,21 +65,22 @@ BEGIN
   RETURN NULL;
 END $$"""
     keys = f" UNION ALL SELECT item FROM ({_digests(sides)}) d" if table in KEYED else ""
+    # one pass, in SQL: items numbered into chunks, one pg_notify per chunk (O(rows); slicing a plpgsql array in a
+    # loop copied it every time — a 1,000,000-row statement took minutes); past MASS items a single '*'
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  items text[];
+  sent bigint;
 BEGIN
   WITH bumped AS (
     INSERT INTO answer_versions (person_id, version)
     SELECT DISTINCT person_id, 1 FROM ({_people(table, sides)}) p {BUMP}
-    RETURNING person_id)
-  SELECT array_agg(item) INTO items FROM (SELECT person_id::text AS item FROM bumped{keys}) x;
-  IF items IS NOT NULL THEN
-    FOR i IN 1 .. cardinality(items) BY {CHUNK} LOOP
-      PERFORM pg_notify('onshi_answers', array_to_string(items[i:i + {CHUNK - 1}], ','));
-    END LOOP;
-  END IF;
+    RETURNING person_id),
+  items AS (SELECT person_id::text AS item FROM bumped{keys}),
+  numbered AS (SELECT item, (row_number() OVER () - 1) / {CHUNK} AS chunk, count(*) OVER () AS total FROM items)
+  SELECT count(*) INTO sent FROM (
+    SELECT pg_notify('onshi_answers', CASE WHEN max(total) > {MASS} THEN '*' ELSE string_agg(item, ',') END)
+    FROM numbered WHERE total <= {MASS} OR chunk = 0 GROUP BY chunk) n;
   RETURN NULL;
 END $$"""
 
