@@ -287,3 +287,25 @@ def test_the_batch_signature_is_a_standard_jws_over_the_root():
         receipts.unb64url(s, "sig"), f"{h}.{p}".encode())
     assert json.loads(receipts.unb64url(h, "h")) == {"alg": "EdDSA", "kid": "k1", "typ": "onshi-receipt-batch"}
     assert set(json.loads(receipts.unb64url(p, "p"))) == {"n", "root", "v"}
+
+
+def test_receipt_ids_carry_the_time_first_then_80_random_bits():
+    """rid = 6 bytes of milliseconds (the clock module's) + 10 random bytes: unique, never '-' first (the CLI
+    would read it as an option), and ids of the same minutes share their leading characters (index locality)."""
+    from onshi.store.clock import frozen_at
+
+    with frozen_at("2026-12-06T14:59:59.999Z"):
+        ids = [receipts.new_receipt_id() for _ in range(2000)]
+    assert len(set(ids)) == 2000 and all(len(i) == 22 for i in ids)
+    raws = [receipts.unb64url(i, "rid") for i in ids]
+    assert {int.from_bytes(r[:6], "big") for r in raws} == {1796569199999}
+    assert len({r[6:] for r in raws}) == 2000  # the random part differs every time
+    for moment in ("1970-01-01T00:00:00Z", "2019-04-30T14:59:59Z", "2026-12-06T15:00:00Z", "2099-12-31T23:59:59Z"):
+        with frozen_at(moment):
+            a = receipts.new_receipt_id()
+        assert a[0] != "-" and a[0] == "A"
+    with frozen_at("2026-12-06T15:00:00Z"):
+        x = receipts.new_receipt_id()
+    with frozen_at("2026-12-06T15:00:30Z"):
+        y = receipts.new_receipt_id()
+    assert x[:5] == y[:5]  # thirty seconds apart: the same leading characters

@@ -36,7 +36,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-__all__ = ["JST", "epoch_seconds", "from_japan_time", "frozen_at", "japan_date", "japan_day_start", "japan_iso", "japan_now",
+__all__ = ["JST", "epoch_seconds", "epoch_millis", "from_japan_time", "frozen_at", "japan_date", "japan_day_start",
+           "japan_iso", "japan_now",
            "japan_today", "parse_instant", "set_now", "to_japan_time", "utcnow"]
 
 #: Japan Standard Time (日本標準時).
@@ -118,6 +119,11 @@ def japan_now() -> datetime:
 def epoch_seconds() -> int:
     """Seconds since 1970-01-01 UTC on this clock — for signed timestamps (sessions, tokens)."""
     return int(_now().timestamp())
+
+
+def epoch_millis() -> int:
+    """Milliseconds since 1970-01-01 UTC on this clock — for ids that sort by time (receipt ids)."""
+    return int(_now().timestamp() * 1000)
 
 
 def _as_utc(moment: datetime) -> datetime:
