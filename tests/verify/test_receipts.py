@@ -309,3 +309,15 @@ def test_receipt_ids_carry_the_time_first_then_80_random_bits():
     with frozen_at("2026-12-06T15:00:30Z"):
         y = receipts.new_receipt_id()
     assert x[:5] == y[:5]  # thirty seconds apart: the same leading characters
+
+
+def test_an_outcome_given_its_batch_receipt_keeps_every_other_field():
+    from dataclasses import fields
+
+    from onshi.verify.hotpath import _with_receipt
+
+    before = VerificationOutcome(Validity.VALID, OUTCOME.answers, "warn", None, "rid-1", '"1.x"', True)
+    after = _with_receipt(before, "signed")
+    assert after.receipt == "signed" and before.receipt is None
+    assert all(getattr(after, f.name) == getattr(before, f.name) for f in fields(before) if f.name != "receipt")
+    assert after == VerificationOutcome(Validity.VALID, OUTCOME.answers, "warn", "signed", "rid-1", '"1.x"', True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError
 
@@ -136,6 +135,14 @@ class GroupCommit:
                     raise
 
 
+def _with_receipt(outcome: VerificationOutcome, receipt: str) -> VerificationOutcome:
+    """*outcome* with its signed receipt: ``dataclasses.replace`` without its per-field walk (≈ 8 µs an answer);
+    the frozen dataclass's fields copied as they are, ``receipt`` set."""
+    copy = object.__new__(VerificationOutcome)
+    copy.__dict__.update(outcome.__dict__, receipt=receipt)
+    return copy
+
+
 _connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → AutocommitConnection
 _group_commits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → GroupCommit
 
@@ -192,7 +199,7 @@ async def answer(engine, req: VerificationRequest, inst: service.AuthenticatedIn
                 receipt = receipts.sign_json(claims, receipts.key_ring()) if claims is not None else None
                 conn.run(lambda c: service.write_log_batch(c, [log], [audit] if audit else []))
             if receipt is not None:
-                outcome = replace(outcome, receipt=receipt)
+                outcome = _with_receipt(outcome, receipt)
         return outcome
     with engine.begin() as conn:
         outcome = etag_fast.not_modified(conn, req, inst, if_none_match) if repeat else None
