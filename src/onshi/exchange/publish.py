@@ -337,8 +337,15 @@ class PublisherLeadership:
                 return
 
     def release(self) -> None:
+        """Give the lead up now: unlock in the lock's own session (closing the connection alone frees it only when
+        the server has noticed, a moment later — a successor or ``leader_present`` could still see it held)."""
         self._stopped.set()
         with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK_KEY,))
+                except Exception:  # noqa: BLE001 - the session is gone already: so is its lock
+                    pass
             self._drop()
 
 
