@@ -214,29 +214,35 @@ def test_a_lost_listener_empties_and_stops_the_cache_until_it_listens_again(worl
     assert cache.put(version_cache.key_of(req), (), cache.begin()) is False
 
 
-def test_a_batch_over_one_payload_notifies_every_person(world, engine, listening):
-    """700 people bumped by one statement: several pg_notify payloads, each under PostgreSQL's 8000 bytes."""
+def _payloads_of_linkage_checks(engine, cache, first: int, last: int) -> list[str]:
+    """Insert linkage checks for people *first*..*last* in one statement; the payloads ``onshi_answers`` carried
+    for it (a listener of our own, up to the marker synced() sends after the change)."""
     import psycopg
 
-    cache = listening.cache
-    people = range(10_001, 10_701)
-    token = cache.begin()
-    for p in people:
-        assert cache.put(("01130012", "S", str(p), None, date(1970, 1, 1)), ((p, 0),), token)
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as spy:
         spy.execute("LISTEN onshi_answers")
         with unit_of_work() as s:
             s.execute(text("INSERT INTO linkage_checks (person_id, my_number_hash, extract_file, row_number, "
                            "checked_at, status, mismatches) SELECT g, 'x', 'e.csv', g, now(), 'match', '[]' "
-                           "FROM generate_series(10001, 10700) g"))
+                           f"FROM generate_series({first}, {last}) g"))
         synced(engine, cache)
         payloads = []
-        for n in spy.notifies(timeout=30):  # up to the marker synced() sent after the change
-            payloads.append(n.payload)
+        for n in spy.notifies(timeout=30):
             if n.payload.startswith("#"):
                 break
-    chunks = [p for p in payloads if not p.startswith("#")]
+            payloads.append(n.payload)
+    return payloads
+
+
+def test_a_batch_over_one_payload_notifies_every_person(world, engine, listening):
+    """700 people bumped by one statement: several pg_notify payloads, each under PostgreSQL's 8000 bytes."""
+    cache = listening.cache
+    people = range(10_001, 10_701)
+    token = cache.begin()
+    for p in people:
+        assert cache.put(("01130012", "S", str(p), None, date(1970, 1, 1)), ((p, 0),), token)
+    chunks = _payloads_of_linkage_checks(engine, cache, 10_001, 10_700)
     assert len(chunks) >= 3 and all(len(p.encode()) < 8000 for p in chunks)
     assert sorted(int(i) for p in chunks for i in p.split(",")) == list(people)
     assert not cache.entries and not cache.by_person and not cache.by_digest
@@ -247,26 +253,11 @@ def test_a_mass_statement_notifies_forget_everything_once(world, engine, listeni
     thousands of payloads; the cache forgets everything."""
     import importlib
 
-    import psycopg
-
     mass = importlib.import_module("onshi.store.migrations.versions.0027_version_notify").MASS
     cache = listening.cache
     token = cache.begin()
     assert cache.put(("01130012", "S", "1", None, date(1970, 1, 1)), ((1, 0),), token)  # nobody the statement names
-    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as spy:
-        spy.execute("LISTEN onshi_answers")
-        with unit_of_work() as s:
-            s.execute(text("INSERT INTO linkage_checks (person_id, my_number_hash, extract_file, row_number, "
-                           "checked_at, status, mismatches) SELECT g, 'x', 'e.csv', g, now(), 'match', '[]' "
-                           f"FROM generate_series(100001, {100001 + mass}) g"))
-        synced(engine, cache)
-        payloads = []
-        for n in spy.notifies(timeout=30):
-            payloads.append(n.payload)
-            if n.payload.startswith("#"):
-                break
-    assert [p for p in payloads if not p.startswith("#")] == ["*"]
+    assert _payloads_of_linkage_checks(engine, cache, 100_001, 100_001 + mass) == ["*"]
     assert not cache.entries and not cache.by_person and not cache.by_digest
 
 
