@@ -136,7 +136,8 @@ class GroupCommit:
 
 
 def _with_receipt(outcome: VerificationOutcome, receipt: str) -> VerificationOutcome:
-    """*outcome* with its signed receipt: ``dataclasses.replace`` without its per-field walk (≈ 8 µs an answer);
+    """*outcome* with its signed receipt: ``dataclasses.replace`` without its per-field walk (7 % of what
+    signing added in a cProfile of signing on against off);
     the frozen dataclass's fields copied as they are, ``receipt`` set."""
     copy = object.__new__(VerificationOutcome)
     copy.__dict__.update(outcome.__dict__, receipt=receipt)

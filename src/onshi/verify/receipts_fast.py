@@ -12,16 +12,12 @@ has what it saves.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from json.encoder import encode_basestring
 
-from onshi.verify.receipts import VERSION, KeyRing, b64url, new_receipt_id, request_reference, sign_json
+from onshi.verify.receipts import VERSION, KeyRing, new_receipt_id, request_reference, salted_digest, sign_json
 
 __all__ = ["claims_json", "prepare", "token"]
-
-_sha256 = hashlib.sha256
-
 
 def _value(x) -> str:
     """One JSON value exactly as ``json.dumps(x, ensure_ascii=False, separators=(",", ":"))`` writes it."""
@@ -36,7 +32,7 @@ def _value(x) -> str:
 
 
 def _salted(rid: str, text: str) -> str:
-    return encode_basestring(b64url(_sha256(f"{rid}\x1f{text}".encode()).digest()))
+    return encode_basestring(salted_digest(rid, text))
 
 
 def claims_json(*, rid: str, issued_at, institution_code, req, validity, answers, etag: str | None,
