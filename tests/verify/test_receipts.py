@@ -199,7 +199,7 @@ def test_etag_depends_on_institution_day_request_people_versions_and_what_is_sho
 def _claims_of(n: int) -> list[bytes]:
     out = []
     for i in range(n):
-        rid, c = receipts_fast.prepare(issued_at=NOW, institution_code="1310000011",
+        rid, c = receipts_fast.prepare(now=NOW, institution_code="1310000011",
                                   req=numbers_request(number=str(100 + i)), validity=Validity.VALID,
                                   answers=OUTCOME.answers, etag=f'"1.{i}"')
         out.append(c)
@@ -321,3 +321,59 @@ def test_an_outcome_given_its_batch_receipt_keeps_every_other_field():
     assert after.receipt == "signed" and before.receipt is None
     assert all(getattr(after, f.name) == getattr(before, f.name) for f in fields(before) if f.name != "receipt")
     assert after == VerificationOutcome(Validity.VALID, OUTCOME.answers, "warn", "signed", "rid-1", '"1.x"', True)
+
+
+def test_prepare_dates_the_receipt_by_the_verification_instant_across_second_and_day_boundaries():
+    """prepare writes ``iat`` once per second (cached): each answer still carries its own second in Japan time,
+    the receipt id its own millisecond — at 14:59:59.999 UTC the day in Japan is still the 6th, at 15:00 the 7th."""
+    req = numbers_request()
+    for moment, iat in ((datetime(2026, 12, 6, 14, 59, 59, 999000), "2026-12-06T23:59:59+09:00"),
+                        (datetime(2026, 12, 6, 14, 59, 59, 999999), "2026-12-06T23:59:59+09:00"),
+                        (datetime(2026, 12, 6, 15, 0, 0), "2026-12-07T00:00:00+09:00"),
+                        (datetime(2026, 12, 6, 14, 59, 59, 1000), "2026-12-06T23:59:59+09:00"),  # back again
+                        (datetime(2019, 4, 30, 15, 0, 0, 500), "2019-05-01T00:00:00+09:00"),  # 令和 begins
+                        (datetime(2026, 12, 7, 0, 0, tzinfo=timezone.utc), "2026-12-07T09:00:00+09:00")):
+        rid, claims = receipts_fast.prepare(now=moment, institution_code="1310000011", req=req,
+                                            validity=Validity.VALID, answers=OUTCOME.answers, etag='"1.x"')
+        c = json.loads(claims)
+        assert c["iat"] == iat and c["rid"] == rid
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        millis = int.from_bytes(receipts.unb64url(rid, "rid")[:6], "big")
+        assert millis == (aware - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
+        # the same claims as the reference path writes for that instant
+        ref = receipts.claims(rid=rid, issued_at=aware.astimezone(JST), institution_code="1310000011", req=req,
+                              outcome=OUTCOME, etag='"1.x"', not_modified=False)
+        assert c == ref
+
+
+def test_random_bytes_are_never_handed_out_twice_not_to_threads_not_to_a_forked_child():
+    import os
+    import threading
+
+    seen: list[bytes] = []
+    lock = threading.Lock()
+
+    def draw():
+        mine = [receipts.random_bytes(10) for _ in range(3000)]
+        with lock:
+            seen.extend(mine)
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == len(set(seen)) == 12000
+
+    receipts.random_bytes(10)  # the pool now holds bytes a child would inherit
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what it draws next must not be what the parent draws next
+        os.close(read)
+        os.write(write, receipts.random_bytes(10))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 10)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 10 and child != receipts.random_bytes(10)

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-__all__ = ["JST", "epoch_seconds", "epoch_millis", "from_japan_time", "frozen_at", "japan_date", "japan_day_start",
+__all__ = ["JST", "epoch_seconds", "epoch_millis", "millis_of", "from_japan_time", "frozen_at", "japan_date", "japan_day_start",
            "japan_iso", "japan_now",
            "japan_today", "parse_instant", "set_now", "to_japan_time", "utcnow"]
 
@@ -123,7 +123,19 @@ def epoch_seconds() -> int:
 
 def epoch_millis() -> int:
     """Milliseconds since 1970-01-01 UTC on this clock — for ids that sort by time (receipt ids)."""
-    return int(_now().timestamp() * 1000)
+    return millis_of(_now())
+
+
+_EPOCH = datetime(1970, 1, 1)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def millis_of(moment: datetime) -> int:
+    """Milliseconds since 1970-01-01 UTC of *moment* (naive = UTC), exactly (integer arithmetic, no float): a
+    recorded time as the millisecond count that receipt ids begin with."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return (moment - _EPOCH) // _ONE_MS
 
 
 def _as_utc(moment: datetime) -> datetime:

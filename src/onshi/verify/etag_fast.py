@@ -25,7 +25,7 @@ from onshi.exchange import index
 from onshi.exchange.models import IndexedQualification, AnswerVersion
 from onshi.ops.metrics import count_verification
 from onshi.privacy.crypto import vault
-from onshi.store.clock import japan_date, to_japan_time
+from onshi.store.clock import japan_date
 from onshi.store.db import utcnow
 from onshi.verify import etag, receipts, receipts_fast, service, version_cache
 from onshi.verify.models import Institution
@@ -105,7 +105,7 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
 
     rid = receipt = None
     if get_settings().receipts:
-        rid, claims = receipts_fast.prepare(issued_at=to_japan_time(now), institution_code=institution.code,
+        rid, claims = receipts_fast.prepare(now=now, institution_code=institution.code,
                                             req=req, validity=validity, answers=(), etag=current, not_modified=True)
         if unsigned is None:
             receipt = receipts.sign_json(claims, receipts.key_ring())

@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring
 
-from onshi.verify.receipts import VERSION, KeyRing, new_receipt_id, request_reference, salted_digest, sign_json
+from datetime import datetime
+
+from onshi.store.clock import millis_of, to_japan_time
+from onshi.verify.receipts import VERSION, KeyRing, b64url, random_bytes, request_reference, salted_digest, sign_json
 
 __all__ = ["claims_json", "prepare", "token"]
 
@@ -39,6 +42,13 @@ def claims_json(*, rid: str, issued_at, institution_code, req, validity, answers
                 not_modified: bool) -> bytes:
     """The claims exactly as ``json.dumps(receipts.claims(…), ensure_ascii=False, separators=(",", ":"),
     sort_keys=True)`` writes them (the outcome given as its *validity* and *answers*)."""
+    return _claims(rid, issued_at.isoformat(timespec="seconds"), institution_code, req, validity, answers, etag,
+                   not_modified)
+
+
+def _claims(rid: str, iat: str, institution_code, req, validity, answers, etag: str | None,
+            not_modified: bool) -> bytes:
+    """:func:`claims_json` with the issue time already written (``iat``)."""
     parts = []
     if answers:  # keys in sorted order: a, cd, et, iat, ins, m, nm, ref, rid, v, val — and cp, from, in, num, to
         a = answers[0]
@@ -52,7 +62,7 @@ def claims_json(*, rid: str, issued_at, institution_code, req, validity, answers
     parts.append('"cd":' + _value(req.care_date.isoformat()))
     if etag is not None:
         parts.append('"et":' + _value(etag))
-    parts.append('"iat":' + _value(issued_at.isoformat(timespec="seconds")))
+    parts.append('"iat":"' + iat + '"')  # digits, '-', ':', 'T', '+': nothing to escape
     parts.append('"ins":' + _value(institution_code))
     parts.append('"m":"numbers"' if req.number is not None else '"m":"card"')
     if not_modified:
@@ -70,10 +80,20 @@ def token(*, rid: str, issued_at, institution_code, req, validity, answers, etag
                                  validity=validity, answers=answers, etag=etag, not_modified=not_modified), ring)
 
 
-def prepare(*, issued_at, institution_code, req, validity, answers, etag: str | None,
+_iat: tuple[int, str] = (-1, "")  # (second since the epoch, its iat) — answers of the same second share it
+
+
+def prepare(*, now: datetime, institution_code, req, validity, answers, etag: str | None,
             not_modified: bool = False) -> tuple[str, bytes]:
     """A new receipt id and the receipt's claims, to be signed — alone (:func:`onshi.verify.receipts.sign_json`)
-    or with others (:func:`onshi.verify.receipts.sign_batch`)."""
-    rid = new_receipt_id()
-    return rid, claims_json(rid=rid, issued_at=issued_at, institution_code=institution_code, req=req,
-                            validity=validity, answers=answers, etag=etag, not_modified=not_modified)
+    or with others (:func:`onshi.verify.receipts.sign_batch`).  *now* is the verification's recorded instant
+    (naive = UTC, as the usage log's ``occurred_at``): the receipt id begins with its millisecond and ``iat`` is its
+    second in Japan time, written once per second."""
+    global _iat
+    ms = millis_of(now)
+    second, iat = _iat
+    if second != ms // 1000:
+        iat = to_japan_time(now).isoformat(timespec="seconds")
+        _iat = (ms // 1000, iat)
+    rid = b64url(ms.to_bytes(6, "big") + random_bytes(10))  # receipts.new_receipt_id(now), without a second clock read
+    return rid, _claims(rid, iat, institution_code, req, validity, answers, etag, not_modified)

@@ -34,7 +34,7 @@ from onshi.rules.dated import NotInForce
 from onshi.rules.limit_category import registered_limit
 from onshi.rules import transition
 from onshi.config import get_settings
-from onshi.store.clock import japan_date, japan_day_start, to_japan_time
+from onshi.store.clock import japan_date, japan_day_start
 from onshi.store.db import utcnow
 from onshi.verify.institutions import (  # noqa: F401 - re-exported: the verification API in one place
     FACILITY_TYPES, GENERAL, HOME_VISIT, INSTITUTION_KINDS, LIMITED, AuthenticatedInstitution, AuthError,
@@ -600,7 +600,7 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
     answers = () if not_modified else tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
     rid = receipt = None
     if get_settings().receipts:
-        rid, claims = receipts_fast.prepare(issued_at=to_japan_time(now), institution_code=institution.code,
+        rid, claims = receipts_fast.prepare(now=now, institution_code=institution.code,
                                             req=req, validity=validity, answers=answers, etag=tag,
                                             not_modified=not_modified)
         if unsigned is None:
