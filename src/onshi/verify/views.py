@@ -171,14 +171,15 @@ def outcome_json(outcome: VerificationOutcome) -> dict:
 
 
 def verification_response(outcome: VerificationOutcome) -> Response:
-    """The REST answer: the JSON (with its receipt) and the ``ETag`` and ``Onshi-Receipt`` headers, or ``304 Not
-    Modified`` with a fresh receipt in ``Onshi-Receipt`` when the request's ``If-None-Match`` named the tag."""
+    """The REST answer: the JSON (with its receipt) and the ``ETag`` header, or ``304 Not Modified`` with a fresh
+    receipt in the ``Onshi-Receipt`` header when the request's ``If-None-Match`` named the tag.  A 200 carries its
+    receipt once, in the JSON: the header copy doubled every answer's size (docs/receipts.md, "Where it is")."""
     headers = {"Cache-Control": "private, no-cache"}
     if outcome.etag:
         headers["ETag"] = outcome.etag
-    if outcome.receipt:
-        headers["Onshi-Receipt"] = outcome.receipt
     if outcome.not_modified:
+        if outcome.receipt:
+            headers["Onshi-Receipt"] = outcome.receipt
         return Response(status_code=304, headers=headers)
     response = json_response(outcome_json(outcome))
     response.headers.update(headers)

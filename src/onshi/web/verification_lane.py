@@ -153,10 +153,10 @@ class VerificationLane:
         headers = [(b"cache-control", b"no-store")]
         if outcome.etag:
             headers.append((b"etag", outcome.etag.encode("latin-1")))
-        if outcome.receipt:
-            headers.append((b"onshi-receipt", outcome.receipt.encode("latin-1")))
         headers.append((b"x-request-id", rid.encode()))
-        if outcome.not_modified:
+        if outcome.not_modified:  # no body: the receipt in its header (a 200 has it in the JSON only)
+            if outcome.receipt:
+                headers.append((b"onshi-receipt", outcome.receipt.encode("latin-1")))
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return 304
