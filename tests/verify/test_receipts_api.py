@@ -215,6 +215,52 @@ def test_receipt_ids_never_look_like_an_option_and_old_ones_are_shown_after_a_do
     api.post(URL, json=body(), headers=auth(api.token))
     entry = session.scalars(select(VerificationLogEntry).order_by(VerificationLogEntry.id.desc())).first()
     entry.receipt_id = "-" + entry.receipt_id[1:]
+    entry.occurred_at = datetime(2026, 11, 30, 3, 0)  # ids like that are only in rows of before 2026-12-07
     session.commit()
     shown = CliRunner().invoke(cli_app, ["receipt", "show", "--", entry.receipt_id])
     assert shown.exit_code == 0 and CLINIC in shown.output, shown.output
+
+
+def test_a_receipt_is_found_by_the_millisecond_its_id_begins_with_through_the_time_index(api, session):
+    """The usage log has no index on receipt_id (it cost every verification an index entry): ``onshi receipt
+    show`` reads the rows of the receipt's own second through the index on occurred_at (BRIN on PostgreSQL) —
+    the id's first 6 bytes are its row's occurred_at to the millisecond; an old fully random id is found among the
+    rows before 2026-12-07 only."""
+    from sqlalchemy import text
+
+    from onshi.store.clock import frozen_at, millis_of
+
+    with frozen_at("2026-12-06T14:59:59.9996Z"):  # the last instant of the 6th in Japan: the ms is truncated
+        first = api.post(URL, json=body(), headers=auth(api.token)).json()["receipt_id"]
+    with frozen_at("2026-12-06T15:00:00.0004Z"):
+        second = api.post(URL, json=body(), headers=auth(api.token)).json()["receipt_id"]
+    a, b = service.log_entry_of_receipt(session, first), service.log_entry_of_receipt(session, second)
+    assert a is not None and b is not None and (a.receipt_id, b.receipt_id) == (first, second)
+    for rid, row in ((first, a), (second, b)):
+        assert int.from_bytes(receipts.unb64url(rid, "rid")[:6], "big") == millis_of(row.occurred_at)
+    assert (a.occurred_at.second, b.occurred_at.second) == (59, 0)
+    # the same time part with other random bits is nobody's receipt; nor is what does not decode
+    assert service.log_entry_of_receipt(session, first[:8] + ("A" * 14 if first[8:] != "A" * 14 else "B" * 14)) is None
+    assert service.log_entry_of_receipt(session, "not a receipt id!") is None
+    # an old, fully random id in an old row: found among the rows before 2026-12-07, not by its (random) time
+    a.receipt_id, a.occurred_at = "zzzzzzzzzzzzzzzzzzzzzw", datetime(2026, 12, 1, 9, 0)
+    session.commit()
+    assert service.log_entry_of_receipt(session, "zzzzzzzzzzzzzzzzzzzzzw").id == a.id
+    if session.bind.dialect.name == "postgresql":  # at a log's size, the planner reads the second through BRIN
+        session.execute(text(
+            "INSERT INTO verification_log (occurred_at, care_date, institution_code, prefecture_code, facility_type,"
+            " method, validity, setting, receipt_id, not_modified) SELECT timestamp '2026-12-01' + g * interval "
+            "'20 ms', date '2026-12-01', '1310000011', '13', 'clinic', 'numbers', 1, 'outpatient', left(md5(g::text), 22), "
+            "false FROM generate_series(1, 200000) g"))
+        session.execute(text("ANALYZE verification_log"))
+        plan = "\n".join(r[0] for r in session.execute(text(
+            "EXPLAIN SELECT * FROM verification_log WHERE occurred_at >= :lo AND occurred_at < :hi "
+            "AND receipt_id = :rid"), {"lo": b.occurred_at - timedelta(seconds=1),
+                                       "hi": b.occurred_at + timedelta(seconds=1), "rid": second}))
+        assert "ix_vlog_occurred" in plan, plan
+        indexes = {r[0] for r in session.execute(text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'verification_log'"))}
+        assert "ix_verification_log_receipt_id" not in indexes and "ix_vlog_occurred" in indexes
+        session.rollback()
+    shown = CliRunner().invoke(cli_app, ["receipt", "show", second])
+    assert shown.exit_code == 0 and "2026-12-07T00:00:00" in shown.output, shown.output

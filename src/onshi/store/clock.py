@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-__all__ = ["JST", "epoch_seconds", "epoch_millis", "millis_of", "from_japan_time", "frozen_at", "japan_date", "japan_day_start",
+__all__ = ["JST", "epoch_seconds", "epoch_millis", "millis_of", "instant_of_millis", "from_japan_time", "frozen_at", "japan_date", "japan_day_start",
            "japan_iso", "japan_now",
            "japan_today", "parse_instant", "set_now", "to_japan_time", "utcnow"]
 
@@ -136,6 +136,11 @@ def millis_of(moment: datetime) -> int:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return (moment - _EPOCH) // _ONE_MS
+
+
+def instant_of_millis(millis: int) -> datetime:
+    """The recorded instant (naive UTC) of a millisecond count — :func:`millis_of` undone, to the millisecond."""
+    return _EPOCH + millis * _ONE_MS
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -56,14 +56,12 @@ def receipt_verify(receipt_or_file: str = typer.Argument(..., help="the receipt 
 @receipt_app.command("show")
 def receipt_show(receipt_id: str) -> None:
     """What was answered: the usage-log row of a receipt id (no name or number of the person)."""
-    from sqlalchemy import select
-
     from onshi.store.clock import japan_iso
     from onshi.store.db import unit_of_work
-    from onshi.verify.models import VerificationLogEntry as L
+    from onshi.verify.service import log_entry_of_receipt
 
     with unit_of_work() as s:
-        row = s.scalar(select(L).where(L.receipt_id == receipt_id))
+        row = log_entry_of_receipt(s, receipt_id.strip())
         if row is None:
             raise CliError(f"受付記録 {receipt_id} は利用記録にありません (no usage-log row with this receipt id)",
                            EXIT_FOUND)

@@ -355,6 +355,36 @@ def _write_log(conn: Connection, log: dict, audit: dict | None) -> None:
     conn.execute(_log_statement(False, dialect), log)
 
 
+#: usage-log rows recorded before this instant may hold receipt ids that do not begin with their millisecond
+#: (fully random ids, until 2026-12-06): :func:`log_entry_of_receipt` looks for those among these rows only
+TIME_ORDERED_RECEIPTS_SINCE = datetime(2026, 12, 7)
+
+
+def log_entry_of_receipt(session: Session, receipt_id: str) -> VerificationLogEntry | None:
+    """The usage-log row of a receipt id (``onshi receipt show``), or None.  A receipt id begins with the
+    millisecond of its verification (:func:`onshi.verify.receipts_fast.prepare`), so the row is read among that
+    second's rows through the index on ``occurred_at`` (BRIN on PostgreSQL, migration 0028) — the usage log has no
+    index on ``receipt_id``, which cost every verification an index entry.  Failing that, among the rows recorded
+    before :data:`TIME_ORDERED_RECEIPTS_SINCE` (older, fully random ids): a bounded read, never the whole log."""
+    from onshi.store.clock import instant_of_millis
+
+    try:
+        raw = receipts.unb64url(receipt_id, "receipt id")
+    except receipts.ReceiptError:
+        return None
+    L = VerificationLogEntry
+    try:
+        at = instant_of_millis(int.from_bytes(raw[:6], "big")) if len(raw) == 16 else None
+    except OverflowError:  # past the year 9999: a fully random id (or a made-up one), not a time
+        at = None
+    if at is not None:
+        row = session.scalar(select(L).where(L.occurred_at >= at - timedelta(seconds=1),
+                                             L.occurred_at < at + timedelta(seconds=1), L.receipt_id == receipt_id))
+        if row is not None:
+            return row
+    return session.scalar(select(L).where(L.occurred_at < TIME_ORDERED_RECEIPTS_SINCE, L.receipt_id == receipt_id))
+
+
 #: a verification's refusal of a request, patient pseudonym and log writing, shared with the fast 304
 #: (:mod:`onshi.verify.etag_fast`), which must refuse, log and audit exactly as :func:`verify` does
 check_request, pseudonym, write_log = _check_request, _pseudonym, _write_log
