@@ -1,18 +1,20 @@
 """Benchmark: what receipts and free repeat checks cost — REST verification by numbers over HTTP, PostgreSQL.
 
     .venv/bin/python bench/bench_receipts.py                       # 1,000,000 members
-    .venv/bin/python bench/bench_receipts.py --rows 100000 --seconds 8 --rounds 4
+    .venv/bin/python bench/bench_receipts.py --rows 1000000 --seconds 5 --rounds 10 --calls 2000   # as measured
 
 Builds its own PostgreSQL database (bench_verify's seeding, dropped at the end), starts the real server as
 deployed (``onshi serve --workers``: a socket per worker, SO_REUSEPORT) and drives it with ``wrk`` from the same
-machine, alternating the settings round by round so that drift and other jobs on the machine hit both sides of
-each pair alike:
+machine.  Two servers stay up for all the runs — one signing, one not — and wrk alternates between them a run at
+a time (ABBA), so that the two sides of each pair are measured seconds apart: this machine's speed drifts by up
+to half within a minute, in one process too, and restarting the server round by round let that drift fall on
+one side of a pair (docs/performance.md, "Receipts and 304"):
 
 * signing off (``ONSHI_RECEIPTS=0``) vs on (the default): random members, the full path (logged, audited);
 * full answer vs 304: the same ``--members`` members in turn, once without and once with the ``If-None-Match``
   of their earlier answer (fetched before the runs) — both signed, both logged; the 304s take the fast path
   (:mod:`onshi.verify.etag_fast`; from :mod:`onshi.verify.version_cache` once a worker has seen the member, so
-  each measured 304 run follows an unmeasured warm-up of the same requests: the steady state of repeat checks).
+  the measured 304 runs follow one unmeasured warm-up of the same requests: the steady state of repeat checks).
 
 Each run also counts the CPU time used per answer by the server's processes and by the PostgreSQL backends of
 the bench's own database (``/proc``; other jobs' CPU is not counted): on a shared machine wrk's throughput moves
@@ -185,7 +187,7 @@ def main() -> None:
     url = bi.create_db(name)
     today = japan_today().isoformat()
     results: dict[str, list[dict]] = {k: [] for k in ("off", "on", "full", "304")}
-    server = None
+    servers: dict = {}
     scripts = []
     try:
         tokens = []
@@ -206,6 +208,7 @@ def main() -> None:
         step = max(1, args.rows // args.members)
         bodies = [member_body(i, today) for i in range(0, args.rows, step)][:args.members]
         server, base = start_server(url, env, args.workers, True)
+        servers = {"on": (server, base)}
         tags = []
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}",
                                                   "Content-Type": "application/json"}) as client:
@@ -220,43 +223,41 @@ def main() -> None:
         lua_tags = ",".join(f"[[{t}]]" for t in tags)
         full_script = script(FIXED_LUA % {"token": token, "use_tag": "false", "bodies": lua_bodies, "tags": lua_tags})
         tag_script = script(FIXED_LUA % {"token": token, "use_tag": "true", "bodies": lua_bodies, "tags": lua_tags})
-        bv.wrk(base, 3, args.connections, random_script)  # warm up
-        stop(server)
-        micro = in_process(url, bodies, args.calls)
-        server = None
+        micro = in_process(url, bodies, args.calls)  # the server is up but idle
+        servers["off"] = start_server(url, env, args.workers, False)
         rss = {}
         load = [os.getloadavg()[0]]
-        warmed: list[int] = []  # requests of the 304 runs' warm-ups (not measured, but logged)
+        warmed: list[int] = []  # requests of the 304 runs' warm-up (not measured, but logged)
+        for setting in ("off", "on"):
+            bv.wrk(servers[setting][1], 3, args.connections, random_script)  # warm up each server
+        # steady state of repeat checks: every worker has seen every member's repeat check (its version cache)
+        warmed.append(bv.wrk(servers["on"][1], args.seconds, args.connections, tag_script)["requests"])
+        meters = {k: OwnCpu(srv.pid, name) for k, (srv, _b) in servers.items()}
 
-        def run(kind: str, base: str, script_: str, meter: OwnCpu) -> None:
-            a = meter.snap()
-            r = bv.wrk(base, args.seconds, args.connections, script_)
-            r.update(OwnCpu.used(a, meter.snap()))
+        def run(kind: str, setting: str, script_: str) -> None:
+            a = meters[setting].snap()
+            r = bv.wrk(servers[setting][1], args.seconds, args.connections, script_)
+            r.update(OwnCpu.used(a, meters[setting].snap()))
             results[kind].append(r)
-            rss[kind] = max(rss.get(kind, 0), bv.rss_mb(server.pid))
+            rss[kind] = max(rss.get(kind, 0), bv.rss_mb(servers[setting][0].pid))
             load.append(os.getloadavg()[0])
 
+        # Both servers stay up; each pair is measured back to back, a few seconds apart, ABBA.  The machine's own
+        # speed drifts: an identical server measured 1,005 to 1,543 µs of CPU per answer from one minute to the
+        # next, within one process too (docs/performance.md) — slices close together see the same drift.
         for rnd in range(args.rounds):
-            for setting in (("off", "on") if rnd % 2 == 0 else ("on", "off")):  # ABBA: drift hits both alike
-                server, base = start_server(url, env, args.workers, setting == "on")
-                bv.wrk(base, 3, args.connections, random_script)  # warm up this server
-                meter = OwnCpu(server.pid, name)
-                run(setting, base, random_script, meter)
-                if setting == "on":
-                    for kind, s in ((("full", full_script), ("304", tag_script)) if rnd % 2 == 0
-                                    else (("304", tag_script), ("full", full_script))):
-                        if kind == "304":  # steady state: every worker has seen every member's repeat check
-                            warmed.append(bv.wrk(base, args.seconds, args.connections, tag_script)["requests"])
-                        run(kind, base, s, meter)
-                stop(server)
-                server = None
+            for setting in (("off", "on") if rnd % 2 == 0 else ("on", "off")):
+                run(setting, setting, random_script)
+            for kind, s_ in ((("full", full_script), ("304", tag_script)) if rnd % 2 == 0
+                             else (("304", tag_script), ("full", full_script))):
+                run(kind, "on", s_)
         import psycopg
 
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as c:
             answered_304 = c.execute("SELECT count(*) FROM verification_log WHERE not_modified").fetchone()[0]
     finally:
-        if server:
-            stop(server)
+        for srv, _b in servers.values():
+            stop(srv)
         bi.drop_db(name)
         for s in scripts:
             os.unlink(s)
@@ -301,6 +302,12 @@ def main() -> None:
     print(f"304 vs a full answer (goal ≥ 2×): by throughput {median(pairs_304):.2f}× median of rounds ("
           + ", ".join(f"{x:.2f}" for x in pairs_304) + f"); by CPU per answer {median(cpu_304):.2f}× ("
           + ", ".join(f"{x:.2f}" for x in cpu_304) + ")")
+    print("per round, CPU µs per answer (off / on / full / 304): " + "; ".join(
+        " / ".join(f"{cpu_us(results[k][i]):.0f}" for k in ("off", "on", "full", "304"))
+        for i in range(len(results["off"]))))
+    print(f"signing costs, mean of all rounds: by CPU per answer "
+          f"{sum(map(cpu_us, results['on'])) / sum(map(cpu_us, results['off'])) - 1:+.1%}, by throughput "
+          f"{1 - mean(results['on'], 'rps') / mean(results['off'], 'rps'):+.1%}")
     sent_304 = sum(r["requests"] for r in results["304"]) + sum(warmed)
     print(f"usage log: {answered_304:,} checks answered 304 for {sent_304:,} requests sent with If-None-Match "
           "(the difference: requests in flight when wrk stopped, and the one check before the runs; "

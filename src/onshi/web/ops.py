@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from onshi.config import get_settings
 from onshi.ops.logs import ACCESS_LOGGER, install_json_logging
-from onshi.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS, registry_for_scrape
+from onshi.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS, labelled, registry_for_scrape
 from onshi.store.clock import utcnow
 from onshi.store.db import unit_of_work
 
@@ -49,8 +49,8 @@ def request_id(headers) -> str:
 
 def observe(template: str, method: str, status: int, elapsed: float, rid: str) -> None:
     """Count and time one request by its route template, and write its line in the request log."""
-    HTTP_REQUESTS.labels(template, method, str(status)).inc()
-    HTTP_LATENCY.labels(template, method).observe(elapsed)
+    labelled(HTTP_REQUESTS, template, method, str(status)).inc()
+    labelled(HTTP_LATENCY, template, method).observe(elapsed)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info("request", extra={"fields": {
             "request_id": rid, "route": template, "method": method, "status": status,
