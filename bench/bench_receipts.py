@@ -243,8 +243,8 @@ def main() -> None:
             load.append(os.getloadavg()[0])
 
         # Both servers stay up; each pair is measured back to back, a few seconds apart, ABBA.  The machine's own
-        # speed drifts: an identical server measured 1,005 to 1,543 µs of CPU per answer from one minute to the
-        # next, within one process too (docs/performance.md) — slices close together see the same drift.
+        # speed drifts: identical servers measured 985 to 1,543 µs of CPU per answer from one minute to the
+        # next, and one process 1,241 then 1,543 (docs/performance.md) — slices close together see the same drift.
         for rnd in range(args.rounds):
             for setting in (("off", "on") if rnd % 2 == 0 else ("on", "off")):
                 run(setting, setting, random_script)

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 __all__ = ["ReceiptError", "KeyRing", "key_ring", "new_key", "rotate", "retire", "claims", "sign", "issue",
            "verify_receipt", "request_reference", "salted_digest", "b64url", "unb64url",
            "RECEIPT_TYPE", "BATCH_TYPE", "MAX_BATCH", "signed_header", "sign_json", "sign_batch",
-           "new_receipt_id", "random_bytes"]
+           "new_receipt_id", "receipt_id_of_millis", "random_bytes"]
 
 RECEIPT_TYPE = "onshi-receipt"
 VERSION = 1
@@ -339,14 +339,19 @@ def new_receipt_id(at: datetime | None = None) -> str:
     """The receipt id (``rid``), also the salt of ``ref``/``num``: 16 bytes, base64url (22 characters) — the
     time in milliseconds (6 bytes: of *at*, the verification's recorded instant, naive = UTC; else now, from
     :mod:`onshi.store.clock`) then 80 random bits (:func:`random_bytes`).  Unique and unguessable
-    like a random id, and ids of the same minutes share their first characters, so the usage log's index on
-    ``receipt_id`` grows at a few hot pages instead of at random ones (docs/performance.md, "Receipts and 304").
+    like a random id, and the id tells its row's ``occurred_at`` to the millisecond: the usage log finds a receipt's
+    row through its index on time (:func:`onshi.verify.service.log_entry_of_receipt`), with no index on the id.
     It never begins with ``-`` (a millisecond count would need 62 × 2⁴² ms, past the year 10000), so that
     ``onshi receipt show ID`` does not read one as an option; older random ids beginning with ``-`` are given
     after ``--``."""
     from onshi.store.clock import epoch_millis, millis_of
 
-    return b64url((epoch_millis() if at is None else millis_of(at)).to_bytes(6, "big") + random_bytes(10))
+    return receipt_id_of_millis(epoch_millis() if at is None else millis_of(at))
+
+
+def receipt_id_of_millis(millis: int) -> str:
+    """:func:`new_receipt_id` for an instant already given as its millisecond count."""
+    return b64url(millis.to_bytes(6, "big") + random_bytes(10))
 
 
 def issue(*, issued_at: datetime, institution_code: str, req, outcome=None, etag: str | None,

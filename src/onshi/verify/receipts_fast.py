@@ -13,14 +13,15 @@ has what it saves.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from json.encoder import encode_basestring
 
-from datetime import datetime
-
 from onshi.store.clock import millis_of, to_japan_time
-from onshi.verify.receipts import VERSION, KeyRing, b64url, random_bytes, request_reference, salted_digest, sign_json
+from onshi.verify.receipts import (VERSION, KeyRing, receipt_id_of_millis, request_reference, salted_digest,
+                                   sign_json)
 
 __all__ = ["claims_json", "prepare", "token"]
+
 
 def _value(x) -> str:
     """One JSON value exactly as ``json.dumps(x, ensure_ascii=False, separators=(",", ":"))`` writes it."""
@@ -95,5 +96,5 @@ def prepare(*, now: datetime, institution_code, req, validity, answers, etag: st
     if second != ms // 1000:
         iat = to_japan_time(now).isoformat(timespec="seconds")
         _iat = (ms // 1000, iat)
-    rid = b64url(ms.to_bytes(6, "big") + random_bytes(10))  # receipts.new_receipt_id(now), without a second clock read
+    rid = receipt_id_of_millis(ms)
     return rid, _claims(rid, iat, institution_code, req, validity, answers, etag, not_modified)

@@ -173,7 +173,7 @@ def outcome_json(outcome: VerificationOutcome) -> dict:
 def verification_response(outcome: VerificationOutcome) -> Response:
     """The REST answer: the JSON (with its receipt) and the ``ETag`` header, or ``304 Not Modified`` with a fresh
     receipt in the ``Onshi-Receipt`` header when the request's ``If-None-Match`` named the tag.  A 200 carries its
-    receipt once, in the JSON: the header copy doubled every answer's size (docs/receipts.md, "Where it is")."""
+    receipt once, in the JSON: the header copy doubled every answer's size (docs/receipts.md, "Where each interface carries it")."""
     headers = {"Cache-Control": "private, no-cache"}
     if outcome.etag:
         headers["ETag"] = outcome.etag
