@@ -282,6 +282,24 @@ def test_openapi_types_are_true():
     assert not flagged, flagged
 
 
+def test_a_nul_character_in_a_text_field_is_422_not_500(clerk, engine):
+    """PostgreSQL refuses text holding NUL (0x00); the schemathesis run found it as a 500 on a benefit application's
+    branch. It is the input's fault: 422, and nothing of the application kept."""
+    from onshi.benefits.models import BenefitApplication
+    from onshi.store.db import unit_of_work
+    from sqlalchemy import func, select
+
+    with unit_of_work() as s:
+        before = s.scalar(select(func.count()).select_from(BenefitApplication))
+    res = clerk.post("/api/v1/benefits/applications", json={
+        "kind": "sickness", "source_key": "nul-1", "symbol": "1", "number": "1", "branch": "\u0000"})
+    assert 400 <= res.status_code < 500, (res.status_code, res.text[:300])  # SQLite takes NUL: no such member
+    if engine.dialect.name == "postgresql":
+        assert res.status_code == 422 and "nul_character" in res.text and "NUL (0x00)" in res.text, res.text[:300]
+    with unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(BenefitApplication)) == before
+
+
 def test_limit_consent_is_a_strict_boolean(client, token):
     body = {"insurer_number": "06139992", "symbol": "1", "number": "1", "birth_date": "1980-04-01",
             "care_date": "2026-11-22"}
