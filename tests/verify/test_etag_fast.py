@@ -101,6 +101,23 @@ def test_other_institution_or_day_never_confirms_the_tag(world, engine):
     assert fast(engine, other_day, tag)[0] is None and not reference(engine, other_day, tag)[0].not_modified
 
 
+@pytest.mark.parametrize("variant", [
+    {"code": OTHER}, {"care_date": (TODAY - timedelta(days=1)).isoformat()}, {"arbitrary_identifier": "P-2"},
+    {"branch": None}, {"birth_date": "1971-01-01"}, {"number": "999"}])
+def test_a_remembered_tag_confirms_only_its_own_question(world, engine, variant):
+    """The fast path remembers the tags it computed (etag_fast._tags); once it has confirmed a tag, the same tag
+    offered for a question that differs in any one part — institution, day of care, 任意識別子, 枝番, birth
+    date, numbers — is still not confirmed, as the service does not confirm it."""
+    req = request(arbitrary_identifier="P-1")
+    tag = reference(engine, req)[0].etag
+    assert fast(engine, req, tag)[0] is not None and fast(engine, req, tag)[0] is not None  # remembered now
+    over = dict(variant)
+    code = over.pop("code", CLINIC)
+    other = request(code, **({"arbitrary_identifier": "P-1"} | over))
+    assert fast(engine, other, tag, institution(code))[0] is None
+    assert not reference(engine, other, tag, institution(code))[0].not_modified
+
+
 def _loss(world):
     load(write(world.dir, "l.csv", T.loss, [numbers(loss_date=(TODAY - timedelta(days=1)).isoformat(),
                                                 loss_reason="99")]), T.loss)

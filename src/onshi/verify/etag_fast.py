@@ -37,6 +37,13 @@ __all__ = ["not_modified", "statement"]
 ANSWERED = frozenset({Validity.VALID, Validity.INVALID, Validity.INVALID_NEWER_EXISTS})
 _VALIDITIES = {int(v): v for v in Validity}
 
+#: tags computed here, by everything :func:`onshi.verify.etag.tag` is made of on this path — the hash key, the
+#: institution, the day of care, the request's numbers and birth date, its 任意識別子, the validity and the people
+#: with their versions (no 限度額 flag, consents or warning here; the code's version is the process's): a repeat
+#: check of the same question recomputes no HMAC (about 15 µs of a 304).  Emptied when full.
+_tags: dict[tuple, str] = {}
+TAGS_KEPT = 100_000
+
 
 @lru_cache(maxsize=None)
 def statement(branch: bool):
@@ -92,12 +99,19 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
         if versions is not None:
             versions.put(cache_key, people, token)
     key = vault().hash_key
+    question = (key, institution.code, req.care_date, cache_key or version_cache.key_of(req),
+                req.arbitrary_identifier)
     for value, offered_tag in offered:
         validity = _VALIDITIES.get(value)
         if validity is None or (validity in ANSWERED and len(people) != 1):
             continue  # several people and an answer about one of them: only the full read knows which
-        current = etag.tag(key, institution_code=institution.code, req=req, validity=validity, people=people,
-                           consents={}, warning=None)
+        current = _tags.get((question, value, people))
+        if current is None:
+            current = etag.tag(key, institution_code=institution.code, req=req, validity=validity, people=people,
+                               consents={}, warning=None)
+            if len(_tags) >= TAGS_KEPT:
+                _tags.clear()
+            _tags[(question, value, people)] = current
         if current == offered_tag:
             break
     else:

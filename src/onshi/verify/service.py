@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -685,13 +686,14 @@ def _iso(value):
     return value.isoformat()
 
 
+#: ``json.dumps(rows, default=_iso, ensure_ascii=False)`` without making an encoder per call
+_rows_json = json.JSONEncoder(default=_iso, ensure_ascii=False).encode
+
+
 def log_batch_params(logs: list[dict], audits: list[dict]) -> dict:
     """The parameters of :data:`LOG_BATCH_SQL`: the rows of each table as one JSON text (one parameter each,
     which the driver sends as is — adapting one array per column cost more than the statement)."""
-    import json
-
-    return {"logs": json.dumps(logs, default=_iso, ensure_ascii=False),
-            "audits": json.dumps(audits, default=_iso, ensure_ascii=False)}
+    return {"logs": _rows_json(logs), "audits": _rows_json(audits)}
 
 
 def _from_json(table, columns: tuple[str, ...], param: str) -> str:

@@ -77,7 +77,9 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
     # (docs/deploy.md); left on, it asks the global OTel providers whether to trace on every request
     off = {"telemetry": {"tracing": False, "metrics": False, "logs": False}} \
         if "telemetry" in inspect.signature(FastAPI).parameters else {}  # older FastAPI has none
-    app = FastAPI(title="onshi", version=__version__, description=DESCRIPTION, lifespan=lifespan, **off)
+    from onshi.web.verification_lane import LaneFirstApp
+
+    app = LaneFirstApp(title="onshi", version=__version__, description=DESCRIPTION, lifespan=lifespan, **off)
     app.state.engine = engine
     read_url = get_settings().read_database_url
     app.state.read_engine = make_engine(read_url) if read_url else None  # verification reads (docs/deploy.md)
@@ -141,11 +143,9 @@ def create_app(engine=None, *, publisher_interval: float | None = None, bench: b
     from onshi.web import ops
 
     ops.install(app)
-    # outermost of all: the verification-by-numbers route answered in one pure-ASGI pass that does what the chain
+    # in front of all: the verification-by-numbers route answered in one pure-ASGI pass that does what the chain
     # above does for it (request log and metrics, rate limits, body limit, no-store; anything unusual goes down
     # the chain untouched) — the chain was most of a 304's CPU (onshi.web.verification_lane, docs/performance.md)
-    from onshi.web.verification_lane import VerificationLane
-
-    app.add_middleware(VerificationLane)
+    app.install_lane()
 
     return app

@@ -16,7 +16,6 @@ import logging
 import re
 import socket
 import time
-import uuid
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -30,6 +29,7 @@ from onshi.ops.logs import ACCESS_LOGGER, install_json_logging
 from onshi.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS, labelled, registry_for_scrape
 from onshi.store.clock import utcnow
 from onshi.store.db import unit_of_work
+from onshi.verify.receipts import random_bytes
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def request_id(headers) -> str:
             if _REQUEST_ID.match(v):  # a client's id is echoed only if it is a plain token
                 return v
             break
-    return uuid.uuid4().hex
+    return random_bytes(16).hex()  # as uuid4().hex, 128 random bits, without a getrandom call per request
 
 
 def observe(template: str, method: str, status: int, elapsed: float, rid: str) -> None:

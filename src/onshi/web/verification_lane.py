@@ -3,7 +3,8 @@
 Every request passes the app's middleware chain — the request log and metrics (:mod:`onshi.web.ops`), the
 verification rate limits (:mod:`onshi.auth.throttle`), the body guard (:mod:`onshi.web.limits`), the session
 cookie, FastAPI's exception handling, routing and dependencies.  For a verification by numbers that chain was
-most of a 304's server CPU (docs/performance.md).  :class:`VerificationLane`, the outermost middleware, answers
+most of a 304's server CPU (docs/performance.md).  :class:`VerificationLane`, in front of the whole app
+(:class:`LaneFirstApp`: before even FastAPI's and Starlette's outermost layers), answers
 a well-formed request of that route itself and does, in one place, what each layer would have done:
 
 * request id (``X-Request-ID``, echoed) and the request's count, latency and log line — :func:`onshi.web.ops.observe`
@@ -31,19 +32,46 @@ from __future__ import annotations
 import json
 import time
 
+from fastapi import FastAPI
+
 from onshi.auth.throttle import COUNTED, client_address, too_many
 from onshi.auth.throttle import bearer_token
 from onshi.verify import service
 
-__all__ = ["PATH", "VerificationLane"]
+__all__ = ["PATH", "LaneFirstApp", "VerificationLane"]
 
 PATH = "/api/v1/verifications/numbers"
 _OPTIONAL = (b"authorization", b"x-onshi-token", b"content-type", b"content-length", b"cookie",
              b"if-none-match")
 
 
+class LaneFirstApp(FastAPI):
+    """The app, whose :class:`VerificationLane` (``lane``, installed by :meth:`install_lane`) sees each HTTP
+    request before FastAPI's and Starlette's own outer layers — ``FastAPI.__call__``, ``Starlette.__call__``,
+    ``ServerErrorMiddleware``, FastAPI's exception-telemetry and app body-limit middleware: six nested calls and
+    two ``send`` wrappers that did nothing for a request the lane answers, about 25 µs of an answer (py-spy; a
+    304 costs about 500 µs of CPU in all, docs/performance.md).  Anything the lane does not answer goes through
+    all of them as before.  An error the lane cannot hand to the app's exception handlers reaches the server,
+    which answers 500 as ``ServerErrorMiddleware`` would (no handler for ``Exception`` is registered)."""
+
+    lane: "VerificationLane | None" = None
+
+    async def __call__(self, scope, receive, send):
+        lane = self.lane
+        if lane is not None and scope["type"] == "http":
+            scope["app"] = self  # what Starlette sets: the lane reads the app's state and exception handlers
+            return await lane(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+    def install_lane(self) -> "VerificationLane":
+        """Put the lane in front; what it does not answer goes to the whole app as FastAPI serves it."""
+        self.lane = VerificationLane(super().__call__)
+        return self.lane
+
+
 class VerificationLane:
-    """Pure ASGI middleware, outermost: the verification-by-numbers route in one pass (module docstring)."""
+    """Pure ASGI middleware in front of the app (:class:`LaneFirstApp`): the verification-by-numbers route in one
+    pass (module docstring)."""
 
     def __init__(self, app):
         self.app = app
