@@ -23,6 +23,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import Field
 from sqlalchemy import exc as sa_exc
+from starlette.requests import ClientDisconnect
 
 from onshi.config import get_settings
 from onshi.rules.dated import NotInForce
@@ -278,6 +279,14 @@ def install(app: FastAPI, engine=None) -> None:
                             f"{escape(message)}</p><p><a href='/'>トップページへ戻る</a></p></html>", status_code=422)
 
     app.add_exception_handler(NotInForce, not_in_force)
+
+    async def went_away(request: Request, exc: Exception) -> Response:
+        """The client went away while a route read its body itself (``await request.body()``): nobody is left to
+        answer, and it is not the server's fault — the 400 FastAPI gives a body it could not read (sent to no one,
+        counted as such), not a 500 with a traceback in the log."""
+        return JSONResponse({"detail": "There was an error parsing the body"}, status_code=400)
+
+    app.add_exception_handler(ClientDisconnect, went_away)
     app.add_middleware(GuardMiddleware, engine=engine)
 
     from onshi.web import openapi
