@@ -104,6 +104,16 @@ class OwnCpu:
         return {k: sum(v - a[k].get(p, 0) for p, v in b[k].items()) / HZ for k in ("server", "pg")}
 
 
+def group_commit(base: str) -> dict[str, float]:
+    """The server's ``onshi_group_commit_total`` by ``what`` (writes, rows, signatures, receipts), from /metrics."""
+    import re
+
+    import httpx
+
+    text = httpx.get(base + "/metrics", timeout=30).text
+    return {m[1]: float(m[2]) for m in re.finditer(r'^onshi_group_commit_total\{what="(\w+)"\} (\S+)$', text, re.M)}
+
+
 def member_body(i: int, today: str) -> str:
     birth = f"{1955 + (i * 37) % 45}-{1 + i % 12:02d}-{1 + i % 28:02d}"
     return json.dumps({"insurer_number": "01130012", "symbol": str(10000001 + i // 50), "number": str(1000 + i % 50),
@@ -255,6 +265,7 @@ def main() -> None:
 
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as c:
             answered_304 = c.execute("SELECT count(*) FROM verification_log WHERE not_modified").fetchone()[0]
+        group = {k: group_commit(servers[k][1]) for k in servers}
     finally:
         for srv, _b in servers.values():
             stop(srv)
@@ -308,6 +319,10 @@ def main() -> None:
     print(f"signing costs, mean of all rounds: by CPU per answer "
           f"{sum(map(cpu_us, results['on'])) / sum(map(cpu_us, results['off'])) - 1:+.1%}, by throughput "
           f"{1 - mean(results['on'], 'rps') / mean(results['off'], 'rps'):+.1%}")
+    on, off = group["on"], group["off"]
+    print(f"group commit, whole run: signing server {on.get('rows', 0) / max(1, on.get('writes', 0)):.2f} rows per "
+          f"write, {on.get('receipts', 0) / max(1, on.get('signatures', 0)):.2f} receipts per signature; unsigned "
+          f"server {off.get('rows', 0) / max(1, off.get('writes', 0)):.2f} rows per write (onshi_group_commit_total)")
     sent_304 = sum(r["requests"] for r in results["304"]) + sum(warmed)
     print(f"usage log: {answered_304:,} checks answered 304 for {sent_304:,} requests sent with If-None-Match "
           "(the difference: requests in flight when wrk stopped, and the one check before the runs; "

@@ -83,6 +83,10 @@ def test_two_workers_are_counted_together_and_log_nothing_personal(population, d
     outcomes = samples(scrape, "onshi_verifications_total")
     assert outcomes[(("method", "numbers"), ("outcome", "valid"))] == sent * 2 // 3
     assert outcomes[(("method", "numbers"), ("outcome", "not_found"))] == sent // 3
+    # every answer's log row went through a group commit, and its receipt under one of its signatures
+    group = {labels[0][1]: value for labels, value in samples(scrape, "onshi_group_commit_total").items()}
+    assert group["rows"] == group["receipts"] == sent
+    assert 1 <= group["signatures"] <= group["writes"] <= sent
     assert samples(scrape, "onshi_outbox_backlog")[()] == 0
     assert samples(scrape, "onshi_database_up")[()] == 1
 

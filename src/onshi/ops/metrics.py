@@ -32,6 +32,14 @@ HTTP_LATENCY = Histogram("onshi_http_request_duration_seconds", "HTTP request la
                          ["route", "method"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 
+#: The verification endpoints' group commit (PostgreSQL; :class:`onshi.verify.hotpath.GroupCommit`), counted per
+#: write, not per answer — ``what``: ``writes``, ``rows`` (usage-log rows written), ``signatures`` (Ed25519, one per
+#: batch) and ``receipts`` (signed under them).  Rows per write and receipts per signature are what an answer's
+#: share of the write and of the signature follow (docs/performance.md, docs/receipts.md "Batch receipts").
+#: Labelled, not four plain counters: a metric without labels opens its multiprocess file when it is made, at
+#: import — in the supervisor, before :func:`prepare_multiprocess_dir` empties the folder.
+GROUP_COMMIT = Counter("onshi_group_commit_total",
+                       "Verification group commit: writes, rows written, signatures made, receipts signed", ["what"])
 
 _children: dict = {}
 

@@ -15,6 +15,7 @@ import weakref
 
 from sqlalchemy.exc import DBAPIError
 
+from onshi.ops.metrics import GROUP_COMMIT, labelled
 from onshi.verify import etag_fast, receipts, service, version_cache
 from onshi.verify.result import VerificationOutcome, VerificationRequest
 
@@ -109,7 +110,8 @@ class GroupCommit:
             await asyncio.sleep(0)
             batch, self.pending = self.pending, []
             try:
-                signed = iter(receipts.sign_batch([b[2] for b in batch if b[2] is not None], receipts.key_ring()))
+                claims = [b[2] for b in batch if b[2] is not None]
+                signed = iter(receipts.sign_batch(claims, receipts.key_ring()))
                 results = [next(signed) if b[2] is not None else None for b in batch]
                 await self._write([b[0] for b in batch], [b[1] for b in batch if b[1] is not None])
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, none an answer
@@ -119,6 +121,11 @@ class GroupCommit:
                 continue
             self.batches += 1
             self.rows += len(batch)
+            labelled(GROUP_COMMIT, "writes").inc()
+            labelled(GROUP_COMMIT, "rows").inc(len(batch))
+            if claims:
+                labelled(GROUP_COMMIT, "signatures").inc(-(-len(claims) // receipts.MAX_BATCH))  # in chunks
+                labelled(GROUP_COMMIT, "receipts").inc(len(claims))
             for (*_, fut), result in zip(batch, results):
                 if not fut.done():
                     fut.set_result(result)
