@@ -40,9 +40,10 @@ _VALIDITIES = {int(v): v for v in Validity}
 #: tags computed here, by everything :func:`onshi.verify.etag.tag` is made of on this path — the hash key, the
 #: institution, the day of care, the request's numbers and birth date, its 任意識別子, the validity and the people
 #: with their versions (no 限度額 flag, consents or warning here; the code's version is the process's): a repeat
-#: check of the same question recomputes no HMAC (about 15 µs of a 304).  Emptied when full.
+#: check of the same question recomputes no HMAC (about 15 µs of a 304).  Emptied when full: an entry holds its
+#: own copy of the question, about 640 bytes, so at most about 13 MB per worker.
 _tags: dict[tuple, str] = {}
-TAGS_KEPT = 100_000
+TAGS_KEPT = 20_000
 
 
 @lru_cache(maxsize=None)
