@@ -195,26 +195,11 @@ def test_an_unexpected_error_in_the_lane_is_the_servers_500_and_the_next_request
     """The lane sits in front of Starlette's ServerErrorMiddleware (onshi.web.verification_lane.LaneFirstApp): an
     error no exception handler takes reaches the real server (uvicorn, here on a socket), which answers a plain 500
     — counted under the route as a 500 — and the connection's next request is answered as usual."""
-    import socket
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
     from onshi.verify import views
+    from tests.ops.procs import served_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="critical",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
     real, failed = views.answer, []
 
     async def failing_once(*args, **kwargs):
@@ -225,16 +210,13 @@ def test_an_unexpected_error_in_the_lane_is_the_servers_500_and_the_next_request
 
     monkeypatch.setattr(views, "answer", failing_once)
     lane, errors = lane_of(api), count("500")
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth(api.token)) as client:
-            r = client.post(PATH, json=body())
-            assert r.status_code == 500 and r.text == "Internal Server Error" and failed
-            assert count("500") == errors + 1
-            before = lane.answered
-            assert client.post(PATH, json=body()).status_code == 200 and lane.answered == before + 1
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_in_thread(api.app, lifespan="off", log_level="critical") as port, \
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth(api.token)) as client:
+        r = client.post(PATH, json=body())
+        assert r.status_code == 500 and r.text == "Internal Server Error" and failed
+        assert count("500") == errors + 1
+        before = lane.answered
+        assert client.post(PATH, json=body()).status_code == 200 and lane.answered == before + 1
 
 
 def test_a_client_that_goes_away_while_the_chain_reads_its_body_is_no_500(api):

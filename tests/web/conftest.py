@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -123,23 +121,11 @@ def _free_port() -> int:
 @pytest.fixture
 def server(engine, world):
     """The real app under uvicorn on 127.0.0.1, in a background thread."""
-    import uvicorn
-
     from onshi.web.app import create_app
+    from tests.ops.procs import served_in_thread
 
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(engine, publisher_interval=0), host="127.0.0.1", port=port,
-                                        log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(create_app(engine, publisher_interval=0)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

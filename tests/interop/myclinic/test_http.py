@@ -149,34 +149,14 @@ def test_the_websocket_refuses_an_unknown_secret(bound):
             ws.receive_text()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live(bound):
     """The app under real uvicorn on a free port (a thread), its terminal folder in a temp directory."""
-    import threading
-    import time
-
-    import uvicorn
+    from tests.ops.procs import served_in_thread
 
     app, root = bound
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield port, root
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(app) as port:
+        yield port, root
 
 
 def test_a_real_websocket_client_hears_each_new_face_file_from_the_real_server(live, engine):
