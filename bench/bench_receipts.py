@@ -14,7 +14,14 @@ one side of a pair (docs/performance.md, "Receipts and 304"):
 * full answer vs 304: the same ``--members`` members in turn, once without and once with the ``If-None-Match``
   of their earlier answer (fetched before the runs) — both signed, both logged; the 304s take the fast path
   (:mod:`onshi.verify.etag_fast`; from :mod:`onshi.verify.version_cache` once a worker has seen the member, so
-  the measured 304 runs follow one unmeasured warm-up of the same requests: the steady state of repeat checks).
+  the measured 304 runs follow one unmeasured warm-up of the same requests: the steady state of repeat checks);
+* then signing off vs on once more, with both servers loaded at the same time, each by its own wrk
+  (``--same-time`` rounds): one stretch of seconds and one machine speed for both sides of each pair.
+
+``--connections`` (48 by default) is per server.  With 16, the 304 runs left a tenth of the cores idle: every
+answer waits for its rows' commit, and 16 requests in flight could not cover the WAL flush — the run measured
+latency, not throughput.  The table prints the machine's idle share per run so that this shows; wrk's requests are
+formatted once, in its ``init``, so that the load generator takes as little of the shared cores as it can.
 
 Each run also counts the CPU time used per answer by the server's processes and by the PostgreSQL backends of
 the bench's own database (``/proc``; other jobs' CPU is not counted): on a shared machine wrk's throughput moves
@@ -43,26 +50,65 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_intake as bi  # noqa: E402
 import bench_verify as bv  # noqa: E402
 
+# The requests are formatted once, in wrk's ``init``: wrk shares the two cores with the server, and formatting a
+# request per call (``wrk.format`` and ``string.format`` in Lua) was load-generator CPU that every answer paid in
+# throughput — the same for both sides of a pair, so it pulled every ratio towards 1.
 FIXED_LUA = r"""
 local token = "%(token)s"
 local use_tag = %(use_tag)s
 local bodies = {%(bodies)s}
 local tags = {%(tags)s}
+local reqs = {}
 local n = #bodies
 local i = 0
+init = function(args)
+  for k = 1, n do
+    local h = {["Content-Type"]="application/json", ["Authorization"]="Bearer " .. token}
+    if use_tag then h["If-None-Match"] = tags[k] end
+    reqs[k] = wrk.format("POST", "/api/v1/verifications/numbers", h, bodies[k])
+  end
+end
 request = function()
   i = i %% n + 1
-  local h = {["Content-Type"]="application/json", ["Authorization"]="Bearer " .. token}
-  if use_tag then h["If-None-Match"] = tags[i] end
-  return wrk.format("POST", "/api/v1/verifications/numbers", h, bodies[i])
+  return reqs[i]
+end
+"""
+
+#: random members of the whole index (bench_verify.LUA's draws, seeded the same in every run), formatted in ``init``
+RANDOM_LUA = r"""
+local rows = %(rows)d
+local token = "%(token)s"
+local n = %(count)d
+local reqs = {}
+local i = 0
+init = function(args)
+  math.randomseed(%(seed)d)
+  for k = 1, n do
+    local m = math.random(0, rows - 1)
+    local body = string.format('{"insurer_number":"01130012","symbol":"%%d","number":"%%d","branch":"00",' ..
+      '"birth_date":"%%s","care_date":"%(today)s"}', 10000001 + math.floor(m / 50), 1000 + (m %% 50), birth(m))
+    reqs[k] = wrk.format("POST", "/api/v1/verifications/numbers",
+      {["Content-Type"]="application/json", ["Authorization"]="Bearer " .. token}, body)
+  end
+end
+request = function()
+  i = i %% n + 1
+  return reqs[i]
 end
 """
 
 
 def start_server(url: str, env: dict, workers: int, receipts: bool) -> tuple[subprocess.Popen, str]:
+    """A server on its own port; its connections name it to PostgreSQL (``application_name``), so that the CPU of
+    its own backends can be told from the other server's when both run at the same time."""
     port = bv.free_port()
-    server = bv.start_server(url, env, port, workers, ONSHI_RECEIPTS="1" if receipts else "0")
+    server = bv.start_server(f"{url}?application_name={app_name(receipts)}", env, port, workers,
+                             ONSHI_RECEIPTS="1" if receipts else "0")
     return server, f"http://127.0.0.1:{port}"
+
+
+def app_name(receipts: bool) -> str:
+    return "onshi_bench_signing" if receipts else "onshi_bench_unsigned"
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -82,17 +128,18 @@ def _ticks(pid: int) -> int:
 
 
 class OwnCpu:
-    """CPU ticks of the server's processes and of the PostgreSQL backends serving the bench's database."""
+    """CPU ticks of the server's processes and of the PostgreSQL backends serving it (its ``application_name``
+    in the bench's database)."""
 
-    def __init__(self, server_pid: int, dbname: str):
-        self.server_pid, self.dbname = server_pid, dbname
+    def __init__(self, server_pid: int, dbname: str, application: str):
+        self.server_pid, self.dbname, self.application = server_pid, dbname, application
 
     def _backends(self) -> list[int]:
         import psycopg
 
         with psycopg.connect(f"{bi.PG.replace('postgresql+psycopg://', 'postgresql://')}/{self.dbname}") as c:
-            return [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
-                                            "pg_backend_pid()", (self.dbname,))]
+            return [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND "
+                                            "application_name = %s", (self.dbname, self.application))]
 
     def snap(self) -> dict:
         return {"server": {p: _ticks(p) for p in bv._server_pids(self.server_pid)},
@@ -102,6 +149,13 @@ class OwnCpu:
     def used(a: dict, b: dict) -> dict[str, float]:
         """Seconds of CPU between two snaps (a process that appeared between them counts from its start)."""
         return {k: sum(v - a[k].get(p, 0) for p, v in b[k].items()) / HZ for k in ("server", "pg")}
+
+
+def idle_seconds() -> float:
+    """The machine's idle CPU time so far, all cores (``/proc/stat``: idle + iowait): a run whose cores sat idle
+    was bound by latency — the commits' WAL flushes — not by CPU, and more connections would raise its throughput."""
+    f = open("/proc/stat").readline().split()
+    return (int(f[4]) + int(f[5])) / HZ
 
 
 def group_commit(base: str) -> dict[str, float]:
@@ -179,10 +233,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=int, default=8)
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", type=int, default=48, help="per server (module docstring)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--members", type=int, default=2000, help="members of the full-vs-304 runs")
     ap.add_argument("--rounds", type=int, default=4, help="alternations of each pair")
+    ap.add_argument("--same-time", type=int, default=None, metavar="ROUNDS",
+                    help="rounds with both servers loaded at once (default: --rounds)")
     ap.add_argument("--calls", type=int, default=3000, help="calls per in-process measurement")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -197,6 +253,7 @@ def main() -> None:
     url = bi.create_db(name)
     today = japan_today().isoformat()
     results: dict[str, list[dict]] = {k: [] for k in ("off", "on", "full", "304")}
+    together: list[dict[str, dict]] = []  # rounds with both servers loaded at once: {"off": run, "on": run}
     servers: dict = {}
     scripts = []
     try:
@@ -213,8 +270,9 @@ def main() -> None:
             scripts.append(fh.name)
             return fh.name
 
-        random_script = script(bv._birth_lua() + bv.LUA % {"rows": args.rows, "token": token, "seed": 1,
-                                                          "today": today})
+        random_script = script(bv._birth_lua() + RANDOM_LUA % {
+            "rows": args.rows, "token": token, "seed": 1, "today": today,
+            "count": min(args.rows, max(50_000, args.seconds * 6_000))})
         step = max(1, args.rows // args.members)
         bodies = [member_body(i, today) for i in range(0, args.rows, step)][:args.members]
         server, base = start_server(url, env, args.workers, True)
@@ -242,12 +300,12 @@ def main() -> None:
             bv.wrk(servers[setting][1], 3, args.connections, random_script)  # warm up each server
         # steady state of repeat checks: every worker has seen every member's repeat check (its version cache)
         warmed.append(bv.wrk(servers["on"][1], args.seconds, args.connections, tag_script)["requests"])
-        meters = {k: OwnCpu(srv.pid, name) for k, (srv, _b) in servers.items()}
+        meters = {k: OwnCpu(srv.pid, name, app_name(k == "on")) for k, (srv, _b) in servers.items()}
 
         def run(kind: str, setting: str, script_: str) -> None:
-            a = meters[setting].snap()
+            a, idle = meters[setting].snap(), idle_seconds()
             r = bv.wrk(servers[setting][1], args.seconds, args.connections, script_)
-            r.update(OwnCpu.used(a, meters[setting].snap()))
+            r.update(OwnCpu.used(a, meters[setting].snap()), idle=idle_seconds() - idle)
             results[kind].append(r)
             rss[kind] = max(rss.get(kind, 0), bv.rss_mb(servers[setting][0].pid))
             load.append(os.getloadavg()[0])
@@ -261,6 +319,23 @@ def main() -> None:
             for kind, s_ in ((("full", full_script), ("304", tag_script)) if rnd % 2 == 0
                              else (("304", tag_script), ("full", full_script))):
                 run(kind, "on", s_)
+        # Then both servers at once, each with its own wrk: one stretch of seconds, one machine speed, for both
+        # sides of the pair — the drift that ABBA only narrows falls on both equally (they share the two cores,
+        # so each answer's CPU is the figure; throughput follows it).  Each side's CPU: its processes and its
+        # own PostgreSQL backends (application_name).
+        from concurrent.futures import ThreadPoolExecutor
+
+        for rnd in range(args.rounds if args.same_time is None else args.same_time):
+            order = ("off", "on") if rnd % 2 == 0 else ("on", "off")
+            a = {s_: meters[s_].snap() for s_ in order}
+            with ThreadPoolExecutor(2) as pool:
+                futures = {s_: pool.submit(bv.wrk, servers[s_][1], args.seconds, args.connections, random_script)
+                           for s_ in order}
+                pair = {s_: f.result() for s_, f in futures.items()}
+            for s_ in order:
+                pair[s_].update(OwnCpu.used(a[s_], meters[s_].snap()))
+            together.append(pair)
+            load.append(os.getloadavg()[0])
         import psycopg
 
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as c:
@@ -289,7 +364,7 @@ def main() -> None:
         return (r["server"] + r["pg"]) / r["requests"] * 1e6
 
     print(f"{'run':34} {'answers/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'RSS MB':>7} {'ratio':>6}"
-          f"   CPU µs/answer: server + PostgreSQL = total {'ratio':>6}")
+          f"   CPU µs/answer: server + PostgreSQL = total {'ratio':>6}   wrk µs/request  idle")
     rows = [("verify, signing off (baseline)", "off", None), ("verify, signing on", "on", "off"),
             ("same members, full answer (baseline)", "full", None), ("same members, 304 Not Modified", "304", "full")]
     for label, key, base_key in rows:
@@ -301,7 +376,9 @@ def main() -> None:
                      if base_key else 1.0)
         print(f"{label:34} {mean(runs, 'rps'):10,.0f} {mean(runs, 'p50'):7.2f} {mean(runs, 'p99'):7.2f} "
               f"{sum(r['errors'] for r in runs):6} {rss.get(key, 0):7.0f} {ratio:6.2f}"
-              f"   {srv:6.0f} + {pg:5.0f} = {srv + pg:6.0f}{'':14} {cpu_ratio:6.2f}")
+              f"   {srv:6.0f} + {pg:5.0f} = {srv + pg:6.0f}{'':14} {cpu_ratio:6.2f}   "
+              f"{sum(r['wrk_cpu'] for r in runs) / sum(r['requests'] for r in runs) * 1e6:14.0f}  "
+              f"{sum(r['idle'] for r in runs) / (len(runs) * args.seconds * os.cpu_count()):4.0%}")
     pairs_sign = [1 - a["rps"] / b["rps"] for a, b in zip(results["on"], results["off"])]
     pairs_304 = [a["rps"] / b["rps"] for a, b in zip(results["304"], results["full"])]
     cpu_sign = [1 - cpu_us(b) / cpu_us(a) for a, b in zip(results["on"], results["off"])]
@@ -317,8 +394,20 @@ def main() -> None:
         " / ".join(f"{cpu_us(results[k][i]):.0f}" for k in ("off", "on", "full", "304"))
         for i in range(len(results["off"]))))
     print(f"signing costs, mean of all rounds: by CPU per answer "
-          f"{sum(map(cpu_us, results['on'])) / sum(map(cpu_us, results['off'])) - 1:+.1%}, by throughput "
+          f"{1 - sum(map(cpu_us, results['off'])) / sum(map(cpu_us, results['on'])):+.1%}, by throughput "
           f"{1 - mean(results['on'], 'rps') / mean(results['off'], 'rps'):+.1%}")
+    if together:
+        t_rps = [1 - p["on"]["rps"] / p["off"]["rps"] for p in together]
+        t_cpu = [1 - cpu_us(p["off"]) / cpu_us(p["on"]) for p in together]
+        print(f"signing costs, both servers loaded at once ({len(together)} rounds; each answer's CPU measured over "
+              f"the same seconds): by CPU per answer {median(t_cpu):+.1%} median of rounds ("
+              + ", ".join(f"{x:+.1%}" for x in t_cpu) + f"), mean of all rounds "
+              f"{1 - sum(cpu_us(p['off']) for p in together) / sum(cpu_us(p['on']) for p in together):+.1%}; "
+              f"throughput, which here says how the scheduler split the cores between the two servers rather than what "
+              f"an answer costs: {median(t_rps):+.1%} median (" + ", ".join(f"{x:+.1%}" for x in t_rps) + ")")
+        print("  per round, CPU µs per answer (off / on) and answers/s (off / on): " + "; ".join(
+            f"{cpu_us(p['off']):.0f} / {cpu_us(p['on']):.0f} ({p['off']['rps']:.0f} / {p['on']['rps']:.0f})"
+            for p in together))
     on, off = group["on"], group["off"]
     print(f"group commit, whole run: signing server {on.get('rows', 0) / max(1, on.get('writes', 0)):.2f} rows per "
           f"write, {on.get('receipts', 0) / max(1, on.get('signatures', 0)):.2f} receipts per signature; unsigned "

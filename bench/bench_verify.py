@@ -128,7 +128,13 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", script]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    proc = subprocess.Popen(cmd + [url], stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)  # wrk's own CPU time: the load generator shares the cores
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
@@ -139,7 +145,7 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     done = int(re.search(r"(\d+) requests in", out).group(1))
     return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "errors": int(non2xx.group(1)) if non2xx else 0,
-            "requests": done, "raw": out}
+            "requests": done, "raw": out, "wrk_cpu": usage.ru_utime + usage.ru_stime}
 
 
 def start_server(url: str, env: dict, port: int, workers: int, reuse_port: bool = True,
