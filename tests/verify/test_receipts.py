@@ -287,6 +287,9 @@ def test_the_batch_signature_is_a_standard_jws_over_the_root():
         receipts.unb64url(s, "sig"), f"{h}.{p}".encode())
     assert json.loads(receipts.unb64url(h, "h")) == {"alg": "EdDSA", "kid": "k1", "typ": "onshi-receipt-batch"}
     assert set(json.loads(receipts.unb64url(p, "p"))) == {"n", "root", "v"}
+    payload = receipts.unb64url(p, "p")  # compact JSON with sorted keys, as json.dumps writes it
+    assert payload == json.dumps(json.loads(payload), separators=(",", ":"), sort_keys=True).encode()
+    assert json.loads(payload)["n"] == 2 and json.loads(payload)["v"] == 2
 
 
 def test_receipt_ids_carry_the_time_first_then_80_random_bits():
@@ -377,3 +380,42 @@ def test_random_bytes_are_never_handed_out_twice_not_to_threads_not_to_a_forked_
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 10 and child != receipts.random_bytes(10)
+
+
+def test_receipt_ids_are_never_handed_out_twice_not_to_threads_not_to_a_forked_child():
+    """The ids' random parts are written ahead (receipts._tails): each is drawn once — by one thread of many, and
+    never by both a parent and the child it forked — and an id is the canonical base64url of its 16 bytes."""
+    import os
+    import threading
+
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def draw():
+        mine = [receipts.receipt_id_of_millis(1796569199999) for _ in range(3000)]  # 400 per refill: many refills
+        with lock:
+            seen.extend(mine)
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == len(set(seen)) == 12000
+    for rid in seen[:50] + seen[-50:]:
+        raw = receipts.unb64url(rid, "rid")  # refuses a non-canonical encoding
+        assert len(raw) == 16 and int.from_bytes(raw[:6], "big") == 1796569199999
+        assert receipts.b64url(raw) == rid
+
+    receipts.receipt_id_of_millis(0)  # the written-ahead ids now hold some a child would inherit
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.write(write, receipts.receipt_id_of_millis(0).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 22).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 22 and child != receipts.receipt_id_of_millis(0)
