@@ -419,3 +419,19 @@ def test_receipt_ids_are_never_handed_out_twice_not_to_threads_not_to_a_forked_c
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 22 and child != receipts.receipt_id_of_millis(0)
+
+
+def test_claims_set_aside_are_written_for_their_own_instant_whatever_was_written_in_between():
+    """The group commit writes a batch's claims after the requests' other work (receipts_fast.defer, then write):
+    a receipt set aside at 23:59:59.999 in Japan is written as of that second even when a receipt of the next day
+    was written in between (``iat`` is cached per second), with the same bytes as prepare makes at once."""
+    req = numbers_request()
+    kw = dict(institution_code="1310000011", req=req, validity=Validity.VALID, answers=OUTCOME.answers, etag='"1.x"')
+    rid, later = receipts_fast.defer(now=datetime(2026, 12, 6, 14, 59, 59, 999000), **kw)
+    _rid2, next_day = receipts_fast.prepare(now=datetime(2026, 12, 6, 15, 0, 0, 1000), **kw)
+    assert json.loads(next_day)["iat"] == "2026-12-07T00:00:00+09:00"
+    claims = receipts_fast.write(later)
+    assert json.loads(claims)["iat"] == "2026-12-06T23:59:59+09:00" and json.loads(claims)["rid"] == rid
+    assert claims == receipts_fast.claims_json(rid=rid, issued_at=datetime(2026, 12, 6, 23, 59, 59, tzinfo=JST),
+                                               not_modified=False, **kw)
+    assert receipts_fast.write(later) == claims  # writing it twice changes nothing

@@ -66,8 +66,8 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
 
     *conn* is a Connection (autocommit or in the caller's transaction) or an object whose ``run(fn)`` calls *fn*
     with one (:class:`onshi.verify.hotpath.AutocommitConnection`); *record* and *unsigned* as for
-    :func:`onshi.verify.service.verify` (the log and audit rows, and the receipt's claims, handed to the
-    caller).  A revoked credential, a request the service would refuse, a tag of another form: ``None`` — the
+    :func:`onshi.verify.service.verify` (the log and audit rows, and what the receipt's claims are written
+    from, handed to the caller).  A revoked credential, a request the service would refuse, a tag of another form: ``None`` — the
     reference path then answers (or refuses) as always.  *versions* (a
     :class:`onshi.verify.version_cache.VersionCache`): the people are taken from it when cached — then *conn* is
     not touched at all (with *record*) — and stored in it after a read; a revocation is then known from its
@@ -120,12 +120,12 @@ def not_modified(conn, req, institution, if_none_match: str | None, *, now: date
 
     rid = receipt = None
     if get_settings().receipts:
-        rid, claims = receipts_fast.prepare(now=now, institution_code=institution.code,
-                                            req=req, validity=validity, answers=(), etag=current, not_modified=True)
+        rid, later = receipts_fast.defer(now=now, institution_code=institution.code,
+                                         req=req, validity=validity, answers=(), etag=current, not_modified=True)
         if unsigned is None:
-            receipt = receipts.sign_json(claims, receipts.key_ring())
-        else:  # as service.verify: the caller signs it with the others of its group commit
-            unsigned.append(claims)
+            receipt = receipts.sign_json(receipts_fast.write(later), receipts.key_ring())
+        else:  # as service.verify: the caller writes and signs it with the others of its group commit
+            unsigned.append(later)
     outcome = VerificationOutcome(validity=validity, answers=(), warning=None, etag=current, not_modified=True,
                                   receipt=receipt, receipt_id=rid)
     person = people[0][0] if validity in ANSWERED else None

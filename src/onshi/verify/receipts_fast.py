@@ -19,9 +19,11 @@ from hashlib import sha256 as _sha256
 from json.encoder import encode_basestring
 
 from onshi.store.clock import millis_of, to_japan_time
-from onshi.verify.receipts import _URLSAFE, VERSION, KeyRing, receipt_id_of_millis, request_reference, sign_json
+from onshi.verify.receipts import VERSION, KeyRing, receipt_id_of_millis, request_reference, sign_json
 
-__all__ = ["claims_json", "prepare", "token"]
+__all__ = ["claims_json", "prepare", "defer", "write", "token"]
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 → base64url
 
 
 def _value(x) -> str:
@@ -93,11 +95,29 @@ def prepare(*, now: datetime, institution_code, req, validity, answers, etag: st
     or with others (:func:`onshi.verify.receipts.sign_batch`).  *now* is the verification's recorded instant
     (naive = UTC, as the usage log's ``occurred_at``): the receipt id begins with its millisecond and ``iat`` is its
     second in Japan time, written once per second."""
-    global _iat
+    rid, later = defer(now=now, institution_code=institution_code, req=req, validity=validity, answers=answers,
+                       etag=etag, not_modified=not_modified)
+    return rid, write(later)
+
+
+def defer(*, now: datetime, institution_code, req, validity, answers, etag: str | None,
+          not_modified: bool = False) -> tuple[str, tuple]:
+    """:func:`prepare` in two steps: the receipt id now (the usage-log row holds it), the claims later —
+    :func:`write` of the returned tuple gives exactly the bytes :func:`prepare` would have.  The group commit
+    writes a batch's claims one after another, just before signing them (:class:`onshi.verify.hotpath.GroupCommit`):
+    written between the other work of each request, the claims cost about three times as much
+    (docs/performance.md, "Receipts and 304")."""
     ms = millis_of(now)
+    rid = receipt_id_of_millis(ms)
+    return rid, (rid, ms, now, institution_code, req, validity, answers, etag, not_modified)
+
+
+def write(later: tuple) -> bytes:
+    """The claims of a receipt :func:`defer` set aside."""
+    global _iat
+    rid, ms, now, institution_code, req, validity, answers, etag, not_modified = later
     second, iat = _iat
     if second != ms // 1000:
         iat = to_japan_time(now).isoformat(timespec="seconds")
         _iat = (ms // 1000, iat)
-    rid = receipt_id_of_millis(ms)
-    return rid, _claims(rid, iat, institution_code, req, validity, answers, etag, not_modified)
+    return _claims(rid, iat, institution_code, req, validity, answers, etag, not_modified)

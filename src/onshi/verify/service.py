@@ -506,8 +506,9 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
     ``check_revoked=True`` a credential revoked since it was authenticated raises :class:`AuthError`.
     *record*, if given, is called with the usage-log row and the audit row (or None) instead of writing them
     here; the caller then must not answer before it has written them (:func:`write_log_batch`).  *unsigned*, if
-    given, receives the receipt's claims instead of a signature (the outcome then has its ``receipt_id`` and no
-    ``receipt``): the caller signs them, with others, by :func:`onshi.verify.receipts.sign_batch`.
+    given, receives what the receipt's claims are written from instead of a signature (the outcome then has its
+    ``receipt_id`` and no ``receipt``): the caller writes them (:func:`onshi.verify.receipts_fast.write`) and signs
+    them, with others, by :func:`onshi.verify.receipts.sign_batch`.
 
     *registered_at* (replay, docs/replay.md): answer as the index stood at that past instant (UTC, or aware) —
     nothing is recorded but the usage-log row (``setting`` :data:`REPLAY_SETTING`) and an audit row
@@ -631,13 +632,13 @@ def verify(db: Session | Connection, req: VerificationRequest, institution, *, n
     answers = () if not_modified else tuple(build_answer(r, req, consents, r.reference_number) for r in rows)
     rid = receipt = None
     if get_settings().receipts:
-        rid, claims = receipts_fast.prepare(now=now, institution_code=institution.code,
-                                            req=req, validity=validity, answers=answers, etag=tag,
-                                            not_modified=not_modified)
+        rid, later = receipts_fast.defer(now=now, institution_code=institution.code,
+                                         req=req, validity=validity, answers=answers, etag=tag,
+                                         not_modified=not_modified)
         if unsigned is None:
-            receipt = receipts.sign_json(claims, receipts.key_ring())
-        else:  # the caller signs it with the others of its group commit (receipts.sign_batch)
-            unsigned.append(claims)
+            receipt = receipts.sign_json(receipts_fast.write(later), receipts.key_ring())
+        else:  # the caller writes its claims and signs them with the others of its group commit (sign_batch)
+            unsigned.append(later)
     outcome = VerificationOutcome(validity=validity, answers=answers, warning=warning, etag=tag,
                                   not_modified=not_modified, receipt=receipt, receipt_id=rid,
                                   provisional_billing=provisional_billing_of(req, validity, answers))
