@@ -106,3 +106,38 @@ def test_verifications_read_from_the_replica_and_its_lag_is_shown(cluster, tmp_p
     with primary.connect() as c:  # every answer's usage-log row was written to the primary
         assert c.execute(text("SELECT count(*) FROM verification_log")).scalar() >= 3
     primary.dispose()
+
+
+def test_a_replica_that_has_replayed_no_transaction_yet_still_shows_its_lag(cluster):
+    """PostgreSQL knows no "last replayed transaction" until a standby has replayed one since it started: WAL
+    waiting behind a replay stalled before that must not read as no lag (it did, and /readyz stayed ready — CI
+    once caught the race in the test above).  The lag is then counted from the standby's start."""
+    from onshi.web.ops import replica_lag_seconds
+
+    p_port = cluster.primary()
+    r_port = cluster.replica(p_port)
+    primary = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{p_port}/postgres", isolation_level="AUTOCOMMIT")
+    replica = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{r_port}/postgres", isolation_level="AUTOCOMMIT")
+
+    def on_replica(sql):
+        with replica.connect() as c:
+            return c.execute(text(sql)).scalar()
+
+    try:
+        on_replica("SELECT pg_wal_replay_pause()::text")
+        assert on_replica("SELECT pg_last_xact_replay_timestamp()") is None  # nothing replayed since it started
+        with primary.connect() as c:
+            c.execute(text("CREATE TABLE waiting (x int)"))
+        wait_for(lambda: on_replica("SELECT pg_last_wal_receive_lsn() <> pg_last_wal_replay_lsn()"), 20,
+                 "the replica to receive WAL it does not replay")
+        first = replica_lag_seconds(replica)
+        assert first > 0
+        time.sleep(0.3)
+        assert replica_lag_seconds(replica) >= first + 0.2  # it grows while the replay stays stalled
+
+        on_replica("SELECT pg_wal_replay_resume()::text")
+        wait_for(lambda: replica_lag_seconds(replica) == 0, 20, "the replica to catch up")
+        assert on_replica("SELECT to_regclass('waiting')::text") == "waiting"
+    finally:
+        primary.dispose()
+        replica.dispose()

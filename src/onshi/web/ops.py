@@ -122,11 +122,14 @@ def amqp_reachable(url: str, timeout: float = 2.0) -> None:
 
 def replica_lag_seconds(engine) -> float:
     """How far the replica's replay is behind: 0 when it has replayed all it received, else the age of the last
-    transaction it replayed.  Raises if the database is not a standby."""
+    transaction it replayed — or, when it has replayed none since it started (PostgreSQL then has no such time), the
+    time since it started: a replica whose replay stalled before its first transaction is at least that far behind,
+    and read as 0 it had stayed "ready" with WAL waiting.  Raises if the database is not a standby."""
     with engine.connect() as c:
         standby, lag = c.execute(text(
             "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-            "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END")).one()
+            "ELSE extract(epoch FROM now() - coalesce(pg_last_xact_replay_timestamp(), pg_postmaster_start_time())) "
+            "END")).one()
     if not standby:
         raise ValueError("ONSHI_READ_DATABASE_URL is not a standby (pg_is_in_recovery() is false)")
     return float(lag or 0.0)
