@@ -349,58 +349,56 @@ def test_prepare_dates_the_receipt_by_the_verification_instant_across_second_and
         assert c == ref
 
 
-def test_random_bytes_are_never_handed_out_twice_not_to_threads_not_to_a_forked_child():
-    import os
+def _drawn_by_threads(draw, per_thread: int = 3000, threads: int = 4) -> list:
+    """What *threads* threads drew, *per_thread* calls of *draw* each, all together."""
     import threading
 
-    seen: list[bytes] = []
+    seen: list = []
     lock = threading.Lock()
 
-    def draw():
-        mine = [receipts.random_bytes(10) for _ in range(3000)]
+    def run():
+        mine = [draw() for _ in range(per_thread)]
         with lock:
             seen.extend(mine)
 
-    threads = [threading.Thread(target=draw) for _ in range(4)]
-    for t in threads:
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for t in started:
         t.start()
-    for t in threads:
+    for t in started:
         t.join()
-    assert len(seen) == len(set(seen)) == 12000
+    return seen
 
-    receipts.random_bytes(10)  # the pool now holds bytes a child would inherit
+
+def _drawn_by_a_forked_child(draw) -> bytes:
+    """What a child forked now draws first (*draw* returns bytes)."""
+    import os
+
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: what it draws next must not be what the parent draws next
         os.close(read)
-        os.write(write, receipts.random_bytes(10))
+        os.write(write, draw())
         os._exit(0)
     os.close(write)
-    child = os.read(read, 10)
+    child = os.read(read, 64)
     os.close(read)
     os.waitpid(pid, 0)
+    return child
+
+
+def test_random_bytes_are_never_handed_out_twice_not_to_threads_not_to_a_forked_child():
+    seen = _drawn_by_threads(lambda: receipts.random_bytes(10))
+    assert len(seen) == len(set(seen)) == 12000
+
+    receipts.random_bytes(10)  # the pool now holds bytes a child would inherit
+    child = _drawn_by_a_forked_child(lambda: receipts.random_bytes(10))
     assert len(child) == 10 and child != receipts.random_bytes(10)
 
 
 def test_receipt_ids_are_never_handed_out_twice_not_to_threads_not_to_a_forked_child():
     """The ids' random parts are written ahead (receipts._tails): each is drawn once — by one thread of many, and
     never by both a parent and the child it forked — and an id is the canonical base64url of its 16 bytes."""
-    import os
-    import threading
-
-    seen: list[str] = []
-    lock = threading.Lock()
-
-    def draw():
-        mine = [receipts.receipt_id_of_millis(1796569199999) for _ in range(3000)]  # 400 per refill: many refills
-        with lock:
-            seen.extend(mine)
-
-    threads = [threading.Thread(target=draw) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    seen = _drawn_by_threads(lambda: receipts.receipt_id_of_millis(1796569199999))  # 400 per refill: many refills
     assert len(seen) == len(set(seen)) == 12000
     for rid in seen[:50] + seen[-50:]:
         raw = receipts.unb64url(rid, "rid")  # refuses a non-canonical encoding
@@ -408,16 +406,7 @@ def test_receipt_ids_are_never_handed_out_twice_not_to_threads_not_to_a_forked_c
         assert receipts.b64url(raw) == rid
 
     receipts.receipt_id_of_millis(0)  # the written-ahead ids now hold some a child would inherit
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        os.write(write, receipts.receipt_id_of_millis(0).encode())
-        os._exit(0)
-    os.close(write)
-    child = os.read(read, 22).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
+    child = _drawn_by_a_forked_child(lambda: receipts.receipt_id_of_millis(0).encode()).decode()
     assert len(child) == 22 and child != receipts.receipt_id_of_millis(0)
 
 

@@ -370,7 +370,7 @@ def receipt_id_of_millis(millis: int) -> str:
         raw = random_bytes(_POOL_SIZE)
         _tails.extend([b64url(raw[k:k + 10]) for k in range(0, _POOL_SIZE, 10)])
         return receipt_id_of_millis(millis)  # another thread may have emptied it again: draw once more
-    return binascii.b2a_base64(millis.to_bytes(6, "big"), newline=False).translate(_URLSAFE).decode("ascii") + tail
+    return b64url(millis.to_bytes(6, "big")) + tail
 
 
 def issue(*, issued_at: datetime, institution_code: str, req, outcome=None, etag: str | None,

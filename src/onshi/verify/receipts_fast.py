@@ -13,17 +13,14 @@ has what it saves.
 from __future__ import annotations
 
 import json
-from binascii import b2a_base64
 from datetime import datetime
 from hashlib import sha256 as _sha256
 from json.encoder import encode_basestring
 
 from onshi.store.clock import millis_of, to_japan_time
-from onshi.verify.receipts import VERSION, KeyRing, receipt_id_of_millis, request_reference, sign_json
+from onshi.verify.receipts import VERSION, KeyRing, b64url, receipt_id_of_millis, request_reference, sign_json
 
 __all__ = ["claims_json", "prepare", "defer", "write", "token"]
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 → base64url
 
 
 def _value(x) -> str:
@@ -39,9 +36,9 @@ def _value(x) -> str:
 
 
 def _digest(salt: bytes, text: str) -> str:
-    """:func:`onshi.verify.receipts.salted_digest` with the salt (``rid`` and the separator) already encoded: the
-    SHA-256's 32 bytes are 43 base64url characters and one ``=``, which is cut."""
-    return b2a_base64(_sha256(salt + text.encode()).digest(), newline=False)[:43].translate(_URLSAFE).decode("ascii")
+    """:func:`onshi.verify.receipts.salted_digest` with the salt (``rid`` and the separator) encoded once for the
+    receipt's two digests."""
+    return b64url(_sha256(salt + text.encode()).digest())
 
 
 def claims_json(*, rid: str, issued_at, institution_code, req, validity, answers, etag: str | None,
